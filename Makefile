@@ -1,0 +1,113 @@
+# PRM-from-scratch. `make` builds build/prm and build/prm_tests; `make test` runs the tests that
+# need no GPU; `make test-gpu` the CUDA tests (fail loudly without a GPU); `make asan` the tests
+# under AddressSanitizer + UBSan. Switches (same meaning as in CMakeLists.txt):
+#   USE_CUDA=0|1      CUDA backend (default: 1 when nvcc is found)
+#   USE_CUDNN=0|1     cuDNN convolution engine (default: USE_CUDA)
+#   USE_OPENBLAS=0|1  OpenBLAS CPU GEMM (default: 1 when its header is present, after `make deps`)
+#   BUILD=dir         build folder (default build)
+
+BUILD ?= build
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
+USE_CUDA ?= $(if $(NVCC),1,0)
+USE_CUDNN ?= $(USE_CUDA)
+# Deferred (=) so that it is read after `make deps` has run.
+USE_OPENBLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/include/cblas.h && echo 1 || echo 0)
+SANITIZE ?= 0
+ARCH_FLAGS ?= -march=native
+
+CXX ?= g++
+INCLUDES := -Isrc -I/usr/include/stb $(if $(wildcard third_party),-Ithird_party -Ithird_party/stb)
+DEFINES = -DPRM_USE_CUDA=$(USE_CUDA) -DPRM_USE_CUDNN=$(USE_CUDNN) -DPRM_USE_OPENBLAS=$(USE_OPENBLAS)
+WARN := -Wall -Wextra -Werror
+OPT := -O3 $(ARCH_FLAGS)
+ifeq ($(SANITIZE),1)
+  OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+CXXFLAGS = -std=c++17 $(OPT) -fopenmp $(WARN) $(INCLUDES) $(DEFINES) -MMD -MP
+ifeq ($(USE_CUDA),1)
+  CXXFLAGS += -I$(CUDA_HOME)/include
+endif
+
+GENCODE := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCCFLAGS = -std=c++17 -O3 --extended-lambda $(GENCODE) -Werror all-warnings \
+            -Xcompiler "-Wall -Wextra -Werror -fopenmp" $(INCLUDES) $(DEFINES) -MMD -MP
+
+LDLIBS = -fopenmp -lpthread
+ifeq ($(USE_CUDA),1)
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas
+  ifeq ($(USE_CUDNN),1)
+    LDLIBS += -lcudnn
+  endif
+endif
+LDLIBS += $(if $(filter 1,$(USE_OPENBLAS)),-lopenblas)
+
+# Sources: every .cpp under src/ is library code; .cu files only with CUDA; files whose name
+# contains "cudnn" only with cuDNN.
+LIB_CPP := $(shell find src -name '*.cpp' | sort)
+LIB_CU := $(if $(filter 1,$(USE_CUDA)),$(shell find src -name '*.cu' | sort))
+ifneq ($(USE_CUDNN),1)
+  LIB_CPP := $(filter-out %cudnn.cpp,$(LIB_CPP))
+  LIB_CU := $(filter-out %cudnn.cu,$(LIB_CU))
+endif
+APP_CPP := $(shell find apps -name '*.cpp' | sort)
+TEST_CPP := $(shell find tests -name '*.cpp' | sort)
+
+LIB_OBJ := $(LIB_CPP:%.cpp=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)
+APP_OBJ := $(APP_CPP:%.cpp=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_CPP:%.cpp=$(BUILD)/%.o)
+LIB := $(BUILD)/libprm.a
+
+.PHONY: all deps test test-gpu asan clean info
+all: $(BUILD)/prm $(BUILD)/prm_tests
+
+info:
+	@echo "prm build: USE_CUDA=$(USE_CUDA) ($(if $(NVCC),nvcc $(NVCC),no nvcc)) USE_CUDNN=$(USE_CUDNN) USE_OPENBLAS=$(USE_OPENBLAS) BUILD=$(BUILD)"
+
+# Installs the Debian packages the build needs when they are missing (runs as root in CI).
+deps:
+	@missing=""; \
+	test -f /usr/include/stb/stb_image.h || test -f third_party/stb/stb_image.h || missing="$$missing libstb-dev"; \
+	test -f /usr/include/doctest/doctest.h || test -f third_party/doctest/doctest.h || missing="$$missing doctest-dev"; \
+	if [ "$(USE_OPENBLAS)" != 0 ] && ! test -f /usr/include/x86_64-linux-gnu/cblas.h; then \
+	  command -v apt-get >/dev/null && missing="$$missing libopenblas-dev"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "make deps: could not install$$missing" >&2; exit 1; }; \
+	fi
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/prm: $(APP_OBJ) $(LIB)
+	$(CXX) $(OPT) -o $@ $(APP_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/prm_tests: $(TEST_OBJ) $(LIB)
+	$(CXX) $(OPT) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/%.o: %.cpp | deps info
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu | deps info
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+test: $(BUILD)/prm_tests $(BUILD)/prm
+	@tools/run_tests.sh $(BUILD)/prm_tests
+
+# CUDA tests only; PRM_REQUIRE_GPU makes them fail when no GPU is visible.
+test-gpu: $(BUILD)/prm_tests $(BUILD)/prm
+	@PRM_REQUIRE_GPU=1 tools/run_tests.sh $(BUILD)/prm_tests --test-suite=cuda
+
+asan:
+	$(MAKE) BUILD=build-asan USE_CUDA=0 SANITIZE=1 build-asan/prm_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tools/run_tests.sh build-asan/prm_tests
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,45 @@
+// A small command-line parser for `prm` subcommands: --long-name value flags, --switches,
+// --help. Unknown flags and missing values are errors naming the subcommand and the flag.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace prm {
+
+class Args {
+ public:
+  Args(std::string command, std::string summary);
+
+  // Declare before parse(). A flag with no default is required unless declared optional.
+  Args& option(const std::string& name, const std::string& help, const std::string& def);
+  Args& required(const std::string& name, const std::string& help);
+  Args& optional(const std::string& name, const std::string& help);  // no default, may be absent
+  Args& toggle(const std::string& name, const std::string& help);    // a switch, no value
+
+  // Returns false when --help was given (help already printed to stdout).
+  bool parse(int argc, char** argv);
+
+  bool has(const std::string& name) const;  // given or defaulted
+  std::string get(const std::string& name) const;
+  int64_t get_int(const std::string& name) const;
+  double get_double(const std::string& name) const;
+  bool get_toggle(const std::string& name) const;
+  std::string help() const;
+
+ private:
+  struct Flag {
+    std::string help;
+    std::string value;
+    bool has_value = false;
+    bool is_required = false;
+    bool is_toggle = false;
+  };
+  const Flag& find(const std::string& name) const;
+  std::string command_;
+  std::string summary_;
+  std::vector<std::string> order_;
+  std::map<std::string, Flag> flags_;
+};
+
+}  // namespace prm

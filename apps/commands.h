@@ -1,0 +1,7 @@
+// The subcommands of `prm`. Each takes the arguments after its name and returns the exit code;
+// errors are thrown as prm::Error and printed by main as one line on stderr.
+#pragma once
+
+namespace prm {
+int cmd_gradcheck(int argc, char** argv);
+}  // namespace prm

@@ -1,0 +1,50 @@
+// prm: Peak Response Maps from scratch. One program, one subcommand per job.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"gradcheck", prm::cmd_gradcheck,
+     "check every differentiable op's gradient against finite differences"},
+};
+
+void print_usage(FILE* out) {
+  std::fprintf(out,
+               "usage: prm <command> [flags]   (prm <command> --help for its flags)\n\n"
+               "Peak Response Maps (Zhou et al., CVPR 2018) from scratch: a tensor and autograd\n"
+               "library with CPU and CUDA backends, a ResNet classifier, peak stimulation and\n"
+               "peak back-propagation.\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Command& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "prm %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "prm: unknown command '%s'\n", argv[1]);
+  print_usage(stderr);
+  return 2;
+}

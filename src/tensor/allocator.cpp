@@ -1,0 +1,199 @@
+#include "tensor/allocator.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "tensor/error.h"
+
+#if PRM_USE_CUDA
+#include "kernels/cuda/check.h"
+#endif
+
+namespace prm {
+
+void throw_no_cuda(const char* file, int line) {
+  throw Error(str_cat("this build has no CUDA support (built with USE_CUDA=0); needed at ", file,
+                      ":", line));
+}
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu;
+  if (s == "cuda") return Device::cuda;
+  throw Error(str_cat("unknown device '", s, "' (expected cpu or cuda)"));
+}
+
+DType parse_dtype(const std::string& s) {
+  if (s == "float32") return DType::f32;
+  if (s == "float64") return DType::f64;
+  if (s == "int64") return DType::i64;
+  throw Error(str_cat("unknown dtype '", s, "' (expected float32, float64 or int64)"));
+}
+
+#if PRM_USE_CUDA
+namespace {
+
+// Blocks are rounded to 512 bytes (small) or 2 MiB (large) so that repeated shapes reuse them.
+size_t round_block(size_t bytes) {
+  const size_t unit = bytes < (1u << 20) ? 512 : (2u << 20);
+  return (bytes + unit - 1) / unit * unit;
+}
+
+class CudaCachingAllocator {
+ public:
+  void* allocate(size_t bytes) {
+    const size_t block = round_block(bytes == 0 ? 1 : bytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    void* ptr = nullptr;
+    // Smallest cached block that fits, if it wastes at most half of itself.
+    auto it = free_.lower_bound(block);
+    if (it != free_.end() && it->first <= 2 * block) {
+      ptr = it->second;
+      live_[ptr] = it->first;
+      free_.erase(it);
+    } else {
+      if (cudaMalloc(&ptr, block) != cudaSuccess) {
+        (void)cudaGetLastError();
+        release_free_blocks();
+        CUDA_CHECK(cudaMalloc(&ptr, block));
+      }
+      live_[ptr] = block;
+      stats_.cached_bytes += block;
+    }
+    stats_.allocated_bytes += live_[ptr];
+    if (stats_.allocated_bytes > stats_.peak_allocated_bytes)
+      stats_.peak_allocated_bytes = stats_.allocated_bytes;
+    return ptr;
+  }
+
+  void release(void* ptr) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.find(ptr);
+    if (it == live_.end()) return;
+    stats_.allocated_bytes -= it->second;
+    free_.emplace(it->second, ptr);
+    live_.erase(it);
+  }
+
+  CudaMemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  }
+  void empty_cache() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_free_blocks();
+  }
+
+ private:
+  void release_free_blocks() {  // caller holds mutex_
+    cudaDeviceSynchronize();
+    for (auto& [size, ptr] : free_) {
+      cudaFree(ptr);
+      stats_.cached_bytes -= size;
+    }
+    free_.clear();
+  }
+
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  std::unordered_map<void*, size_t> live_;
+  CudaMemoryStats stats_;
+};
+
+CudaCachingAllocator& cuda_allocator() {
+  static auto* allocator = new CudaCachingAllocator();  // never destroyed: outlives all tensors
+  return *allocator;
+}
+
+}  // namespace
+#endif
+
+void* device_alloc(Device device, size_t bytes) {
+  if (device == Device::cpu) {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    PRM_CHECK(ptr != nullptr, "out of host memory allocating ", bytes, " bytes");
+    return ptr;
+  }
+#if PRM_USE_CUDA
+  return cuda_allocator().allocate(bytes);
+#else
+  throw_no_cuda(__FILE__, __LINE__);
+#endif
+}
+
+void device_free(Device device, void* ptr, size_t /*bytes*/) {
+  if (device == Device::cpu) {
+    std::free(ptr);
+    return;
+  }
+#if PRM_USE_CUDA
+  cuda_allocator().release(ptr);
+#endif
+}
+
+void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device == Device::cpu && src_device == Device::cpu) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#if PRM_USE_CUDA
+  cudaMemcpyKind kind = dst_device == Device::cpu   ? cudaMemcpyDeviceToHost
+                        : src_device == Device::cpu ? cudaMemcpyHostToDevice
+                                                    : cudaMemcpyDeviceToDevice;
+  CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+#else
+  throw_no_cuda(__FILE__, __LINE__);
+#endif
+}
+
+bool cuda_available() {
+#if PRM_USE_CUDA
+  static const bool available = [] {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return count > 0;
+  }();
+  return available;
+#else
+  return false;
+#endif
+}
+
+void cuda_synchronize() {
+#if PRM_USE_CUDA
+  if (cuda_available()) CUDA_CHECK(cudaDeviceSynchronize());
+#endif
+}
+
+CudaMemoryStats cuda_memory_stats() {
+#if PRM_USE_CUDA
+  return cuda_allocator().stats();
+#else
+  return {};
+#endif
+}
+
+void cuda_reset_peak_memory() {
+#if PRM_USE_CUDA
+  cuda_allocator().reset_peak();
+#endif
+}
+
+void cuda_empty_cache() {
+#if PRM_USE_CUDA
+  cuda_allocator().empty_cache();
+#endif
+}
+
+}  // namespace prm

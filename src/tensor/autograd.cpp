@@ -1,0 +1,155 @@
+#include "tensor/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "kernels/basic.h"
+#include "kernels/common.h"
+
+namespace prm {
+
+namespace {
+thread_local bool g_grad_mode = true;
+
+// out += inp, outside autograd; both same shape, dtype and device.
+void accumulate_into(const Tensor& out, const Tensor& inp) {
+  const int64_t n = out.numel();
+  PRM_DISPATCH_FLOAT(out.dtype(), "accumulate", {
+    scalar_t* o = out.data<scalar_t>();
+    const scalar_t* i = inp.data<scalar_t>();
+    if (out.is_cuda()) {
+      PRM_CUDA_ONLY(cuda::axpy(o, scalar_t(1), i, n));
+    } else {
+      cpu::axpy(o, scalar_t(1), i, n);
+    }
+  });
+}
+
+Tensor sum_of(const Tensor& a, const Tensor& b) {
+  Tensor out = a.detach().clone();  // fresh storage: a may be shared with another edge
+  accumulate_into(out, b);
+  return out;
+}
+
+void check_grad_matches(const char* what, const std::string& name, const Tensor& grad,
+                        const Shape& shape, DType dtype, Device device) {
+  PRM_CHECK(grad.shape() == shape, "backward of ", name, ": ", what, " gradient has shape ",
+            grad.shape_str(), ", expected ", shape_str(shape));
+  PRM_CHECK(grad.dtype() == dtype && grad.device() == device, "backward of ", name, ": ", what,
+            " gradient is ", grad.describe(), ", expected ", dtype_name(dtype), " ",
+            device_name(device));
+}
+
+// Post-order DFS over the graph; iterative so deep networks cannot overflow the stack. Holds
+// every node by shared_ptr, so releasing a node's inputs mid-backward frees saved tensors but
+// never a node still to be visited.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> visited{root.get()};
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      std::shared_ptr<Node> child = node->inputs[next++].impl().grad_fn;
+      if (child && visited.insert(child.get()).second) stack.push_back({child, 0});
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return order;  // children before parents
+}
+
+void accumulate_leaf(const Tensor& leaf, const Tensor& grad) {
+  TensorImpl& impl = leaf.impl();
+  if (!impl.grad) {
+    impl.grad = grad.detach().clone().impl_ptr();
+  } else {
+    accumulate_into(Tensor(impl.grad), grad);
+  }
+}
+
+}  // namespace
+
+bool grad_mode_enabled() { return g_grad_mode; }
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_mode) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void attach_grad_fn(Tensor& output, const char* name, std::vector<Tensor> inputs,
+                    BackwardFn backward) {
+  if (!needs_grad(inputs)) return;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  node->output_shape = output.shape();
+  node->output_dtype = output.dtype();
+  node->output_device = output.device();
+  output.impl().grad_fn = std::move(node);
+  output.impl().requires_grad = true;
+}
+
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+  PRM_CHECK(root.requires_grad(), "backward: tensor ", root.describe(),
+            " does not require grad and has no grad_fn");
+  Tensor seed = grad_root;
+  if (!seed.defined()) {
+    PRM_CHECK(root.numel() == 1, "backward: a gradient must be given for a non-scalar output ",
+              root.describe());
+    seed = Tensor::full(root.shape(), 1.0, root.dtype(), root.device());
+  }
+  check_grad_matches("seed", "backward()", seed, root.shape(), root.dtype(), root.device());
+
+  NoGradGuard no_grad;
+  if (root.is_leaf()) {
+    accumulate_leaf(root, seed);
+    return;
+  }
+  std::vector<std::shared_ptr<Node>> order = topological_order(root.grad_fn());
+  std::unordered_map<Node*, Tensor> pending{{root.grad_fn().get(), seed}};
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = it->get();
+    auto found = pending.find(node);
+    if (found == pending.end()) continue;  // no gradient reached this node
+    Tensor grad_output = std::move(found->second);
+    pending.erase(found);
+    PRM_CHECK(!node->released, "backward: the graph through op '", node->name,
+              "' was already freed; pass retain_graph=true to the first backward");
+    check_grad_matches("output", node->name, grad_output, node->output_shape, node->output_dtype,
+                       node->output_device);
+    std::vector<Tensor> grads = node->backward(grad_output);
+    PRM_CHECK(grads.size() == node->inputs.size(), "backward of ", node->name, " returned ",
+              grads.size(), " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Tensor& input = node->inputs[i];
+      if (!grads[i].defined() || !input.requires_grad()) continue;
+      check_grad_matches("input", node->name, grads[i], input.shape(), input.dtype(),
+                         input.device());
+      if (Node* next = input.grad_fn().get()) {
+        auto slot = pending.find(next);
+        if (slot == pending.end()) {
+          pending.emplace(next, grads[i]);
+        } else {
+          slot->second = sum_of(slot->second, grads[i]);
+        }
+      } else {
+        accumulate_leaf(input, grads[i]);
+      }
+    }
+    if (!retain_graph) {
+      node->backward = nullptr;
+      node->inputs.clear();
+      node->released = true;
+    }
+  }
+}
+
+}  // namespace prm

@@ -1,0 +1,36 @@
+// Element types and devices.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace prm {
+
+enum class DType { f32, f64, i64 };
+enum class Device { cpu, cuda };
+
+inline size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
+inline const char* dtype_name(DType t) {
+  return t == DType::f32 ? "float32" : t == DType::f64 ? "float64" : "int64";
+}
+inline const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+Device parse_device(const std::string& s);  // "cpu" | "cuda", else prm::Error
+DType parse_dtype(const std::string& s);    // "float32" | "float64" | "int64"
+
+template <typename T> struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::f64; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64; };
+
+}  // namespace prm
+
+// Runs the statement with `scalar_t` bound to float or double per the runtime dtype.
+#define PRM_DISPATCH_FLOAT(dtype, op_name, ...)                                         \
+  do {                                                                                  \
+    switch (dtype) {                                                                    \
+      case ::prm::DType::f32: { using scalar_t = float; __VA_ARGS__; break; }           \
+      case ::prm::DType::f64: { using scalar_t = double; __VA_ARGS__; break; }          \
+      default: throw ::prm::Error(::prm::str_cat(op_name, ": unsupported dtype ",       \
+                                                 ::prm::dtype_name(dtype)));            \
+    }                                                                                   \
+  } while (0)
