@@ -1,0 +1,31 @@
+// NumPy .npy files: float32 / float64 / int64, little-endian, C order (the on-disk tensor
+// contract in DESIGN.md). The reader accepts format versions 1.0 and 2.0 (2-byte and 4-byte
+// header lengths) and is strict: Fortran order, big-endian or any other dtype, a truncated file,
+// trailing bytes or a header whose shape disagrees with the data size all throw prm::Error naming
+// the file. The writer emits version 1.0 (2.0 only for a header over 64 KiB), header padded so
+// that the data starts on a 64-byte boundary, and writes atomically (temp file + rename).
+//
+// Also here: the whole-file read and atomic write that the .safetensors code shares.
+#pragma once
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace prm {
+
+// Reads `path` into a new CPU tensor of the file's dtype and shape.
+Tensor load_npy(const std::string& path);
+// Writes a tensor of any device (copied to the host) to `path`.
+void save_npy(const std::string& path, const Tensor& tensor);
+
+// The same on bytes in memory; `name` is used in error messages (usually the file path).
+Tensor parse_npy(const std::string& bytes, const std::string& name);
+std::string encode_npy(const Tensor& tensor);
+
+// The whole file as bytes; prm::Error naming the file when it cannot be read.
+std::string read_file_bytes(const std::string& path);
+// Writes `bytes` to `path` + a unique suffix, then renames it over `path`, so that readers see
+// either the old file or the complete new one, never a half-written one.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace prm
