@@ -1,0 +1,47 @@
+// Image files: JPEG/PNG/BMP decoding and JPEG/PNG writing through stb, and our own reader and
+// writer of 8-bit indexed (palette) PNGs, whose index values (not colours) carry VOC's
+// segmentation labels: 0 background, 1..20 class or instance ids, 255 void. stb_image would
+// expand a palette to RGB, so the indexed reader parses the PNG chunks itself and inflates the
+// IDAT stream with stb_image's zlib decoder; the writer deflates with stb_image_write's
+// compressor and adds the CRCs itself.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace prm {
+
+struct Image {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;  // row-major, interleaved (HWC)
+  uint8_t* at(int y, int x) { return &pixels[(static_cast<size_t>(y) * width + x) * channels]; }
+  const uint8_t* at(int y, int x) const {
+    return &pixels[(static_cast<size_t>(y) * width + x) * channels];
+  }
+};
+
+// Decodes any stb-readable file into `channels` channels (3: RGB, 1: grey). Throws prm::Error
+// naming the file when it is missing, unreadable or truncated.
+Image load_image(const std::string& path, int channels = 3);
+void save_jpeg(const std::string& path, const Image& image, int quality = 90);
+void save_png(const std::string& path, const Image& image);
+
+struct IndexedImage {
+  int width = 0, height = 0;
+  std::vector<uint8_t> index;  // one byte per pixel
+  std::vector<uint8_t> palette;  // 3 * entries (empty for a greyscale file)
+};
+
+// Reads an 8-bit indexed (colour type 3) or 8-bit greyscale (colour type 0) PNG and returns the
+// raw index / grey values. Bit depths 1/2/4 of indexed images are unpacked. Throws prm::Error
+// naming the file for anything else (wrong type, bad CRC, truncated data, interlacing).
+IndexedImage read_indexed_png(const std::string& path);
+IndexedImage decode_indexed_png(const uint8_t* data, size_t size, const std::string& source);
+// Writes an 8-bit indexed PNG with the given palette (3 * 256 bytes).
+void write_indexed_png(const std::string& path, const IndexedImage& image);
+
+// The PASCAL VOC colour map (bit-interleaved: index 1 is (128,0,0), 255 is (224,224,192)).
+std::array<uint8_t, 768> voc_palette();
+
+}  // namespace prm
