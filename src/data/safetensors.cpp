@@ -1,0 +1,447 @@
+#include "data/safetensors.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "data/npy.h"
+
+namespace prm {
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // as the reference implementation
+constexpr int kMaxJsonDepth = 16;
+
+// ---- A small JSON parser: enough for safetensors headers, strict about everything else. ----
+
+struct Json {
+  enum Kind { null, boolean, number, string, array, object } kind = null;
+  bool b = false;
+  std::string text;  // the string's value, or a number's literal text
+  std::vector<Json> items;                           // array
+  std::vector<std::pair<std::string, Json>> fields;  // object, in file order
+};
+
+class JsonParser {
+ public:
+  JsonParser(const std::string& s, const std::string& file) : s_(s), file_(file) {}
+
+  Json parse_document() {
+    Json v = parse_value(0);
+    skip_space();
+    if (pos_ != s_.size()) fail("unexpected text after the JSON value");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(str_cat("safetensors: ", file_, ": corrupt JSON header (", what, " at offset ",
+                        pos_, ")"));
+  }
+  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
+  void skip_space() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
+                                s_[pos_] == '\r'))
+      ++pos_;
+  }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) fail(str_cat("expected '", c, "'"));
+    ++pos_;
+  }
+  bool take_word(const char* w) {
+    const size_t n = std::strlen(w);
+    if (s_.compare(pos_, n, w) != 0) return false;
+    pos_ += n;
+    return true;
+  }
+
+  Json parse_value(int depth) {
+    if (depth > kMaxJsonDepth) fail("nested too deeply");
+    skip_space();
+    Json v;
+    const char c = peek();
+    if (c == '{') {
+      v.kind = Json::object;
+      ++pos_;
+      skip_space();
+      if (peek() == '}') { ++pos_; return v; }
+      while (true) {
+        skip_space();
+        std::string key = parse_string();
+        for (const auto& f : v.fields)
+          if (f.first == key) fail("duplicate name \"" + key + "\"");
+        expect(':');
+        v.fields.emplace_back(std::move(key), parse_value(depth + 1));
+        skip_space();
+        if (peek() == ',') { ++pos_; continue; }
+        expect('}');
+        return v;
+      }
+    }
+    if (c == '[') {
+      v.kind = Json::array;
+      ++pos_;
+      skip_space();
+      if (peek() == ']') { ++pos_; return v; }
+      while (true) {
+        v.items.push_back(parse_value(depth + 1));
+        skip_space();
+        if (peek() == ',') { ++pos_; continue; }
+        expect(']');
+        return v;
+      }
+    }
+    if (c == '"') {
+      v.kind = Json::string;
+      v.text = parse_string();
+      return v;
+    }
+    if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
+      v.kind = Json::number;
+      const size_t start = pos_;
+      if (peek() == '-') ++pos_;
+      while (std::isdigit(static_cast<unsigned char>(peek())) || peek() == '.' || peek() == 'e' ||
+             peek() == 'E' || peek() == '+' || peek() == '-')
+        ++pos_;
+      v.text = s_.substr(start, pos_ - start);
+      return v;
+    }
+    if (take_word("true")) { v.kind = Json::boolean; v.b = true; return v; }
+    if (take_word("false")) { v.kind = Json::boolean; return v; }
+    if (take_word("null")) return v;
+    fail("expected a value");
+  }
+
+  std::string parse_string() {
+    if (peek() != '"') fail("expected a string");
+    ++pos_;
+    std::string out;
+    while (true) {
+      if (pos_ >= s_.size()) fail("unterminated string");
+      const char c = s_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
+      if (c != '\\') { out.push_back(c); continue; }
+      if (pos_ >= s_.size()) fail("unterminated string");
+      const char e = s_[pos_++];
+      switch (e) {
+        case '"': case '\\': case '/': out.push_back(e); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'u': append_utf8(out, parse_code_point()); break;
+        default: fail("bad escape in a string");
+      }
+    }
+  }
+
+  uint32_t parse_hex4() {
+    if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= h - '0';
+      else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
+      else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
+      else fail("bad \\u escape");
+    }
+    return v;
+  }
+  uint32_t parse_code_point() {
+    uint32_t cp = parse_hex4();
+    if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
+      if (!take_word("\\u")) fail("lone surrogate in \\u escape");
+      const uint32_t low = parse_hex4();
+      if (low < 0xDC00 || low > 0xDFFF) fail("bad surrogate pair");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+      fail("lone surrogate in \\u escape");
+    }
+    return cp;
+  }
+  static void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  const std::string& s_;
+  const std::string& file_;
+  size_t pos_ = 0;
+};
+
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\u00";
+      out.push_back(hex[u >> 4]);
+      out.push_back(hex[u & 15]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
+}
+
+// ---- Element types ----
+
+enum class FileDType { f32, f64, i64, f16, bf16 };
+
+bool file_dtype_from_name(const std::string& s, FileDType& out) {
+  if (s == "F32") out = FileDType::f32;
+  else if (s == "F64") out = FileDType::f64;
+  else if (s == "I64") out = FileDType::i64;
+  else if (s == "F16") out = FileDType::f16;
+  else if (s == "BF16") out = FileDType::bf16;
+  else return false;
+  return true;
+}
+size_t file_dtype_size(FileDType t) {
+  return t == FileDType::f16 || t == FileDType::bf16 ? 2 : t == FileDType::f32 ? 4 : 8;
+}
+const char* file_dtype_name(DType t) {
+  return t == DType::f32 ? "F32" : t == DType::f64 ? "F64" : "I64";
+}
+
+// IEEE half -> float, exact (subnormals, infinities and NaN included).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1F;
+  uint32_t mant = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal half: normalise
+    exp = 113;
+    while (!(mant & 0x400)) {
+      mant <<= 1;
+      --exp;
+    }
+    bits = sign | (exp << 23) | ((mant & 0x3FF) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float bf16_to_float(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+Tensor make_tensor(const char* data, const Shape& shape, FileDType t) {
+  switch (t) {
+    case FileDType::f32: return Tensor::from_data(data, shape, DType::f32);
+    case FileDType::f64: return Tensor::from_data(data, shape, DType::f64);
+    case FileDType::i64: return Tensor::from_data(data, shape, DType::i64);
+    default: break;
+  }
+  Tensor out = Tensor::empty(shape, DType::f32);
+  float* o = out.data<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    uint16_t h;
+    std::memcpy(&h, data + 2 * i, 2);
+    o[i] = t == FileDType::f16 ? half_to_float(h) : bf16_to_float(h);
+  }
+  return out;
+}
+
+// ---- Header validation ----
+
+uint64_t json_uint(const Json& v, const std::string& file, const std::string& tensor,
+                   const char* what) {
+  bool ok = v.kind == Json::number && !v.text.empty() && v.text.size() <= 19;
+  for (char c : v.text) ok = ok && std::isdigit(static_cast<unsigned char>(c));
+  PRM_CHECK(ok, "safetensors: ", file, ": tensor '", tensor, "': ", what,
+            " must hold non-negative integers, found '", v.text, "'");
+  return std::stoull(v.text);
+}
+
+struct Entry {
+  std::string name;
+  FileDType dtype;
+  Shape shape;
+  uint64_t begin, end;
+};
+
+Entry parse_entry(const std::string& name, const Json& v, const std::string& file) {
+  const std::string where = str_cat("safetensors: ", file, ": tensor '", name, "': ");
+  PRM_CHECK(v.kind == Json::object, where, "expected an object");
+  const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
+  for (const auto& [key, value] : v.fields) {
+    if (key == "dtype") dtype = &value;
+    else if (key == "shape") shape = &value;
+    else if (key == "data_offsets") offsets = &value;
+    else throw Error(str_cat(where, "unknown field \"", key, "\""));
+  }
+  PRM_CHECK(dtype && shape && offsets, where, "needs \"dtype\", \"shape\" and \"data_offsets\"");
+  Entry e{name, FileDType::f32, {}, 0, 0};
+  PRM_CHECK(dtype->kind == Json::string, where, "\"dtype\" must be a string");
+  PRM_CHECK(file_dtype_from_name(dtype->text, e.dtype), where, "unsupported dtype '", dtype->text,
+            "' (supported: F32, F64, I64; F16 and BF16 are converted to float32)");
+  PRM_CHECK(shape->kind == Json::array && shape->items.size() <= 16, where,
+            "\"shape\" must be an array of at most 16 dimensions");
+  uint64_t bytes = file_dtype_size(e.dtype);
+  for (const Json& d : shape->items) {
+    const uint64_t n = json_uint(d, file, name, "\"shape\"");
+    PRM_CHECK(n <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) &&
+                  (n == 0 || bytes <= std::numeric_limits<uint64_t>::max() / n),
+              where, "shape is too large");
+    bytes *= n;
+    e.shape.push_back(static_cast<int64_t>(n));
+  }
+  PRM_CHECK(offsets->kind == Json::array && offsets->items.size() == 2, where,
+            "\"data_offsets\" must be [begin, end]");
+  e.begin = json_uint(offsets->items[0], file, name, "\"data_offsets\"");
+  e.end = json_uint(offsets->items[1], file, name, "\"data_offsets\"");
+  PRM_CHECK(e.begin <= e.end, where, "data_offsets [", e.begin, ", ", e.end, "] run backwards");
+  PRM_CHECK(e.end - e.begin == bytes, where, "shape ", shape_str(e.shape), " ", dtype->text,
+            " needs ", bytes, " bytes but data_offsets [", e.begin, ", ", e.end, "] hold ",
+            e.end - e.begin);
+  return e;
+}
+
+// The byte ranges, in order of their begin, must tile [0, buffer) exactly.
+void check_layout(std::vector<Entry>& entries, uint64_t buffer, const std::string& file) {
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t at = 0;
+  const Entry* previous = nullptr;
+  for (const Entry& e : entries) {
+    PRM_CHECK(e.end <= buffer, "safetensors: ", file, ": tensor '", e.name, "': data_offsets [",
+              e.begin, ", ", e.end, "] run past the end of the data (", buffer,
+              " bytes): truncated file or lying header");
+    PRM_CHECK(e.begin >= at, "safetensors: ", file, ": tensor '", e.name, "' (bytes [", e.begin,
+              ", ", e.end, ")) overlaps tensor '", previous ? previous->name : "", "'");
+    PRM_CHECK(e.begin == at, "safetensors: ", file, ": a gap of ", e.begin - at,
+              " unused bytes before tensor '", e.name, "'");
+    at = e.end;
+    previous = &e;
+  }
+  PRM_CHECK(at == buffer, "safetensors: ", file, ": ", buffer - at,
+            " bytes at the end of the data belong to no tensor");
+}
+
+}  // namespace
+
+SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& name) {
+  PRM_CHECK(bytes.size() >= 8, "safetensors: ", name, ": truncated file (", bytes.size(),
+            " bytes, the header length alone takes 8)");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  PRM_CHECK(n <= kMaxHeaderBytes, "safetensors: ", name, ": header length ", n,
+            " is larger than the limit (", kMaxHeaderBytes, ") : corrupt file?");
+  PRM_CHECK(n <= bytes.size() - 8, "safetensors: ", name, ": header length ", n,
+            " runs past the end of the file (", bytes.size(), " bytes): truncated or corrupt");
+  const std::string header = bytes.substr(8, n);
+  PRM_CHECK(!header.empty() && header[0] == '{', "safetensors: ", name,
+            ": the header does not start with '{': corrupt file?");
+  const Json root = JsonParser(header, name).parse_document();
+  PRM_CHECK(root.kind == Json::object, "safetensors: ", name, ": the header is not a JSON object");
+
+  SafetensorsContents out;
+  std::vector<Entry> entries;
+  for (const auto& [key, value] : root.fields) {
+    if (key == "__metadata__") {
+      PRM_CHECK(value.kind == Json::object, "safetensors: ", name,
+                ": \"__metadata__\" must be an object of strings");
+      for (const auto& [mk, mv] : value.fields) {
+        PRM_CHECK(mv.kind == Json::string, "safetensors: ", name, ": \"__metadata__\" entry '", mk,
+                  "' is not a string");
+        out.metadata[mk] = mv.text;
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(key, value, name));
+  }
+  const uint64_t buffer = bytes.size() - 8 - n;
+  check_layout(entries, buffer, name);
+  const char* data = bytes.data() + 8 + n;
+  for (const Entry& e : entries) out.tensors[e.name] = make_tensor(data + e.begin, e.shape, e.dtype);
+  return out;
+}
+
+std::string encode_safetensors(const TensorMap& tensors, const Metadata& metadata) {
+  // 8-byte dtypes first so that every tensor is aligned to its element size.
+  std::vector<const std::pair<const std::string, Tensor>*> order;
+  for (const auto& kv : tensors) {
+    PRM_CHECK(kv.first != "__metadata__", "safetensors: '__metadata__' is not a tensor name");
+    PRM_CHECK(kv.second.defined(), "safetensors: tensor '", kv.first, "' is undefined");
+    order.push_back(&kv);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    return dtype_size(a->second.dtype()) > dtype_size(b->second.dtype());
+  });
+  std::string header = "{";
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : metadata) {
+      header += (first ? "" : ",") + json_quote(k) + ":" + json_quote(v);
+      first = false;
+    }
+    header += "}";
+  }
+  std::string data;
+  for (const auto* kv : order) {
+    const Tensor host = kv->second.detach().to(Device::cpu);
+    const size_t begin = data.size();
+    data.append(static_cast<const char*>(host.raw_data()), host.numel() * dtype_size(host.dtype()));
+    if (header.size() > 1) header += ",";
+    header += json_quote(kv->first) + ":{\"dtype\":\"" + file_dtype_name(host.dtype()) +
+              "\",\"shape\":[";
+    for (size_t i = 0; i < host.shape().size(); ++i)
+      header += (i ? "," : "") + std::to_string(host.shape()[i]);
+    header += str_cat("],\"data_offsets\":[", begin, ",", data.size(), "]}");
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + header + data;
+}
+
+SafetensorsContents load_safetensors(const std::string& path) {
+  return parse_safetensors(read_file_bytes(path), path);
+}
+
+void save_safetensors(const std::string& path, const TensorMap& tensors,
+                      const Metadata& metadata) {
+  write_file_atomic(path, encode_safetensors(tensors, metadata));
+}
+
+}  // namespace prm
