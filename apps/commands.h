@@ -4,4 +4,7 @@
 
 namespace prm {
 int cmd_gradcheck(int argc, char** argv);
+int cmd_synth(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_loaderbench(int argc, char** argv);
 }  // namespace prm

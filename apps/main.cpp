@@ -17,6 +17,9 @@ struct Command {
 const Command kCommands[] = {
     {"gradcheck", prm::cmd_gradcheck,
      "check every differentiable op's gradient against finite differences"},
+    {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 layout"},
+    {"eval", prm::cmd_eval, "score predictions against VOC ground truth (mAP, mAP^r, ABO, mIoU)"},
+    {"loaderbench", prm::cmd_loaderbench, "images per second the threaded VOC loader delivers"},
 };
 
 void print_usage(FILE* out) {

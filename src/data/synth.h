@@ -1,0 +1,49 @@
+// A synthetic dataset in exactly the PASCAL VOC 2012 layout, for the demo, the end-to-end tests
+// and as a sanity check of a user's setup. Each image has a cluttered background (gradient, smooth
+// noise, random strokes and blobs) and 1-4 objects. An object's class fixes its shape (5 shapes)
+// and its texture (4 textures: speckled, striped, checked, dotted) and tints its colour, so a
+// classifier can learn it from image-level labels; size, aspect, rotation and position are
+// random. Objects may repeat a class, touch, overlap (later ones occlude earlier ones) or be cut
+// by the image border. Written per image:
+//   JPEGImages/<id>.jpg, Annotations/<id>.xml (visible-extent boxes, truncated, occluded,
+//   difficult for tiny visible parts), SegmentationObject/<id>.png (instance k = k-th <object>)
+//   and SegmentationClass/<id>.png (class index + 1), both 8-bit palette PNGs with the VOC colour
+//   map and a void (255) band along every object boundary, as in VOC.
+// and ImageSets/Main/{train,val,trainval}.txt, ImageSets/Main/<class>_<split>.txt (1 / -1 / 0 for
+// difficult-only) and ImageSets/Segmentation/{train,val,trainval}.txt.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/image.h"
+#include "data/voc.h"
+
+namespace prm {
+
+struct SynthOptions {
+  std::string out;
+  int train = 16;
+  int val = 8;
+  int size = 160;    // image width; height is drawn in [0.75, 1] * size
+  int classes = 20;  // the first K VOC class names
+  uint64_t seed = 1;
+};
+
+struct SynthImage {
+  std::string id;
+  Image rgb;
+  IndexedImage objects;  // SegmentationObject indices
+  IndexedImage classes;  // SegmentationClass indices
+  VocAnnotation annotation;
+};
+
+// Draws image number `index` (deterministic in seed and index, independent of the others).
+SynthImage synth_image(const SynthOptions& options, int index);
+std::string synth_image_id(int index);  // "2012_000001" for index 0
+
+// Writes the whole dataset under options.out; returns the annotations in id order
+// (train images first, then val).
+std::vector<VocAnnotation> synthesize_voc(const SynthOptions& options);
+
+}  // namespace prm
