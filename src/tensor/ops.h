@@ -3,3 +3,7 @@
 #pragma once
 #include "tensor/autograd.h"
 #include "tensor/tensor.h"
+#include "tensor/ops/elementwise.h"
+#include "tensor/ops/loss.h"
+#include "tensor/ops/reduce.h"
+#include "tensor/ops/shape.h"

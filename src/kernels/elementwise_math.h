@@ -1,0 +1,83 @@
+// Per-element math shared by the CPU and CUDA elementwise kernels (cpu/elementwise.cpp,
+// cuda/elementwise.cu): each twin loops over these functions and differs only in how it loops.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common.h"
+
+namespace prm {
+
+enum class BinaryOp { add, sub, mul, div };
+enum class UnaryOp { add_scalar, mul_scalar, pow_scalar, relu, sigmoid };
+
+// Offset of the i-th element (row-major over s.size) in a tensor walked with strides s.stride.
+// A stride of 0 re-reads the same element: that is how broadcasting is expressed.
+PRM_HD int64_t strided_offset(int64_t i, const Strides& s) {
+  int64_t offset = 0;
+  for (int d = s.ndim - 1; d >= 0; --d) {
+    const int64_t index = i % s.size[d];
+    i /= s.size[d];
+    offset += index * s.stride[d];
+  }
+  return offset;
+}
+
+// True when walking s is the plain 0, 1, 2, ... sequence (lets kernels skip the index math).
+PRM_HD bool is_flat(const Strides& s) {
+  return s.ndim == 0 || (s.ndim == 1 && s.stride[0] == 1);
+}
+
+template <typename T>
+PRM_HD T binary_apply(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div: return a / b;
+  }
+  return T(0);
+}
+
+// 1 / (1 + exp(-x)) without overflow for large |x|.
+template <typename T>
+PRM_HD T sigmoid_of(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+// `s` is the op's scalar (unused by relu and sigmoid). relu keeps NaN (x < 0 is false for NaN).
+template <typename T>
+PRM_HD T unary_apply(UnaryOp op, T x, T s) {
+  switch (op) {
+    case UnaryOp::add_scalar: return x + s;
+    case UnaryOp::mul_scalar: return x * s;
+    case UnaryOp::pow_scalar: return std::pow(x, s);
+    case UnaryOp::relu: return x < T(0) ? T(0) : x;
+    case UnaryOp::sigmoid: return sigmoid_of(x);
+  }
+  return T(0);
+}
+
+// d relu(x) / dx = [x > 0] (0 at the kink, as torch).
+template <typename T>
+PRM_HD T relu_grad(T dout, T inp) { return inp > T(0) ? dout : T(0); }
+
+// d sigmoid(x) / dx = y (1 - y), from the saved output y.
+template <typename T>
+PRM_HD T sigmoid_grad(T dout, T out) { return dout * out * (T(1) - out); }
+
+// d x^p / dx = p x^(p-1); exactly 0 for p = 0 (avoids 0 * inf at x = 0).
+template <typename T>
+PRM_HD T pow_scalar_grad(T dout, T inp, T p) {
+  return p == T(0) ? T(0) : dout * p * std::pow(inp, p - T(1));
+}
+
+// Concatenation seen as [outer, inner] blocks: element k of row o of a slice with row length
+// `inner_slice` sits at column offset + k of a row of length `inner_full` in the whole.
+PRM_HD int64_t slice_to_full(int64_t i, int64_t inner_slice, int64_t inner_full, int64_t offset) {
+  return (i / inner_slice) * inner_full + offset + i % inner_slice;
+}
+
+}  // namespace prm
