@@ -7,3 +7,6 @@
 #include "tensor/ops/loss.h"
 #include "tensor/ops/reduce.h"
 #include "tensor/ops/shape.h"
+#include "tensor/ops/batch_norm.h"
+#include "tensor/ops/pooling.h"
+#include "tensor/ops/upsample.h"

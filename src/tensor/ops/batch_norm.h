@@ -1,0 +1,28 @@
+// Batch normalisation over the channel dimension of x [N, C, H, W] (or [N, C]).
+//
+//   y = xhat * weight[c] + bias[c],   xhat = (x - mean[c]) / sqrt(var[c] + eps)
+//
+// Training: mean and var are the batch statistics of channel c over its M = N * H * W values
+// (var biased, / M); the running buffers move in place, as torch's do:
+//   running_mean = (1 - momentum) * running_mean + momentum * mean
+//   running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)   (unbiased)
+// Eval: mean and var are the running buffers (constants).
+//
+// Gradients (g = dL/dy; sums over the M values of channel c):
+//   dbias[c]   = sum g
+//   dweight[c] = sum g * xhat
+//   dx (eval)     = weight * invstd * g
+//   dx (training) = weight * invstd * (g - sum g / M - xhat * sum(g * xhat) / M)
+// The training terms come from mean and var depending on x: docs/batch_norm.md.
+// weight and bias may be undefined (affine off); the running buffers may be undefined in
+// training only (no update). They must all be [C] with x's dtype and device.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace prm {
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum = 0.1, double eps = 1e-5);
+
+}  // namespace prm
