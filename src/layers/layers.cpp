@@ -1,0 +1,97 @@
+#include "layers/layers.h"
+
+#include <cmath>
+
+#include "tensor/autograd.h"
+#include "tensor/ops.h"
+
+namespace prm {
+
+// ---- Conv2d ----
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+               std::mt19937_64& rng, const Conv2dOptions& opts, bool with_bias)
+    : options(opts) {
+  PRM_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0, "Conv2d: bad sizes in ",
+            in_channels, " out ", out_channels, " kernel ", kernel_size);
+  weight = Tensor::zeros({out_channels, in_channels, kernel_size, kernel_size});
+  register_parameter("weight", &weight);
+  if (with_bias) {
+    bias = Tensor::zeros({out_channels});
+    register_parameter("bias", &bias);
+  }
+  init_kaiming_normal_fan_out(rng);
+}
+
+void Conv2d::init_kaiming_normal_fan_out(std::mt19937_64& rng) {
+  NoGradGuard no_grad;
+  const int64_t fan_out = weight.size(0) * weight.size(2) * weight.size(3);
+  const double std = std::sqrt(2.0 / static_cast<double>(fan_out));
+  weight.copy_(Tensor::randn(weight.shape(), rng, DType::f64) * std);
+  if (bias.defined()) bias.fill_(0);
+}
+
+void Conv2d::init_conv_torch_default(std::mt19937_64& rng) {
+  NoGradGuard no_grad;
+  const int64_t fan_in = weight.size(1) * weight.size(2) * weight.size(3);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  weight.copy_(Tensor::uniform(weight.shape(), -bound, bound, rng, DType::f64));
+  if (bias.defined()) bias.copy_(Tensor::uniform(bias.shape(), -bound, bound, rng, DType::f64));
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
+
+// ---- BatchNorm2d ----
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
+    : eps(eps_), momentum(momentum_) {
+  PRM_CHECK(channels > 0, "BatchNorm2d: bad channel count ", channels);
+  weight = Tensor::full({channels}, 1.0);
+  bias = Tensor::zeros({channels});
+  running_mean = Tensor::zeros({channels});
+  running_var = Tensor::full({channels}, 1.0);
+  num_batches_tracked = Tensor::zeros({}, DType::i64);
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+  register_buffer("running_mean", &running_mean);
+  register_buffer("running_var", &running_var);
+  register_buffer("num_batches_tracked", &num_batches_tracked);
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  PRM_CHECK(x.dim() == 4 && x.size(1) == weight.size(0), "BatchNorm2d: input ", x.shape_str(),
+            " does not have ", weight.size(0), " channels (expected [N, ", weight.size(0),
+            ", H, W])");
+  Tensor y = batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  if (is_training()) num_batches_tracked.fill_(static_cast<double>(++batches_tracked_));
+  return y;
+}
+
+void BatchNorm2d::after_load() {
+  batches_tracked_ = static_cast<int64_t>(num_batches_tracked.item());
+}
+
+// ---- ReLU, MaxPool2d ----
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_size, stride, padding); }
+
+// ---- Sequential ----
+
+Sequential::Sequential(const std::vector<std::shared_ptr<Module>>& modules) {
+  for (const auto& m : modules) push_back(m);
+}
+
+void Sequential::push_back(std::shared_ptr<Module> module) {
+  register_module(std::to_string(modules_.size()), module);
+  modules_.push_back(std::move(module));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (const auto& m : modules_) y = m->forward(y);
+  return y;
+}
+
+}  // namespace prm
