@@ -2,7 +2,7 @@
 // signatures; the per-element math is in elementwise_math.h. All of them WRITE (=) their output,
 // gradients included (these are activation gradients; the ops reduce broadcast gradients).
 //   binary:            out[i] = a[off(i, sa)] op b[off(i, sb)]   (broadcasting through strides)
-//   unary:             out[i] = f(inp[i], scalar)                 (add/mul/pow scalar, relu, sigmoid)
+//   unary:             out[i] = f(inp[i], scalar)    (add/mul/pow scalar, relu, sigmoid)
 //   broadcast_copy:    out[i] = inp[off(i, s)]                    (expand to a larger shape)
 //   relu_backward:     dinp[i] = dout[i] * [inp[i] > 0]
 //   sigmoid_backward:  dinp[i] = dout[i] * out[i] * (1 - out[i])

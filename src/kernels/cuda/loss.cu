@@ -8,7 +8,9 @@ namespace prm::cuda {
 
 template <typename T>
 void bce_with_logits(T* out, const T* logits, const T* targets, int64_t n) {
-  parallel_for(n, [=] __device__(int64_t i) { out[i] = bce_with_logits_at(logits[i], targets[i]); });
+  parallel_for(n, [=] __device__(int64_t i) {
+    out[i] = bce_with_logits_at(logits[i], targets[i]);
+  });
 }
 
 template <typename T>

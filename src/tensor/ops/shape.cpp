@@ -19,8 +19,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     }
   }
   if (inferred >= 0 && known > 0) target[inferred] = x.numel() / known;
-  PRM_CHECK(shape_numel(target) == x.numel() && (inferred < 0 || known > 0), "reshape: cannot view ",
-            x.shape_str(), " (", x.numel(), " elements) as ", shape_str(shape));
+  PRM_CHECK(shape_numel(target) == x.numel() && (inferred < 0 || known > 0),
+            "reshape: cannot view ", x.shape_str(), " (", x.numel(), " elements) as ",
+            shape_str(shape));
   Tensor out = x.detach();  // same storage
   out.impl().shape = target;
   const Shape in_shape = x.shape();
@@ -80,7 +81,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     shapes.push_back(x.shape());
     wanted.push_back(x.requires_grad());
   }
-  attach_grad_fn(out, "concat", xs, [shapes, wanted, offsets, outer, inner, row, d](const Tensor& g) {
+  auto backward = [shapes, wanted, offsets, outer, inner, row, d](const Tensor& g) {
     std::vector<Tensor> grads(shapes.size());
     for (size_t k = 0; k < shapes.size(); ++k) {
       if (!wanted[k]) continue;
@@ -97,7 +98,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
       });
     }
     return grads;
-  });
+  };
+  attach_grad_fn(out, "concat", xs, backward);
   return out;
 }
 
