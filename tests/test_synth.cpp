@@ -10,6 +10,8 @@
 #include <iterator>
 #include <string>
 
+#include <unistd.h>
+
 #include "data/image.h"
 #include "data/synth.h"
 #include "data/voc.h"
@@ -32,7 +34,7 @@ prm::SynthOptions small_options(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("synth: the VOC reader reads back the objects that were written") {
-  const std::string dir = (fs::temp_directory_path() / "prm_test_synth_roundtrip").string();
+  const std::string dir = (fs::temp_directory_path() / ("prm_test_synth_roundtrip_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   const prm::SynthOptions o = small_options(dir);
   const std::vector<prm::VocAnnotation> written = prm::synthesize_voc(o);
@@ -148,7 +150,7 @@ TEST_CASE("synth: deterministic per seed, with repeated classes, truncation and 
 }
 
 TEST_CASE("image: indexed PNG write/read round trip, and corrupt files name the file") {
-  const std::string path = (fs::temp_directory_path() / "prm_test_indexed.png").string();
+  const std::string path = (fs::temp_directory_path() / ("prm_test_indexed_" + std::to_string(::getpid()) + ".png")).string();
   prm::IndexedImage im;
   im.width = 5;
   im.height = 3;

@@ -114,7 +114,7 @@ Loader::Slot Loader::produce(int64_t epoch, int64_t batch_index) {
         slot.error = e.what();
         return slot;
       }
-      std::fprintf(stderr, "warning: skipping %s: %s\n", s.image_path.c_str(), e.what());
+      std::fprintf(stderr, "warning: skipping a sample: %s\n", e.what());
       std::lock_guard<std::mutex> lock(mutex_);
       ++skipped_;
       continue;
