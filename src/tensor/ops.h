@@ -10,3 +10,5 @@
 #include "tensor/ops/batch_norm.h"
 #include "tensor/ops/pooling.h"
 #include "tensor/ops/upsample.h"
+#include "tensor/ops/conv2d.h"
+#include "tensor/ops/matmul.h"

@@ -1,0 +1,69 @@
+// The per-element math of im2col and col2im, shared by the CPU and CUDA twins (PRM_HD is
+// __host__ __device__ under nvcc), so the loops in cpu/im2col.cpp and cuda/im2col.cu are the only
+// code that differs between the devices.
+//
+// For one image of C x H x W and a kh x kw window with stride s, zero padding p and dilation d,
+// the output is Ho x Wo with Ho = (H + 2p - d(kh-1) - 1) / s + 1 (likewise Wo), and the column
+// matrix col has C*kh*kw rows and Ho*Wo columns:
+//
+//   col[(c*kh + ki)*kw + kj][oy*Wo + ox] = x[c][oy*s - p + ki*d][ox*s - p + kj*d]  (0 outside)
+//
+// so the convolution is the GEMM  y[Cout][Ho*Wo] = w[Cout][C*kh*kw] · col.
+// col2im is the adjoint of im2col: dx[c][iy][ix] = the sum of every dcol entry that im2col filled
+// from x[c][iy][ix]. It is written as a gather (one output pixel sums its own entries), so each
+// element is computed independently and no atomics are needed.
+#pragma once
+#include <cstdint>
+
+#include "kernels/common.h"
+
+namespace prm {
+
+// The sliding window of a 2-D convolution (square stride, padding and dilation).
+struct ConvWindow {
+  int64_t kh = 1, kw = 1;
+  int64_t stride = 1, pad = 0, dilation = 1;
+
+  PRM_HD int64_t out_size(int64_t in, int64_t k) const {
+    return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+  }
+  PRM_HD int64_t out_h(int64_t H) const { return out_size(H, kh); }
+  PRM_HD int64_t out_w(int64_t W) const { return out_size(W, kw); }
+  // A 1x1, stride-1, unpadded window: col is the image itself, im2col can be skipped.
+  PRM_HD bool is_pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
+};
+
+// col entry (row (c, ki, kj), column (oy, ox)) of one image x [C][H][W].
+template <typename T>
+PRM_HD T im2col_value(const T* x, int64_t H, int64_t W, const ConvWindow& win, int64_t c,
+                      int64_t ki, int64_t kj, int64_t oy, int64_t ox) {
+  const int64_t iy = oy * win.stride - win.pad + ki * win.dilation;
+  const int64_t ix = ox * win.stride - win.pad + kj * win.dilation;
+  const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+  return inside ? x[(c * H + iy) * W + ix] : T(0);
+}
+
+// dx[c][iy][ix] of one image: the sum over the window taps (ki, kj) whose output position
+// (oy, ox) read this pixel, i.e. oy*s - p + ki*d == iy with 0 <= oy < Ho (likewise x).
+template <typename T>
+PRM_HD T col2im_value(const T* dcol, int64_t H, int64_t W, const ConvWindow& win, int64_t c,
+                      int64_t iy, int64_t ix) {
+  const int64_t Ho = win.out_h(H), Wo = win.out_w(W);
+  T sum = T(0);
+  for (int64_t ki = 0; ki < win.kh; ++ki) {
+    const int64_t ty = iy + win.pad - ki * win.dilation;  // = oy * stride
+    if (ty < 0) break;                                    // only decreases with ki
+    if (ty % win.stride != 0 || ty / win.stride >= Ho) continue;
+    const int64_t oy = ty / win.stride;
+    for (int64_t kj = 0; kj < win.kw; ++kj) {
+      const int64_t tx = ix + win.pad - kj * win.dilation;
+      if (tx < 0) break;
+      if (tx % win.stride != 0 || tx / win.stride >= Wo) continue;
+      const int64_t ox = tx / win.stride;
+      sum += dcol[((c * win.kh + ki) * win.kw + kj) * (Ho * Wo) + oy * Wo + ox];
+    }
+  }
+  return sum;
+}
+
+}  // namespace prm

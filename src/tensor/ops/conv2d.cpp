@@ -1,0 +1,336 @@
+// conv2d: forward and backward (formulas in conv2d.h). The native engine works image by image
+// on the CPU (im2col, then one GEMM; the GEMM is threaded) and in chunks of images on CUDA (one
+// im2col launch and one strided-batched GEMM per chunk, the chunk's column buffer kept under
+// kColBudget elements). Weight gradients sum over images with GEMM's beta = 1.
+#include "tensor/ops/conv2d.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "kernels/common.h"
+#include "kernels/gemm.h"
+#include "kernels/im2col.h"
+#include "tensor/autograd.h"
+#if PRM_USE_CUDNN
+#include "kernels/conv_cudnn.h"
+#endif
+
+namespace prm {
+
+namespace {
+
+std::atomic<ConvEngine> g_engine{ConvEngine::native};
+
+// Column-buffer elements per chunk of images on CUDA (256 MB of float32).
+constexpr int64_t kColBudget = int64_t(1) << 26;
+
+struct ConvDims {
+  int64_t N = 0, C = 0, H = 0, W = 0;  // input
+  int64_t O = 0, Ho = 0, Wo = 0;       // output channels and size
+  ConvWindow win;
+  int64_t col_rows() const { return C * win.kh * win.kw; }
+  int64_t pixels() const { return Ho * Wo; }
+  int64_t x_image() const { return C * H * W; }
+  int64_t y_image() const { return O * Ho * Wo; }
+  Shape output_shape() const { return {N, O, Ho, Wo}; }
+};
+
+ConvDims conv_dims(const char* op, const Shape& x, const Shape& w, const Conv2dOptions& opt) {
+  PRM_CHECK(x.size() == 4, op, ": input must be [N, Cin, H, W], got ", shape_str(x));
+  PRM_CHECK(w.size() == 4, op, ": weight must be [Cout, Cin, kh, kw], got ", shape_str(w));
+  PRM_CHECK(w[1] == x[1], op, ": weight ", shape_str(w), " takes ", w[1],
+            " input channels but the input ", shape_str(x), " has ", x[1]);
+  PRM_CHECK(w[0] >= 1 && w[2] >= 1 && w[3] >= 1, op, ": empty weight ", shape_str(w));
+  PRM_CHECK(opt.stride >= 1 && opt.padding >= 0 && opt.dilation >= 1, op,
+            ": need stride >= 1, padding >= 0, dilation >= 1; got stride ", opt.stride,
+            ", padding ", opt.padding, ", dilation ", opt.dilation);
+  ConvDims d;
+  d.N = x[0], d.C = x[1], d.H = x[2], d.W = x[3], d.O = w[0];
+  d.win = ConvWindow{w[2], w[3], opt.stride, opt.padding, opt.dilation};
+  const int64_t reach_h = opt.dilation * (w[2] - 1) + 1, reach_w = opt.dilation * (w[3] - 1) + 1;
+  PRM_CHECK(d.H + 2 * opt.padding >= reach_h && d.W + 2 * opt.padding >= reach_w, op,
+            ": input ", shape_str(x), " padded by ", opt.padding,
+            " is smaller than the dilated kernel of weight ", shape_str(w));
+  d.Ho = d.win.out_h(d.H);
+  d.Wo = d.win.out_w(d.W);
+  return d;
+}
+
+void check_operands(const char* op, const Tensor& x, const Tensor& w, const char* x_name) {
+  PRM_CHECK(x.defined() && w.defined(), op, ": undefined ", x.defined() ? "weight" : x_name);
+  check_float(op, x);
+  check_same_dtype(op, x, w);
+  check_same_device(op, x, w);
+}
+
+// Images per im2col/GEMM round: one on the CPU (the column buffer stays in cache, the GEMM is
+// threaded), as many as fit the budget on CUDA (fewer, larger launches).
+int64_t images_per_chunk(Device dev, const ConvDims& d) {
+  if (dev == Device::cpu) return 1;
+  const int64_t per_image = std::max<int64_t>(1, d.col_rows() * d.pixels());
+  return std::clamp<int64_t>(kColBudget / per_image, 1, std::max<int64_t>(d.N, 1));
+}
+
+bool use_cudnn(Device dev) { return dev == Device::cuda && g_engine.load() == ConvEngine::cudnn; }
+
+// ---- device dispatch of the kernels ----
+
+template <typename T>
+void gemm_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+             int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (dev == Device::cuda) {
+    PRM_CUDA_ONLY(cuda::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc));
+  } else {
+    cpu::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+// batch GEMMs C_i = op(A_i) op(B_i) (overwriting C_i), operand i at pointer + i * stride.
+template <typename T>
+void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+                     int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb, T* C,
+                     int64_t ldc, int64_t sc, int64_t batch) {
+  if (dev == Device::cuda) {
+    PRM_CUDA_ONLY(cuda::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0),
+                                             C, ldc, sc, batch));
+  } else {
+    cpu::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0), C, ldc, sc,
+                              batch);
+  }
+}
+
+template <typename T>
+void im2col_on(Device dev, T* col, const T* x, int64_t nb, const ConvDims& d) {
+  if (dev == Device::cuda) {
+    PRM_CUDA_ONLY(cuda::im2col(col, x, nb, d.C, d.H, d.W, d.win));
+  } else {
+    cpu::im2col(col, x, nb, d.C, d.H, d.W, d.win);
+  }
+}
+
+template <typename T>
+void col2im_on(Device dev, T* dx, const T* dcol, int64_t nb, const ConvDims& d) {
+  if (dev == Device::cuda) {
+    PRM_CUDA_ONLY(cuda::col2im(dx, dcol, nb, d.C, d.H, d.W, d.win));
+  } else {
+    cpu::col2im(dx, dcol, nb, d.C, d.H, d.W, d.win);
+  }
+}
+
+template <typename T>
+void add_bias_on(Device dev, T* y, const T* b, const ConvDims& d) {
+  if (dev == Device::cuda) {
+    PRM_CUDA_ONLY(cuda::add_channel_bias(y, b, d.N, d.O, d.pixels()));
+  } else {
+    cpu::add_channel_bias(y, b, d.N, d.O, d.pixels());
+  }
+}
+
+// ---- native engine ----
+
+// y_n [O, P] = W [O, K] · col_n [K, P]   (overwrites y)
+template <typename T>
+void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d) {
+  const int64_t K = d.col_rows(), P = d.pixels();
+  const int64_t chunk = images_per_chunk(dev, d);
+  const bool pointwise = d.win.is_pointwise();
+  Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
+  for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
+    const int64_t nb = std::min(chunk, d.N - n0);
+    const T* cols = x + n0 * d.x_image();
+    if (!pointwise) {
+      im2col_on(dev, col.data<T>(), cols, nb, d);
+      cols = col.data<T>();
+    }
+    gemm_batched_on(dev, false, false, d.O, P, K, w, K, 0, cols, P, K * P, y + n0 * d.y_image(), P,
+                    d.y_image(), nb);
+  }
+}
+
+// dx_n = col2im(Wᵀ [K, O] · dy_n [O, P])   (overwrites dx)
+template <typename T>
+void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const ConvDims& d) {
+  const int64_t K = d.col_rows(), P = d.pixels();
+  const int64_t chunk = images_per_chunk(dev, d);
+  const bool pointwise = d.win.is_pointwise();
+  Tensor dcol = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
+  for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
+    const int64_t nb = std::min(chunk, d.N - n0);
+    T* dx_chunk = dx + n0 * d.x_image();
+    T* target = pointwise ? dx_chunk : dcol.data<T>();
+    gemm_batched_on(dev, true, false, K, P, d.O, w, K, 0, dy + n0 * d.y_image(), P, d.y_image(),
+                    target, P, K * P, nb);
+    if (!pointwise) col2im_on(dev, dx_chunk, dcol.data<T>(), nb, d);
+  }
+}
+
+// dW [O, K] = Σ_n dy_n [O, P] · col_nᵀ [P, K]   (the first image overwrites, the rest add)
+template <typename T>
+void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const ConvDims& d) {
+  const int64_t K = d.col_rows(), P = d.pixels();
+  const int64_t chunk = images_per_chunk(dev, d);
+  const bool pointwise = d.win.is_pointwise();
+  Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
+  for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
+    const int64_t nb = std::min(chunk, d.N - n0);
+    const T* cols = x + n0 * d.x_image();
+    if (!pointwise) {
+      im2col_on(dev, col.data<T>(), cols, nb, d);
+      cols = col.data<T>();
+    }
+    for (int64_t i = 0; i < nb; ++i)
+      gemm_on(dev, false, true, d.O, K, P, dy + (n0 + i) * d.y_image(), P, cols + i * K * P, P,
+              n0 + i == 0 ? T(0) : T(1), dw, K);
+  }
+}
+
+}  // namespace
+
+void set_conv_engine(ConvEngine engine) {
+#if !PRM_USE_CUDNN
+  PRM_CHECK(engine != ConvEngine::cudnn,
+            "set_conv_engine: the cudnn engine needs a build with cuDNN (USE_CUDNN=1); this "
+            "build has USE_CUDNN=0");
+#endif
+  g_engine.store(engine);
+}
+
+ConvEngine conv_engine() { return g_engine.load(); }
+
+const char* conv_engine_name(ConvEngine engine) {
+  return engine == ConvEngine::cudnn ? "cudnn" : "native";
+}
+
+Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Conv2dOptions& opt) {
+  const char* op = "conv2d";
+  check_operands(op, x, weight, "input");
+  const ConvDims d = conv_dims(op, x.shape(), weight.shape(), opt);
+  if (bias.defined()) {
+    check_same_dtype(op, x, bias);
+    check_same_device(op, x, bias);
+    PRM_CHECK(bias.dim() == 1 && bias.size(0) == d.O, op, ": bias must be [", d.O,
+              "] for weight ", weight.shape_str(), ", got ", bias.shape_str());
+  }
+  Tensor y = Tensor::empty(d.output_shape(), x.dtype(), x.device());
+  if (y.numel() == 0) return y;
+  const Device dev = x.device();
+  PRM_DISPATCH_FLOAT(x.dtype(), op, {
+    scalar_t* yp = y.data<scalar_t>();
+    const scalar_t* xp = x.data<scalar_t>();
+    const scalar_t* wp = weight.data<scalar_t>();
+    if (use_cudnn(dev)) {
+#if PRM_USE_CUDNN
+      cuda::cudnn_conv2d_forward(yp, xp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
+#endif
+    } else {
+      forward_native(dev, yp, xp, wp, d);
+    }
+    if (bias.defined()) add_bias_on(dev, yp, bias.data<scalar_t>(), d);
+  });
+  return y;
+}
+
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
+                             const Shape& input_shape, const Conv2dOptions& opt) {
+  const char* op = "conv2d_backward_input";
+  check_operands(op, grad_out, weight, "grad_out");
+  const ConvDims d = conv_dims(op, input_shape, weight.shape(), opt);
+  PRM_CHECK(grad_out.shape() == d.output_shape(), op, ": grad_out ", grad_out.shape_str(),
+            " does not match the output ", shape_str(d.output_shape()), " of input ",
+            shape_str(input_shape), " and weight ", weight.shape_str());
+  Tensor dx = Tensor::empty(input_shape, grad_out.dtype(), grad_out.device());
+  if (dx.numel() == 0) return dx;
+  if (grad_out.numel() == 0) {  // no output pixel, so no input pixel was used
+    dx.fill_(0);
+    return dx;
+  }
+  const Device dev = grad_out.device();
+  PRM_DISPATCH_FLOAT(grad_out.dtype(), op, {
+    scalar_t* dxp = dx.data<scalar_t>();
+    const scalar_t* dyp = grad_out.data<scalar_t>();
+    const scalar_t* wp = weight.data<scalar_t>();
+    if (use_cudnn(dev)) {
+#if PRM_USE_CUDNN
+      cuda::cudnn_conv2d_backward_data(dxp, dyp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
+#endif
+    } else {
+      backward_input_native(dev, dxp, dyp, wp, d);
+    }
+  });
+  return dx;
+}
+
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
+                              const Conv2dOptions& opt) {
+  const char* op = "conv2d_backward_weight";
+  check_operands(op, grad_out, x, "grad_out");
+  const ConvDims d = conv_dims(op, x.shape(), weight_shape, opt);
+  PRM_CHECK(grad_out.shape() == d.output_shape(), op, ": grad_out ", grad_out.shape_str(),
+            " does not match the output ", shape_str(d.output_shape()), " of input ",
+            x.shape_str(), " and weight ", shape_str(weight_shape));
+  Tensor dw = Tensor::empty(weight_shape, x.dtype(), x.device());
+  if (grad_out.numel() == 0 || d.C == 0) {  // an empty sum
+    dw.fill_(0);
+    return dw;
+  }
+  const Device dev = x.device();
+  PRM_DISPATCH_FLOAT(x.dtype(), op, {
+    scalar_t* dwp = dw.data<scalar_t>();
+    const scalar_t* dyp = grad_out.data<scalar_t>();
+    const scalar_t* xp = x.data<scalar_t>();
+    if (use_cudnn(dev)) {
+#if PRM_USE_CUDNN
+      cuda::cudnn_conv2d_backward_filter(dwp, dyp, xp, d.N, d.C, d.H, d.W, d.O, d.win);
+#endif
+    } else {
+      backward_weight_native(dev, dwp, dyp, xp, d);
+    }
+  });
+  return dw;
+}
+
+Tensor conv2d_backward_bias(const Tensor& grad_out) {
+  const char* op = "conv2d_backward_bias";
+  PRM_CHECK(grad_out.defined(), op, ": undefined grad_out");
+  check_float(op, grad_out);
+  check_dim(op, grad_out, 4, "grad_out");
+  const int64_t N = grad_out.size(0), O = grad_out.size(1);
+  const int64_t P = grad_out.size(2) * grad_out.size(3);
+  const Device dev = grad_out.device();
+  Tensor db = Tensor::empty({O}, grad_out.dtype(), dev);
+  if (N * P == 0) {
+    db.fill_(0);
+    return db;
+  }
+  Tensor ones = Tensor::full({P}, 1.0, grad_out.dtype(), dev);
+  // db [1, O] (+)= ones [1, P] · dy_nᵀ [P, O], image by image.
+  PRM_DISPATCH_FLOAT(grad_out.dtype(), op, {
+    const scalar_t* dy = grad_out.data<scalar_t>();
+    for (int64_t n = 0; n < N; ++n)
+      gemm_on(dev, false, true, 1, O, P, ones.data<scalar_t>(), P, dy + n * O * P, P,
+              n == 0 ? scalar_t(0) : scalar_t(1), db.data<scalar_t>(), O);
+  });
+  return db;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& opt) {
+  Tensor y = conv2d_forward_raw(x, weight, bias, opt);
+  std::vector<Tensor> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
+  const bool has_bias = bias.defined(), need_b = has_bias && bias.requires_grad();
+  attach_grad_fn(y, "conv2d", std::move(inputs),
+                 [xs = x.detach(), ws = weight.detach(), opt, need_x, need_w, has_bias,
+                  need_b](const Tensor& g) {
+                   std::vector<Tensor> grads{
+                       need_x ? conv2d_backward_input(g, ws, xs.shape(), opt) : Tensor(),
+                       need_w ? conv2d_backward_weight(g, xs, ws.shape(), opt) : Tensor()};
+                   if (has_bias) grads.push_back(need_b ? conv2d_backward_bias(g) : Tensor());
+                   return grads;
+                 });
+  return y;
+}
+
+}  // namespace prm

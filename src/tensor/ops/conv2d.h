@@ -1,0 +1,56 @@
+// 2-D convolution (cross-correlation, as in PyTorch) of NCHW tensors.
+//
+//   y[n][o][oy][ox] = b[o] + Σ_{c,ki,kj} w[o][c][ki][kj] · x[n][c][oy·s - p + ki·d][ox·s - p + kj·d]
+//
+// (x is 0 outside the image). With col_n = im2col(x_n), a [Cin·kh·kw, Ho·Wo] matrix
+// (kernels/im2col_math.h), and W the weight viewed as [Cout, Cin·kh·kw]:
+//
+//   forward:   y_n  = W · col_n  (+ b broadcast over the pixels)
+//   backward:  dW   = Σ_n dy_n · col_nᵀ
+//              dx_n = col2im(Wᵀ · dy_n)          (the transposed convolution of dy with W)
+//              db[o] = Σ_{n,oy,ox} dy[n][o][oy][ox]
+//
+// Output size Ho = (H + 2p - d·(kh - 1) - 1) / s + 1 (likewise Wo). A 1x1, stride-1, unpadded
+// conv skips im2col (col_n is x_n itself).
+//
+// On CUDA two engines compute the same thing: `native` (our im2col/col2im kernels + cuBLAS,
+// the default) and `cudnn` (cuDNN's forward, backward-data and backward-filter; only in builds
+// with USE_CUDNN=1). The engine is a process-wide setting and has no effect on the CPU.
+#pragma once
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace prm {
+
+struct Conv2dOptions {
+  int64_t stride = 1, padding = 0, dilation = 1;
+};
+
+// x [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] or undefined; returns
+// [N, Cout, Ho, Wo]. Differentiable in all three.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& opt = {});
+
+enum class ConvEngine { native, cudnn };
+// Throws prm::Error for ConvEngine::cudnn in a build without cuDNN.
+void set_conv_engine(ConvEngine engine);
+ConvEngine conv_engine();
+const char* conv_engine_name(ConvEngine engine);  // "native" | "cudnn"
+
+// The pieces of conv2d, as plain functions outside autograd (no graph is recorded; each returns
+// a fresh tensor), for ops that build their own backward rule from them (excitation backprop).
+// They follow the conv engine setting on CUDA.
+Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Conv2dOptions& opt = {});
+// dx = the transposed convolution of grad_out [N, Cout, Ho, Wo] with weight [Cout, Cin, kh, kw],
+// for an input of input_shape [N, Cin, H, W].
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
+                             const Shape& input_shape, const Conv2dOptions& opt = {});
+// dW [Cout, Cin, kh, kw] = Σ_n grad_out_n · im2col(x_n)ᵀ.
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
+                              const Conv2dOptions& opt = {});
+// db [Cout] = grad_out summed over batch and pixels.
+Tensor conv2d_backward_bias(const Tensor& grad_out);
+
+}  // namespace prm
