@@ -4,6 +4,8 @@
 
 namespace prm {
 int cmd_gradcheck(int argc, char** argv);
+int cmd_forward(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_loaderbench(int argc, char** argv);

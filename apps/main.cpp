@@ -17,6 +17,8 @@ struct Command {
 const Command kCommands[] = {
     {"gradcheck", prm::cmd_gradcheck,
      "check every differentiable op's gradient against finite differences"},
+    {"forward", prm::cmd_forward, "class response maps (and an input gradient) of a ResNet"},
+    {"bench", prm::cmd_bench, "time forward and training steps (JSON lines)"},
     {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 layout"},
     {"eval", prm::cmd_eval, "score predictions against VOC ground truth (mAP, mAP^r, ABO, mIoU)"},
     {"loaderbench", prm::cmd_loaderbench, "images per second the threaded VOC loader delivers"},

@@ -1,0 +1,136 @@
+// prm bench: forward and training-step time of a ResNet, as medians over repeated runs after
+// warm-up, plus peak memory; one JSON object per line on stdout (the contract in DESIGN.md),
+// human-readable progress on stderr. Compare with tools/bench_torch.py run the same way.
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "args.h"
+#include "commands.h"
+#include "layers/resnet.h"
+#include "tensor/allocator.h"
+#include "tensor/ops.h"
+
+namespace prm {
+
+namespace {
+
+struct Timing {
+  double median_s = 0, min_s = 0;
+  int runs = 0;
+};
+
+Timing time_runs(const std::function<void()>& run, int warmup, int runs, const char* what) {
+  for (int i = 0; i < warmup; ++i) {
+    run();
+    cuda_synchronize();
+  }
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    cuda_synchronize();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::fprintf(stderr, "\r%s: run %d/%d, %.3f s", what, i + 1, runs, times.back());
+  }
+  std::fprintf(stderr, "\n");
+  std::sort(times.begin(), times.end());
+  const size_t n = times.size();
+  const double median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  return {median, times.front(), runs};
+}
+
+// Peak resident memory of the process (CPU) or peak bytes allocated by our CUDA allocator.
+double peak_memory_mb(Device device) {
+  if (device == Device::cuda) return cuda_memory_stats().peak_allocated_bytes / 1048576.0;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  Args args("bench",
+            "Times a ResNet forward pass (eval mode, no graph) and a full training step (forward,\n"
+            "class scores, multilabel soft-margin loss, backward, SGD update); prints one JSON\n"
+            "line per measurement with median_s, min_s and peak_mem_mb.");
+  args.option("arch", "resnet18 | resnet34 | resnet50 | resnet101", "resnet50");
+  args.option("size", "input height and width", "448");
+  args.option("batch", "batch size", "1");
+  args.option("device", "cpu or cuda", "cpu");
+  args.option("runs", "timed runs per measurement", "5");
+  args.option("warmup", "untimed runs first", "1");
+  args.option("width", "stem width (64 for the real networks)", "64");
+  args.optional("only", "forward | train (default: both)");
+  if (!args.parse(argc, argv)) return 0;
+  const Device device = parse_device(args.get("device"));
+  PRM_CHECK(device == Device::cpu || cuda_available(),
+            "--device cuda but no CUDA device is available");
+  const std::string only = args.has("only") ? args.get("only") : "";
+  PRM_CHECK(only.empty() || only == "forward" || only == "train",
+            "--only must be forward or train, got '", only, "'");
+  const int64_t size = args.get_int("size"), batch = args.get_int("batch");
+  const int runs = static_cast<int>(args.get_int("runs"));
+  const int warmup = static_cast<int>(args.get_int("warmup"));
+  PRM_CHECK(size >= 32 && batch >= 1 && runs >= 1 && warmup >= 0,
+            "--size must be >= 32, --batch and --runs >= 1, --warmup >= 0");
+
+  ResNetOptions options;
+  options.arch = args.get("arch");
+  options.width = args.get_int("width");
+  ResNet net(options);
+  net.to(device);
+  std::mt19937_64 rng(0);
+  Tensor x = Tensor::randn({batch, 3, size, size}, rng, DType::f32, device);
+  Tensor target = Tensor::uniform({batch, options.num_classes}, 0, 1, rng);
+  target = Tensor::from_vector([&] {
+    std::vector<double> t = target.to_vector();
+    for (double& v : t) v = v > 0.7 ? 1.0 : 0.0;
+    return t;
+  }(), target.shape(), DType::f32, device);
+
+  auto emit = [&](const char* bench, const Timing& t) {
+    std::printf(
+        "{\"bench\": \"%s\", \"impl\": \"prm\", \"arch\": \"%s\", \"size\": %ld, \"batch\": %ld, "
+        "\"device\": \"%s\", \"median_s\": %.6f, \"min_s\": %.6f, \"runs\": %d, "
+        "\"peak_mem_mb\": %.1f, \"images_per_s\": %.3f, \"threads\": %d}\n",
+        bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(batch),
+        device_name(device), t.median_s, t.min_s, t.runs, peak_memory_mb(device),
+        batch / t.median_s, omp_get_max_threads());
+    std::fflush(stdout);
+  };
+
+  if (only.empty() || only == "forward") {
+    net.eval();
+    cuda_reset_peak_memory();
+    NoGradGuard no_grad;
+    emit("forward", time_runs([&] { net(x); }, warmup, runs, "forward"));
+  }
+  if (only.empty() || only == "train") {
+    net.train();
+    SGDOptions sgd_options;
+    sgd_options.lr = 0.01;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 1e-4;
+    SGD sgd(net.param_groups(0.1), sgd_options);
+    cuda_reset_peak_memory();
+    auto step = [&] {
+      sgd.zero_grad();
+      Tensor crm = net(x);
+      // Class scores: the spatial mean of the CRMs until peak stimulation lands (tools/bench_torch.py
+      // does the same, so the two stay comparable).
+      Tensor loss = multilabel_soft_margin(mean(crm, {2, 3}), target);
+      loss.backward();
+      sgd.step();
+    };
+    emit("train_step", time_runs(step, warmup, runs, "train_step"));
+  }
+  return 0;
+}
+
+}  // namespace prm
