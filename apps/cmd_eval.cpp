@@ -1,9 +1,89 @@
-// prm eval: placeholder while the data work lands.
+// prm eval: scores predictions (classification, points, instance masks) against VOC ground truth;
+// writes a JSON report and a precision-recall plot for mAP^r@0.5, prints a Markdown table.
+// Formats and protocols: src/data/eval.h, src/data/metrics.h and docs/evaluation.md.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "args.h"
 #include "commands.h"
+#include "data/eval.h"
+#include "data/plot.h"
 #include "tensor/error.h"
 
 namespace prm {
 
-int cmd_eval(int, char**) { throw Error("prm eval: not implemented yet"); }
+namespace {
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  Args args("eval",
+            "Scores predictions against PASCAL VOC ground truth: classification mAP, pointwise\n"
+            "localisation mAP, instance segmentation mAP^r at IoU 0.25/0.5/0.75 and ABO, and\n"
+            "semantic mIoU from the instance masks. The predictions folder holds any of\n"
+            "classification.txt, points.txt and instances.txt (formats in docs/evaluation.md).");
+  args.required("data", "VOC root (VOCdevkit/VOC2012, its parent, or a prm synth folder)");
+  args.required("pred", "predictions folder");
+  args.option("split", "split name under ImageSets/Main and ImageSets/Segmentation", "val");
+  args.optional("json", "JSON report path (default: <pred>/eval.json)");
+  args.optional("plot", "precision-recall plot for mAP^r@0.5 (default: <pred>/pr_map_r50.png)");
+  args.option("tolerance", "pointwise localisation tolerance in pixels", "18");
+  args.optional("classes", "comma-separated class names (default: the 20 VOC classes)");
+  args.toggle("skip-bad", "warn about and skip images with bad ground truth or masks");
+  if (!args.parse(argc, argv)) return 0;
+
+  EvalOptions o;
+  o.data = args.get("data");
+  o.pred = args.get("pred");
+  o.split = args.get("split");
+  o.tolerance = args.get_double("tolerance");
+  o.skip_bad = args.get_toggle("skip-bad");
+  if (args.has("classes")) o.classes = split_commas(args.get("classes"));
+  PRM_CHECK(!o.classes.empty(), "--classes is empty");
+  const EvalReport r = evaluate(o);
+
+  const std::string json_path = args.has("json") ? args.get("json")
+                                                 : (std::filesystem::path(o.pred) / "eval.json").string();
+  {
+    std::ofstream f(json_path);
+    PRM_CHECK(f.good(), json_path, ": cannot create file");
+    f << report_json(r);
+    PRM_CHECK(f.good(), json_path, ": write failed");
+  }
+  std::fputs(report_markdown(r).c_str(), stdout);
+  std::printf("\nJSON report: %s\n", json_path.c_str());
+
+  if (r.has_instances) {
+    size_t t50 = 0;
+    for (size_t t = 0; t < r.iou_thresholds.size(); ++t)
+      if (r.iou_thresholds[t] == 0.5) t50 = t;
+    const MeanMetric& m = r.instance[t50];
+    std::vector<PlotCurve> curves;
+    for (size_t c = 0; c < r.classes.size(); ++c) {
+      if (m.per_class[c].absent) continue;
+      char label[64];
+      std::snprintf(label, sizeof label, "%s (%.3f)", r.classes[c].c_str(), m.per_class[c].value);
+      curves.push_back({label, &m.per_class[c].curve, static_cast<int>(c) + 1});
+    }
+    const std::string plot_path = args.has("plot") ? args.get("plot")
+                                                   : (std::filesystem::path(o.pred) / "pr_map_r50.png").string();
+    char title[96];
+    std::snprintf(title, sizeof title, "PR curves, mAP^r@0.5 = %.3f", m.mean);
+    write_pr_plot(plot_path, title, curves);
+    std::printf("precision-recall plot (mAP^r@0.5): %s\n", plot_path.c_str());
+  }
+  return 0;
+}
 
 }  // namespace prm

@@ -1,0 +1,143 @@
+// The evaluation report as JSON (machine-readable, every per-class number) and as a Markdown
+// table (stdout). Absent classes (no ground truth in the split) are null / "-" and listed.
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "data/eval.h"
+
+namespace prm {
+
+namespace {
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return buf;
+}
+
+std::string pct(double v) {
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", 100 * v);
+  return buf;
+}
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string threshold_key(double t) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%g", t);
+  return buf;
+}
+
+// {"mean": m, "per_class": {name: v | null}, "absent": [names]}; names[k] labels per_class[k].
+std::string metric_json(const MeanMetric& m, const std::vector<std::string>& names, const char* mean_key) {
+  std::ostringstream os;
+  os << "{\"" << mean_key << "\": " << num(m.mean) << ", \"per_class\": {";
+  for (size_t c = 0; c < m.per_class.size(); ++c)
+    os << (c ? ", " : "") << quoted(names[c]) << ": "
+       << (m.per_class[c].absent ? "null" : num(m.per_class[c].value));
+  os << "}, \"absent\": [";
+  for (size_t k = 0; k < m.absent_classes.size(); ++k)
+    os << (k ? ", " : "") << quoted(names[m.absent_classes[k]]);
+  os << "]}";
+  return os.str();
+}
+
+std::string cell(const MeanMetric& m, bool has, size_t c) {
+  if (!has) return "";
+  return m.per_class[c].absent ? "-" : pct(m.per_class[c].value);
+}
+
+}  // namespace
+
+std::string report_json(const EvalReport& r) {
+  std::vector<std::string> with_bg{"background"};
+  with_bg.insert(with_bg.end(), r.classes.begin(), r.classes.end());
+  std::ostringstream os;
+  os << "{\n  \"split\": " << quoted(r.split) << ",\n  \"classes\": [";
+  for (size_t c = 0; c < r.classes.size(); ++c) os << (c ? ", " : "") << quoted(r.classes[c]);
+  os << "],\n  \"images\": {\"main\": " << r.main_images << ", \"segmentation\": "
+     << r.segmentation_images << ", \"skipped\": " << r.skipped << "},\n";
+  if (r.has_classification)
+    os << "  \"classification\": " << metric_json(r.classification, r.classes, "map") << ",\n";
+  if (r.has_points)
+    os << "  \"pointwise\": " << metric_json(r.pointwise, r.classes, "map")
+       << ",\n  \"pointwise_tolerance\": " << num(r.tolerance) << ",\n";
+  if (r.has_instances) {
+    os << "  \"instance_segmentation\": {";
+    for (size_t t = 0; t < r.iou_thresholds.size(); ++t)
+      os << (t ? ",\n    " : "\n    ") << "\"map_r@" << threshold_key(r.iou_thresholds[t])
+         << "\": " << metric_json(r.instance[t], r.classes, "map_r");
+    os << ",\n    \"abo\": " << num(r.abo) << ", \"gt_instances\": " << r.gt_instances << "},\n";
+    os << "  \"semantic_segmentation\": " << metric_json(r.semantic, with_bg, "miou") << ",\n";
+  }
+  os << "  \"notes\": [";
+  for (size_t k = 0; k < r.notes.size(); ++k) os << (k ? ", " : "") << quoted(r.notes[k]);
+  os << "]\n}\n";
+  return os.str();
+}
+
+std::string report_markdown(const EvalReport& r) {
+  std::ostringstream os;
+  os << "Evaluation on split '" << r.split << "' (" << r.main_images << " images for classification/points, "
+     << r.segmentation_images << " for segmentation";
+  if (r.skipped) os << ", " << r.skipped << " skipped";
+  os << "). Numbers are percentages; '-' marks a class with no ground truth in the split.\n\n";
+  os << "| class |";
+  if (r.has_classification) os << " cls AP |";
+  if (r.has_points) os << " point AP |";
+  if (r.has_instances) {
+    for (double t : r.iou_thresholds) os << " AP^r@" << threshold_key(t) << " |";
+    os << " IoU |";
+  }
+  os << "\n|---|";
+  const int cols = r.has_classification + r.has_points +
+                   (r.has_instances ? static_cast<int>(r.iou_thresholds.size()) + 1 : 0);
+  for (int k = 0; k < cols; ++k) os << "---:|";
+  os << "\n";
+  auto row = [&](const std::string& name, int c) {  // c = -1: background (IoU only)
+    os << "| " << name << " |";
+    if (r.has_classification) os << " " << (c < 0 ? "" : cell(r.classification, true, c)) << " |";
+    if (r.has_points) os << " " << (c < 0 ? "" : cell(r.pointwise, true, c)) << " |";
+    if (r.has_instances) {
+      for (const MeanMetric& m : r.instance) os << " " << (c < 0 ? "" : cell(m, true, c)) << " |";
+      os << " " << cell(r.semantic, true, static_cast<size_t>(c + 1)) << " |";
+    }
+    os << "\n";
+  };
+  if (r.has_instances) row("background", -1);
+  for (size_t c = 0; c < r.classes.size(); ++c) row(r.classes[c], static_cast<int>(c));
+  os << "| **mean** |";
+  if (r.has_classification) os << " **" << pct(r.classification.mean) << "** |";
+  if (r.has_points) os << " **" << pct(r.pointwise.mean) << "** |";
+  if (r.has_instances) {
+    for (const MeanMetric& m : r.instance) os << " **" << pct(m.mean) << "** |";
+    os << " **" << pct(r.semantic.mean) << "** |";
+  }
+  os << "\n\n";
+  if (r.has_instances)
+    os << "ABO (average best overlap over " << r.gt_instances << " ground-truth instances): "
+       << pct(r.abo) << "\n";
+  if (r.has_points) os << "Pointwise localisation tolerance: " << r.tolerance << " pixels.\n";
+  const MeanMetric* any = r.has_classification ? &r.classification
+                          : r.has_points ? &r.pointwise : r.has_instances ? &r.instance[0] : nullptr;
+  if (any && !any->absent_classes.empty()) {
+    os << "Classes with no ground truth in the split (left out of the means):";
+    for (int c : any->absent_classes) os << " " << r.classes[c];
+    os << "\n";
+  }
+  for (const std::string& n : r.notes) os << "Note: " << n << "\n";
+  return os.str();
+}
+
+}  // namespace prm
