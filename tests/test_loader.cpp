@@ -252,3 +252,30 @@ TEST_CASE("voc: missing files, unknown classes, broken tags and wrong PNG sizes 
   CHECK_THROWS_WITH_AS(prm::resolve_voc_root("/nonexistent"), doctest::Contains("not a VOC root"), prm::Error);
   fs::remove_all(dir);
 }
+
+TEST_SUITE("cuda") {
+  TEST_CASE("loader cuda: batches assembled in pinned memory equal the CPU loader's") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    prm::VocDataset data = train_set();
+    prm::LoaderOptions lo;
+    lo.batch_size = 5;
+    lo.image_size = 24;
+    lo.workers = 2;
+    lo.seed = 4;
+    prm::Loader cpu(data, lo);
+    lo.device = prm::Device::cuda;
+    prm::Loader gpu(data, lo);
+    cpu.start_epoch(1);
+    gpu.start_epoch(1);
+    prm::Batch a, b;
+    while (cpu.next(a)) {
+      REQUIRE(gpu.next(b));
+      CHECK(b.images.is_cuda());
+      CHECK(b.targets.is_cuda());
+      CHECK(a.indices == b.indices);
+      CHECK(a.images.to_vector() == b.images.to_vector());
+      CHECK(a.targets.to_vector() == b.targets.to_vector());
+    }
+    CHECK(!gpu.next(b));
+  }
+}
