@@ -53,6 +53,32 @@ TEST_CASE_TEMPLATE("binary ops broadcast as NumPy", T, float, double) {
   check_close(mul(Tensor::full({}, 3.0, dtype_of<T>::value), row), {3, 6, 12}, rtol<T>());
 }
 
+TEST_CASE("broadcasting over tensors large enough to run in parallel matches a naive loop") {
+  // [4,1,17,1] + [33,1,19] -> [4,33,17,19] (42636 elements: the parallel row-by-row path), and
+  // the network's per-channel pattern [4,33,17,19] * [33,1,1]; backward of the sum to [33,1,19].
+  std::mt19937_64 rng(9);
+  const int64_t N = 4, C = 33, H = 17, W = 19;
+  Tensor a = Tensor::randn({N, 1, H, 1}, rng, DType::f64);
+  Tensor b = Tensor::randn({C, 1, W}, rng, DType::f64).set_requires_grad(true);
+  const std::vector<double> va = a.to_vector(), vb = b.to_vector();
+  std::vector<double> expected;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) expected.push_back(va[n * H + h] + vb[c * W + w]);
+  Tensor s = add(a, b);
+  CHECK(s.shape() == Shape{N, C, H, W});
+  check_close(s, expected, 1e-15);
+  Tensor scale = Tensor::randn({C, 1, 1}, rng, DType::f64);
+  const std::vector<double> vs = scale.to_vector();
+  std::vector<double> scaled = expected;
+  for (size_t i = 0; i < scaled.size(); ++i) scaled[i] *= vs[(i / (H * W)) % C];
+  check_close(mul(s, scale), scaled, 1e-15);
+  // d sum(a + b) / db[c][0][w] = N * H (every b element was used N * H times).
+  sum(s).backward();
+  check_close(b.grad(), std::vector<double>(C * W, N * H));
+}
+
 TEST_CASE("scalar ops, operators, relu and sigmoid") {
   Tensor x = make<double>({-2, -0.5, 0, 1, 3}, {5});
   check_close(add_scalar(x, 1.5), {-0.5, 1, 1.5, 2.5, 4.5});

@@ -18,10 +18,8 @@ void sum_all(T* out, const T* inp, int64_t n) {
   std::vector<double> partial(chunks, 0.0);
 #pragma omp parallel for schedule(static) if (chunks > 1)
   for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    double acc = 0.0;
-    for (int64_t i = c * kChunk; i < end; ++i) acc += static_cast<double>(inp[i]);
-    partial[c] = acc;
+    const int64_t begin = c * kChunk, end = std::min(n, begin + kChunk);
+    partial[c] = sum_run(inp + begin, end - begin, 1);
   }
   double total = 0.0;
   for (double p : partial) total += p;

@@ -5,27 +5,49 @@
 
 namespace prm::cuda {
 
+// The op is a template argument so that each kernel is compiled for one op.
+template <BinaryOp OP, typename T>
+void binary_op(T* out, const T* a, const Strides& sa, const T* b, const Strides& sb, int64_t n) {
+  if (is_flat(sa) && is_flat(sb)) {
+    parallel_for(n, [=] __device__(int64_t i) { out[i] = binary_apply(OP, a[i], b[i]); });
+    return;
+  }
+  const Strides ca = sa, cb = sb;
+  parallel_for(n, [=] __device__(int64_t i) {
+    out[i] = binary_apply(OP, a[strided_offset(i, ca)], b[strided_offset(i, cb)]);
+  });
+}
+
 template <typename T>
 void binary(BinaryOp op, T* out, const T* a, const Strides& sa, const T* b, const Strides& sb,
             int64_t n) {
-  if (is_flat(sa) && is_flat(sb)) {
-    parallel_for(n, [=] __device__(int64_t i) { out[i] = binary_apply(op, a[i], b[i]); });
-  } else {
-    const Strides ca = sa, cb = sb;
-    parallel_for(n, [=] __device__(int64_t i) {
-      out[i] = binary_apply(op, a[strided_offset(i, ca)], b[strided_offset(i, cb)]);
-    });
+  switch (op) {
+    case BinaryOp::add: return binary_op<BinaryOp::add>(out, a, sa, b, sb, n);
+    case BinaryOp::sub: return binary_op<BinaryOp::sub>(out, a, sa, b, sb, n);
+    case BinaryOp::mul: return binary_op<BinaryOp::mul>(out, a, sa, b, sb, n);
+    case BinaryOp::div: return binary_op<BinaryOp::div>(out, a, sa, b, sb, n);
   }
+}
+
+template <UnaryOp OP, typename T>
+void unary_op(T* out, const T* inp, T scalar, int64_t n) {
+  parallel_for(n, [=] __device__(int64_t i) { out[i] = unary_apply(OP, inp[i], scalar); });
 }
 
 template <typename T>
 void unary(UnaryOp op, T* out, const T* inp, T scalar, int64_t n) {
-  parallel_for(n, [=] __device__(int64_t i) { out[i] = unary_apply(op, inp[i], scalar); });
+  switch (op) {
+    case UnaryOp::add_scalar: return unary_op<UnaryOp::add_scalar>(out, inp, scalar, n);
+    case UnaryOp::mul_scalar: return unary_op<UnaryOp::mul_scalar>(out, inp, scalar, n);
+    case UnaryOp::pow_scalar: return unary_op<UnaryOp::pow_scalar>(out, inp, scalar, n);
+    case UnaryOp::relu: return unary_op<UnaryOp::relu>(out, inp, scalar, n);
+    case UnaryOp::sigmoid: return unary_op<UnaryOp::sigmoid>(out, inp, scalar, n);
+  }
 }
 
 template <typename T>
 void broadcast_copy(T* out, const T* inp, const Strides& s, int64_t n) {
-  const Strides cs = s;
+  const Strides cs = s;  // element by element, where the CPU twin goes row by row
   parallel_for(n, [=] __device__(int64_t i) { out[i] = inp[strided_offset(i, cs)]; });
 }
 
