@@ -43,26 +43,29 @@ PRM_HD T im2col_value(const T* x, int64_t H, int64_t W, const ConvWindow& win, i
   return inside ? x[(c * H + iy) * W + ix] : T(0);
 }
 
-// dx[c][iy][ix] of one image: the sum over the window taps (ki, kj) whose output position
-// (oy, ox) read this pixel, i.e. oy*s - p + ki*d == iy with 0 <= oy < Ho (likewise x).
+PRM_HD int64_t div_by(int64_t a, int64_t b) { return b == 1 ? a : a / b; }  // no idiv for 1
+
+// What window tap (ki, kj) contributes to dx[c][iy][ix]: the dcol entry of the output position
+// (oy, ox) with oy*s - p + ki*d == iy (likewise x), or 0 when no such position is on the grid.
+template <typename T>
+PRM_HD T col2im_tap(const T* dcol, int64_t Ho, int64_t Wo, const ConvWindow& win, int64_t c,
+                    int64_t ki, int64_t kj, int64_t iy, int64_t ix) {
+  const int64_t ty = iy + win.pad - ki * win.dilation;  // = oy * stride
+  const int64_t tx = ix + win.pad - kj * win.dilation;  // = ox * stride
+  const int64_t oy = div_by(ty, win.stride), ox = div_by(tx, win.stride);
+  const bool hit = ty >= 0 && tx >= 0 && oy < Ho && ox < Wo && oy * win.stride == ty &&
+                   ox * win.stride == tx;
+  return hit ? dcol[((c * win.kh + ki) * win.kw + kj) * (Ho * Wo) + oy * Wo + ox] : T(0);
+}
+
+// dx[c][iy][ix] of one image: the sum over all window taps of col2im_tap.
 template <typename T>
 PRM_HD T col2im_value(const T* dcol, int64_t H, int64_t W, const ConvWindow& win, int64_t c,
                       int64_t iy, int64_t ix) {
   const int64_t Ho = win.out_h(H), Wo = win.out_w(W);
   T sum = T(0);
-  for (int64_t ki = 0; ki < win.kh; ++ki) {
-    const int64_t ty = iy + win.pad - ki * win.dilation;  // = oy * stride
-    if (ty < 0) break;                                    // only decreases with ki
-    if (ty % win.stride != 0 || ty / win.stride >= Ho) continue;
-    const int64_t oy = ty / win.stride;
-    for (int64_t kj = 0; kj < win.kw; ++kj) {
-      const int64_t tx = ix + win.pad - kj * win.dilation;
-      if (tx < 0) break;
-      if (tx % win.stride != 0 || tx / win.stride >= Wo) continue;
-      const int64_t ox = tx / win.stride;
-      sum += dcol[((c * win.kh + ki) * win.kw + kj) * (Ho * Wo) + oy * Wo + ox];
-    }
-  }
+  for (int64_t ki = 0; ki < win.kh; ++ki)
+    for (int64_t kj = 0; kj < win.kw; ++kj) sum += col2im_tap(dcol, Ho, Wo, win, c, ki, kj, iy, ix);
   return sum;
 }
 
