@@ -16,7 +16,8 @@ namespace {
 class Toy : public Module {
  public:
   explicit Toy(std::mt19937_64& rng) {
-    stem = register_module("stem", std::make_shared<Conv2d>(3, 4, 3, rng, Conv2dOptions{1, 1, 1}, true));
+    stem = register_module("stem",
+                           std::make_shared<Conv2d>(3, 4, 3, rng, Conv2dOptions{1, 1, 1}, true));
     bn = register_module("bn", std::make_shared<BatchNorm2d>(4));
     head = register_module("head", std::make_shared<Sequential>());
     head->push_back(std::make_shared<ReLU>());
@@ -44,9 +45,9 @@ std::vector<std::string> names(const NamedTensors& ts) {
 TEST_CASE("module: dotted names, parameters, buffers and modes") {
   std::mt19937_64 rng(1);
   Toy toy(rng);
-  CHECK(names(toy.named_parameters()) ==
-        std::vector<std::string>{"scale", "stem.weight", "stem.bias", "bn.weight", "bn.bias",
-                                 "head.1.weight"});
+  CHECK(names(toy.named_parameters()) == std::vector<std::string>{"scale", "stem.weight",
+                                                                  "stem.bias", "bn.weight",
+                                                                  "bn.bias", "head.1.weight"});
   CHECK(names(toy.named_buffers()) ==
         std::vector<std::string>{"bn.running_mean", "bn.running_var", "bn.num_batches_tracked"});
   CHECK(toy.parameters().size() == 6);

@@ -58,9 +58,9 @@ TEST_CASE("npy: reads float32, float64 and int64 files laid out as NumPy writes 
   CHECK(b.to_vector() == std::vector<double>{1.5, -2.25});
 
   // Version 2.0 (4-byte header length), keys in another order, a scalar.
-  Tensor c = parse_npy(npy_bytes(2, "{'shape': (), 'fortran_order': False, 'descr': '<i8'}",
-                                 raw<int64_t>({-7})),
-                       "c.npy");
+  Tensor c = parse_npy(
+      npy_bytes(2, "{'shape': (), 'fortran_order': False, 'descr': '<i8'}", raw<int64_t>({-7})),
+      "c.npy");
   CHECK(c.dtype() == DType::i64);
   CHECK(c.shape().empty());
   CHECK(c.item() == -7);
@@ -115,8 +115,8 @@ TEST_CASE("npy: bad files give an error naming the file") {
   }
   SUBCASE("a header that lies about the size") {
     // Shape says 3 elements, the data holds 4.
-    std::string e = error_of(npy_bytes(
-        1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data));
+    std::string e =
+        error_of(npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data));
     CHECK(e.find("header says shape [3]") != std::string::npos);
     // A header length beyond the end of the file.
     std::string bytes = npy_bytes(1, good_header, data);
@@ -133,8 +133,9 @@ TEST_CASE("npy: bad files give an error naming the file") {
   SUBCASE("unsupported layouts and dtypes") {
     CHECK(error_of(npy_bytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data))
               .find("Fortran") != std::string::npos);
-    CHECK(error_of(npy_bytes(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", data))
-              .find("big-endian") != std::string::npos);
+    CHECK(
+        error_of(npy_bytes(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", data))
+            .find("big-endian") != std::string::npos);
     std::string e =
         error_of(npy_bytes(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", data));
     CHECK(e.find("unsupported dtype '<i4'") != std::string::npos);
@@ -146,13 +147,14 @@ TEST_CASE("npy: bad files give an error naming the file") {
     CHECK(error_of(v3).find("version 3.0") != std::string::npos);
   }
   SUBCASE("corrupt headers") {
-    CHECK(error_of(npy_bytes(1, "{'descr': '<f4', 'shape': (2, 2), }", data))
-              .find("must have") != std::string::npos);
-    CHECK(error_of(npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }",
-                             data))
-              .find("bad header") != std::string::npos);
-    CHECK(error_of(npy_bytes(1, "{'descr': '<f4', 'fortran_order': Fals", data))
-              .find("bad header") != std::string::npos);
+    CHECK(error_of(npy_bytes(1, "{'descr': '<f4', 'shape': (2, 2), }", data)).find("must have") !=
+          std::string::npos);
+    CHECK(
+        error_of(npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }", data))
+            .find("bad header") != std::string::npos);
+    CHECK(
+        error_of(npy_bytes(1, "{'descr': '<f4', 'fortran_order': Fals", data)).find("bad header") !=
+        std::string::npos);
     CHECK(error_of(npy_bytes(1, "{'descr': '<f4, 'fortran_order': False, 'shape': (4,)}", data))
               .find("bad header") != std::string::npos);
     std::string bad_magic = npy_bytes(1, good_header, data);

@@ -124,11 +124,14 @@ void check_against_torch(const Net& n, DType dtype, Device device) {
     REQUIRE_MESSAGE(p.grad().defined(), "no gradient for " << name);
     expect_match("grad " + name, p.grad(), grads.at(name), rtol, norm);
   }
-  const TensorMap buffers = load_safetensors(fixture(prefix + "_train_buffers.safetensors")).tensors;
+  const TensorMap buffers =
+      load_safetensors(fixture(prefix + "_train_buffers.safetensors")).tensors;
   for (const auto& [name, b] : net->named_buffers()) {
     REQUIRE_MESSAGE(buffers.count(name), "no fixture buffer for " << name);
-    if (b.dtype() == DType::i64) CHECK(b.item() == buffers.at(name).item());
-    else expect_match("buffer " + name, b, buffers.at(name), rtol, norm);
+    if (b.dtype() == DType::i64)
+      CHECK(b.item() == buffers.at(name).item());
+    else
+      expect_match("buffer " + name, b, buffers.at(name), rtol, norm);
   }
 }
 
@@ -180,8 +183,8 @@ TEST_CASE("resnet: torchvision names, shapes and output size") {
         1);
   CHECK_THROWS_WITH_AS(ResNet(ResNetOptions{"resnet19", 20, 4, 0}),
                        doctest::Contains("unknown arch 'resnet19'"), Error);
-  CHECK_THROWS_WITH_AS(r18.forward(Tensor::zeros({1, 1, 32, 32})), doctest::Contains("[1, 1, 32, 32]"),
-                       Error);
+  CHECK_THROWS_WITH_AS(r18.forward(Tensor::zeros({1, 1, 32, 32})),
+                       doctest::Contains("[1, 1, 32, 32]"), Error);
 }
 
 TEST_CASE("resnet: backbone-only loading keeps a fresh classifier; errors name file and tensor") {
@@ -230,7 +233,6 @@ TEST_CASE("resnet: backbone-only loading keeps a fresh classifier; errors name f
   CHECK(partial.shape_mismatch.size() > 10);
   std::remove(path.c_str());
   // A ResNet-50 file into a ResNet-18: missing and unexpected names.
-  CHECK_THROWS_WITH_AS(
-      load_resnet_weights(fresh, fixture("resnet50w4_weights.safetensors"), true),
-      doctest::Contains("unexpected: layer1.0.conv3.weight"), Error);
+  CHECK_THROWS_WITH_AS(load_resnet_weights(fresh, fixture("resnet50w4_weights.safetensors"), true),
+                       doctest::Contains("unexpected: layer1.0.conv3.weight"), Error);
 }

@@ -68,13 +68,13 @@ TEST_CASE("safetensors: reads a hand-made file") {
 
 TEST_CASE("safetensors: F16 and BF16 are converted to float32") {
   // half: 1, -2, 65504 (max), 2^-24 (smallest subnormal), 0.5 + 2^-11 (mantissa bit); bf16: 1, -5.
-  const std::string data = raw<uint16_t>({0x3C00, 0xC000, 0x7BFF, 0x0001, 0x3801}) +
-                           raw<uint16_t>({0x3F80, 0xC0A0});
-  SafetensorsContents c = parse_safetensors(
-      st_bytes(R"({"h":{"dtype":"F16","shape":[5],"data_offsets":[0,10]},)"
-               R"("g":{"dtype":"BF16","shape":[2],"data_offsets":[10,14]}})",
-               data),
-      "x");
+  const std::string data =
+      raw<uint16_t>({0x3C00, 0xC000, 0x7BFF, 0x0001, 0x3801}) + raw<uint16_t>({0x3F80, 0xC0A0});
+  SafetensorsContents c =
+      parse_safetensors(st_bytes(R"({"h":{"dtype":"F16","shape":[5],"data_offsets":[0,10]},)"
+                                 R"("g":{"dtype":"BF16","shape":[2],"data_offsets":[10,14]}})",
+                                 data),
+                        "x");
   CHECK(c.tensors.at("h").dtype() == DType::f32);
   CHECK(c.tensors.at("h").to_vector() ==
         std::vector<double>{1, -2, 65504, std::ldexp(1.0, -24), 0.5 + std::ldexp(1.0, -11)});
@@ -96,7 +96,8 @@ TEST_CASE("safetensors: the writer's files follow the format and round-trip") {
   CHECK(contains(header,
                  R"("bn.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[0,8]})"));
   CHECK(contains(header, R"("z":{"dtype":"F64","shape":[2],"data_offsets":[8,24]})"));
-  CHECK(contains(header, R"("conv.weight":{"dtype":"F32","shape":[1,2,3,1],"data_offsets":[24,48]})"));
+  CHECK(contains(header,
+                 R"("conv.weight":{"dtype":"F32","shape":[1,2,3,1],"data_offsets":[24,48]})"));
   CHECK(contains(header, R"("__metadata__":{"note":"a \"b\"\u000a"})"));
 
   const std::string path = "test_safetensors_roundtrip.safetensors";
@@ -138,24 +139,23 @@ TEST_CASE("safetensors: bad files give an error naming the file and the tensor")
     CHECK(contains(error_of(st_bytes(R"({"a" {}})", "")), "corrupt JSON"));
     CHECK(contains(error_of(st_bytes("[1, 2]", "")), "does not start with '{'"));
     CHECK(contains(error_of(st_bytes(R"({"a":"x"} extra)", "")), "after the JSON value"));
-    CHECK(contains(error_of(st_bytes(std::string(100, '{') , "")), "corrupt JSON"));
-    std::string e = error_of(st_bytes(
-        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-        R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-        raw<float>({1, 2})));
+    CHECK(contains(error_of(st_bytes(std::string(100, '{'), "")), "corrupt JSON"));
+    std::string e = error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                      R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                      raw<float>({1, 2})));
     CHECK(contains(e, "duplicate name \"a\""));
-    CHECK(contains(error_of(st_bytes(
-                       R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})",
-                       raw<float>({1}))),
-                   "unknown field \"extra\""));
+    CHECK(contains(
+        error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})",
+                          raw<float>({1}))),
+        "unknown field \"extra\""));
     CHECK(contains(error_of(st_bytes(R"({"__metadata__":{"k":3}})", "")), "not a string"));
     CHECK(contains(error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
                                      raw<float>({1}))),
                    "non-negative integers"));
   }
   SUBCASE("unsupported dtype") {
-    std::string e = error_of(
-        st_bytes(R"({"w":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", raw<int32_t>({1, 2})));
+    std::string e = error_of(st_bytes(R"({"w":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})",
+                                      raw<int32_t>({1, 2})));
     CHECK(contains(e, "bad.safetensors"));
     CHECK(contains(e, "tensor 'w'"));
     CHECK(contains(e, "unsupported dtype 'I32'"));
@@ -168,10 +168,11 @@ TEST_CASE("safetensors: bad files give an error naming the file and the tensor")
         st_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", raw<float>({1, 2})));
     CHECK(contains(e, "tensor 'w'"));
     CHECK(contains(e, "needs 12 bytes"));
-    CHECK(contains(error_of(st_bytes(
-                       R"({"w":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,8]}})",
-                       raw<float>({1, 2}))),
-                   "too large"));
+    CHECK(contains(
+        error_of(st_bytes(
+            R"({"w":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,8]}})",
+            raw<float>({1, 2}))),
+        "too large"));
   }
   SUBCASE("overlapping, gapped or partial byte ranges") {
     const std::string two = raw<float>({1, 2});
@@ -179,15 +180,15 @@ TEST_CASE("safetensors: bad files give an error naming the file and the tensor")
                                      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                                      two)),
                    "overlaps tensor 'a'"));
-    CHECK(contains(error_of(st_bytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                                     two)),
-                   "gap of 4 unused bytes before tensor 'b'"));
-    CHECK(contains(error_of(st_bytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                                     two)),
-                   "4 bytes at the end of the data belong to no tensor"));
-    CHECK(contains(error_of(st_bytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})",
-                                     two)),
-                   "run backwards"));
+    CHECK(contains(
+        error_of(st_bytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", two)),
+        "gap of 4 unused bytes before tensor 'b'"));
+    CHECK(contains(
+        error_of(st_bytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", two)),
+        "4 bytes at the end of the data belong to no tensor"));
+    CHECK(contains(
+        error_of(st_bytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", two)),
+        "run backwards"));
   }
   SUBCASE("missing file") {
     CHECK_THROWS_WITH_AS(load_safetensors("no/such.safetensors"),

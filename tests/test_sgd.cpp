@@ -121,7 +121,8 @@ TEST_SUITE("cuda") {
     q.set_requires_grad(true);
     Tensor qc = p.clone().detach();
     qc.set_requires_grad(true);
-    SGD og({q}, SGDOptions{0.1, 0.9, 0, 1e-4, false}), oc({qc}, SGDOptions{0.1, 0.9, 0, 1e-4, false});
+    SGD og({q}, SGDOptions{0.1, 0.9, 0, 1e-4, false}),
+        oc({qc}, SGDOptions{0.1, 0.9, 0, 1e-4, false});
     for (int s = 0; s < 2; ++s) {
       q.set_grad(g.to(Device::cuda));
       qc.set_grad(g.clone());

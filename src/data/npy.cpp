@@ -38,7 +38,10 @@ class HeaderParser {
     expect('{');
     while (true) {
       skip_space();
-      if (peek() == '}') { ++pos_; break; }
+      if (peek() == '}') {
+        ++pos_;
+        break;
+      }
       const std::string key = parse_string();
       expect(':');
       skip_space();
@@ -55,7 +58,10 @@ class HeaderParser {
         fail("unexpected key '" + key + "'");
       }
       skip_space();
-      if (peek() == ',') { ++pos_; continue; }
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
       expect('}');
       break;
     }
@@ -89,8 +95,14 @@ class HeaderParser {
     return out;
   }
   bool parse_bool() {
-    if (s_.compare(pos_, 4, "True") == 0) { pos_ += 4; return true; }
-    if (s_.compare(pos_, 5, "False") == 0) { pos_ += 5; return false; }
+    if (s_.compare(pos_, 4, "True") == 0) {
+      pos_ += 4;
+      return true;
+    }
+    if (s_.compare(pos_, 5, "False") == 0) {
+      pos_ += 5;
+      return false;
+    }
     fail("expected True or False");
   }
   Shape parse_tuple() {
@@ -98,7 +110,10 @@ class HeaderParser {
     Shape shape;
     while (true) {
       skip_space();
-      if (peek() == ')') { ++pos_; break; }
+      if (peek() == ')') {
+        ++pos_;
+        break;
+      }
       if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("expected a dimension");
       int64_t v = 0;
       while (std::isdigit(static_cast<unsigned char>(peek()))) {
@@ -109,7 +124,10 @@ class HeaderParser {
       if (peek() == 'L') ++pos_;  // Python 2 long suffix
       shape.push_back(v);
       skip_space();
-      if (peek() == ',') { ++pos_; continue; }
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
       expect(')');
       break;
     }
@@ -148,8 +166,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& name) {
             "npy: ", name, ": not a .npy file (bad magic string)");
   const int major = static_cast<unsigned char>(bytes[6]);
   const int minor = static_cast<unsigned char>(bytes[7]);
-  PRM_CHECK((major == 1 || major == 2) && minor == 0, "npy: ", name, ": unsupported format version ",
-            major, ".", minor, " (supported: 1.0, 2.0)");
+  PRM_CHECK((major == 1 || major == 2) && minor == 0, "npy: ", name,
+            ": unsupported format version ", major, ".", minor, " (supported: 1.0, 2.0)");
   const size_t len_bytes = major == 1 ? 2 : 4;
   const size_t prefix = kMagicLen + 2 + len_bytes;
   PRM_CHECK(bytes.size() >= prefix, "npy: ", name, ": truncated header (file is ", bytes.size(),
@@ -190,7 +208,10 @@ std::string encode_npy(const Tensor& tensor) {
   std::ostringstream dict;
   dict << "{'descr': '" << descr_of(tensor.dtype()) << "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < tensor.shape().size(); ++i)
-    dict << tensor.shape()[i] << (tensor.shape().size() == 1 ? "," : i + 1 < tensor.shape().size() ? ", " : "");
+    dict << tensor.shape()[i]
+         << (tensor.shape().size() == 1      ? ","
+             : i + 1 < tensor.shape().size() ? ", "
+                                             : "");
   dict << "), }";
   std::string header = dict.str();
   // Pad with spaces, end with '\n', so that the data starts on a 64-byte boundary.
@@ -204,7 +225,8 @@ std::string encode_npy(const Tensor& tensor) {
   out.push_back(static_cast<char>(v2 ? 2 : 1));
   out.push_back(0);
   const uint32_t len = static_cast<uint32_t>(header.size());
-  for (size_t i = 0; i < (v2 ? 4u : 2u); ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+  for (size_t i = 0; i < (v2 ? 4u : 2u); ++i)
+    out.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
   out += header;
   const Tensor host = tensor.detach().to(Device::cpu);
   out.append(static_cast<const char*>(host.raw_data()), host.numel() * dtype_size(host.dtype()));

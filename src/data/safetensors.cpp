@@ -21,8 +21,8 @@ constexpr int kMaxJsonDepth = 16;
 struct Json {
   enum Kind { null, boolean, number, string, array, object } kind = null;
   bool b = false;
-  std::string text;  // the string's value, or a number's literal text
-  std::vector<Json> items;                           // array
+  std::string text;         // the string's value, or a number's literal text
+  std::vector<Json> items;  // array
   std::vector<std::pair<std::string, Json>> fields;  // object, in file order
 };
 
@@ -39,13 +39,13 @@ class JsonParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(str_cat("safetensors: ", file_, ": corrupt JSON header (", what, " at offset ",
-                        pos_, ")"));
+    throw Error(
+        str_cat("safetensors: ", file_, ": corrupt JSON header (", what, " at offset ", pos_, ")"));
   }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void skip_space() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
-                                s_[pos_] == '\r'))
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
       ++pos_;
   }
   void expect(char c) {
@@ -69,7 +69,10 @@ class JsonParser {
       v.kind = Json::object;
       ++pos_;
       skip_space();
-      if (peek() == '}') { ++pos_; return v; }
+      if (peek() == '}') {
+        ++pos_;
+        return v;
+      }
       while (true) {
         skip_space();
         std::string key = parse_string();
@@ -78,7 +81,10 @@ class JsonParser {
         expect(':');
         v.fields.emplace_back(std::move(key), parse_value(depth + 1));
         skip_space();
-        if (peek() == ',') { ++pos_; continue; }
+        if (peek() == ',') {
+          ++pos_;
+          continue;
+        }
         expect('}');
         return v;
       }
@@ -87,11 +93,17 @@ class JsonParser {
       v.kind = Json::array;
       ++pos_;
       skip_space();
-      if (peek() == ']') { ++pos_; return v; }
+      if (peek() == ']') {
+        ++pos_;
+        return v;
+      }
       while (true) {
         v.items.push_back(parse_value(depth + 1));
         skip_space();
-        if (peek() == ',') { ++pos_; continue; }
+        if (peek() == ',') {
+          ++pos_;
+          continue;
+        }
         expect(']');
         return v;
       }
@@ -111,8 +123,15 @@ class JsonParser {
       v.text = s_.substr(start, pos_ - start);
       return v;
     }
-    if (take_word("true")) { v.kind = Json::boolean; v.b = true; return v; }
-    if (take_word("false")) { v.kind = Json::boolean; return v; }
+    if (take_word("true")) {
+      v.kind = Json::boolean;
+      v.b = true;
+      return v;
+    }
+    if (take_word("false")) {
+      v.kind = Json::boolean;
+      return v;
+    }
     if (take_word("null")) return v;
     fail("expected a value");
   }
@@ -126,18 +145,38 @@ class JsonParser {
       const char c = s_[pos_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
-      if (c != '\\') { out.push_back(c); continue; }
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
       if (pos_ >= s_.size()) fail("unterminated string");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': case '\\': case '/': out.push_back(e); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'u': append_utf8(out, parse_code_point()); break;
-        default: fail("bad escape in a string");
+        case '"':
+        case '\\':
+        case '/':
+          out.push_back(e);
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'u':
+          append_utf8(out, parse_code_point());
+          break;
+        default:
+          fail("bad escape in a string");
       }
     }
   }
@@ -148,10 +187,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       const char h = s_[pos_++];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= h - '0';
-      else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
-      else fail("bad \\u escape");
+      if (h >= '0' && h <= '9')
+        v |= h - '0';
+      else if (h >= 'a' && h <= 'f')
+        v |= h - 'a' + 10;
+      else if (h >= 'A' && h <= 'F')
+        v |= h - 'A' + 10;
+      else
+        fail("bad \\u escape");
     }
     return v;
   }
@@ -214,12 +257,18 @@ std::string json_quote(const std::string& s) {
 enum class FileDType { f32, f64, i64, f16, bf16 };
 
 bool file_dtype_from_name(const std::string& s, FileDType& out) {
-  if (s == "F32") out = FileDType::f32;
-  else if (s == "F64") out = FileDType::f64;
-  else if (s == "I64") out = FileDType::i64;
-  else if (s == "F16") out = FileDType::f16;
-  else if (s == "BF16") out = FileDType::bf16;
-  else return false;
+  if (s == "F32")
+    out = FileDType::f32;
+  else if (s == "F64")
+    out = FileDType::f64;
+  else if (s == "I64")
+    out = FileDType::i64;
+  else if (s == "F16")
+    out = FileDType::f16;
+  else if (s == "BF16")
+    out = FileDType::bf16;
+  else
+    return false;
   return true;
 }
 size_t file_dtype_size(FileDType t) {
@@ -263,10 +312,14 @@ float bf16_to_float(uint16_t h) {
 
 Tensor make_tensor(const char* data, const Shape& shape, FileDType t) {
   switch (t) {
-    case FileDType::f32: return Tensor::from_data(data, shape, DType::f32);
-    case FileDType::f64: return Tensor::from_data(data, shape, DType::f64);
-    case FileDType::i64: return Tensor::from_data(data, shape, DType::i64);
-    default: break;
+    case FileDType::f32:
+      return Tensor::from_data(data, shape, DType::f32);
+    case FileDType::f64:
+      return Tensor::from_data(data, shape, DType::f64);
+    case FileDType::i64:
+      return Tensor::from_data(data, shape, DType::i64);
+    default:
+      break;
   }
   Tensor out = Tensor::empty(shape, DType::f32);
   float* o = out.data<float>();
@@ -301,10 +354,14 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& fil
   PRM_CHECK(v.kind == Json::object, where, "expected an object");
   const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
   for (const auto& [key, value] : v.fields) {
-    if (key == "dtype") dtype = &value;
-    else if (key == "shape") shape = &value;
-    else if (key == "data_offsets") offsets = &value;
-    else throw Error(str_cat(where, "unknown field \"", key, "\""));
+    if (key == "dtype")
+      dtype = &value;
+    else if (key == "shape")
+      shape = &value;
+    else if (key == "data_offsets")
+      offsets = &value;
+    else
+      throw Error(str_cat(where, "unknown field \"", key, "\""));
   }
   PRM_CHECK(dtype && shape && offsets, where, "needs \"dtype\", \"shape\" and \"data_offsets\"");
   Entry e{name, FileDType::f32, {}, 0, 0};
@@ -390,7 +447,8 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
   const uint64_t buffer = bytes.size() - 8 - n;
   check_layout(entries, buffer, name);
   const char* data = bytes.data() + 8 + n;
-  for (const Entry& e : entries) out.tensors[e.name] = make_tensor(data + e.begin, e.shape, e.dtype);
+  for (const Entry& e : entries)
+    out.tensors[e.name] = make_tensor(data + e.begin, e.shape, e.dtype);
   return out;
 }
 
@@ -421,8 +479,8 @@ std::string encode_safetensors(const TensorMap& tensors, const Metadata& metadat
     const size_t begin = data.size();
     data.append(static_cast<const char*>(host.raw_data()), host.numel() * dtype_size(host.dtype()));
     if (header.size() > 1) header += ",";
-    header += json_quote(kv->first) + ":{\"dtype\":\"" + file_dtype_name(host.dtype()) +
-              "\",\"shape\":[";
+    header +=
+        json_quote(kv->first) + ":{\"dtype\":\"" + file_dtype_name(host.dtype()) + "\",\"shape\":[";
     for (size_t i = 0; i < host.shape().size(); ++i)
       header += (i ? "," : "") + std::to_string(host.shape()[i]);
     header += str_cat("],\"data_offsets\":[", begin, ",", data.size(), "]}");
@@ -439,8 +497,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
   return parse_safetensors(read_file_bytes(path), path);
 }
 
-void save_safetensors(const std::string& path, const TensorMap& tensors,
-                      const Metadata& metadata) {
+void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata) {
   write_file_atomic(path, encode_safetensors(tensors, metadata));
 }
 

@@ -9,8 +9,8 @@ namespace prm {
 
 // ---- Conv2d ----
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
-               std::mt19937_64& rng, const Conv2dOptions& opts, bool with_bias)
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, std::mt19937_64& rng,
+               const Conv2dOptions& opts, bool with_bias)
     : options(opts) {
   PRM_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0, "Conv2d: bad sizes in ",
             in_channels, " out ", out_channels, " kernel ", kernel_size);

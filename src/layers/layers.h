@@ -40,9 +40,9 @@ class BatchNorm2d : public Module {
   // Eval: running statistics.
   Tensor forward(const Tensor& x) override;
 
-  Tensor weight, bias;                            // parameters [C]
-  Tensor running_mean, running_var;               // buffers [C]
-  Tensor num_batches_tracked;                     // buffer, int64 scalar (torch's)
+  Tensor weight, bias;               // parameters [C]
+  Tensor running_mean, running_var;  // buffers [C]
+  Tensor num_batches_tracked;        // buffer, int64 scalar (torch's)
   double eps, momentum;
 
  protected:

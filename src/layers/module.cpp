@@ -58,14 +58,16 @@ void Module::register_buffer(const std::string& name, Tensor* slot) {
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   check_name(name);
   PRM_CHECK(module != nullptr, "Module: child '", name, "' is null");
-  for (const auto& c : children_) PRM_CHECK(c.first != name, "Module: duplicate child '", name, "'");
+  for (const auto& c : children_)
+    PRM_CHECK(c.first != name, "Module: duplicate child '", name, "'");
   module->train(training_);
   children_.emplace_back(name, std::move(module));
 }
 
 void Module::collect(const std::string& prefix, bool buffers,
                      std::vector<std::pair<std::string, Tensor*>>& out) const {
-  for (const auto& [name, slot] : buffers ? buffers_ : params_) out.emplace_back(prefix + name, slot);
+  for (const auto& [name, slot] : buffers ? buffers_ : params_)
+    out.emplace_back(prefix + name, slot);
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", buffers, out);
 }
 
@@ -167,8 +169,10 @@ LoadReport Module::load_state_dict(const TensorMap& tensors, const LoadOptions& 
   }
   for (const auto& [name, t] : tensors) {
     if (known.count(name)) continue;
-    if (starts_with_any(name, options.skip_prefixes)) report.skipped.push_back(name);
-    else report.unexpected.push_back(name);
+    if (starts_with_any(name, options.skip_prefixes))
+      report.skipped.push_back(name);
+    else
+      report.unexpected.push_back(name);
   }
   PRM_CHECK(!options.strict || report.ok(), "load_state_dict: ", source, ": ", report.summary());
 

@@ -10,7 +10,8 @@ std::shared_ptr<Sequential> make_downsample(int64_t inplanes, int64_t outplanes,
                                             std::mt19937_64& rng) {
   if (stride == 1 && inplanes == outplanes) return nullptr;
   auto seq = std::make_shared<Sequential>();
-  seq->push_back(std::make_shared<Conv2d>(inplanes, outplanes, 1, rng, Conv2dOptions{stride, 0, 1}));
+  seq->push_back(
+      std::make_shared<Conv2d>(inplanes, outplanes, 1, rng, Conv2dOptions{stride, 0, 1}));
   seq->push_back(std::make_shared<BatchNorm2d>(outplanes));
   return seq;
 }
@@ -31,8 +32,8 @@ std::shared_ptr<Sequential> make_stage(int64_t& inplanes, int64_t planes, int64_
 // ---- Blocks ----
 
 BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, std::mt19937_64& rng) {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(inplanes, planes, 3, rng,
-                                                            Conv2dOptions{stride, 1, 1}));
+  conv1 = register_module(
+      "conv1", std::make_shared<Conv2d>(inplanes, planes, 3, rng, Conv2dOptions{stride, 1, 1}));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
   conv2 = register_module("conv2",
                           std::make_shared<Conv2d>(planes, planes, 3, rng, Conv2dOptions{1, 1, 1}));
@@ -50,8 +51,8 @@ Tensor BasicBlock::forward(const Tensor& x) {
 Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, std::mt19937_64& rng) {
   conv1 = register_module("conv1", std::make_shared<Conv2d>(inplanes, planes, 1, rng));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-  conv2 = register_module("conv2",
-                          std::make_shared<Conv2d>(planes, planes, 3, rng, Conv2dOptions{stride, 1, 1}));
+  conv2 = register_module(
+      "conv2", std::make_shared<Conv2d>(planes, planes, 3, rng, Conv2dOptions{stride, 1, 1}));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
   conv3 = register_module("conv3", std::make_shared<Conv2d>(planes, planes * expansion, 1, rng));
   bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(planes * expansion));
@@ -73,8 +74,8 @@ ResNetLayout resnet_layout(const std::string& arch) {
   if (arch == "resnet34") return {false, {3, 4, 6, 3}};
   if (arch == "resnet50") return {true, {3, 4, 6, 3}};
   if (arch == "resnet101") return {true, {3, 4, 23, 3}};
-  throw Error(str_cat("ResNet: unknown arch '", arch,
-                      "' (resnet18, resnet34, resnet50, resnet101)"));
+  throw Error(
+      str_cat("ResNet: unknown arch '", arch, "' (resnet18, resnet34, resnet50, resnet101)"));
 }
 
 ResNet::ResNet(const ResNetOptions& options) : options_(options) {
@@ -97,9 +98,9 @@ ResNet::ResNet(const ResNetOptions& options) : options_(options) {
   layer3 = register_module("layer3", stage(4 * w, layout.blocks[2], 2));
   layer4 = register_module("layer4", stage(8 * w, layout.blocks[3], 2));
   feature_channels_ = inplanes;
-  classifier = register_module(
-      "classifier", std::make_shared<Conv2d>(inplanes, options.num_classes, 1, rng,
-                                             Conv2dOptions{}, /*bias=*/true));
+  classifier =
+      register_module("classifier", std::make_shared<Conv2d>(inplanes, options.num_classes, 1, rng,
+                                                             Conv2dOptions{}, /*bias=*/true));
   classifier->init_conv_torch_default(rng);
 }
 

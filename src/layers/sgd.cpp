@@ -53,7 +53,8 @@ void SGD::step() {
         h.first_step = first;
         scalar_t* buf_ptr = options_.momentum != 0 ? buf.data<scalar_t>() : nullptr;
         if (p.is_cuda()) {
-          PRM_CUDA_ONLY(cuda::sgd_step(p.data<scalar_t>(), buf_ptr, g.data<scalar_t>(), p.numel(), h));
+          PRM_CUDA_ONLY(
+              cuda::sgd_step(p.data<scalar_t>(), buf_ptr, g.data<scalar_t>(), p.numel(), h));
         } else {
           cpu::sgd_step(p.data<scalar_t>(), buf_ptr, g.data<scalar_t>(), p.numel(), h);
         }

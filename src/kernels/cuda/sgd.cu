@@ -1,7 +1,6 @@
 // CUDA twin of the SGD update kernel (kernels/sgd.h); the math is sgd_math.h.
-#include "kernels/sgd.h"
-
 #include "kernels/cuda/launch.cuh"
+#include "kernels/sgd.h"
 
 namespace prm::cuda {
 
