@@ -13,6 +13,7 @@
 #include "data/eval.h"
 #include "data/image.h"
 #include "data/plot.h"
+#include "data/predictions.h"
 #include "data/synth.h"
 #include "data/voc.h"
 
@@ -153,4 +154,27 @@ TEST_CASE("metrics eval: bad prediction files name the file and line") {
   fs::remove(f.pred + "/points.txt");
   std::ofstream(f.pred + "/instances.txt") << "2012_000003 aeroplane 0.5 nothere.png\n";
   CHECK_THROWS_WITH_AS(prm::evaluate(o), doctest::Contains("nothere.png"), std::exception);
+}
+
+TEST_CASE("metrics eval: PredictionWriter writes what evaluate reads") {
+  EvalFixture f;
+  {
+    prm::PredictionWriter w(f.pred);
+    for (const std::string& id : prm::read_voc_split(f.data, "Segmentation", "val")) {
+      const prm::InstanceGroundTruth gt = prm::load_instance_ground_truth(f.data, id, 20);
+      for (const prm::GtInstance& g : gt.instances) {
+        std::vector<uint8_t> mask(gt.objects.size());
+        for (size_t i = 0; i < mask.size(); ++i) mask[i] = gt.objects[i] == g.object_value;
+        w.add_instance(id, prm::voc_class_names()[g.class_id], 0.5, mask, gt.width, gt.height);
+      }
+    }
+    w.flush();
+  }
+  prm::EvalOptions o;
+  o.data = f.data;
+  o.pred = f.pred;
+  const prm::EvalReport r = prm::evaluate(o);
+  CHECK(r.has_instances);
+  CHECK(r.instance[2].mean == doctest::Approx(1.0));
+  CHECK(r.semantic.mean == doctest::Approx(1.0));
 }

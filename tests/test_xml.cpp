@@ -143,6 +143,11 @@ TEST_CASE("voc xml: an unknown class or a bad number names the file") {
       "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>", "n.xml");
   CHECK_THROWS_WITH_AS(prm::parse_voc_annotation(*bad, "n.xml", prm::voc_class_names()),
                        doctest::Contains("not a number"), prm::Error);
+  // Found by the fuzzer: a size that does not fit an int must be an error, not UB.
+  auto huge = prm::xml::parse("<annotation><size><width>3.3e40</width><height>2</height></size></annotation>",
+                              "h.xml");
+  CHECK_THROWS_WITH_AS(prm::parse_voc_annotation(*huge, "h.xml", prm::voc_class_names()),
+                       doctest::Contains("must be an integer"), prm::Error);
   CHECK_THROWS_AS(prm::read_voc_annotation("/nonexistent/a.xml", prm::voc_class_names()), prm::Error);
 }
 

@@ -140,7 +140,12 @@ void Loader::worker_loop() {
       epoch = epoch_;
       gen = generation_;
     }
-    Slot slot = produce(epoch, job);
+    Slot slot;
+    try {
+      slot = produce(epoch, job);
+    } catch (const std::exception& e) {  // allocation failures: reported at this batch
+      slot.error = e.what();
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (gen != generation_ || stop_) {

@@ -40,6 +40,20 @@ double number_child(const xml::Element& parent, const char* name, const std::str
   return parse_number(*c, source);
 }
 
+// An integer-valued element in [lo, hi] (image sizes, action flags); prm::Error otherwise.
+int int_value(const xml::Element& e, const std::string& source, double lo, double hi) {
+  const double v = parse_number(e, source);
+  PRM_CHECK(v >= lo && v <= hi && v == std::floor(v), source, ":", e.line, ": <", e.name,
+            "> must be an integer in [", lo, ", ", hi, "], got ", e.trimmed_text());
+  return static_cast<int>(v);
+}
+
+int int_child(const xml::Element& parent, const char* name, const std::string& source) {
+  const xml::Element* c = parent.child(name);
+  PRM_CHECK(c != nullptr, source, ":", parent.line, ": <", parent.name, "> has no <", name, ">");
+  return int_value(*c, source, 0, 1 << 20);
+}
+
 bool flag_child(const xml::Element& parent, const char* name, const std::string& source) {
   const xml::Element* c = parent.child(name);
   return c != nullptr && parse_number(*c, source) != 0;
@@ -80,7 +94,7 @@ VocObject parse_object(const xml::Element& o, const std::string& source,
   }
   if (const xml::Element* actions = o.child("actions")) {
     for (const auto& a : actions->children)
-      obj.actions.emplace_back(a->name, static_cast<int>(parse_number(*a, source)));
+      obj.actions.emplace_back(a->name, int_value(*a, source, -1e6, 1e6));
   }
   if (const xml::Element* point = o.child("point")) {
     obj.has_point = true;
@@ -123,10 +137,9 @@ VocAnnotation parse_voc_annotation(const xml::Element& root, const std::string& 
   if (const xml::Element* f = root.child("folder")) ann.folder = f->trimmed_text();
   if (const xml::Element* f = root.child("filename")) ann.filename = f->trimmed_text();
   if (const xml::Element* size = root.child("size")) {
-    ann.width = static_cast<int>(number_child(*size, "width", source));
-    ann.height = static_cast<int>(number_child(*size, "height", source));
-    if (size->child("depth")) ann.depth = static_cast<int>(number_child(*size, "depth", source));
-    PRM_CHECK(ann.width >= 0 && ann.height >= 0, source, ": negative image size");
+    ann.width = int_child(*size, "width", source);
+    ann.height = int_child(*size, "height", source);
+    if (size->child("depth")) ann.depth = int_child(*size, "depth", source);
   }
   ann.segmented = flag_child(root, "segmented", source);
   for (const xml::Element* o : root.children_named("object"))
@@ -142,8 +155,8 @@ VocAnnotation read_voc_annotation(const std::string& path, const std::vector<std
 std::string format_voc_annotation(const VocAnnotation& ann) {
   std::ostringstream os;
   os << "<annotation>\n\t<folder>" << ann.folder << "</folder>\n\t<filename>" << ann.filename
-     << "</filename>\n\t<source>\n\t\t<database>The VOC2007 Database</database>\n"
-     << "\t\t<annotation>PASCAL VOC2007</annotation>\n\t\t<image>prm synth</image>\n\t</source>\n"
+     << "</filename>\n\t<source>\n\t\t<database>The VOC2012 Database</database>\n"
+     << "\t\t<annotation>PASCAL VOC2012</annotation>\n\t\t<image>prm synth</image>\n\t</source>\n"
      << "\t<size>\n\t\t<width>" << ann.width << "</width>\n\t\t<height>" << ann.height
      << "</height>\n\t\t<depth>" << ann.depth << "</depth>\n\t</size>\n\t<segmented>"
      << (ann.segmented ? 1 : 0) << "</segmented>\n";
