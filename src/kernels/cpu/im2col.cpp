@@ -1,16 +1,21 @@
 // CPU twins of the im2col kernels. The per-element math is im2col_math.h's; the loops walk one
-// row of Wo (or W) contiguous elements per parallel_for index, so the index arithmetic of a row
+// row of Wo (or W) contiguous elements per parallel index, so the index arithmetic of a row
 // is done once and the inner loop vectorises (the CUDA twin spreads single elements instead).
 // The common window shapes (stride 1 or 2, dilation 1) get their own instantiation of each loop,
 // in which the compiler sees the stride as a constant and turns the per-element divisions by it
 // into shifts, or drops them.
 #include "kernels/im2col.h"
 
-#include "kernels/cpu/parallel.h"
-
 namespace prm::cpu {
 
 namespace {
+
+// parallel_for over rows of row_len elements each, threaded when the elements are many.
+template <typename F>
+void parallel_rows(int64_t rows, int64_t row_len, F f) {
+#pragma omp parallel for schedule(static) if (rows * row_len > 32768 && rows > 1)
+  for (int64_t r = 0; r < rows; ++r) f(r);
+}
 
 // Calls body(fix) where fix(win) returns win with its stride and dilation replaced by
 // compile-time constants in the common cases. Called inside the loop body (after OpenMP has
@@ -44,7 +49,7 @@ void im2col(T* col, const T* x, int64_t N, int64_t C, int64_t H, int64_t W, Conv
   const int64_t Ho = win.out_h(H), Wo = win.out_w(W);
   with_constant_window(win, [&](auto fix) {
     // One index per (n, c, ki, kj, oy): a run of Wo columns of col.
-    parallel_for(N * C * win.kh * win.kw * Ho, [=](int64_t row) {
+    parallel_rows(N * C * win.kh * win.kw * Ho, Wo, [=](int64_t row) {
       const ConvWindow w = fix(win);
       const int64_t oy = row % Ho;
       int64_t rest = row / Ho;
@@ -67,7 +72,7 @@ void col2im(T* dx, const T* dcol, int64_t N, int64_t C, int64_t H, int64_t W, Co
   with_constant_window(win, [&](auto fix) {
     // One index per (n, c, iy): a run of W pixels of dx, summed tap by tap (the order of
     // col2im_value's sum) so that the loop over the run vectorises.
-    parallel_for(N * C * H, [=](int64_t row) {
+    parallel_rows(N * C * H, W * win.kh * win.kw, [=](int64_t row) {
       const ConvWindow w = fix(win);
       const int64_t iy = row % H;
       const int64_t c = (row / H) % C, n = row / (H * C);
@@ -91,7 +96,7 @@ void col2im(T* dx, const T* dcol, int64_t N, int64_t C, int64_t H, int64_t W, Co
 
 template <typename T>
 void add_channel_bias(T* out, const T* bias, int64_t N, int64_t C, int64_t HW) {
-  parallel_for(N * C, [=](int64_t row) {
+  parallel_rows(N * C, HW, [=](int64_t row) {
     const T b = bias[row % C];
     T* o = out + row * HW;
     for (int64_t i = 0; i < HW; ++i) o[i] += b;

@@ -77,7 +77,8 @@ ShapeKey shape_key(int direction, cudnnDataType_t dt, int64_t N, int64_t C, int6
           win.dilation};
 }
 
-// The first algorithm of cuDNN's heuristic ranking that reports success, per shape.
+// The first algorithm of cuDNN's heuristic ranking that reports success with plain FMA math,
+// per shape.
 template <typename Algo, typename Perf, typename Query>
 Algo cached_algorithm(const ShapeKey& key, Query query, const char* what) {
   static std::mutex mutex;
@@ -90,7 +91,9 @@ Algo cached_algorithm(const ShapeKey& key, Query query, const char* what) {
   int returned = 0;
   query(kMax, &returned, perf);
   for (int i = 0; i < returned; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS) {
+    const bool plain_math = perf[i].mathType == CUDNN_DEFAULT_MATH ||
+                            perf[i].mathType == CUDNN_FMA_MATH;  // no tensor-core rounding
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && plain_math) {
       cache.emplace(key, perf[i].algo);
       return perf[i].algo;
     }
