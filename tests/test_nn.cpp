@@ -190,11 +190,15 @@ void check_max_pool(Device dev, DType dt) {
     Dims d;
     int64_t k, s, p;
   };
-  const Case cases[] = {{{3, 5, 7, 9}, 3, 2, 1}, {{2, 3, 6, 5}, 2, 2, 0},
-                        {{1, 4, 5, 4}, 3, 1, 1}, {{2, 2, 8, 8}, 3, 2, 0}};
+  const Case cases[] = {{{3, 5, 7, 9}, 3, 2, 1},
+                        {{2, 3, 6, 5}, 2, 2, 0},
+                        {{1, 4, 5, 4}, 3, 1, 1},
+                        {{2, 2, 8, 8}, 3, 2, 0}};
   std::mt19937_64 rng(3);
   for (const Case& c : cases) {
-    CAPTURE(c.k); CAPTURE(c.s); CAPTURE(c.p);
+    CAPTURE(c.k);
+    CAPTURE(c.s);
+    CAPTURE(c.p);
     const Dims d = c.d;
     Vec xv(d.N * d.C * d.H * d.W);
     std::iota(xv.begin(), xv.end(), 0.0);
@@ -203,8 +207,8 @@ void check_max_pool(Device dev, DType dt) {
     const auto [ref, winner] = naive_max_pool(xv, d, c.k, c.s, c.p);
     Tensor x = input(xv, {d.N, d.C, d.H, d.W}, dt, dev);
     Tensor y = max_pool2d(x, c.k, c.s, c.p);
-    CHECK(y.shape() == Shape{d.N, d.C, (d.H + 2 * c.p - c.k) / c.s + 1,
-                             (d.W + 2 * c.p - c.k) / c.s + 1});
+    CHECK(y.shape() ==
+          Shape{d.N, d.C, (d.H + 2 * c.p - c.k) / c.s + 1, (d.W + 2 * c.p - c.k) / c.s + 1});
     check_vec(y, ref, dt);
     const Vec r = random_vec(y.numel(), rng);
     backward_projection(y, r);
@@ -233,11 +237,15 @@ void check_adaptive_avg_pool(Device dev, DType dt) {
     Dims d;
     int64_t OH, OW;  // 0: global_avg_pool2d
   };
-  const Case cases[] = {{{2, 3, 7, 7}, 3, 3}, {{3, 2, 5, 7}, 2, 3}, {{1, 2, 3, 4}, 5, 6},
-                        {{2, 5, 6, 4}, 3, 2}, {{3, 33, 5, 3}, 0, 0}};
+  const Case cases[] = {{{2, 3, 7, 7}, 3, 3},
+                        {{3, 2, 5, 7}, 2, 3},
+                        {{1, 2, 3, 4}, 5, 6},
+                        {{2, 5, 6, 4}, 3, 2},
+                        {{3, 33, 5, 3}, 0, 0}};
   std::mt19937_64 rng(5);
   for (const Case& c : cases) {
-    CAPTURE(c.OH); CAPTURE(c.OW);
+    CAPTURE(c.OH);
+    CAPTURE(c.OW);
     const Dims d = c.d;
     const int64_t OH = c.OH ? c.OH : 1, OW = c.OW ? c.OW : 1;
     const Vec xv = random_vec(d.N * d.C * d.H * d.W, rng);
@@ -261,15 +269,17 @@ void check_upsample_naive(Device dev, DType dt) {
     bool align;
   };
   const Case cases[] = {
-      {{2, 3, 5, 4}, 0, 0, 8.0, true},   // PRM's sub-pixel upsampling of the CRMs
-      {{2, 3, 5, 4}, 0, 0, 8.0, false},  {{1, 2, 3, 5}, 7, 8, 0, true},
-      {{1, 2, 3, 5}, 7, 8, 0, false},    {{3, 1, 7, 6}, 4, 3, 0, false},
-      {{1, 1, 3, 3}, 0, 0, 2.5, false},  {{1, 1, 4, 5}, 1, 1, 0, true},
+      {{2, 3, 5, 4}, 0, 0, 8.0, true},  // PRM's sub-pixel upsampling of the CRMs
+      {{2, 3, 5, 4}, 0, 0, 8.0, false}, {{1, 2, 3, 5}, 7, 8, 0, true},
+      {{1, 2, 3, 5}, 7, 8, 0, false},   {{3, 1, 7, 6}, 4, 3, 0, false},
+      {{1, 1, 3, 3}, 0, 0, 2.5, false}, {{1, 1, 4, 5}, 1, 1, 0, true},
       {{2, 1, 4, 3}, 0, 0, 1.7, true},
   };
   std::mt19937_64 rng(9);
   for (const Case& c : cases) {
-    CAPTURE(c.scale); CAPTURE(c.align); CAPTURE(c.OH);
+    CAPTURE(c.scale);
+    CAPTURE(c.align);
+    CAPTURE(c.OH);
     const Dims d = c.d;
     const int64_t OH = c.scale > 0 ? static_cast<int64_t>(std::floor(d.H * c.scale)) : c.OH;
     const int64_t OW = c.scale > 0 ? static_cast<int64_t>(std::floor(d.W * c.scale)) : c.OW;
@@ -301,10 +311,15 @@ void check_upsample_torch(Device dev, DType dt) {
   const Case cases[] = {
       {"size_align", {1, 2, 3, 4}, 5, 7, 0, true, up_size_align_out, up_size_align_dx},
       {"size_noalign", {1, 2, 3, 4}, 5, 7, 0, false, up_size_noalign_out, up_size_noalign_dx},
-      {"scale_noalign", {1, 1, 3, 3}, 0, 0, 2.5, false, up_scale_noalign_out,
-       up_scale_noalign_dx},
+      {"scale_noalign", {1, 1, 3, 3}, 0, 0, 2.5, false, up_scale_noalign_out, up_scale_noalign_dx},
       {"scale_align", {1, 1, 2, 3}, 0, 0, 3.0, true, up_scale_align_out, up_scale_align_dx},
-      {"scale_down_noalign", {1, 1, 5, 4}, 0, 0, 0.6, false, up_scale_down_noalign_out,
+      {"scale_down_noalign",
+       {1, 1, 5, 4},
+       0,
+       0,
+       0.6,
+       false,
+       up_scale_down_noalign_out,
        up_scale_down_noalign_dx},
   };
   for (const Case& c : cases) {
@@ -324,12 +339,14 @@ void check_batch_norm_naive(Device dev, DType dt) {
     Shape shape;
     bool affine, training;
   };
-  const Case cases[] = {{{3, 5, 4, 3}, true, true},  {{2, 33, 3, 5}, false, true},
+  const Case cases[] = {{{3, 5, 4, 3}, true, true},   {{2, 33, 3, 5}, false, true},
                         {{6, 7}, true, true},         {{3, 5, 4, 3}, true, false},
                         {{2, 3, 3, 3}, false, false}, {{5, 4}, false, false}};
   std::mt19937_64 rng(13);
   for (const Case& c : cases) {
-    CAPTURE(c.affine); CAPTURE(c.training); CAPTURE(shape_str(c.shape));
+    CAPTURE(c.affine);
+    CAPTURE(c.training);
+    CAPTURE(shape_str(c.shape));
     const int64_t C = c.shape[1];
     const Dims d{c.shape[0], C, c.shape.size() == 4 ? c.shape[2] : 1,
                  c.shape.size() == 4 ? c.shape[3] : 1};
@@ -340,8 +357,7 @@ void check_batch_norm_naive(Device dev, DType dt) {
     Vec rm = random_vec(C, rng), rv(C);
     for (double& v : rv) v = 0.5 + static_cast<double>(rng() % 1000) / 500.0;
     const Vec g = random_vec(xv.size(), rng);
-    const NaiveBatchNorm ref =
-        naive_batch_norm(xv, d, wv, bv, rm, rv, c.training, 1e-5, g);
+    const NaiveBatchNorm ref = naive_batch_norm(xv, d, wv, bv, rm, rv, c.training, 1e-5, g);
 
     Tensor x = input(xv, c.shape, dt, dev);
     Tensor w = c.affine ? input(wv, {C}, dt, dev) : Tensor();
@@ -424,9 +440,9 @@ TEST_CASE("nn: bad arguments throw prm::Error naming the op and shapes") {
                        doctest::Contains("batch_norm: weight has shape [4]"), Error);
   CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false),
                        doctest::Contains("eval mode needs running_mean"), Error);
-  CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(),
-                                  true),
-                       doctest::Contains("more than one value per channel"), Error);
+  CHECK_THROWS_WITH_AS(
+      batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
+      doctest::Contains("more than one value per channel"), Error);
   CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}, DType::f64),
                                   Tensor::zeros({3}, DType::f64), true),
                        doctest::Contains("float64"), Error);
@@ -438,8 +454,7 @@ TEST_CASE("nn: bad arguments throw prm::Error naming the op and shapes") {
   CHECK_THROWS_WITH_AS(adaptive_avg_pool2d(x, 0, 2), doctest::Contains("[2, 3, 5, 5]"), Error);
   CHECK_THROWS_WITH_AS(upsample_bilinear(x, 0, 3, true), doctest::Contains("upsample_bilinear"),
                        Error);
-  CHECK_THROWS_WITH_AS(upsample_bilinear_scale(x, -2, true), doctest::Contains("scale -2"),
-                       Error);
+  CHECK_THROWS_WITH_AS(upsample_bilinear_scale(x, -2, true), doctest::Contains("scale -2"), Error);
 }
 
 TEST_SUITE("cuda") {

@@ -35,10 +35,9 @@ template <typename T>
 void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* inp,
                                 const T* mean, const T* invstd, int64_t N, int64_t C, int64_t HW);
 template <typename T>
-void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean,
-                               const T* invstd, const T* weight, const T* sum_dout,
-                               const T* sum_dout_xhat, bool training, int64_t N, int64_t C,
-                               int64_t HW);
+void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
+                               const T* weight, const T* sum_dout, const T* sum_dout_xhat,
+                               bool training, int64_t N, int64_t C, int64_t HW);
 }  // namespace prm::cpu
 
 namespace prm::cuda {
@@ -54,8 +53,7 @@ template <typename T>
 void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* inp,
                                 const T* mean, const T* invstd, int64_t N, int64_t C, int64_t HW);
 template <typename T>
-void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean,
-                               const T* invstd, const T* weight, const T* sum_dout,
-                               const T* sum_dout_xhat, bool training, int64_t N, int64_t C,
-                               int64_t HW);
+void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
+                               const T* weight, const T* sum_dout, const T* sum_dout_xhat,
+                               bool training, int64_t N, int64_t C, int64_t HW);
 }  // namespace prm::cuda

@@ -49,8 +49,8 @@ PRM_HD int64_t max_pool_last_window(int64_t x, int64_t stride, int64_t padding, 
 // Input i: the gradients of the windows that picked it.
 template <typename T>
 PRM_HD T max_pool2d_backward_one(int64_t i, const T* dout, const int64_t* argmax, int64_t H,
-                                 int64_t W, int64_t OH, int64_t OW, int64_t kernel,
-                                 int64_t stride, int64_t padding) {
+                                 int64_t W, int64_t OH, int64_t OW, int64_t kernel, int64_t stride,
+                                 int64_t padding) {
   const int64_t w = i % W, h = (i / W) % H, plane = i / (W * H);
   const T* g = dout + plane * OH * OW;
   const int64_t* picked = argmax + plane * OH * OW;
@@ -82,8 +82,8 @@ PRM_HD int64_t adaptive_last_window(int64_t x, int64_t in_size, int64_t out_size
 }
 
 template <typename T>
-PRM_HD T adaptive_avg_pool2d_forward_one(int64_t i, const T* inp, int64_t H, int64_t W,
-                                         int64_t OH, int64_t OW) {
+PRM_HD T adaptive_avg_pool2d_forward_one(int64_t i, const T* inp, int64_t H, int64_t W, int64_t OH,
+                                         int64_t OW) {
   const int64_t ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
   const T* x = inp + plane * H * W;
   const int64_t h_begin = adaptive_start(oh, H, OH), h_end = adaptive_end(oh, H, OH);

@@ -16,9 +16,8 @@ template <typename T>
 void upsample_bilinear_forward(T* out, const T* inp, int64_t N, int64_t C, int64_t H, int64_t W,
                                int64_t OH, int64_t OW, T scale_h, T scale_w, bool align_corners);
 template <typename T>
-void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H,
-                                int64_t W, int64_t OH, int64_t OW, T scale_h, T scale_w,
-                                bool align_corners);
+void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H, int64_t W,
+                                int64_t OH, int64_t OW, T scale_h, T scale_w, bool align_corners);
 }  // namespace prm::cpu
 
 namespace prm::cuda {
@@ -26,7 +25,6 @@ template <typename T>
 void upsample_bilinear_forward(T* out, const T* inp, int64_t N, int64_t C, int64_t H, int64_t W,
                                int64_t OH, int64_t OW, T scale_h, T scale_w, bool align_corners);
 template <typename T>
-void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H,
-                                int64_t W, int64_t OH, int64_t OW, T scale_h, T scale_w,
-                                bool align_corners);
+void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H, int64_t W,
+                                int64_t OH, int64_t OW, T scale_h, T scale_w, bool align_corners);
 }  // namespace prm::cuda

@@ -28,8 +28,7 @@ struct BilinearTap {
 
 template <typename T>
 PRM_HD BilinearTap<T> bilinear_tap(int64_t o, int64_t in_size, T scale, bool align_corners) {
-  T src = align_corners ? scale * static_cast<T>(o)
-                        : scale * (static_cast<T>(o) + T(0.5)) - T(0.5);
+  T src = align_corners ? scale * static_cast<T>(o) : scale * (static_cast<T>(o) + T(0.5)) - T(0.5);
   if (src < T(0)) src = T(0);
   int64_t i0 = static_cast<int64_t>(src);  // floor, src >= 0
   if (i0 > in_size - 1) i0 = in_size - 1;
@@ -53,9 +52,9 @@ PRM_HD T upsample_bilinear_forward_one(int64_t i, const T* inp, int64_t H, int64
 // Output i's gradient spread onto its 4 taps; add(T* p, T v) does *p += v (plain on the CPU,
 // where one thread owns a plane, atomic on CUDA).
 template <typename T, typename Add>
-PRM_HD void upsample_bilinear_backward_one(int64_t i, T* dinp, const T* dout, int64_t H,
-                                           int64_t W, int64_t OH, int64_t OW, T scale_h,
-                                           T scale_w, bool align_corners, Add add) {
+PRM_HD void upsample_bilinear_backward_one(int64_t i, T* dinp, const T* dout, int64_t H, int64_t W,
+                                           int64_t OH, int64_t OW, T scale_h, T scale_w,
+                                           bool align_corners, Add add) {
   const int64_t ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
   T* dx = dinp + plane * H * W;
   const T g = dout[i];

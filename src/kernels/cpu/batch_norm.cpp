@@ -69,10 +69,9 @@ void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, co
 }
 
 template <typename T>
-void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean,
-                               const T* invstd, const T* weight, const T* sum_dout,
-                               const T* sum_dout_xhat, bool training, int64_t N, int64_t C,
-                               int64_t HW) {
+void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
+                               const T* weight, const T* sum_dout, const T* sum_dout_xhat,
+                               bool training, int64_t N, int64_t C, int64_t HW) {
   const int64_t M = N * HW;
   parallel_for(N * C * HW, [=](int64_t i) {
     const int64_t c = batch_norm_channel(i, C, HW);
@@ -81,17 +80,16 @@ void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* me
   });
 }
 
-#define PRM_INSTANTIATE_BATCH_NORM(T)                                                          \
-  template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);              \
-  template void batch_norm_finalize<T>(T*, T*, T*, const T*, const T*, int64_t, int64_t,       \
-                                       double, double);                                        \
-  template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*,      \
-                                    int64_t, int64_t, int64_t);                                \
-  template void batch_norm_backward_reduce<T>(T*, T*, const T*, const T*, const T*, const T*,  \
-                                              int64_t, int64_t, int64_t);                      \
-  template void batch_norm_backward_input<T>(T*, const T*, const T*, const T*, const T*,       \
-                                             const T*, const T*, const T*, bool, int64_t,      \
-                                             int64_t, int64_t);
+#define PRM_INSTANTIATE_BATCH_NORM(T)                                                              \
+  template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);                  \
+  template void batch_norm_finalize<T>(T*, T*, T*, const T*, const T*, int64_t, int64_t, double,   \
+                                       double);                                                    \
+  template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
+                                    int64_t, int64_t);                                             \
+  template void batch_norm_backward_reduce<T>(T*, T*, const T*, const T*, const T*, const T*,      \
+                                              int64_t, int64_t, int64_t);                          \
+  template void batch_norm_backward_input<T>(T*, const T*, const T*, const T*, const T*, const T*, \
+                                             const T*, const T*, bool, int64_t, int64_t, int64_t);
 PRM_INSTANTIATE_BATCH_NORM(float)
 PRM_INSTANTIATE_BATCH_NORM(double)
 

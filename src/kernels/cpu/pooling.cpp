@@ -26,9 +26,8 @@ void max_pool2d_backward(T* dinp, const T* dout, const int64_t* argmax, int64_t 
 template <typename T>
 void adaptive_avg_pool2d_forward(T* out, const T* inp, int64_t N, int64_t C, int64_t H, int64_t W,
                                  int64_t OH, int64_t OW) {
-  parallel_for(N * C * OH * OW, [=](int64_t i) {
-    out[i] = adaptive_avg_pool2d_forward_one(i, inp, H, W, OH, OW);
-  });
+  parallel_for(N * C * OH * OW,
+               [=](int64_t i) { out[i] = adaptive_avg_pool2d_forward_one(i, inp, H, W, OH, OW); });
 }
 
 template <typename T>
@@ -39,16 +38,15 @@ void adaptive_avg_pool2d_backward(T* dinp, const T* dout, int64_t N, int64_t C, 
   });
 }
 
-#define PRM_INSTANTIATE_POOLING(T)                                                             \
-  template void max_pool2d_forward<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t,       \
-                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);   \
-  template void max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t,         \
-                                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                       int64_t);                                               \
-  template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t,        \
-                                               int64_t, int64_t, int64_t);                     \
-  template void adaptive_avg_pool2d_backward<T>(T*, const T*, int64_t, int64_t, int64_t,       \
-                                                int64_t, int64_t, int64_t);
+#define PRM_INSTANTIATE_POOLING(T)                                                                \
+  template void max_pool2d_forward<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                      int64_t, int64_t, int64_t, int64_t, int64_t);               \
+  template void max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t,   \
+                                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);     \
+  template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,  \
+                                               int64_t, int64_t);                                 \
+  template void adaptive_avg_pool2d_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                                int64_t, int64_t);
 PRM_INSTANTIATE_POOLING(float)
 PRM_INSTANTIATE_POOLING(double)
 

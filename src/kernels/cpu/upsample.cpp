@@ -15,9 +15,8 @@ void upsample_bilinear_forward(T* out, const T* inp, int64_t N, int64_t C, int64
 
 // One thread per plane: the scatter within a plane is serial, so plain += is safe.
 template <typename T>
-void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H,
-                                int64_t W, int64_t OH, int64_t OW, T scale_h, T scale_w,
-                                bool align_corners) {
+void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H, int64_t W,
+                                int64_t OH, int64_t OW, T scale_h, T scale_w, bool align_corners) {
   const auto add = [](T* p, T v) { *p += v; };
 #pragma omp parallel for schedule(static) if (N * C * OH * OW > 32768)
   for (int64_t plane = 0; plane < N * C; ++plane) {
@@ -28,11 +27,11 @@ void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, in
   }
 }
 
-#define PRM_INSTANTIATE_UPSAMPLE(T)                                                            \
-  template void upsample_bilinear_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, \
-                                             int64_t, int64_t, T, T, bool);                    \
-  template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t,         \
-                                              int64_t, int64_t, int64_t, T, T, bool);
+#define PRM_INSTANTIATE_UPSAMPLE(T)                                                             \
+  template void upsample_bilinear_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,  \
+                                             int64_t, int64_t, T, T, bool);                     \
+  template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                              int64_t, int64_t, T, T, bool);
 PRM_INSTANTIATE_UPSAMPLE(float)
 PRM_INSTANTIATE_UPSAMPLE(double)
 

@@ -1,5 +1,4 @@
 #include "kernels/batch_norm.h"
-
 #include "kernels/batch_norm_math.h"
 #include "kernels/cuda/launch.cuh"
 
@@ -16,8 +15,13 @@ constexpr int kReduceThreads = 512;
 struct ChannelCursor {
   int64_t n, hw, step_n, step_hw, C, HW, c;
   __device__ ChannelCursor(int64_t c_, int64_t C_, int64_t HW_)
-      : n(threadIdx.x / HW_), hw(threadIdx.x % HW_), step_n(blockDim.x / HW_),
-        step_hw(blockDim.x % HW_), C(C_), HW(HW_), c(c_) {}
+      : n(threadIdx.x / HW_),
+        hw(threadIdx.x % HW_),
+        step_n(blockDim.x / HW_),
+        step_hw(blockDim.x % HW_),
+        C(C_),
+        HW(HW_),
+        c(c_) {}
   __device__ int64_t index() const { return (n * C + c) * HW + hw; }
   __device__ void advance() {
     n += step_n;
@@ -122,10 +126,9 @@ void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, co
 }
 
 template <typename T>
-void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean,
-                               const T* invstd, const T* weight, const T* sum_dout,
-                               const T* sum_dout_xhat, bool training, int64_t N, int64_t C,
-                               int64_t HW) {
+void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
+                               const T* weight, const T* sum_dout, const T* sum_dout_xhat,
+                               bool training, int64_t N, int64_t C, int64_t HW) {
   const int64_t M = N * HW;
   parallel_for(N * C * HW, [=] __device__(int64_t i) {
     const int64_t c = batch_norm_channel(i, C, HW);
@@ -134,17 +137,16 @@ void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* me
   });
 }
 
-#define PRM_INSTANTIATE_BATCH_NORM(T)                                                          \
-  template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);              \
-  template void batch_norm_finalize<T>(T*, T*, T*, const T*, const T*, int64_t, int64_t,       \
-                                       double, double);                                        \
-  template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*,      \
-                                    int64_t, int64_t, int64_t);                                \
-  template void batch_norm_backward_reduce<T>(T*, T*, const T*, const T*, const T*, const T*,  \
-                                              int64_t, int64_t, int64_t);                      \
-  template void batch_norm_backward_input<T>(T*, const T*, const T*, const T*, const T*,       \
-                                             const T*, const T*, const T*, bool, int64_t,      \
-                                             int64_t, int64_t);
+#define PRM_INSTANTIATE_BATCH_NORM(T)                                                              \
+  template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);                  \
+  template void batch_norm_finalize<T>(T*, T*, T*, const T*, const T*, int64_t, int64_t, double,   \
+                                       double);                                                    \
+  template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
+                                    int64_t, int64_t);                                             \
+  template void batch_norm_backward_reduce<T>(T*, T*, const T*, const T*, const T*, const T*,      \
+                                              int64_t, int64_t, int64_t);                          \
+  template void batch_norm_backward_input<T>(T*, const T*, const T*, const T*, const T*, const T*, \
+                                             const T*, const T*, bool, int64_t, int64_t, int64_t);
 PRM_INSTANTIATE_BATCH_NORM(float)
 PRM_INSTANTIATE_BATCH_NORM(double)
 

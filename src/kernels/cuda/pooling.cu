@@ -1,6 +1,5 @@
-#include "kernels/pooling.h"
-
 #include "kernels/cuda/launch.cuh"
+#include "kernels/pooling.h"
 #include "kernels/pooling_math.h"
 
 namespace prm::cuda {
@@ -39,16 +38,15 @@ void adaptive_avg_pool2d_backward(T* dinp, const T* dout, int64_t N, int64_t C, 
   });
 }
 
-#define PRM_INSTANTIATE_POOLING(T)                                                             \
-  template void max_pool2d_forward<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t,       \
-                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);   \
-  template void max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t,         \
-                                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                       int64_t);                                               \
-  template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t,        \
-                                               int64_t, int64_t, int64_t);                     \
-  template void adaptive_avg_pool2d_backward<T>(T*, const T*, int64_t, int64_t, int64_t,       \
-                                                int64_t, int64_t, int64_t);
+#define PRM_INSTANTIATE_POOLING(T)                                                                \
+  template void max_pool2d_forward<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                      int64_t, int64_t, int64_t, int64_t, int64_t);               \
+  template void max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t,   \
+                                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);     \
+  template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,  \
+                                               int64_t, int64_t);                                 \
+  template void adaptive_avg_pool2d_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                                int64_t, int64_t);
 PRM_INSTANTIATE_POOLING(float)
 PRM_INSTANTIATE_POOLING(double)
 

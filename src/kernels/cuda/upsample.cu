@@ -1,6 +1,5 @@
-#include "kernels/upsample.h"
-
 #include "kernels/cuda/launch.cuh"
+#include "kernels/upsample.h"
 #include "kernels/upsample_math.h"
 
 namespace prm::cuda {
@@ -24,9 +23,8 @@ void upsample_bilinear_forward(T* out, const T* inp, int64_t N, int64_t C, int64
 }
 
 template <typename T>
-void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H,
-                                int64_t W, int64_t OH, int64_t OW, T scale_h, T scale_w,
-                                bool align_corners) {
+void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H, int64_t W,
+                                int64_t OH, int64_t OW, T scale_h, T scale_w, bool align_corners) {
   CUDA_CHECK(cudaMemsetAsync(dinp, 0, sizeof(T) * N * C * H * W));
   parallel_for(N * C * OH * OW, [=] __device__(int64_t i) {
     upsample_bilinear_backward_one(i, dinp, dout, H, W, OH, OW, scale_h, scale_w, align_corners,
@@ -34,11 +32,11 @@ void upsample_bilinear_backward(T* dinp, const T* dout, int64_t N, int64_t C, in
   });
 }
 
-#define PRM_INSTANTIATE_UPSAMPLE(T)                                                            \
-  template void upsample_bilinear_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, \
-                                             int64_t, int64_t, T, T, bool);                    \
-  template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t,         \
-                                              int64_t, int64_t, int64_t, T, T, bool);
+#define PRM_INSTANTIATE_UPSAMPLE(T)                                                             \
+  template void upsample_bilinear_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,  \
+                                             int64_t, int64_t, T, T, bool);                     \
+  template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                              int64_t, int64_t, T, T, bool);
 PRM_INSTANTIATE_UPSAMPLE(float)
 PRM_INSTANTIATE_UPSAMPLE(double)
 

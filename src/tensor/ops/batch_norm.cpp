@@ -43,8 +43,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   const int64_t M = N * HW;
-  PRM_CHECK(!training || M > 1, "batch_norm: training needs more than one value per channel, got "
-            "input ", x.shape_str());
+  PRM_CHECK(!training || M > 1,
+            "batch_norm: training needs more than one value per channel, got input ",
+            x.shape_str());
 
   const bool cuda = x.is_cuda();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -71,8 +72,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
       scalar_t* s = invstd.data<scalar_t>();
       scalar_t* no_update = nullptr;
       if (cuda) {
-        PRM_CUDA_ONLY(cuda::batch_norm_finalize(s, no_update, no_update, rm, rv, C, M, momentum,
-                                                eps));
+        PRM_CUDA_ONLY(
+            cuda::batch_norm_finalize(s, no_update, no_update, rm, rv, C, M, momentum, eps));
       } else {
         cpu::batch_norm_finalize(s, no_update, no_update, rm, rv, C, M, momentum, eps);
       }
@@ -92,31 +93,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   std::vector<Tensor> inputs{x};
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);
-  attach_grad_fn(out, "batch_norm", inputs, [x, weight, bias, mean, invstd, training, N, C, HW](
-                                                const Tensor& g) {
-    Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-    Tensor sum_g = Tensor::empty({C}, x.dtype(), x.device());
-    Tensor sum_g_xhat = Tensor::empty({C}, x.dtype(), x.device());
-    PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm backward", {
-      scalar_t *dxp = dx.data<scalar_t>(), *sg = sum_g.data<scalar_t>(),
-               *sgx = sum_g_xhat.data<scalar_t>();
-      const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
-                     *m = mean.data<scalar_t>(), *s = invstd.data<scalar_t>(),
-                     *w = ptr_or_null<scalar_t>(weight);
-      if (x.is_cuda()) {
-        PRM_CUDA_ONLY(cuda::batch_norm_backward_reduce(sg, sgx, gp, in, m, s, N, C, HW);
-                      cuda::batch_norm_backward_input(dxp, gp, in, m, s, w, sg, sgx, training, N,
-                                                      C, HW));
-      } else {
-        cpu::batch_norm_backward_reduce(sg, sgx, gp, in, m, s, N, C, HW);
-        cpu::batch_norm_backward_input(dxp, gp, in, m, s, w, sg, sgx, training, N, C, HW);
-      }
-    });
-    std::vector<Tensor> grads{dx};
-    if (weight.defined()) grads.push_back(sum_g_xhat);
-    if (bias.defined()) grads.push_back(sum_g);
-    return grads;
-  });
+  attach_grad_fn(
+      out, "batch_norm", inputs,
+      [x, weight, bias, mean, invstd, training, N, C, HW](const Tensor& g) {
+        Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+        Tensor sum_g = Tensor::empty({C}, x.dtype(), x.device());
+        Tensor sum_g_xhat = Tensor::empty({C}, x.dtype(), x.device());
+        PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm backward", {
+          scalar_t *dxp = dx.data<scalar_t>(), *sg = sum_g.data<scalar_t>(),
+                   *sgx = sum_g_xhat.data<scalar_t>();
+          const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
+                         *m = mean.data<scalar_t>(), *s = invstd.data<scalar_t>(),
+                         *w = ptr_or_null<scalar_t>(weight);
+          if (x.is_cuda()) {
+            PRM_CUDA_ONLY(
+                cuda::batch_norm_backward_reduce(sg, sgx, gp, in, m, s, N, C, HW);
+                cuda::batch_norm_backward_input(dxp, gp, in, m, s, w, sg, sgx, training, N, C, HW));
+          } else {
+            cpu::batch_norm_backward_reduce(sg, sgx, gp, in, m, s, N, C, HW);
+            cpu::batch_norm_backward_input(dxp, gp, in, m, s, w, sg, sgx, training, N, C, HW);
+          }
+        });
+        std::vector<Tensor> grads{dx};
+        if (weight.defined()) grads.push_back(sum_g_xhat);
+        if (bias.defined()) grads.push_back(sum_g);
+        return grads;
+      });
   return out;
 }
 

@@ -26,8 +26,8 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     int64_t* a = argmax.data<int64_t>();
     const scalar_t* in = x.data<scalar_t>();
     if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::max_pool2d_forward(o, a, in, N, C, H, W, OH, OW, kernel, stride,
-                                             padding));
+      PRM_CUDA_ONLY(
+          cuda::max_pool2d_forward(o, a, in, N, C, H, W, OH, OW, kernel, stride, padding));
     } else {
       cpu::max_pool2d_forward(o, a, in, N, C, H, W, OH, OW, kernel, stride, padding);
     }
@@ -36,24 +36,25 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   const Shape in_shape = x.shape();
   const DType dtype = x.dtype();
   const Device device = x.device();
-  attach_grad_fn(out, "max_pool2d", {x}, [argmax, in_shape, dtype, device, kernel, stride,
-                                          padding](const Tensor& g) {
-    const int64_t N = in_shape[0], C = in_shape[1], H = in_shape[2], W = in_shape[3];
-    const int64_t OH = g.size(2), OW = g.size(3);
-    Tensor dx = Tensor::empty(in_shape, dtype, device);
-    PRM_DISPATCH_FLOAT(dtype, "max_pool2d backward", {
-      scalar_t* d = dx.data<scalar_t>();
-      const scalar_t* gp = g.data<scalar_t>();
-      const int64_t* a = argmax.data<int64_t>();
-      if (device == Device::cuda) {
-        PRM_CUDA_ONLY(cuda::max_pool2d_backward(d, gp, a, N, C, H, W, OH, OW, kernel, stride,
-                                                padding));
-      } else {
-        cpu::max_pool2d_backward(d, gp, a, N, C, H, W, OH, OW, kernel, stride, padding);
-      }
-    });
-    return std::vector<Tensor>{dx};
-  });
+  attach_grad_fn(
+      out, "max_pool2d", {x},
+      [argmax, in_shape, dtype, device, kernel, stride, padding](const Tensor& g) {
+        const int64_t N = in_shape[0], C = in_shape[1], H = in_shape[2], W = in_shape[3];
+        const int64_t OH = g.size(2), OW = g.size(3);
+        Tensor dx = Tensor::empty(in_shape, dtype, device);
+        PRM_DISPATCH_FLOAT(dtype, "max_pool2d backward", {
+          scalar_t* d = dx.data<scalar_t>();
+          const scalar_t* gp = g.data<scalar_t>();
+          const int64_t* a = argmax.data<int64_t>();
+          if (device == Device::cuda) {
+            PRM_CUDA_ONLY(
+                cuda::max_pool2d_backward(d, gp, a, N, C, H, W, OH, OW, kernel, stride, padding));
+          } else {
+            cpu::max_pool2d_backward(d, gp, a, N, C, H, W, OH, OW, kernel, stride, padding);
+          }
+        });
+        return std::vector<Tensor>{dx};
+      });
   return out;
 }
 

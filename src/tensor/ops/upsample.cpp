@@ -27,8 +27,8 @@ Tensor upsample_bilinear_impl(const Tensor& x, int64_t OH, int64_t OW, bool alig
     scalar_t* o = out.data<scalar_t>();
     const scalar_t* in = x.data<scalar_t>();
     if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::upsample_bilinear_forward(o, in, N, C, H, W, OH, OW, sh, sw,
-                                                    align_corners));
+      PRM_CUDA_ONLY(
+          cuda::upsample_bilinear_forward(o, in, N, C, H, W, OH, OW, sh, sw, align_corners));
     } else {
       cpu::upsample_bilinear_forward(o, in, N, C, H, W, OH, OW, sh, sw, align_corners);
     }
@@ -37,25 +37,28 @@ Tensor upsample_bilinear_impl(const Tensor& x, int64_t OH, int64_t OW, bool alig
   const Shape in_shape = x.shape();
   const DType dtype = x.dtype();
   const Device device = x.device();
-  attach_grad_fn(out, "upsample_bilinear", {x}, [in_shape, dtype, device, align_corners,
-                                                 scale_factor](const Tensor& g) {
-    const int64_t N = in_shape[0], C = in_shape[1], H = in_shape[2], W = in_shape[3];
-    const int64_t OH = g.size(2), OW = g.size(3);
-    Tensor dx = Tensor::empty(in_shape, dtype, device);
-    PRM_DISPATCH_FLOAT(dtype, "upsample_bilinear backward", {
-      const scalar_t sh = bilinear_coordinate_scale<scalar_t>(H, OH, align_corners, scale_factor);
-      const scalar_t sw = bilinear_coordinate_scale<scalar_t>(W, OW, align_corners, scale_factor);
-      scalar_t* d = dx.data<scalar_t>();
-      const scalar_t* gp = g.data<scalar_t>();
-      if (device == Device::cuda) {
-        PRM_CUDA_ONLY(cuda::upsample_bilinear_backward(d, gp, N, C, H, W, OH, OW, sh, sw,
-                                                       align_corners));
-      } else {
-        cpu::upsample_bilinear_backward(d, gp, N, C, H, W, OH, OW, sh, sw, align_corners);
-      }
-    });
-    return std::vector<Tensor>{dx};
-  });
+  attach_grad_fn(
+      out, "upsample_bilinear", {x},
+      [in_shape, dtype, device, align_corners, scale_factor](const Tensor& g) {
+        const int64_t N = in_shape[0], C = in_shape[1], H = in_shape[2], W = in_shape[3];
+        const int64_t OH = g.size(2), OW = g.size(3);
+        Tensor dx = Tensor::empty(in_shape, dtype, device);
+        PRM_DISPATCH_FLOAT(dtype, "upsample_bilinear backward", {
+          const scalar_t sh =
+              bilinear_coordinate_scale<scalar_t>(H, OH, align_corners, scale_factor);
+          const scalar_t sw =
+              bilinear_coordinate_scale<scalar_t>(W, OW, align_corners, scale_factor);
+          scalar_t* d = dx.data<scalar_t>();
+          const scalar_t* gp = g.data<scalar_t>();
+          if (device == Device::cuda) {
+            PRM_CUDA_ONLY(
+                cuda::upsample_bilinear_backward(d, gp, N, C, H, W, OH, OW, sh, sw, align_corners));
+          } else {
+            cpu::upsample_bilinear_backward(d, gp, N, C, H, W, OH, OW, sh, sw, align_corners);
+          }
+        });
+        return std::vector<Tensor>{dx};
+      });
   return out;
 }
 
