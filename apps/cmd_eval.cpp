@@ -53,8 +53,8 @@ int cmd_eval(int argc, char** argv) {
   PRM_CHECK(!o.classes.empty(), "--classes is empty");
   const EvalReport r = evaluate(o);
 
-  const std::string json_path = args.has("json") ? args.get("json")
-                                                 : (std::filesystem::path(o.pred) / "eval.json").string();
+  const std::string json_path =
+      args.has("json") ? args.get("json") : (std::filesystem::path(o.pred) / "eval.json").string();
   {
     std::ofstream f(json_path);
     PRM_CHECK(f.good(), json_path, ": cannot create file");
@@ -76,8 +76,9 @@ int cmd_eval(int argc, char** argv) {
       std::snprintf(label, sizeof label, "%s (%.3f)", r.classes[c].c_str(), m.per_class[c].value);
       curves.push_back({label, &m.per_class[c].curve, static_cast<int>(c) + 1});
     }
-    const std::string plot_path = args.has("plot") ? args.get("plot")
-                                                   : (std::filesystem::path(o.pred) / "pr_map_r50.png").string();
+    const std::string plot_path = args.has("plot")
+                                      ? args.get("plot")
+                                      : (std::filesystem::path(o.pred) / "pr_map_r50.png").string();
     char title[96];
     std::snprintf(title, sizeof title, "PR curves, mAP^r@0.5 = %.3f", m.mean);
     write_pr_plot(plot_path, title, curves);

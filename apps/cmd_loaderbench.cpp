@@ -69,10 +69,11 @@ int cmd_loaderbench(int argc, char** argv) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "%lld images in %.3f s with %d workers\n", static_cast<long long>(images), s,
                lo.workers);
-  std::printf("{\"bench\": \"loader\", \"size\": %d, \"batch\": %d, \"workers\": %d, \"device\": \"%s\", "
-              "\"images\": %lld, \"seconds\": %.4f, \"images_per_s\": %.2f}\n",
-              lo.image_size, lo.batch_size, lo.workers, device_name(lo.device),
-              static_cast<long long>(images), s, images / s);
+  std::printf(
+      "{\"bench\": \"loader\", \"size\": %d, \"batch\": %d, \"workers\": %d, \"device\": \"%s\", "
+      "\"images\": %lld, \"seconds\": %.4f, \"images_per_s\": %.2f}\n",
+      lo.image_size, lo.batch_size, lo.workers, device_name(lo.device),
+      static_cast<long long>(images), s, images / s);
   if (!temp.empty()) std::filesystem::remove_all(temp);
   return 0;
 }

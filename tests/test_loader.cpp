@@ -1,14 +1,13 @@
 // Transforms (against hand-computed bilinear values) and the threaded loader (against the same
 // transforms applied directly to each sample, and against the single-threaded loader).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
-
-#include <unistd.h>
 
 #include "data/image.h"
 #include "data/loader.h"
@@ -24,7 +23,8 @@ namespace {
 
 // A small synthetic VOC tree shared by the loader tests, written once, removed at exit.
 struct LoaderData {
-  std::string dir = (fs::temp_directory_path() / ("prm_test_loader_voc_" + std::to_string(::getpid()))).string();
+  std::string dir =
+      (fs::temp_directory_path() / ("prm_test_loader_voc_" + std::to_string(::getpid()))).string();
   LoaderData() {
     fs::remove_all(dir);
     prm::SynthOptions o;
@@ -83,8 +83,8 @@ TEST_CASE("transforms: normalisation and flip of a 2x2 RGB image") {
   prm::resize_flip_normalize(src, 2, true, flipped.data());
   const double r0 = (0.0 - 0.485) / 0.229, r1 = (1.0 - 0.485) / 0.229;
   const double g = (0.2 - 0.456) / 0.224, b = (1.0 - 0.406) / 0.225;
-  check_close(std::vector<double>(out.begin(), out.end()),
-              {r0, r1, r0, r1, g, g, g, g, b, b, b, b}, 1e-5, 1e-5);
+  check_close(std::vector<double>(out.begin(), out.end()), {r0, r1, r0, r1, g, g, g, g, b, b, b, b},
+              1e-5, 1e-5);
   check_close(std::vector<double>(flipped.begin(), flipped.end()),
               {r1, r0, r1, r0, g, g, g, g, b, b, b, b}, 1e-5, 1e-5);
   // The flip decision is a pure function of (seed, epoch, sample), about half true.
@@ -131,7 +131,8 @@ TEST_CASE("loader: batches equal the transforms applied directly; threads change
                                    prm::flip_for(9, epoch, static_cast<int64_t>(a.indices[i])),
                                    expect.data());
         CHECK(a.flipped[i] == prm::flip_for(9, epoch, static_cast<int64_t>(a.indices[i])));
-        for (size_t k = 0; k < expect.size(); k += 97) REQUIRE(imgs[i * expect.size() + k] == expect[k]);
+        for (size_t k = 0; k < expect.size(); k += 97)
+          REQUIRE(imgs[i * expect.size() + k] == expect[k]);
         for (int c = 0; c < 20; ++c) REQUIRE(tg[i * 20 + c] == s.target[c]);
       }
     }
@@ -176,10 +177,12 @@ TEST_CASE("loader: shuffling per epoch from the seed, drop_last, early shutdown"
 }
 
 TEST_CASE("loader: an unreadable JPEG is an error naming the file, or skipped with skip_bad") {
-  const std::string dir = (fs::temp_directory_path() / ("prm_test_loader_bad_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("prm_test_loader_bad_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   fs::copy(loader_data(), dir, fs::copy_options::recursive);
-  const std::string victim = (fs::path(dir) / "JPEGImages" / (prm::synth_image_id(3) + ".jpg")).string();
+  const std::string victim =
+      (fs::path(dir) / "JPEGImages" / (prm::synth_image_id(3) + ".jpg")).string();
   fs::resize_file(victim, 40);  // truncated
   prm::VocOptions vo;
   vo.root = dir;
@@ -194,7 +197,9 @@ TEST_CASE("loader: an unreadable JPEG is an error naming the file, or skipped wi
     prm::Loader loader(data, lo);
     loader.start_epoch(0);
     prm::Batch b;
-    CHECK_THROWS_WITH_AS(loader.next(b), doctest::Contains(doctest::String((prm::synth_image_id(3) + ".jpg").c_str())), prm::Error);
+    CHECK_THROWS_WITH_AS(
+        loader.next(b),
+        doctest::Contains(doctest::String((prm::synth_image_id(3) + ".jpg").c_str())), prm::Error);
   }
   lo.skip_bad = true;
   prm::Loader loader(data, lo);
@@ -208,7 +213,8 @@ TEST_CASE("loader: an unreadable JPEG is an error naming the file, or skipped wi
 }
 
 TEST_CASE("voc: missing files, unknown classes, broken tags and wrong PNG sizes name the file") {
-  const std::string dir = (fs::temp_directory_path() / ("prm_test_voc_bad_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("prm_test_voc_bad_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   fs::copy(loader_data(), dir, fs::copy_options::recursive);
   auto open = [&](bool skip) {
@@ -218,38 +224,52 @@ TEST_CASE("voc: missing files, unknown classes, broken tags and wrong PNG sizes 
     vo.skip_bad = skip;
     return prm::VocDataset(vo);
   };
-  const std::string id1 = prm::synth_image_id(1), id2 = prm::synth_image_id(2), id4 = prm::synth_image_id(4);
+  const std::string id1 = prm::synth_image_id(1), id2 = prm::synth_image_id(2),
+                    id4 = prm::synth_image_id(4);
   fs::remove(fs::path(dir) / "JPEGImages" / (id1 + ".jpg"));
-  CHECK_THROWS_WITH_AS(open(false), doctest::Contains(doctest::String((id1 + ".jpg: image listed in split 'train' is missing").c_str())),
+  CHECK_THROWS_WITH_AS(open(false),
+                       doctest::Contains(doctest::String(
+                           (id1 + ".jpg: image listed in split 'train' is missing").c_str())),
                        prm::Error);
   {
     std::ofstream(fs::path(dir) / "Annotations" / (id2 + ".xml"))
         << "<annotation><object><name>unicorn</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
            "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>";
-    std::ofstream(fs::path(dir) / "Annotations" / (id4 + ".xml")) << "<annotation><size><width>3</width></annotation>";
+    std::ofstream(fs::path(dir) / "Annotations" / (id4 + ".xml"))
+        << "<annotation><size><width>3</width></annotation>";
   }
   prm::VocDataset skipped = open(true);
   CHECK(skipped.skipped() == 3);
   CHECK(skipped.size() == 8);
   fs::copy_file(fs::path(loader_data()) / "JPEGImages" / (id1 + ".jpg"),
                 fs::path(dir) / "JPEGImages" / (id1 + ".jpg"));
-  CHECK_THROWS_WITH_AS(open(false), doctest::Contains(doctest::String((id2 + ".xml:1: unknown class name 'unicorn'").c_str())), prm::Error);
+  CHECK_THROWS_WITH_AS(
+      open(false),
+      doctest::Contains(doctest::String((id2 + ".xml:1: unknown class name 'unicorn'").c_str())),
+      prm::Error);
   std::ofstream(fs::path(dir) / "Annotations" / (id2 + ".xml")) << "<annotation></annotation>";
-  CHECK_THROWS_WITH_AS(open(false), doctest::Contains(doctest::String((id4 + ".xml:1: XML error: </annotation> closes <size>").c_str())),
+  CHECK_THROWS_WITH_AS(open(false),
+                       doctest::Contains(doctest::String(
+                           (id4 + ".xml:1: XML error: </annotation> closes <size>").c_str())),
                        prm::Error);
   // A SegmentationObject PNG of the wrong size.
   const prm::VocAnnotation a = prm::read_voc_annotation(
-      (fs::path(dir) / "Annotations" / (prm::synth_image_id(0) + ".xml")).string(), prm::voc_class_names());
+      (fs::path(dir) / "Annotations" / (prm::synth_image_id(0) + ".xml")).string(),
+      prm::voc_class_names());
   prm::IndexedImage small;
   small.width = 3;
   small.height = 2;
   small.index.assign(6, 0);
   small.palette.assign(768, 0);
-  prm::write_indexed_png((fs::path(dir) / "SegmentationObject" / (prm::synth_image_id(0) + ".png")).string(), small);
-  CHECK_THROWS_WITH_AS(prm::load_instance_ground_truth(dir, prm::synth_image_id(0), 20, a.width, a.height),
-                       doctest::Contains(doctest::String(("SegmentationObject/" + prm::synth_image_id(0) + ".png: size 3x2").c_str())),
+  prm::write_indexed_png(
+      (fs::path(dir) / "SegmentationObject" / (prm::synth_image_id(0) + ".png")).string(), small);
+  CHECK_THROWS_WITH_AS(
+      prm::load_instance_ground_truth(dir, prm::synth_image_id(0), 20, a.width, a.height),
+      doctest::Contains(doctest::String(
+          ("SegmentationObject/" + prm::synth_image_id(0) + ".png: size 3x2").c_str())),
+      prm::Error);
+  CHECK_THROWS_WITH_AS(prm::resolve_voc_root("/nonexistent"), doctest::Contains("not a VOC root"),
                        prm::Error);
-  CHECK_THROWS_WITH_AS(prm::resolve_voc_root("/nonexistent"), doctest::Contains("not a VOC root"), prm::Error);
   fs::remove_all(dir);
 }
 

@@ -25,17 +25,18 @@ TEST_CASE("metrics: VOC AP of a ranked list with a missed positive") {
 
 TEST_CASE("metrics: ties in score keep input order") {
   // FP then TP at the same score: precision 0, .5 at recall 0, 1 -> AP .5; reversed -> 1.
-  CHECK(prm::average_precision({{0.5, Outcome::false_positive}, {0.5, Outcome::true_positive}}, 1).ap ==
-        doctest::Approx(0.5));
-  CHECK(prm::average_precision({{0.5, Outcome::true_positive}, {0.5, Outcome::false_positive}}, 1).ap ==
-        doctest::Approx(1.0));
+  CHECK(prm::average_precision({{0.5, Outcome::false_positive}, {0.5, Outcome::true_positive}}, 1)
+            .ap == doctest::Approx(0.5));
+  CHECK(prm::average_precision({{0.5, Outcome::true_positive}, {0.5, Outcome::false_positive}}, 1)
+            .ap == doctest::Approx(1.0));
 }
 
 TEST_CASE("metrics: classification mAP ignores difficult-only images and absent classes") {
   // class 0: scores .9 .8 .7 .6, labels 1 -1 0 1 -> ranked TP FP TP (image 2 ignored);
   // precision 1 .5 .667 at recall .5 .5 1 -> AP = .5 * 1 + .5 * 2/3 = 5/6.
   // class 1: the only positive ranked first -> AP 1. class 2: no positive -> absent.
-  std::vector<std::vector<double>> s = {{0.9, 0.1, 0.3}, {0.8, 0.9, 0.2}, {0.7, 0.2, 0.1}, {0.6, 0.3, 0.5}};
+  std::vector<std::vector<double>> s = {
+      {0.9, 0.1, 0.3}, {0.8, 0.9, 0.2}, {0.7, 0.2, 0.1}, {0.6, 0.3, 0.5}};
   std::vector<std::vector<int>> l = {{1, -1, -1}, {-1, 1, -1}, {0, -1, -1}, {1, -1, -1}};
   prm::MeanMetric m = prm::classification_map(s, l, 3);
   CHECK(m.per_class[0].value == doctest::Approx(5.0 / 6.0));
@@ -48,8 +49,7 @@ TEST_CASE("metrics: classification mAP ignores difficult-only images and absent 
 TEST_CASE("metrics: pointwise localisation with tolerance, duplicates and difficult boxes") {
   // Box xmin..xmax = 11..20 (1-based) covers pixels 10..19; with 18 px tolerance x <= 37.
   std::vector<std::vector<prm::GtBox>> boxes = {
-      {{0, false, 11, 11, 20, 20}, {0, true, 101, 101, 110, 110}},
-      {{1, false, 1, 1, 5, 5}}};
+      {{0, false, 11, 11, 20, 20}, {0, true, 101, 101, 110, 110}}, {{1, false, 1, 1, 5, 5}}};
   std::vector<prm::PointPrediction> pts = {
       {0, 0, 0.9, 38, 15},    // just outside the grown box: FP
       {0, 0, 0.8, 37, 15},    // on the grown edge: TP
@@ -67,7 +67,7 @@ TEST_CASE("metrics: pointwise localisation with tolerance, duplicates and diffic
 
 TEST_CASE("metrics: mask IoU excludes void pixels") {
   const uint8_t a[4] = {1, 1, 0, 0}, b[4] = {1, 0, 1, 0}, v[4] = {0, 1, 0, 0};
-  CHECK(prm::mask_iou(a, b, v, 4) == doctest::Approx(0.5));        // inter {0}, union {0,2}
+  CHECK(prm::mask_iou(a, b, v, 4) == doctest::Approx(0.5));            // inter {0}, union {0,2}
   CHECK(prm::mask_iou(a, b, nullptr, 4) == doctest::Approx(1.0 / 3));  // union {0,1,2}
   const uint8_t z[4] = {0, 0, 0, 0};
   CHECK(prm::mask_iou(z, z, nullptr, 4) == 0.0);

@@ -2,13 +2,12 @@
 // score 100 on every metric; leaving out one instance mask costs exactly what the protocol says
 // ((n-1)/n AP for its class, (N-1)/N ABO); absent classes are listed; reports and the plot exist.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
-
-#include <unistd.h>
 
 #include "data/eval.h"
 #include "data/image.h"
@@ -22,7 +21,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct EvalFixture {
-  std::string dir = (fs::temp_directory_path() / ("prm_test_eval_" + std::to_string(::getpid()))).string();
+  std::string dir =
+      (fs::temp_directory_path() / ("prm_test_eval_" + std::to_string(::getpid()))).string();
   std::string data = dir + "/voc", pred = dir + "/pred";
   // Class and index of the instance left out by write(true).
   int dropped_class = -1;
@@ -45,12 +45,14 @@ struct EvalFixture {
   void write(bool drop_one) {
     fs::remove_all(pred);
     fs::create_directories(pred + "/masks");
-    std::ofstream cls(pred + "/classification.txt"), pts(pred + "/points.txt"), ins(pred + "/instances.txt");
+    std::ofstream cls(pred + "/classification.txt"), pts(pred + "/points.txt"),
+        ins(pred + "/instances.txt");
     cls << "# image class score\n";
     const auto& names = prm::voc_class_names();
     bool dropped = false;
     for (const std::string& id : prm::read_voc_split(data, "Main", "val")) {
-      const prm::VocAnnotation a = prm::read_voc_annotation(data + "/Annotations/" + id + ".xml", names);
+      const prm::VocAnnotation a =
+          prm::read_voc_annotation(data + "/Annotations/" + id + ".xml", names);
       for (int c = 0; c < 20; ++c) {
         bool present = false;
         for (const prm::VocObject& ob : a.objects) present |= ob.class_id == c;
@@ -108,14 +110,18 @@ TEST_CASE("metrics eval: predictions equal to the ground truth score 1 everywher
   CHECK(r.semantic.per_class[20].absent);
 
   const std::string md = prm::report_markdown(r), js = prm::report_json(r);
-  CHECK(md.find("| **mean** | **100.0** | **100.0** | **100.0** | **100.0** | **100.0** | **100.0** |") != std::string::npos);
+  CHECK(
+      md.find(
+          "| **mean** | **100.0** | **100.0** | **100.0** | **100.0** | **100.0** | **100.0** |") !=
+      std::string::npos);
   CHECK(md.find("tvmonitor") != std::string::npos);
   CHECK(js.find("\"map_r@0.5\": {\"map_r\": 1.000000") != std::string::npos);
   CHECK(js.find("\"tvmonitor\": null") != std::string::npos);
 
   std::vector<prm::PlotCurve> curves;
   for (int c = 0; c < 5; ++c)
-    if (!r.instance[1].per_class[c].absent) curves.push_back({"c", &r.instance[1].per_class[c].curve, c + 1});
+    if (!r.instance[1].per_class[c].absent)
+      curves.push_back({"c", &r.instance[1].per_class[c].curve, c + 1});
   prm::write_pr_plot(f.pred + "/pr.png", "test", curves);
   const prm::Image plot = prm::load_image(f.pred + "/pr.png");
   CHECK(plot.width > 300);
@@ -145,11 +151,13 @@ TEST_CASE("metrics eval: one missing instance costs (n-1)/n AP and (N-1)/N ABO")
 TEST_CASE("metrics eval: bad prediction files name the file and line") {
   EvalFixture f;
   f.write(false);
-  std::ofstream(f.pred + "/points.txt") << "2012_000003 aeroplane 1 5 5\n2012_000003 unicorn 1 5 5\n";
+  std::ofstream(f.pred + "/points.txt")
+      << "2012_000003 aeroplane 1 5 5\n2012_000003 unicorn 1 5 5\n";
   prm::EvalOptions o;
   o.data = f.data;
   o.pred = f.pred;
-  CHECK_THROWS_WITH_AS(prm::evaluate(o), doctest::Contains("points.txt:2: unknown class name 'unicorn'"),
+  CHECK_THROWS_WITH_AS(prm::evaluate(o),
+                       doctest::Contains("points.txt:2: unknown class name 'unicorn'"),
                        std::exception);
   fs::remove(f.pred + "/points.txt");
   std::ofstream(f.pred + "/instances.txt") << "2012_000003 aeroplane 0.5 nothere.png\n";

@@ -2,15 +2,14 @@
 // (annotations, class lists, palette PNGs whose instances match the objects and lie inside
 // their boxes), and the generator produces the variety the issue asks for.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <set>
-#include <algorithm>
 #include <iterator>
+#include <set>
 #include <string>
-
-#include <unistd.h>
 
 #include "data/image.h"
 #include "data/synth.h"
@@ -34,7 +33,9 @@ prm::SynthOptions small_options(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("synth: the VOC reader reads back the objects that were written") {
-  const std::string dir = (fs::temp_directory_path() / ("prm_test_synth_roundtrip_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("prm_test_synth_roundtrip_" + std::to_string(::getpid())))
+          .string();
   fs::remove_all(dir);
   const prm::SynthOptions o = small_options(dir);
   const std::vector<prm::VocAnnotation> written = prm::synthesize_voc(o);
@@ -70,7 +71,8 @@ TEST_CASE("synth: the VOC reader reads back the objects that were written") {
     CHECK(jpg.height == a.height);
 
     // Instance k+1 in SegmentationObject is object k, of its class, inside its box.
-    prm::InstanceGroundTruth gt = prm::load_instance_ground_truth(data.root(), s.id, 20, a.width, a.height);
+    prm::InstanceGroundTruth gt =
+        prm::load_instance_ground_truth(data.root(), s.id, 20, a.width, a.height);
     REQUIRE(gt.instances.size() == a.objects.size());
     for (const prm::GtInstance& inst : gt.instances) {
       const prm::VocObject& obj = a.objects[inst.object_value - 1];
@@ -150,7 +152,9 @@ TEST_CASE("synth: deterministic per seed, with repeated classes, truncation and 
 }
 
 TEST_CASE("image: indexed PNG write/read round trip, and corrupt files name the file") {
-  const std::string path = (fs::temp_directory_path() / ("prm_test_indexed_" + std::to_string(::getpid()) + ".png")).string();
+  const std::string path =
+      (fs::temp_directory_path() / ("prm_test_indexed_" + std::to_string(::getpid()) + ".png"))
+          .string();
   prm::IndexedImage im;
   im.width = 5;
   im.height = 3;
@@ -192,11 +196,13 @@ TEST_CASE("image: indexed PNG write/read round trip, and corrupt files name the 
   }
   std::string bad = bytes;
   bad[bad.size() - 20] ^= 0x10;
-  CHECK_THROWS_WITH_AS(prm::decode_indexed_png(reinterpret_cast<const uint8_t*>(bad.data()), bad.size(), "x.png"),
-                       doctest::Contains("x.png"), prm::Error);
+  CHECK_THROWS_WITH_AS(
+      prm::decode_indexed_png(reinterpret_cast<const uint8_t*>(bad.data()), bad.size(), "x.png"),
+      doctest::Contains("x.png"), prm::Error);
   for (size_t cut : {size_t(5), size_t(30), bytes.size() - 13}) {
-    CHECK_THROWS_AS(prm::decode_indexed_png(reinterpret_cast<const uint8_t*>(bytes.data()), cut, "t.png"),
-                    prm::Error);
+    CHECK_THROWS_AS(
+        prm::decode_indexed_png(reinterpret_cast<const uint8_t*>(bytes.data()), cut, "t.png"),
+        prm::Error);
   }
   fs::remove(path);
 }

@@ -15,7 +15,8 @@
 namespace {
 
 std::string fixture(const std::string& name) {
-  return (std::filesystem::path(__FILE__).parent_path() / "fixtures/voc/Annotations" / name).string();
+  return (std::filesystem::path(__FILE__).parent_path() / "fixtures/voc/Annotations" / name)
+      .string();
 }
 
 bool throws_with(const std::string& text, const std::string& needle) {
@@ -71,7 +72,8 @@ TEST_CASE("xml: broken documents throw prm::Error with the source and a reason")
 }
 
 TEST_CASE("voc xml: person layout with parts (2007_000027)") {
-  prm::VocAnnotation a = prm::read_voc_annotation(fixture("2007_000027.xml"), prm::voc_class_names());
+  prm::VocAnnotation a =
+      prm::read_voc_annotation(fixture("2007_000027.xml"), prm::voc_class_names());
   CHECK(a.filename == "2007_000027.jpg");
   CHECK(a.width == 486);
   CHECK(a.height == 500);
@@ -90,7 +92,8 @@ TEST_CASE("voc xml: person layout with parts (2007_000027)") {
 }
 
 TEST_CASE("voc xml: alphabetical 2008 shape with occluded flags (2008_000008)") {
-  prm::VocAnnotation a = prm::read_voc_annotation(fixture("2008_000008.xml"), prm::voc_class_names());
+  prm::VocAnnotation a =
+      prm::read_voc_annotation(fixture("2008_000008.xml"), prm::voc_class_names());
   CHECK(a.width == 500);
   CHECK(a.height == 442);
   REQUIRE(a.objects.size() == 2);
@@ -105,7 +108,8 @@ TEST_CASE("voc xml: alphabetical 2008 shape with occluded flags (2008_000008)") 
 }
 
 TEST_CASE("voc xml: action set with actions, points and fractional boxes (2011_003276)") {
-  prm::VocAnnotation a = prm::read_voc_annotation(fixture("2011_003276.xml"), prm::voc_class_names());
+  prm::VocAnnotation a =
+      prm::read_voc_annotation(fixture("2011_003276.xml"), prm::voc_class_names());
   REQUIRE(a.objects.size() == 2);
   const prm::VocObject& o = a.objects[0];
   CHECK(o.box.xmin == doctest::Approx(196.5));
@@ -120,7 +124,8 @@ TEST_CASE("voc xml: action set with actions, points and fractional boxes (2011_0
 }
 
 TEST_CASE("voc xml: CRLF, declaration, difficult objects, stray whitespace (2007_000129)") {
-  prm::VocAnnotation a = prm::read_voc_annotation(fixture("2007_000129.xml"), prm::voc_class_names());
+  prm::VocAnnotation a =
+      prm::read_voc_annotation(fixture("2007_000129.xml"), prm::voc_class_names());
   CHECK(a.segmented);
   CHECK(a.width == 334);
   REQUIRE(a.objects.size() == 4);
@@ -135,24 +140,28 @@ TEST_CASE("voc xml: CRLF, declaration, difficult objects, stray whitespace (2007
 TEST_CASE("voc xml: an unknown class or a bad number names the file") {
   auto root = prm::xml::parse(
       "<annotation><object><name>unicorn</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
-      "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>", "u.xml");
+      "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>",
+      "u.xml");
   CHECK_THROWS_WITH_AS(prm::parse_voc_annotation(*root, "u.xml", prm::voc_class_names()),
                        doctest::Contains("u.xml:1: unknown class name 'unicorn'"), prm::Error);
   auto bad = prm::xml::parse(
       "<annotation><object><name>cat</name><bndbox><xmin>x</xmin><ymin>1</ymin>"
-      "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>", "n.xml");
+      "<xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>",
+      "n.xml");
   CHECK_THROWS_WITH_AS(prm::parse_voc_annotation(*bad, "n.xml", prm::voc_class_names()),
                        doctest::Contains("not a number"), prm::Error);
   // Found by the fuzzer: a size that does not fit an int must be an error, not UB.
-  auto huge = prm::xml::parse("<annotation><size><width>3.3e40</width><height>2</height></size></annotation>",
-                              "h.xml");
+  auto huge = prm::xml::parse(
+      "<annotation><size><width>3.3e40</width><height>2</height></size></annotation>", "h.xml");
   CHECK_THROWS_WITH_AS(prm::parse_voc_annotation(*huge, "h.xml", prm::voc_class_names()),
                        doctest::Contains("must be an integer"), prm::Error);
-  CHECK_THROWS_AS(prm::read_voc_annotation("/nonexistent/a.xml", prm::voc_class_names()), prm::Error);
+  CHECK_THROWS_AS(prm::read_voc_annotation("/nonexistent/a.xml", prm::voc_class_names()),
+                  prm::Error);
 }
 
 TEST_CASE("voc xml: format_voc_annotation reads back the same objects") {
-  prm::VocAnnotation a = prm::read_voc_annotation(fixture("2007_000027.xml"), prm::voc_class_names());
+  prm::VocAnnotation a =
+      prm::read_voc_annotation(fixture("2007_000027.xml"), prm::voc_class_names());
   a.objects[0].difficult = true;
   auto root = prm::xml::parse(prm::format_voc_annotation(a), "fmt.xml");
   prm::VocAnnotation b = prm::parse_voc_annotation(*root, "fmt.xml", prm::voc_class_names());

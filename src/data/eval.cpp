@@ -28,8 +28,8 @@ struct PredLine {
 };
 
 // Reads one predictions file; `extra` is 0 (classification), 2 (points: x y) or -1 (mask path).
-std::vector<PredLine> read_predictions(const std::string& path, const std::vector<std::string>& classes,
-                                       int extra) {
+std::vector<PredLine> read_predictions(const std::string& path,
+                                       const std::vector<std::string>& classes, int extra) {
   std::ifstream in(path);
   PRM_CHECK(in.good(), path, ": cannot open predictions file");
   std::map<std::string, int> class_index;
@@ -49,8 +49,10 @@ std::vector<PredLine> read_predictions(const std::string& path, const std::vecto
     PRM_CHECK(it != class_index.end(), p.where, ": unknown class name '", name, "'");
     p.class_id = it->second;
     PRM_CHECK(!std::isnan(p.score), p.where, ": score is NaN");
-    if (extra == 2) PRM_CHECK(static_cast<bool>(ls >> p.x >> p.y), p.where, ": expected the point's x and y");
-    if (extra == -1) PRM_CHECK(static_cast<bool>(ls >> p.mask), p.where, ": expected a mask file name");
+    if (extra == 2)
+      PRM_CHECK(static_cast<bool>(ls >> p.x >> p.y), p.where, ": expected the point's x and y");
+    if (extra == -1)
+      PRM_CHECK(static_cast<bool>(ls >> p.mask), p.where, ": expected a mask file name");
     std::string rest;
     PRM_CHECK(!(ls >> rest), p.where, ": unexpected '", rest, "' at the end of the line");
     out.push_back(std::move(p));
@@ -106,8 +108,8 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
   for (size_t i = 0; i < data.size(); ++i) index[data.sample(i).id] = static_cast<int>(i);
 
   if (r.has_classification) {
-    std::vector<std::vector<double>> scores(data.size(),
-                                            std::vector<double>(C, -std::numeric_limits<double>::infinity()));
+    std::vector<std::vector<double>> scores(
+        data.size(), std::vector<double>(C, -std::numeric_limits<double>::infinity()));
     std::vector<std::vector<bool>> seen(data.size(), std::vector<bool>(C, false));
     int64_t outside = 0, missing = 0;
     for (const PredLine& p : read_predictions(cls_file.string(), o.classes, 0)) {
@@ -123,8 +125,12 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
     }
     for (const auto& row : seen)
       for (bool b : row) missing += !b;
-    if (outside) r.notes.push_back(str_cat("classification: ", outside, " scores for images outside the split ignored"));
-    if (missing) r.notes.push_back(str_cat("classification: ", missing, " (image, class) pairs without a score ranked last"));
+    if (outside)
+      r.notes.push_back(
+          str_cat("classification: ", outside, " scores for images outside the split ignored"));
+    if (missing)
+      r.notes.push_back(str_cat("classification: ", missing,
+                                " (image, class) pairs without a score ranked last"));
     r.classification = classification_map(scores, image_labels(data.samples(), C), C);
   }
   if (r.has_points) {
@@ -132,7 +138,8 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
     for (size_t i = 0; i < data.size(); ++i)
       for (const VocObject& ob : data.sample(i).annotation.objects)
         if (ob.has_box)
-          boxes[i].push_back({ob.class_id, ob.difficult, ob.box.xmin, ob.box.ymin, ob.box.xmax, ob.box.ymax});
+          boxes[i].push_back(
+              {ob.class_id, ob.difficult, ob.box.xmin, ob.box.ymin, ob.box.xmax, ob.box.ymax});
     std::vector<PointPrediction> points;
     int64_t outside = 0;
     for (const PredLine& p : read_predictions(pts_file.string(), o.classes, 2)) {
@@ -143,7 +150,9 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
       }
       points.push_back({it->second, p.class_id, p.score, p.x, p.y});
     }
-    if (outside) r.notes.push_back(str_cat("points: ", outside, " points for images outside the split ignored"));
+    if (outside)
+      r.notes.push_back(
+          str_cat("points: ", outside, " points for images outside the split ignored"));
     r.pointwise = pointwise_map(boxes, points, C, o.tolerance);
   }
 }
@@ -155,7 +164,8 @@ void evaluate_segmentation(const EvalOptions& o, const std::string& root, EvalRe
   const int C = static_cast<int>(o.classes.size());
   const std::vector<std::string> ids = read_voc_split(root, "Segmentation", o.split);
   std::map<std::string, std::vector<PredLine>> by_image;
-  for (PredLine& p : read_predictions(inst_file.string(), o.classes, -1)) by_image[p.image_id].push_back(std::move(p));
+  for (PredLine& p : read_predictions(inst_file.string(), o.classes, -1))
+    by_image[p.image_id].push_back(std::move(p));
   std::vector<ImageInstances> images;
   Confusion confusion(C + 1);
   size_t used = 0;
@@ -188,10 +198,12 @@ void evaluate_segmentation(const EvalOptions& o, const std::string& root, EvalRe
             ++area;
             ++inter[gt.objects[i]];
           }
-          InstancePrediction pred{p.class_id, p.score, std::vector<double>(im.gt_class.size(), 0.0)};
+          InstancePrediction pred{p.class_id, p.score,
+                                  std::vector<double>(im.gt_class.size(), 0.0)};
           for (const GtInstance& g : gt.instances) {
             const int64_t u = area + gt_area[g.object_value] - inter[g.object_value];
-            pred.iou[slot[g.object_value]] = u > 0 ? static_cast<double>(inter[g.object_value]) / u : 0;
+            pred.iou[slot[g.object_value]] =
+                u > 0 ? static_cast<double>(inter[g.object_value]) / u : 0;
           }
           im.predictions.push_back(std::move(pred));
           mask_class.push_back(p.class_id);

@@ -40,7 +40,8 @@ std::string threshold_key(double t) {
 }
 
 // {"mean": m, "per_class": {name: v | null}, "absent": [names]}; names[k] labels per_class[k].
-std::string metric_json(const MeanMetric& m, const std::vector<std::string>& names, const char* mean_key) {
+std::string metric_json(const MeanMetric& m, const std::vector<std::string>& names,
+                        const char* mean_key) {
   std::ostringstream os;
   os << "{\"" << mean_key << "\": " << num(m.mean) << ", \"per_class\": {";
   for (size_t c = 0; c < m.per_class.size(); ++c)
@@ -66,8 +67,8 @@ std::string report_json(const EvalReport& r) {
   std::ostringstream os;
   os << "{\n  \"split\": " << quoted(r.split) << ",\n  \"classes\": [";
   for (size_t c = 0; c < r.classes.size(); ++c) os << (c ? ", " : "") << quoted(r.classes[c]);
-  os << "],\n  \"images\": {\"main\": " << r.main_images << ", \"segmentation\": "
-     << r.segmentation_images << ", \"skipped\": " << r.skipped << "},\n";
+  os << "],\n  \"images\": {\"main\": " << r.main_images
+     << ", \"segmentation\": " << r.segmentation_images << ", \"skipped\": " << r.skipped << "},\n";
   if (r.has_classification)
     os << "  \"classification\": " << metric_json(r.classification, r.classes, "map") << ",\n";
   if (r.has_points)
@@ -89,8 +90,8 @@ std::string report_json(const EvalReport& r) {
 
 std::string report_markdown(const EvalReport& r) {
   std::ostringstream os;
-  os << "Evaluation on split '" << r.split << "' (" << r.main_images << " images for classification/points, "
-     << r.segmentation_images << " for segmentation";
+  os << "Evaluation on split '" << r.split << "' (" << r.main_images
+     << " images for classification/points, " << r.segmentation_images << " for segmentation";
   if (r.skipped) os << ", " << r.skipped << " skipped";
   os << "). Numbers are percentages; '-' marks a class with no ground truth in the split.\n\n";
   os << "| class |";
@@ -126,11 +127,13 @@ std::string report_markdown(const EvalReport& r) {
   }
   os << "\n\n";
   if (r.has_instances)
-    os << "ABO (average best overlap over " << r.gt_instances << " ground-truth instances): "
-       << pct(r.abo) << "\n";
+    os << "ABO (average best overlap over " << r.gt_instances
+       << " ground-truth instances): " << pct(r.abo) << "\n";
   if (r.has_points) os << "Pointwise localisation tolerance: " << r.tolerance << " pixels.\n";
   const MeanMetric* any = r.has_classification ? &r.classification
-                          : r.has_points ? &r.pointwise : r.has_instances ? &r.instance[0] : nullptr;
+                          : r.has_points       ? &r.pointwise
+                          : r.has_instances    ? &r.instance[0]
+                                               : nullptr;
   if (any && !any->absent_classes.empty()) {
     os << "Classes with no ground truth in the split (left out of the means):";
     for (int c : any->absent_classes) os << " " << r.classes[c];

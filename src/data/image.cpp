@@ -149,9 +149,10 @@ IndexedImage decode_indexed_png(const uint8_t* data, size_t size, const std::str
       PRM_CHECK(width > 0 && height > 0 && width <= 1 << 15 && height <= 1 << 15, source,
                 ": bad PNG size ", width, "x", height);
       PRM_CHECK(color == 3 || (color == 0 && depth == 8), source,
-                ": expected an 8-bit indexed or greyscale PNG, got colour type ", color,
-                " depth ", depth);
-      PRM_CHECK(depth == 1 || depth == 2 || depth == 4 || depth == 8, source, ": bit depth ", depth);
+                ": expected an 8-bit indexed or greyscale PNG, got colour type ", color, " depth ",
+                depth);
+      PRM_CHECK(depth == 1 || depth == 2 || depth == 4 || depth == 8, source, ": bit depth ",
+                depth);
       PRM_CHECK(body[12] == 0, source, ": interlaced PNGs are not supported");
     } else if (!std::memcmp(type, "PLTE", 4)) {
       PRM_CHECK(len % 3 == 0 && len <= 768, source, ": bad PLTE chunk");
@@ -172,8 +173,8 @@ IndexedImage decode_indexed_png(const uint8_t* data, size_t size, const std::str
       idat.data(), static_cast<int>(idat.size()), static_cast<int>(expect), &raw_len, 1);
   PRM_CHECK(raw != nullptr, source, ": corrupt PNG image data (", stbi_failure_reason(), ")");
   std::unique_ptr<char, void (*)(void*)> raw_owner(raw, stbi_image_free);
-  PRM_CHECK(static_cast<size_t>(raw_len) >= expect, source, ": truncated PNG image data (",
-            raw_len, " of ", expect, " bytes)");
+  PRM_CHECK(static_cast<size_t>(raw_len) >= expect, source, ": truncated PNG image data (", raw_len,
+            " of ", expect, " bytes)");
 
   // Undo the per-row filters (bytes per pixel is 1 for every format accepted here).
   std::vector<uint8_t> prev(row_bytes, 0), cur(row_bytes);
@@ -186,8 +187,11 @@ IndexedImage decode_indexed_png(const uint8_t* data, size_t size, const std::str
     PRM_CHECK(filter <= 4, source, ": bad PNG filter type ", int(filter), " on row ", y);
     for (size_t i = 0; i < row_bytes; ++i) {
       const int a = i ? cur[i - 1] : 0, b = prev[i], c = i ? prev[i - 1] : 0;
-      const int pred = filter == 0 ? 0 : filter == 1 ? a : filter == 2 ? b
-                       : filter == 3 ? (a + b) / 2 : paeth(a, b, c);
+      const int pred = filter == 0   ? 0
+                       : filter == 1 ? a
+                       : filter == 2 ? b
+                       : filter == 3 ? (a + b) / 2
+                                     : paeth(a, b, c);
       cur[i] = static_cast<uint8_t>(src[i] + pred);
     }
     src += row_bytes;
@@ -226,7 +230,8 @@ void write_indexed_png(const std::string& path, const IndexedImage& image) {
     filtered.insert(filtered.end(), row, row + image.width);
   }
   int zlen = 0;
-  unsigned char* z = stbi_zlib_compress(filtered.data(), static_cast<int>(filtered.size()), &zlen, 8);
+  unsigned char* z =
+      stbi_zlib_compress(filtered.data(), static_cast<int>(filtered.size()), &zlen, 8);
   PRM_CHECK(z != nullptr, path, ": deflate failed");
   std::string out(reinterpret_cast<const char*>(kPngSignature), 8);
   auto chunk = [&out](const char* type, const uint8_t* body, size_t len) {

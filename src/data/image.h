@@ -29,7 +29,7 @@ void save_png(const std::string& path, const Image& image);
 
 struct IndexedImage {
   int width = 0, height = 0;
-  std::vector<uint8_t> index;  // one byte per pixel
+  std::vector<uint8_t> index;    // one byte per pixel
   std::vector<uint8_t> palette;  // 3 * entries (empty for a greyscale file)
 };
 

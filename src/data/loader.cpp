@@ -14,8 +14,10 @@ namespace prm {
 
 Loader::Loader(const VocDataset& dataset, const LoaderOptions& options)
     : dataset_(dataset), options_(options) {
-  PRM_CHECK(options_.batch_size > 0, "Loader: batch size must be positive, got ", options_.batch_size);
-  PRM_CHECK(options_.image_size > 0, "Loader: image size must be positive, got ", options_.image_size);
+  PRM_CHECK(options_.batch_size > 0, "Loader: batch size must be positive, got ",
+            options_.batch_size);
+  PRM_CHECK(options_.image_size > 0, "Loader: image size must be positive, got ",
+            options_.image_size);
   PRM_CHECK(options_.workers >= 0, "Loader: negative worker count ", options_.workers);
   PRM_CHECK(options_.device == Device::cpu || cuda_available(),
             "Loader: target device cuda but no CUDA device is available");
@@ -105,7 +107,8 @@ Loader::Slot Loader::produce(int64_t epoch, int64_t batch_index) {
   }
   for (size_t idx : wanted) {
     const VocSample& s = dataset_.sample(idx);
-    const bool flip = options_.random_flip && flip_for(options_.seed, epoch, static_cast<int64_t>(idx));
+    const bool flip =
+        options_.random_flip && flip_for(options_.seed, epoch, static_cast<int64_t>(idx));
     try {
       const Image img = load_image(s.image_path, 3);
       resize_flip_normalize(img, S, flip, dst + slot.indices.size() * per_image);
@@ -193,11 +196,13 @@ bool Loader::next(Batch& batch) {
     std::copy(t.begin(), t.end(), targets.begin() + i * C);
   }
   if (slot.pixels) {
-    batch.images = Tensor::from_data(slot.pixels->data(), {B, 3, S, S}, DType::f32, options_.device);
+    batch.images =
+        Tensor::from_data(slot.pixels->data(), {B, 3, S, S}, DType::f32, options_.device);
     give_buffer(std::move(slot.pixels));
   } else {
-    batch.images = slot.images.numel() == B * 3 * S * S ? slot.images
-                   : Tensor::from_data(slot.images.raw_data(), {B, 3, S, S}, DType::f32);
+    batch.images = slot.images.numel() == B * 3 * S * S
+                       ? slot.images
+                       : Tensor::from_data(slot.images.raw_data(), {B, 3, S, S}, DType::f32);
   }
   batch.targets = Tensor::from_data(targets.data(), {B, C}, DType::f32, options_.device);
   batch.indices = std::move(slot.indices);

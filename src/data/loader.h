@@ -42,8 +42,8 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  Tensor images;   // float32 [B, 3, S, S] on the target device
-  Tensor targets;  // float32 [B, C] on the target device
+  Tensor images;                // float32 [B, 3, S, S] on the target device
+  Tensor targets;               // float32 [B, C] on the target device
   std::vector<size_t> indices;  // dataset indices of the B samples
   std::vector<bool> flipped;
 };

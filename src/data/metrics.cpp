@@ -35,7 +35,8 @@ ApCurve average_precision(std::vector<RankedEntry> entries, int64_t positives) {
     if (e.outcome == Outcome::ignore) continue;
     (e.outcome == Outcome::true_positive ? tp : fp) += 1;
     c.precision.push_back(static_cast<double>(tp) / static_cast<double>(tp + fp));
-    c.recall.push_back(positives > 0 ? static_cast<double>(tp) / static_cast<double>(positives) : 0);
+    c.recall.push_back(positives > 0 ? static_cast<double>(tp) / static_cast<double>(positives)
+                                     : 0);
   }
   PRM_CHECK(tp <= positives, "average_precision: ", tp, " true positives but only ", positives,
             " positives");
@@ -72,8 +73,9 @@ MeanMetric classification_map(const std::vector<std::vector<double>>& scores,
                 "classification_map: row ", i, " does not have ", num_classes, " classes");
       const int l = labels[i][c];
       positives += l > 0;
-      entries.push_back({scores[i][c], l > 0 ? Outcome::true_positive
-                                       : l < 0 ? Outcome::false_positive : Outcome::ignore});
+      entries.push_back({scores[i][c], l > 0   ? Outcome::true_positive
+                                       : l < 0 ? Outcome::false_positive
+                                               : Outcome::ignore});
     }
     ClassMetric cm;
     cm.curve = average_precision(std::move(entries), positives);
@@ -120,7 +122,8 @@ MeanMetric pointwise_map(const std::vector<std::vector<GtBox>>& boxes,
           continue;
         }
         if (matched[p.image][j]) continue;
-        const double d = std::hypot(p.x - (b.xmin + b.xmax) / 2 + 1, p.y - (b.ymin + b.ymax) / 2 + 1);
+        const double d =
+            std::hypot(p.x - (b.xmin + b.xmax) / 2 + 1, p.y - (b.ymin + b.ymax) / 2 + 1);
         if (best < 0 || d < best_d) {
           best = static_cast<int>(j);
           best_d = d;
@@ -238,7 +241,8 @@ MeanMetric semantic_miou(const Confusion& confusion) {
     }
     ClassMetric cm;
     cm.absent = gt == 0;
-    cm.value = gt + pred - tp > 0 ? static_cast<double>(tp) / static_cast<double>(gt + pred - tp) : 0;
+    cm.value =
+        gt + pred - tp > 0 ? static_cast<double>(tp) / static_cast<double>(gt + pred - tp) : 0;
     m.per_class.push_back(cm);
   }
   finish_mean(m);

@@ -57,7 +57,7 @@ ApCurve average_precision(std::vector<RankedEntry> entries, int64_t positives);
 double voc_ap_area(const std::vector<double>& recall, const std::vector<double>& precision);
 
 struct ClassMetric {
-  double value = 0;   // AP or IoU
+  double value = 0;     // AP or IoU
   bool absent = false;  // no ground truth of this class in the split
   ApCurve curve;        // empty for IoU
 };

@@ -58,8 +58,8 @@ struct Canvas {
   // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z floats + colour).
   void text(int x, int y, const std::string& s, const uint8_t* rgb, int scale = 1) {
     static thread_local char buffer[99999];
-    const int quads = stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer,
-                                          sizeof buffer);
+    const int quads =
+        stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer, sizeof buffer);
     for (int q = 0; q < quads; ++q) {
       const float* v0 = reinterpret_cast<const float*>(buffer + q * 64);
       const float* v2 = reinterpret_cast<const float*>(buffer + q * 64 + 32);

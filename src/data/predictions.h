@@ -15,8 +15,8 @@ class PredictionWriter {
   explicit PredictionWriter(const std::string& dir);  // creates dir and dir/masks
   void add_score(const std::string& image_id, const std::string& class_name, double score);
   // x, y: 0-based pixel coordinates in the original image.
-  void add_point(const std::string& image_id, const std::string& class_name, double score,
-                 double x, double y);
+  void add_point(const std::string& image_id, const std::string& class_name, double score, double x,
+                 double y);
   // mask: width * height bytes, non-zero inside, at the original image size.
   void add_instance(const std::string& image_id, const std::string& class_name, double score,
                     const std::vector<uint8_t>& mask, int width, int height);

@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-constexpr int kShapes = 5;        // ellipse, rectangle, triangle, ring, cross
-constexpr int kMinVisible = 24;   // objects with fewer visible pixels are dropped
+constexpr int kShapes = 5;                    // ellipse, rectangle, triangle, ring, cross
+constexpr int kMinVisible = 24;               // objects with fewer visible pixels are dropped
 constexpr double kDifficultFraction = 0.004;  // visible area / image area below this: difficult
 
 struct Rgb {
@@ -51,12 +51,19 @@ struct Shape {
     double u, v;
     local(x, y, u, v);
     switch (class_id % kShapes) {
-      case 0: return u * u + v * v <= 1;                                 // ellipse
-      case 1: return std::abs(u) <= 0.85 && std::abs(v) <= 0.85;         // rectangle
-      case 2: return v >= -0.9 && v <= 0.9 && std::abs(u) <= (v + 0.9) / 1.8;  // triangle
-      case 3: { const double r = u * u + v * v; return r <= 1 && r >= 0.3; }  // ring
-      default: return (std::abs(u) <= 0.95 && std::abs(v) <= 0.32) ||
-                      (std::abs(u) <= 0.32 && std::abs(v) <= 0.95);  // cross
+      case 0:
+        return u * u + v * v <= 1;  // ellipse
+      case 1:
+        return std::abs(u) <= 0.85 && std::abs(v) <= 0.85;  // rectangle
+      case 2:
+        return v >= -0.9 && v <= 0.9 && std::abs(u) <= (v + 0.9) / 1.8;  // triangle
+      case 3: {
+        const double r = u * u + v * v;
+        return r <= 1 && r >= 0.3;
+      }  // ring
+      default:
+        return (std::abs(u) <= 0.95 && std::abs(v) <= 0.32) ||
+               (std::abs(u) <= 0.32 && std::abs(v) <= 0.95);  // cross
     }
   }
 
@@ -65,10 +72,19 @@ struct Shape {
     const double u = c * dx + s * dy, v = -s * dx + c * dy;  // pixels, rotated
     double k = 1.0;
     switch ((class_id / kShapes) % 4) {
-      case 0: k = 0.8 + 0.35 * std::uniform_real_distribution<double>(0, 1)(rng); break;  // speckled
-      case 1: k = std::sin((u + phase) * 2 * kPi / period) > 0 ? 1.0 : 0.45; break;        // stripes
-      case 2: k = (static_cast<int>(std::floor((u + phase) / period)) +
-                   static_cast<int>(std::floor((v + phase) / period))) % 2 ? 1.0 : 0.5; break;
+      case 0:
+        k = 0.8 + 0.35 * std::uniform_real_distribution<double>(0, 1)(rng);
+        break;  // speckled
+      case 1:
+        k = std::sin((u + phase) * 2 * kPi / period) > 0 ? 1.0 : 0.45;
+        break;  // stripes
+      case 2:
+        k = (static_cast<int>(std::floor((u + phase) / period)) +
+             static_cast<int>(std::floor((v + phase) / period))) %
+                    2
+                ? 1.0
+                : 0.5;
+        break;
       default: {  // dots
         const double fu = std::fmod(std::abs(u + phase), period) - period / 2;
         const double fv = std::fmod(std::abs(v + phase), period) - period / 2;
@@ -108,7 +124,8 @@ void draw_background(Image& img, std::mt19937_64& rng) {
     const Rgb c{U(rng) * 0.7, U(rng) * 0.7, U(rng) * 0.7};
     const double x0 = U(rng) * img.width, y0 = U(rng) * img.height;
     if (k % 2) {  // a stroke
-      const double ang = U(rng) * kPi, len = (0.1 + 0.3 * U(rng)) * img.width, w = 0.8 + 1.5 * U(rng);
+      const double ang = U(rng) * kPi, len = (0.1 + 0.3 * U(rng)) * img.width,
+                   w = 0.8 + 1.5 * U(rng);
       for (double s = 0; s < len; s += 0.5)
         for (double o = -w; o <= w; o += 0.5) {
           const int x = static_cast<int>(x0 + s * std::cos(ang) - o * std::sin(ang));
@@ -145,7 +162,7 @@ std::vector<Shape> place_shapes(int W, int H, int K, std::mt19937_64& rng) {
   for (int i = 0; i < n; ++i) {
     Shape s;
     s.class_id = (i > 0 && U(rng) < 0.35) ? shapes[static_cast<int>(U(rng) * i)].class_id
-                                           : static_cast<int>(U(rng) * K);
+                                          : static_cast<int>(U(rng) * K);
     s.a = S * (0.1 + 0.14 * U(rng));
     s.b = s.a * (0.6 + 0.4 * U(rng));
     s.angle = U(rng) * kPi;
@@ -204,13 +221,15 @@ std::string synth_image_id(int index) {
 SynthImage synth_image(const SynthOptions& options, int index) {
   PRM_CHECK(options.size >= 32 && options.size <= 4096, "synth: --size must be in [32, 4096], got ",
             options.size);
-  PRM_CHECK(options.classes >= 1 && options.classes <= 20, "synth: --classes must be in [1, 20], got ",
-            options.classes);
-  std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 7919u + 1);
+  PRM_CHECK(options.classes >= 1 && options.classes <= 20,
+            "synth: --classes must be in [1, 20], got ", options.classes);
+  std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 7919u +
+                      1);
   std::uniform_real_distribution<double> U(0, 1);
   SynthImage out;
   out.id = synth_image_id(index);
-  const int W = options.size, H = static_cast<int>(std::lround(options.size * (0.75 + 0.25 * U(rng))));
+  const int W = options.size,
+            H = static_cast<int>(std::lround(options.size * (0.75 + 0.25 * U(rng))));
   out.rgb.width = W;
   out.rgb.height = H;
   out.rgb.channels = 3;
@@ -245,7 +264,8 @@ SynthImage synth_image(const SynthOptions& options, int index) {
 
   // Visible extent of each shape; shapes left too small become background pixels.
   std::vector<int64_t> visible(shapes.size(), 0);
-  std::vector<int> x0(shapes.size(), W), y0(shapes.size(), H), x1(shapes.size(), -1), y1(shapes.size(), -1);
+  std::vector<int> x0(shapes.size(), W), y0(shapes.size(), H), x1(shapes.size(), -1),
+      y1(shapes.size(), -1);
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
       const int o = owner[static_cast<size_t>(y) * W + x];
@@ -283,8 +303,10 @@ SynthImage synth_image(const SynthOptions& options, int index) {
     classes[i] = o == 0 || o == 255 ? o : static_cast<uint8_t>(ann.objects[o - 1].class_id + 1);
   }
   const std::array<uint8_t, 768> pal = voc_palette();
-  out.objects = IndexedImage{W, H, std::move(objects), std::vector<uint8_t>(pal.begin(), pal.end())};
-  out.classes = IndexedImage{W, H, std::move(classes), std::vector<uint8_t>(pal.begin(), pal.end())};
+  out.objects =
+      IndexedImage{W, H, std::move(objects), std::vector<uint8_t>(pal.begin(), pal.end())};
+  out.classes =
+      IndexedImage{W, H, std::move(classes), std::vector<uint8_t>(pal.begin(), pal.end())};
   return out;
 }
 
@@ -317,13 +339,13 @@ std::vector<VocAnnotation> synthesize_voc(const SynthOptions& options) {
 #pragma omp parallel for schedule(dynamic)
   for (int i = 0; i < total; ++i) {
     try {
-    SynthImage im = synth_image(options, i);
-    save_jpeg((root / "JPEGImages" / (im.id + ".jpg")).string(), im.rgb, 92);
-    write_lines(root / "Annotations" / (im.id + ".xml"), {format_voc_annotation(im.annotation)});
-    write_indexed_png((root / "SegmentationObject" / (im.id + ".png")).string(), im.objects);
-    write_indexed_png((root / "SegmentationClass" / (im.id + ".png")).string(), im.classes);
-    anns[i] = std::move(im.annotation);
-    ids[i] = im.id;
+      SynthImage im = synth_image(options, i);
+      save_jpeg((root / "JPEGImages" / (im.id + ".jpg")).string(), im.rgb, 92);
+      write_lines(root / "Annotations" / (im.id + ".xml"), {format_voc_annotation(im.annotation)});
+      write_indexed_png((root / "SegmentationObject" / (im.id + ".png")).string(), im.objects);
+      write_indexed_png((root / "SegmentationClass" / (im.id + ".png")).string(), im.classes);
+      anns[i] = std::move(im.annotation);
+      ids[i] = im.id;
     } catch (const std::exception& e) {
       errors[i] = e.what();
     }

@@ -33,8 +33,8 @@ std::vector<Tap> taps(int in, int out) {
 }  // namespace
 
 Image resize_bilinear(const Image& src, int out_w, int out_h) {
-  PRM_CHECK(src.width > 0 && src.height > 0 && out_w > 0 && out_h > 0, "resize_bilinear: ",
-            src.width, "x", src.height, " -> ", out_w, "x", out_h);
+  PRM_CHECK(src.width > 0 && src.height > 0 && out_w > 0 && out_h > 0,
+            "resize_bilinear: ", src.width, "x", src.height, " -> ", out_w, "x", out_h);
   const std::vector<Tap> tx = taps(src.width, out_w), ty = taps(src.height, out_h);
   Image dst;
   dst.width = out_w;
@@ -53,10 +53,10 @@ Image resize_bilinear(const Image& src, int out_w, int out_h) {
 }
 
 void resize_flip_normalize(const Image& src, int size, bool flip, float* out) {
-  PRM_CHECK(src.channels == 3, "resize_flip_normalize: expected an RGB image, got ",
-            src.channels, " channels");
-  PRM_CHECK(src.width > 0 && src.height > 0 && size > 0, "resize_flip_normalize: ", src.width,
-            "x", src.height, " -> ", size);
+  PRM_CHECK(src.channels == 3, "resize_flip_normalize: expected an RGB image, got ", src.channels,
+            " channels");
+  PRM_CHECK(src.width > 0 && src.height > 0 && size > 0, "resize_flip_normalize: ", src.width, "x",
+            src.height, " -> ", size);
   const std::vector<Tap> tx = taps(src.width, size), ty = taps(src.height, size);
   float scale[3], shift[3];  // (v / 255 - mean) / std = v * scale + shift
   for (int c = 0; c < 3; ++c) {
@@ -75,7 +75,8 @@ void resize_flip_normalize(const Image& src, int size, bool flip, float* out) {
       for (int c = 0; c < 3; ++c) {
         const float top = p00[c] + (p01[c] - p00[c]) * u.w;
         const float bot = p10[c] + (p11[c] - p10[c]) * u.w;
-        out[c * plane + static_cast<size_t>(y) * size + x] = (top + (bot - top) * v.w) * scale[c] + shift[c];
+        out[c * plane + static_cast<size_t>(y) * size + x] =
+            (top + (bot - top) * v.w) * scale[c] + shift[c];
       }
     }
   }

@@ -17,9 +17,9 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& voc_class_names() {
   static const std::vector<std::string> names = {
-      "aeroplane", "bicycle", "bird",  "boat",        "bottle", "bus",         "car",
-      "cat",       "chair",   "cow",   "diningtable", "dog",    "horse",       "motorbike",
-      "person",    "pottedplant",      "sheep",       "sofa",   "train",       "tvmonitor"};
+      "aeroplane", "bicycle",     "bird",  "boat",        "bottle", "bus",      "car",
+      "cat",       "chair",       "cow",   "diningtable", "dog",    "horse",    "motorbike",
+      "person",    "pottedplant", "sheep", "sofa",        "train",  "tvmonitor"};
   return names;
 }
 
@@ -108,8 +108,10 @@ VocObject parse_object(const xml::Element& o, const std::string& source,
 
 std::string fmt_coord(double v) {
   char buf[32];
-  if (v == std::floor(v)) std::snprintf(buf, sizeof buf, "%.0f", v);
-  else std::snprintf(buf, sizeof buf, "%g", v);
+  if (v == std::floor(v))
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 
@@ -147,7 +149,8 @@ VocAnnotation parse_voc_annotation(const xml::Element& root, const std::string& 
   return ann;
 }
 
-VocAnnotation read_voc_annotation(const std::string& path, const std::vector<std::string>& classes) {
+VocAnnotation read_voc_annotation(const std::string& path,
+                                  const std::vector<std::string>& classes) {
   std::unique_ptr<xml::Element> root = xml::parse_file(path);
   return parse_voc_annotation(*root, path, classes);
 }
@@ -216,8 +219,8 @@ VocDataset::VocDataset(const VocOptions& options) : options_(options) {
         PRM_CHECK(exists_file(s.image_path), s.image_path, ": image listed in split '",
                   options_.split, "' is missing");
       const std::string xml_path = (fs::path(root_) / "Annotations" / (id + ".xml")).string();
-      PRM_CHECK(exists_file(xml_path), xml_path, ": annotation listed in split '",
-                options_.split, "' is missing");
+      PRM_CHECK(exists_file(xml_path), xml_path, ": annotation listed in split '", options_.split,
+                "' is missing");
       s.annotation = read_voc_annotation(xml_path, options_.classes);
       s.target.assign(C, 0.0f);
       for (const VocObject& o : s.annotation.objects)
@@ -241,8 +244,8 @@ InstanceGroundTruth load_instance_ground_truth(const std::string& root, const st
     PRM_CHECK(obj.width == expected_w && obj.height == expected_h, obj_path, ": size ", obj.width,
               "x", obj.height, " but the image is ", expected_w, "x", expected_h);
   }
-  PRM_CHECK(cls.width == obj.width && cls.height == obj.height, cls_path, ": size ", cls.width,
-            "x", cls.height, " differs from SegmentationObject's ", obj.width, "x", obj.height);
+  PRM_CHECK(cls.width == obj.width && cls.height == obj.height, cls_path, ": size ", cls.width, "x",
+            cls.height, " differs from SegmentationObject's ", obj.width, "x", obj.height);
   InstanceGroundTruth gt;
   gt.width = obj.width;
   gt.height = obj.height;

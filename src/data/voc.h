@@ -3,8 +3,9 @@
 // targets and the instance ground truth from SegmentationObject + SegmentationClass.
 //
 // Layout of a VOC root (VOCdevkit/VOC2012, or a `prm synth` output):
-//   JPEGImages/<id>.jpg  Annotations/<id>.xml  SegmentationObject/<id>.png  SegmentationClass/<id>.png
-//   ImageSets/Main/<split>.txt (image-level labels)  ImageSets/Segmentation/<split>.txt (masks)
+//   JPEGImages/<id>.jpg  Annotations/<id>.xml  SegmentationObject/<id>.png
+//   SegmentationClass/<id>.png ImageSets/Main/<split>.txt (image-level labels)
+//   ImageSets/Segmentation/<split>.txt (masks)
 // Bad input (a missing file, an unknown class name, a broken tag) throws prm::Error naming the
 // file; with skip_bad the image is left out with a warning on stderr and counted.
 #pragma once
@@ -65,7 +66,7 @@ std::vector<std::string> read_voc_split(const std::string& root, const std::stri
                                         const std::string& split);
 
 struct VocOptions {
-  std::string root;           // VOC2012 or its parent
+  std::string root;  // VOC2012 or its parent
   std::string split = "train";
   bool segmentation = false;  // list from ImageSets/Segmentation instead of ImageSets/Main
   std::vector<std::string> classes = voc_class_names();

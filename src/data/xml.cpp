@@ -151,11 +151,16 @@ class Parser {
     if (semi == std::string::npos || semi - pos_ > 12) fail("bad entity reference");
     std::string ent = s_.substr(pos_ + 1, semi - pos_ - 1);
     pos_ = semi + 1;
-    if (ent == "amp") out += '&';
-    else if (ent == "lt") out += '<';
-    else if (ent == "gt") out += '>';
-    else if (ent == "quot") out += '"';
-    else if (ent == "apos") out += '\'';
+    if (ent == "amp")
+      out += '&';
+    else if (ent == "lt")
+      out += '<';
+    else if (ent == "gt")
+      out += '>';
+    else if (ent == "quot")
+      out += '"';
+    else if (ent == "apos")
+      out += '\'';
     else if (ent.size() >= 2 && ent[0] == '#') {
       bool hex = ent[1] == 'x' || ent[1] == 'X';
       size_t start = hex ? 2 : 1;
@@ -163,9 +168,10 @@ class Parser {
       uint32_t cp = 0;
       for (size_t i = start; i < ent.size(); ++i) {
         char d = ent[i];
-        int v = (d >= '0' && d <= '9') ? d - '0'
+        int v = (d >= '0' && d <= '9')        ? d - '0'
                 : hex && d >= 'a' && d <= 'f' ? d - 'a' + 10
-                : hex && d >= 'A' && d <= 'F' ? d - 'A' + 10 : -1;
+                : hex && d >= 'A' && d <= 'F' ? d - 'A' + 10
+                                              : -1;
         if (v < 0) fail(str_cat("bad character reference &", ent, ";"));
         cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
         if (cp > 0x10FFFF) fail(str_cat("character reference out of range &", ent, ";"));
@@ -198,10 +204,12 @@ class Parser {
       if (before == pos_) fail(str_cat("expected whitespace before an attribute in <", e.name));
       std::string key = name();
       skip_space();
-      if (pos_ >= s_.size() || s_[pos_] != '=') fail(str_cat("attribute '", key, "' without a value"));
+      if (pos_ >= s_.size() || s_[pos_] != '=')
+        fail(str_cat("attribute '", key, "' without a value"));
       ++pos_;
       skip_space();
-      if (pos_ >= s_.size() || (s_[pos_] != '"' && s_[pos_] != '\'')) fail("unquoted attribute value");
+      if (pos_ >= s_.size() || (s_[pos_] != '"' && s_[pos_] != '\''))
+        fail("unquoted attribute value");
       char quote = s_[pos_++];
       std::string value;
       decode_until(quote, value);
@@ -220,7 +228,8 @@ class Parser {
     std::vector<Element*> stack{root.get()};
     while (!stack.empty()) {
       Element& top = *stack.back();
-      if (pos_ >= s_.size()) fail(str_cat("missing </", top.name, "> for the element opened on line ", top.line));
+      if (pos_ >= s_.size())
+        fail(str_cat("missing </", top.name, "> for the element opened on line ", top.line));
       if (s_[pos_] != '<') {
         decode_until('<', top.text);
       } else if (starts_with("<!--")) {
