@@ -22,7 +22,7 @@ DEFINES = -DPRM_USE_CUDA=$(USE_CUDA) -DPRM_USE_CUDNN=$(USE_CUDNN) -DPRM_USE_OPEN
 WARN := -Wall -Wextra -Werror
 OPT := -O3 $(ARCH_FLAGS)
 ifeq ($(SANITIZE),1)
-  OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -fno-sanitize=shift-base
 endif
 CXXFLAGS = -std=c++17 $(OPT) -fopenmp $(WARN) $(INCLUDES) $(DEFINES) -MMD -MP
 ifeq ($(USE_CUDA),1)
