@@ -15,18 +15,22 @@ struct ConvCase {
   int64_t N, C, H, W, O, kh, kw;
   Conv2dOptions opt;
   bool bias;
-  int64_t Ho() const { return (H + 2 * opt.padding - opt.dilation * (kh - 1) - 1) / opt.stride + 1; }
-  int64_t Wo() const { return (W + 2 * opt.padding - opt.dilation * (kw - 1) - 1) / opt.stride + 1; }
+  int64_t Ho() const {
+    return (H + 2 * opt.padding - opt.dilation * (kh - 1) - 1) / opt.stride + 1;
+  }
+  int64_t Wo() const {
+    return (W + 2 * opt.padding - opt.dilation * (kw - 1) - 1) / opt.stride + 1;
+  }
 };
 
 const ConvCase kCases[] = {
-    {2, 3, 7, 6, 4, 3, 3, {1, 1, 1}, true},    // same-size 3x3
-    {3, 5, 9, 8, 6, 3, 3, {2, 1, 1}, true},    // stride 2, batch 3, odd H
-    {1, 4, 11, 10, 3, 3, 2, {1, 2, 2}, false}, // dilation 2, non-square kernel
-    {2, 6, 5, 7, 5, 1, 1, {1, 0, 1}, true},    // pointwise: im2col skipped
-    {2, 6, 7, 7, 5, 1, 1, {2, 0, 1}, false},   // 1x1 stride 2 (ResNet downsample)
-    {1, 3, 13, 15, 4, 7, 7, {2, 3, 1}, true},  // ResNet stem shape
-    {2, 33, 5, 4, 35, 3, 3, {1, 1, 1}, true},  // channels just past 32
+    {2, 3, 7, 6, 4, 3, 3, {1, 1, 1}, true},     // same-size 3x3
+    {3, 5, 9, 8, 6, 3, 3, {2, 1, 1}, true},     // stride 2, batch 3, odd H
+    {1, 4, 11, 10, 3, 3, 2, {1, 2, 2}, false},  // dilation 2, non-square kernel
+    {2, 6, 5, 7, 5, 1, 1, {1, 0, 1}, true},     // pointwise: im2col skipped
+    {2, 6, 7, 7, 5, 1, 1, {2, 0, 1}, false},    // 1x1 stride 2 (ResNet downsample)
+    {1, 3, 13, 15, 4, 7, 7, {2, 3, 1}, true},   // ResNet stem shape
+    {2, 33, 5, 4, 35, 3, 3, {1, 1, 1}, true},   // channels just past 32
 };
 
 // The 7 loops: n, o, oy, ox, c, ki, kj. Each visits one (output, weight, input) triple; the
@@ -169,8 +173,8 @@ TEST_CASE("conv2d errors name the op and the shapes") {
                        doctest::Contains("is smaller than the dilated kernel"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor(), {1, 1, 5}),
                        doctest::Contains("[2, 3, 8, 8] padded by 1"), Error);
-  CHECK_THROWS_AS(conv2d(Tensor::zeros({2, 3, 8, 8}, DType::i64), Tensor::zeros({4, 3, 3, 3}, DType::i64),
-                         Tensor()),
+  CHECK_THROWS_AS(conv2d(Tensor::zeros({2, 3, 8, 8}, DType::i64),
+                         Tensor::zeros({4, 3, 3, 3}, DType::i64), Tensor()),
                   Error);
   CHECK_THROWS_WITH_AS(conv2d_backward_input(Tensor::zeros({2, 4, 7, 7}), w, x.shape()),
                        doctest::Contains("grad_out [2, 4, 7, 7] does not match the output "
@@ -195,8 +199,8 @@ TEST_SUITE("cuda") {
 
   TEST_CASE("conv2d errors for tensors on different devices") {
     PRM_REQUIRE_CUDA_OR_SKIP();
-    CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({1, 2, 4, 4}), Tensor::zeros({1, 2, 3, 3}, DType::f32, Device::cuda),
-                                Tensor()),
+    CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({1, 2, 4, 4}),
+                                Tensor::zeros({1, 2, 3, 3}, DType::f32, Device::cuda), Tensor()),
                          doctest::Contains("different devices"), Error);
   }
 
@@ -211,8 +215,10 @@ TEST_SUITE("cuda") {
         auto run = [&](ConvEngine engine) {
           set_conv_engine(engine);
           std::mt19937_64 r(rng);
-          Tensor x = Tensor::randn({k.N, k.C, k.H, k.W}, r, dt, Device::cuda).set_requires_grad(true);
-          Tensor w = Tensor::randn({k.O, k.C, k.kh, k.kw}, r, dt, Device::cuda).set_requires_grad(true);
+          Tensor x =
+              Tensor::randn({k.N, k.C, k.H, k.W}, r, dt, Device::cuda).set_requires_grad(true);
+          Tensor w =
+              Tensor::randn({k.O, k.C, k.kh, k.kw}, r, dt, Device::cuda).set_requires_grad(true);
           Tensor b = Tensor::randn({k.O}, r, dt, Device::cuda).set_requires_grad(true);
           Tensor y = conv2d(x, w, k.bias ? b : Tensor(), k.opt);
           y.backward(Tensor::randn(y.shape(), r, dt, Device::cuda));

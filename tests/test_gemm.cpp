@@ -47,7 +47,7 @@ struct GemmShape {
 
 // M, N, K around the register tile (6 x 16/32), the K slice (256), the row block (96) and
 // degenerate ones.
-const GemmShape kShapes[] = {{1, 1, 1},   {7, 13, 5},   {6, 32, 8},    {37, 51, 29},
+const GemmShape kShapes[] = {{1, 1, 1},     {7, 13, 5},    {6, 32, 8},     {37, 51, 29},
                              {100, 3, 257}, {3, 100, 300}, {130, 67, 520}, {97, 200, 31}};
 
 template <typename T>
@@ -124,8 +124,7 @@ namespace {
 
 // matmul forward and both gradients on `device` against naive products: for c = a b and an
 // upstream gradient g, da = g bᵀ and db = aᵀ g, batch element by batch element.
-void check_matmul(const Shape& a_shape, const Shape& b_shape, DType dt, Device device,
-                  double tol) {
+void check_matmul(const Shape& a_shape, const Shape& b_shape, DType dt, Device device, double tol) {
   std::mt19937_64 rng(31);
   const bool batched = a_shape.size() == 3;
   const int64_t batch = batched ? a_shape[0] : 1;
@@ -188,7 +187,8 @@ TEST_SUITE("cuda") {
 
   TEST_CASE("matmul errors for operands on different devices") {
     PRM_REQUIRE_CUDA_OR_SKIP();
-    CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({2, 3}), Tensor::zeros({3, 4}, DType::f32, Device::cuda)),
-                         doctest::Contains("different devices"), Error);
+    CHECK_THROWS_WITH_AS(
+        matmul(Tensor::zeros({2, 3}), Tensor::zeros({3, 4}, DType::f32, Device::cuda)),
+        doctest::Contains("different devices"), Error);
   }
 }

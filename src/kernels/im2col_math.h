@@ -53,8 +53,8 @@ PRM_HD T col2im_tap(const T* dcol, int64_t Ho, int64_t Wo, const ConvWindow& win
   const int64_t ty = iy + win.pad - ki * win.dilation;  // = oy * stride
   const int64_t tx = ix + win.pad - kj * win.dilation;  // = ox * stride
   const int64_t oy = div_by(ty, win.stride), ox = div_by(tx, win.stride);
-  const bool hit = ty >= 0 && tx >= 0 && oy < Ho && ox < Wo && oy * win.stride == ty &&
-                   ox * win.stride == tx;
+  const bool hit =
+      ty >= 0 && tx >= 0 && oy < Ho && ox < Wo && oy * win.stride == ty && ox * win.stride == tx;
   return hit ? dcol[((c * win.kh + ki) * win.kw + kj) * (Ho * Wo) + oy * Wo + ox] : T(0);
 }
 

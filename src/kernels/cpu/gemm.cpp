@@ -139,8 +139,8 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 }  // namespace
 
 template <typename T>
-void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   using Tl = Tiling<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   if (M <= 0 || N <= 0) return;
@@ -168,7 +168,8 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
         for (int64_t q = 0; q < n_strips; ++q) {
           const int64_t j0 = jc + q * NR;
           const T* src = trans_b ? B + j0 * ldb + pc : B + pc * ldb + j0;
-          pack_b_strip(packed_b + q * kc * NR, src, ldb, trans_b, std::min<int64_t>(NR, N - j0), kc);
+          pack_b_strip(packed_b + q * kc * NR, src, ldb, trans_b, std::min<int64_t>(NR, N - j0),
+                       kc);
         }
         for (int64_t ic = 0; ic < M; ic += Tl::MC) {
           const int64_t mc = std::min(Tl::MC, M - ic);
@@ -177,7 +178,8 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
           for (int64_t p = 0; p < m_strips; ++p) {
             const int64_t i0 = ic + p * MR;
             const T* src = trans_a ? A + pc * lda + i0 : A + i0 * lda + pc;
-            pack_a_strip(packed_a + p * kc * MR, src, lda, trans_a, std::min<int64_t>(MR, M - i0), kc);
+            pack_a_strip(packed_a + p * kc * MR, src, lda, trans_a, std::min<int64_t>(MR, M - i0),
+                         kc);
           }
 #pragma omp for collapse(2) schedule(static)
           for (int64_t q = 0; q < n_strips; ++q) {

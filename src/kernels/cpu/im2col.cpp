@@ -103,9 +103,9 @@ void add_channel_bias(T* out, const T* bias, int64_t N, int64_t C, int64_t HW) {
   });
 }
 
-#define PRM_INSTANTIATE_IM2COL(T)                                                              \
-  template void im2col<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow);       \
-  template void col2im<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow);       \
+#define PRM_INSTANTIATE_IM2COL(T)                                                        \
+  template void im2col<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow); \
+  template void col2im<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow); \
   template void add_channel_bias<T>(T*, const T*, int64_t, int64_t, int64_t);
 PRM_INSTANTIATE_IM2COL(float)
 PRM_INSTANTIATE_IM2COL(double)

@@ -25,9 +25,16 @@ cudnnHandle_t cudnn_handle() {
   return handle;
 }
 
-template <typename T> constexpr cudnnDataType_t cudnn_type();
-template <> constexpr cudnnDataType_t cudnn_type<float>() { return CUDNN_DATA_FLOAT; }
-template <> constexpr cudnnDataType_t cudnn_type<double>() { return CUDNN_DATA_DOUBLE; }
+template <typename T>
+constexpr cudnnDataType_t cudnn_type();
+template <>
+constexpr cudnnDataType_t cudnn_type<float>() {
+  return CUDNN_DATA_FLOAT;
+}
+template <>
+constexpr cudnnDataType_t cudnn_type<double>() {
+  return CUDNN_DATA_DOUBLE;
+}
 
 int as_int(int64_t v) {
   PRM_CHECK(v >= 0 && v <= INT32_MAX, "cudnn conv2d: size ", v, " exceeds cuDNN's int range");
@@ -73,7 +80,7 @@ using ShapeKey = std::array<int64_t, 12>;
 
 ShapeKey shape_key(int direction, cudnnDataType_t dt, int64_t N, int64_t C, int64_t H, int64_t W,
                    int64_t O, const ConvWindow& win) {
-  return {direction, static_cast<int64_t>(dt), N, C, H, W, O, win.kh, win.kw, win.stride, win.pad,
+  return {direction,   static_cast<int64_t>(dt), N, C, H, W, O, win.kh, win.kw, win.stride, win.pad,
           win.dilation};
 }
 
@@ -123,14 +130,12 @@ void cudnn_conv2d_forward(T* y, const T* x, const T* w, int64_t N, int64_t C, in
   const cudnnDataType_t dt = cudnn_type<T>();
   ConvDescriptors d(dt, N, C, H, W, O, win);
   cudnnHandle_t h = cudnn_handle();
-  const auto algo =
-      cached_algorithm<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
-          shape_key(0, dt, N, C, H, W, O, win),
-          [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
-            CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, got,
-                                                               perf));
-          },
-          "forward");
+  const auto algo = cached_algorithm<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
+      shape_key(0, dt, N, C, H, W, O, win),
+      [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perf) {
+        CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, got, perf));
+      },
+      "forward");
   size_t bytes = 0;
   CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &bytes));
   Workspace ws(bytes);
@@ -154,12 +159,11 @@ void cudnn_conv2d_backward_data(T* dx, const T* dy, const T* w, int64_t N, int64
           },
           "backward-data");
   size_t bytes = 0;
-  CUDNN_CHECK(
-      cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &bytes));
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &bytes));
   Workspace ws(bytes);
   const T one = 1, zero = 0;
-  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv, algo, ws.ptr,
-                                           ws.bytes, &zero, d.x, dx));
+  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv, algo, ws.ptr, ws.bytes,
+                                           &zero, d.x, dx));
 }
 
 template <typename T>
@@ -185,13 +189,13 @@ void cudnn_conv2d_backward_filter(T* dw, const T* dy, const T* x, int64_t N, int
                                              ws.bytes, &zero, d.w, dw));
 }
 
-#define PRM_INSTANTIATE_CUDNN_CONV(T)                                                          \
-  template void cudnn_conv2d_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,     \
-                                        int64_t, int64_t, ConvWindow);                         \
-  template void cudnn_conv2d_backward_data<T>(T*, const T*, const T*, int64_t, int64_t,        \
-                                              int64_t, int64_t, int64_t, ConvWindow);          \
-  template void cudnn_conv2d_backward_filter<T>(T*, const T*, const T*, int64_t, int64_t,      \
-                                                int64_t, int64_t, int64_t, ConvWindow);
+#define PRM_INSTANTIATE_CUDNN_CONV(T)                                                              \
+  template void cudnn_conv2d_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,         \
+                                        int64_t, int64_t, ConvWindow);                             \
+  template void cudnn_conv2d_backward_data<T>(T*, const T*, const T*, int64_t, int64_t, int64_t,   \
+                                              int64_t, int64_t, ConvWindow);                       \
+  template void cudnn_conv2d_backward_filter<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, \
+                                                int64_t, int64_t, ConvWindow);
 PRM_INSTANTIATE_CUDNN_CONV(float)
 PRM_INSTANTIATE_CUDNN_CONV(double)
 #undef PRM_INSTANTIATE_CUDNN_CONV

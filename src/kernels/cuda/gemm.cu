@@ -5,8 +5,8 @@
 // like every other kernel of ours. Math mode is cuBLAS's default: plain FP32/FP64, no TF32.
 #include <cublas_v2.h>
 
-#include <climits>
 #include <algorithm>
+#include <climits>
 
 #include "kernels/cuda/check.h"
 #include "kernels/gemm.h"
@@ -36,9 +36,9 @@ void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k, 
                int ldc) {
   CUBLAS_CHECK(cublasSgemm(cublas_handle(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc));
 }
-void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k,
-               const double* alpha, const double* B, int ldb, const double* A, int lda,
-               const double* beta, double* C, int ldc) {
+void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k, const double* alpha,
+               const double* B, int ldb, const double* A, int lda, const double* beta, double* C,
+               int ldc) {
   CUBLAS_CHECK(cublasDgemm(cublas_handle(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc));
 }
 
@@ -75,8 +75,8 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
                           int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                           int64_t batch) {
   if (M <= 0 || N <= 0 || batch <= 0) return;
-  batched_call(op(trans_b), op(trans_a), as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha,
-               B, as_int(std::max<int64_t>(ldb, 1), "ldb"), stride_b, A,
+  batched_call(op(trans_b), op(trans_a), as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha, B,
+               as_int(std::max<int64_t>(ldb, 1), "ldb"), stride_b, A,
                as_int(std::max<int64_t>(lda, 1), "lda"), stride_a, &beta, C, as_int(ldc, "ldc"),
                stride_c, as_int(batch, "batch"));
 }

@@ -1,8 +1,7 @@
 // CUDA twins of the im2col kernels: one thread per element over the math of im2col_math.h
 // (adjacent threads write adjacent columns, so the stores coalesce).
-#include "kernels/im2col.h"
-
 #include "kernels/cuda/launch.cuh"
+#include "kernels/im2col.h"
 
 namespace prm::cuda {
 
@@ -39,9 +38,9 @@ void add_channel_bias(T* out, const T* bias, int64_t N, int64_t C, int64_t HW) {
   parallel_for(N * C * HW, [=] __device__(int64_t i) { out[i] += bias[(i / HW) % C]; });
 }
 
-#define PRM_INSTANTIATE_IM2COL(T)                                                              \
-  template void im2col<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow);       \
-  template void col2im<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow);       \
+#define PRM_INSTANTIATE_IM2COL(T)                                                        \
+  template void im2col<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow); \
+  template void col2im<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, ConvWindow); \
   template void add_channel_bias<T>(T*, const T*, int64_t, int64_t, int64_t);
 PRM_INSTANTIATE_IM2COL(float)
 PRM_INSTANTIATE_IM2COL(double)

@@ -16,17 +16,17 @@ Tensor leaf(Tensor t) { return t.set_requires_grad(true); }
 
 void add_conv2d_case(std::vector<GradcheckCase>& cases, const char* variant, Shape x_shape,
                      Shape w_shape, bool with_bias, Conv2dOptions opt) {
-  cases.push_back({"conv2d", variant,
-                   [=](DType dt, std::mt19937_64& rng) {
-                     Inputs in{leaf(Tensor::randn(x_shape, rng, dt)),
-                               leaf(Tensor::randn(w_shape, rng, dt))};
-                     if (with_bias) in.push_back(leaf(Tensor::randn({w_shape[0]}, rng, dt)));
-                     return in;
-                   },
-                   [=](const Inputs& in) {
-                     return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), opt);
-                   },
-                   1e-3, 1e-7});
+  cases.push_back(
+      {"conv2d", variant,
+       [=](DType dt, std::mt19937_64& rng) {
+         Inputs in{leaf(Tensor::randn(x_shape, rng, dt)), leaf(Tensor::randn(w_shape, rng, dt))};
+         if (with_bias) in.push_back(leaf(Tensor::randn({w_shape[0]}, rng, dt)));
+         return in;
+       },
+       [=](const Inputs& in) {
+         return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), opt);
+       },
+       1e-3, 1e-7});
 }
 
 void add_matmul_case(std::vector<GradcheckCase>& cases, const char* variant, Shape a_shape,

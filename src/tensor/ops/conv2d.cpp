@@ -48,8 +48,8 @@ ConvDims conv_dims(const char* op, const Shape& x, const Shape& w, const Conv2dO
   d.N = x[0], d.C = x[1], d.H = x[2], d.W = x[3], d.O = w[0];
   d.win = ConvWindow{w[2], w[3], opt.stride, opt.padding, opt.dilation};
   const int64_t reach_h = opt.dilation * (w[2] - 1) + 1, reach_w = opt.dilation * (w[3] - 1) + 1;
-  PRM_CHECK(d.H + 2 * opt.padding >= reach_h && d.W + 2 * opt.padding >= reach_w, op,
-            ": input ", shape_str(x), " padded by ", opt.padding,
+  PRM_CHECK(d.H + 2 * opt.padding >= reach_h && d.W + 2 * opt.padding >= reach_w, op, ": input ",
+            shape_str(x), " padded by ", opt.padding,
             " is smaller than the dilated kernel of weight ", shape_str(w));
   d.Ho = d.win.out_h(d.H);
   d.Wo = d.win.out_w(d.W);
@@ -76,8 +76,8 @@ bool use_cudnn(Device dev) { return dev == Device::cuda && g_engine.load() == Co
 // ---- device dispatch of the kernels ----
 
 template <typename T>
-void gemm_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
-             int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (dev == Device::cuda) {
     PRM_CUDA_ONLY(cuda::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc));
   } else {
@@ -91,8 +91,8 @@ void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t
                      int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb, T* C,
                      int64_t ldc, int64_t sc, int64_t batch) {
   if (dev == Device::cuda) {
-    PRM_CUDA_ONLY(cuda::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0),
-                                             C, ldc, sc, batch));
+    PRM_CUDA_ONLY(cuda::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0), C,
+                                             ldc, sc, batch));
   } else {
     cpu::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0), C, ldc, sc,
                               batch);
@@ -209,8 +209,8 @@ Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& b
   if (bias.defined()) {
     check_same_dtype(op, x, bias);
     check_same_device(op, x, bias);
-    PRM_CHECK(bias.dim() == 1 && bias.size(0) == d.O, op, ": bias must be [", d.O,
-              "] for weight ", weight.shape_str(), ", got ", bias.shape_str());
+    PRM_CHECK(bias.dim() == 1 && bias.size(0) == d.O, op, ": bias must be [", d.O, "] for weight ",
+              weight.shape_str(), ", got ", bias.shape_str());
   }
   Tensor y = Tensor::empty(d.output_shape(), x.dtype(), x.device());
   if (y.numel() == 0) return y;
@@ -231,8 +231,8 @@ Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& b
   return y;
 }
 
-Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
-                             const Shape& input_shape, const Conv2dOptions& opt) {
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
+                             const Conv2dOptions& opt) {
   const char* op = "conv2d_backward_input";
   check_operands(op, grad_out, weight, "grad_out");
   const ConvDims d = conv_dims(op, input_shape, weight.shape(), opt);
@@ -267,8 +267,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   check_operands(op, grad_out, x, "grad_out");
   const ConvDims d = conv_dims(op, x.shape(), weight_shape, opt);
   PRM_CHECK(grad_out.shape() == d.output_shape(), op, ": grad_out ", grad_out.shape_str(),
-            " does not match the output ", shape_str(d.output_shape()), " of input ",
-            x.shape_str(), " and weight ", shape_str(weight_shape));
+            " does not match the output ", shape_str(d.output_shape()), " of input ", x.shape_str(),
+            " and weight ", shape_str(weight_shape));
   Tensor dw = Tensor::empty(weight_shape, x.dtype(), x.device());
   if (grad_out.numel() == 0 || d.C == 0) {  // an empty sum
     dw.fill_(0);
@@ -314,8 +314,7 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
   return db;
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-              const Conv2dOptions& opt) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   Tensor y = conv2d_forward_raw(x, weight, bias, opt);
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);

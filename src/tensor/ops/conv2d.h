@@ -1,6 +1,7 @@
 // 2-D convolution (cross-correlation, as in PyTorch) of NCHW tensors.
 //
-//   y[n][o][oy][ox] = b[o] + Σ_{c,ki,kj} w[o][c][ki][kj] · x[n][c][oy·s - p + ki·d][ox·s - p + kj·d]
+//   y[n][o][oy][ox] = b[o] + Σ_{c,ki,kj} w[o][c][ki][kj] · x[n][c][oy·s - p + ki·d][ox·s - p +
+//   kj·d]
 //
 // (x is 0 outside the image). With col_n = im2col(x_n), a [Cin·kh·kw, Ho·Wo] matrix
 // (kernels/im2col_math.h), and W the weight viewed as [Cout, Cin·kh·kw]:
@@ -45,8 +46,8 @@ Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& b
                           const Conv2dOptions& opt = {});
 // dx = the transposed convolution of grad_out [N, Cout, Ho, Wo] with weight [Cout, Cin, kh, kw],
 // for an input of input_shape [N, Cin, H, W].
-Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
-                             const Shape& input_shape, const Conv2dOptions& opt = {});
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
+                             const Conv2dOptions& opt = {});
 // dW [Cout, Cin, kh, kw] = Σ_n grad_out_n · im2col(x_n)ᵀ.
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt = {});

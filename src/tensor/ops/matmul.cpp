@@ -32,8 +32,8 @@ Tensor batched_product(const Tensor& a, bool trans_a, const Tensor& b, bool tran
       PRM_CUDA_ONLY(cuda::gemm_strided_batched(trans_a, trans_b, M, N, K, scalar_t(1), ap, a_cols,
                                                sa, bp, b_cols, sb, scalar_t(0), cp, N, sc, batch));
     } else {
-      cpu::gemm_strided_batched(trans_a, trans_b, M, N, K, scalar_t(1), ap, a_cols, sa, bp,
-                                b_cols, sb, scalar_t(0), cp, N, sc, batch);
+      cpu::gemm_strided_batched(trans_a, trans_b, M, N, K, scalar_t(1), ap, a_cols, sa, bp, b_cols,
+                                sb, scalar_t(0), cp, N, sc, batch);
     }
   });
   return c;
