@@ -150,6 +150,18 @@ TEST_CASE("conv2d gradients only for the inputs that require them") {
   CHECK(w.grad().shape() == w.shape());
 }
 
+TEST_CASE("the conv engine setting does not affect the cpu") {
+#if PRM_USE_CUDNN
+  set_conv_engine(ConvEngine::cudnn);
+  CHECK(conv_engine() == ConvEngine::cudnn);
+  CHECK(std::string(conv_engine_name(conv_engine())) == "cudnn");
+  check_against_naive(kCases[1], DType::f64, Device::cpu, 1e-11, 1e-11);
+#endif
+  set_conv_engine(ConvEngine::native);
+  CHECK(conv_engine() == ConvEngine::native);
+  check_against_naive(kCases[1], DType::f64, Device::cpu, 1e-11, 1e-11);
+}
+
 TEST_CASE("conv2d errors name the op and the shapes") {
   Tensor x = Tensor::zeros({2, 3, 8, 8});
   Tensor w = Tensor::zeros({4, 3, 3, 3});
