@@ -100,15 +100,15 @@ $(BUILD)/%.cu.o: %.cu | deps info
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 test: $(BUILD)/prm_tests $(BUILD)/prm
-	@tools/run_tests.sh $(BUILD)/prm_tests
+	@PRM_BIN=$(BUILD)/prm tools/run_tests.sh $(BUILD)/prm_tests
 
 # CUDA tests only; PRM_REQUIRE_GPU makes them fail when no GPU is visible.
 test-gpu: $(BUILD)/prm_tests $(BUILD)/prm
-	@PRM_REQUIRE_GPU=1 tools/run_tests.sh $(BUILD)/prm_tests --test-suite=cuda
+	@PRM_BIN=$(BUILD)/prm PRM_REQUIRE_GPU=1 tools/run_tests.sh $(BUILD)/prm_tests --test-suite=cuda
 
 asan:
-	$(MAKE) BUILD=build-asan USE_CUDA=0 SANITIZE=1 build-asan/prm_tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tools/run_tests.sh build-asan/prm_tests
+	$(MAKE) BUILD=build-asan USE_CUDA=0 SANITIZE=1 build-asan/prm_tests build-asan/prm
+	PRM_BIN=build-asan/prm ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tools/run_tests.sh build-asan/prm_tests
 
 clean:
 	rm -rf $(BUILD) build-asan

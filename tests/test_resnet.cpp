@@ -234,5 +234,5 @@ TEST_CASE("resnet: backbone-only loading keeps a fresh classifier; errors name f
   std::remove(path.c_str());
   // A ResNet-50 file into a ResNet-18: missing and unexpected names.
   CHECK_THROWS_WITH_AS(load_resnet_weights(fresh, fixture("resnet50w4_weights.safetensors"), true),
-                       doctest::Contains("unexpected: layer1.0.conv3.weight"), Error);
+                       doctest::Contains("unexpected: layer1.0.bn3.bias"), Error);
 }

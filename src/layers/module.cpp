@@ -1,5 +1,6 @@
 #include "layers/module.h"
 
+#include <algorithm>
 #include <set>
 
 #include "tensor/autograd.h"
@@ -27,15 +28,20 @@ void check_name(const std::string& name) {
 
 }  // namespace
 
+// One line, so that a command-line error stays one line: each kind of problem with its first
+// few names and a count of the rest.
 std::string LoadReport::summary() const {
-  std::string out;
-  for (const std::string& s : missing) out += "  missing: " + s + "\n";
-  for (const std::string& s : unexpected) out += "  unexpected: " + s + "\n";
-  for (const std::string& s : shape_mismatch) out += "  shape mismatch: " + s + "\n";
-  if (out.empty()) return str_cat("all ", loaded.size(), " tensors loaded");
-  return str_cat(loaded.size(), " tensors loaded; ", missing.size(), " missing, ",
-                 unexpected.size(), " unexpected, ", shape_mismatch.size(),
-                 " of the wrong shape:\n", out);
+  auto list = [](const char* what, const std::vector<std::string>& names) {
+    if (names.empty()) return std::string();
+    std::string out = str_cat("; ", what, ": ");
+    const size_t shown = std::min<size_t>(names.size(), 4);
+    for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + names[i];
+    if (names.size() > shown) out += str_cat(" and ", names.size() - shown, " more");
+    return out;
+  };
+  if (ok()) return str_cat("all ", loaded.size(), " tensors loaded");
+  return str_cat(loaded.size(), " tensors loaded", list("missing", missing),
+                 list("unexpected", unexpected), list("shape mismatch", shape_mismatch));
 }
 
 Tensor Module::forward(const Tensor&) {

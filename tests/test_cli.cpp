@@ -1,0 +1,154 @@
+// The `prm` program itself, run as a user runs it: `prm forward` on the PyTorch ResNet fixtures
+// (tests/fixtures/resnet, made by tools/fixtures/make_resnet_fixtures.py), and bad input giving
+// one clear line on stderr and a non-zero exit. `make test` sets PRM_BIN to the built program.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "data/npy.h"
+#include "helpers.h"
+
+using namespace prm;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kFixtures = "tests/fixtures/resnet/";
+
+struct RunResult {
+  int exit_code = -1;
+  std::string err;
+};
+
+RunResult run_prm(const std::string& args, const fs::path& dir) {
+  const fs::path err_file = dir / "stderr.txt";
+  const std::string cmd =
+      std::string(std::getenv("PRM_BIN")) + " " + args + " 2> " + err_file.string() + " >/dev/null";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("prm_cli_test_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+#define PRM_REQUIRE_BIN_OR_SKIP()                                        \
+  do {                                                                   \
+    if (!std::getenv("PRM_BIN")) {                                       \
+      MESSAGE("skipped: PRM_BIN not set (make test sets it)");           \
+      return;                                                            \
+    }                                                                    \
+  } while (0)
+
+// Max |a - e| / max(max |e|, tiny): the per-tensor relative error the fixture tests use.
+double relative_error(const Tensor& actual, const Tensor& expected) {
+  REQUIRE(actual.shape() == expected.shape());
+  std::vector<double> a = actual.to_vector(), e = expected.to_vector();
+  double scale = 1e-30, worst = 0;
+  for (double v : e) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - e[i]));
+  return worst / scale;
+}
+
+}  // namespace
+
+namespace {
+
+void check_forward_against_fixtures(const std::string& device) {
+  for (const char* net : {"resnet18", "resnet50"}) {
+    for (const char* dtype : {"float32", "float64"}) {
+      CAPTURE(net);
+      CAPTURE(dtype);
+      const fs::path dir = fresh_dir(std::string(net) + dtype);
+      const std::string prefix = std::string(kFixtures) + net + "w4_";
+      RunResult r = run_prm(std::string("forward --arch ") + net + " --weights " + prefix +
+                                "weights.safetensors --input " + kFixtures + "input.npy" +
+                                " --output " + (dir / "crm.npy").string() + " --grad-output " +
+                                kFixtures + "grad_output.npy --input-grad " +
+                                (dir / "gx.npy").string() + " --dtype " + dtype +
+                                " --device " + device,
+                            dir);
+      INFO(r.err);
+      REQUIRE(r.exit_code == 0);
+      const double tol = std::string(dtype) == "float64" ? 1e-5 : 1e-4;
+      CHECK(relative_error(load_npy((dir / "crm.npy").string()), load_npy(prefix + "crm.npy")) <
+            tol);
+      CHECK(relative_error(load_npy((dir / "gx.npy").string()),
+                           load_npy(prefix + "input_grad.npy")) < tol);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("prm forward matches the PyTorch fixtures (CRMs and input gradient)") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  check_forward_against_fixtures("cpu");
+}
+
+TEST_SUITE("cuda") {
+  TEST_CASE("prm forward --device cuda matches the PyTorch fixtures") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    PRM_REQUIRE_BIN_OR_SKIP();
+    check_forward_against_fixtures("cuda");
+  }
+}
+
+TEST_CASE("prm forward: bad input is one clear line and a non-zero exit") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh_dir("bad");
+  const std::string weights = std::string(kFixtures) + "resnet18w4_weights.safetensors";
+  // A weights file cut in half.
+  {
+    std::ifstream in(weights, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream out(dir / "cut.safetensors", std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  // An input of the wrong shape: [1, 4, 8, 8].
+  save_npy((dir / "bad_input.npy").string(), Tensor::zeros({1, 4, 8, 8}));
+
+  struct Case {
+    std::string args, must_name;
+  };
+  const std::string out = " --output " + (dir / "crm.npy").string();
+  const Case cases[] = {
+      {"forward --arch resnet18 --weights " + (dir / "cut.safetensors").string() + " --input " +
+           kFixtures + "input.npy" + out,
+       "cut.safetensors"},
+      {"forward --arch resnet18 --weights " + weights + " --input " +
+           (dir / "bad_input.npy").string() + out,
+       "bad_input.npy"},
+      {"forward --arch resnet50 --weights " + weights + " --input " + kFixtures + "input.npy" +
+           out,
+       "resnet18w4_weights.safetensors"},  // a ResNet-18 file loaded as ResNet-50
+      {"forward --arch resnet18 --weights " + weights + " --input " + kFixtures +
+           "no_such_file.npy" + out,
+       "no_such_file.npy"},
+      {"forward --arch resnet18 --weights " + weights, "--input"},
+      {"forward --arch resnet18 --bogus 1", "--bogus"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.args);
+    RunResult r = run_prm(c.args, dir);
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find(c.must_name) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line, no crash trace
+  }
+  CHECK_FALSE(fs::exists(dir / "crm.npy"));
+}
