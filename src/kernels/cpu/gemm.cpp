@@ -1,5 +1,6 @@
-// CPU GEMM: OpenBLAS when the build has it, and our own cache-blocked GEMM otherwise (the GPU
-// machines have no OpenBLAS, and the CPU twins still need to be reasonably quick there).
+// CPU GEMM: OpenBLAS when the build has it (single-threaded calls on panels of C, one per OpenMP
+// thread; see blas_gemm_split), and our own cache-blocked GEMM otherwise (the GPU machines have
+// no OpenBLAS, and the CPU twins still need to be reasonably quick there).
 //
 // gemm_blocked follows the Goto/BLIS scheme. The K dimension is cut into KC-deep slices and N
 // into NC-wide panels; for each (panel, slice) B is packed into NR-wide column strips, and then
@@ -8,6 +9,8 @@
 // block of C in vector registers: packed B strip in L1, packed A block in L2, B panel in L3.
 // The (row strip, column strip) tiles of a block are shared among the OpenMP threads.
 #include "kernels/gemm.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -198,6 +201,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
 
 #if PRM_USE_OPENBLAS
 namespace {
+
 void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -210,6 +214,44 @@ void blas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, 
               static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A,
               static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
+
+// OpenBLAS (the pthreads build Debian ships) keeps its own thread pool, and the rest of our CPU
+// kernels run on OpenMP's. Alternating between the two pools, each pool's idle threads spin on
+// the cores the other pool is computing on: a 3x3 conv (OpenMP im2col, then an OpenBLAS GEMM)
+// measured no faster on 2 threads than on 1. So OpenBLAS is set to one thread, and the GEMM is
+// split over OpenMP threads instead: C into one panel of columns (or of rows, when it has more
+// rows than columns) per thread, each panel a single-threaded OpenBLAS call.
+void use_single_threaded_blas() {
+  static const bool once = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+}
+
+template <typename T>
+void blas_gemm_split(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                     int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  use_single_threaded_blas();
+  const bool threaded = static_cast<double>(M) * N * K > 64.0 * 64 * 64 && !omp_in_parallel();
+  const bool by_columns = N >= M;
+  const int64_t extent = by_columns ? N : M;
+#pragma omp parallel if (threaded)
+  {
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t align = by_columns ? 16 : 8;  // whole cache lines of C per column panel
+    const int64_t chunk = ((extent + threads - 1) / threads + align - 1) / align * align;
+    const int64_t begin = std::min(extent, t * chunk), end = std::min(extent, begin + chunk);
+    if (begin < end && by_columns) {
+      const T* b_panel = tb ? B + begin * ldb : B + begin;
+      blas_gemm(ta, tb, M, end - begin, K, alpha, A, lda, b_panel, ldb, beta, C + begin, ldc);
+    } else if (begin < end) {
+      const T* a_panel = ta ? A + begin : A + begin * lda;
+      blas_gemm(ta, tb, end - begin, N, K, alpha, a_panel, lda, B, ldb, beta, C + begin * ldc, ldc);
+    }
+  }
+}
+
 }  // namespace
 #endif
 
@@ -222,7 +264,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  blas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  blas_gemm_split(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
   gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
