@@ -67,6 +67,7 @@ int cmd_bench(int argc, char** argv) {
   args.option("warmup", "untimed runs first", "1");
   args.option("width", "stem width (64 for the real networks)", "64");
   args.optional("only", "forward | train (default: both)");
+  args.option("conv-engine", "CUDA convolution: native (im2col + cuBLAS) or cudnn", "native");
   if (!args.parse(argc, argv)) return 0;
   const Device device = parse_device(args.get("device"));
   PRM_CHECK(device == Device::cpu || cuda_available(),
@@ -74,6 +75,10 @@ int cmd_bench(int argc, char** argv) {
   const std::string only = args.has("only") ? args.get("only") : "";
   PRM_CHECK(only.empty() || only == "forward" || only == "train",
             "--only must be forward or train, got '", only, "'");
+  const std::string engine = args.get("conv-engine");
+  PRM_CHECK(engine == "native" || engine == "cudnn", "--conv-engine must be native or cudnn, got '",
+            engine, "'");
+  set_conv_engine(engine == "cudnn" ? ConvEngine::cudnn : ConvEngine::native);
   const int64_t size = args.get_int("size"), batch = args.get_int("batch");
   const int runs = static_cast<int>(args.get_int("runs"));
   const int warmup = static_cast<int>(args.get_int("warmup"));
@@ -98,10 +103,11 @@ int cmd_bench(int argc, char** argv) {
     std::printf(
         "{\"bench\": \"%s\", \"impl\": \"prm\", \"arch\": \"%s\", \"size\": %ld, \"batch\": %ld, "
         "\"device\": \"%s\", \"median_s\": %.6f, \"min_s\": %.6f, \"runs\": %d, "
-        "\"peak_mem_mb\": %.1f, \"images_per_s\": %.3f, \"threads\": %d}\n",
+        "\"peak_mem_mb\": %.1f, \"images_per_s\": %.3f, \"threads\": %d, "
+        "\"conv_engine\": \"%s\"}\n",
         bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(batch),
         device_name(device), t.median_s, t.min_s, t.runs, peak_memory_mb(device),
-        batch / t.median_s, omp_get_max_threads());
+        batch / t.median_s, omp_get_max_threads(), conv_engine_name(conv_engine()));
     std::fflush(stdout);
   };
 

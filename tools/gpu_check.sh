@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Everything a session with a lent GPU should run, in one call of at most 10 minutes:
+#   here (no GPU):   tools/gpu_check.sh --prepare      copies Debian's stb and doctest headers into
+#                                                      third_party/ (git-ignored) for the trip
+#   on the device:   tools/gpu_check.sh                (device tool: carry ["third_party"])
+# It builds without OpenBLAS (the GPU machine has none), runs the CUDA tests (`make test-gpu`),
+# runs a subset under compute-sanitizer memcheck, then `prm bench --device cuda` and, where
+# PyTorch is installed, tools/bench_torch.py on the same GPU, and prints one summary at the end.
+# Logs and the JSON lines go to $OUT (the device tool brings that folder back) or ./gpu_check_out.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--prepare" ]; then
+  mkdir -p third_party/stb third_party/doctest
+  cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h third_party/stb/
+  cp /usr/include/doctest/doctest.h third_party/doctest/
+  echo "third_party/ ready: carry it to the GPU machine"
+  exit 0
+fi
+
+out=${OUT:-gpu_check_out}
+mkdir -p "$out"
+build=build-gpu
+summary=()
+step() {  # step NAME LOG COMMAND...: runs, records pass/fail and the log's last line
+  local name=$1 log=$2; shift 2
+  local t0=$SECONDS
+  if "$@" >"$out/$log" 2>&1; then summary+=("ok    $name ($((SECONDS - t0)) s)");
+  else summary+=("FAIL  $name ($((SECONDS - t0)) s): $(tail -n 1 "$out/$log")"); fi
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$out/gpu.txt" 2>&1
+step build build.log make -j"$(nproc)" BUILD=$build USE_OPENBLAS=0 all
+step test-gpu test_gpu.log make BUILD=$build USE_OPENBLAS=0 test-gpu
+if command -v compute-sanitizer >/dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  step memcheck memcheck.log "$cs" --tool memcheck --error-exitcode 1 \
+    $build/prm_tests --test-suite=cuda --test-case='*parity*,*conv*,*loader*'
+fi
+bench() {
+  for engine in native cudnn; do
+    $build/prm bench --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 \
+      --conv-engine $engine || return 1
+  done
+  if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only forward
+    python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only train
+  fi
+}
+step bench bench.jsonl bench
+
+echo "== gpu_check on $(cat "$out/gpu.txt")"
+printf '%s\n' "${summary[@]}"
+grep -h '^{' "$out/bench.jsonl" 2>/dev/null | sed -E 's/.*"bench": "([a-z_]+)", "impl": "([a-z]+)".*"batch": ([0-9]+).*"median_s": ([0-9.]+).*"peak_mem_mb": ([0-9.]+).*/\2 \1 batch \3: median \4 s, peak \5 MB/'
