@@ -59,7 +59,15 @@ class CudaCachingAllocator {
       if (cudaMalloc(&ptr, block) != cudaSuccess) {
         (void)cudaGetLastError();
         release_free_blocks();
-        CUDA_CHECK(cudaMalloc(&ptr, block));
+        const cudaError_t err = cudaMalloc(&ptr, block);
+        if (err != cudaSuccess) {
+          // Clear the error too, or the next CUDA_LAUNCH_CHECK (cudaGetLastError) would report
+          // this out-of-memory as a failure of an unrelated kernel once a caller recovers.
+          (void)cudaGetLastError();
+          throw Error(str_cat("CUDA error ", cudaGetErrorString(err), " allocating ", block,
+                              " bytes (", stats_.allocated_bytes, " bytes in use) at ", __FILE__,
+                              ":", __LINE__));
+        }
       }
       live_[ptr] = block;
       stats_.cached_bytes += block;
