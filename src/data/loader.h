@@ -6,7 +6,9 @@
 // into a bounded queue of `prefetch` batches. The consumer gets batches in order, so a run is
 // reproducible whatever the thread timing. With workers = 0 next() does the work itself.
 // When the target device is CUDA the batch is assembled in page-locked host memory and copied to
-// the device in next() (the caller's thread, so all CUDA calls stay on it).
+// the device in next() (the caller's thread, so kernels and copies stay on it; workers only take
+// and return page-locked buffers). The copy is synchronous, so a buffer is never reused while a
+// transfer from it is in flight: making it asynchronous needs an event per buffer.
 //
 // A decoding error in a worker reaches the consumer as prm::Error naming the file, at the batch
 // that holds it; with skip_bad the sample is dropped from its batch with a warning and counted.
