@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "tensor/allocator.h"
@@ -35,4 +37,12 @@ inline void check_close(const std::vector<double>& actual, const std::vector<dou
 inline void check_close(const prm::Tensor& actual, const std::vector<double>& expected,
                         double rtol = 1e-6, double atol = 1e-9) {
   check_close(actual.to_vector(), expected, rtol, atol);
+}
+
+// The bytes of the values as they lie in memory (little-endian here), to build files by hand.
+template <typename T>
+std::string raw_bytes(std::initializer_list<T> values) {
+  std::string out;
+  for (T v : values) out.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  return out;
 }

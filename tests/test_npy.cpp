@@ -23,13 +23,6 @@ std::string npy_bytes(int major, std::string header, const std::string& data) {
   return out + header + data;
 }
 
-template <typename T>
-std::string raw(std::initializer_list<T> values) {
-  std::string out;
-  for (T v : values) out.append(reinterpret_cast<const char*>(&v), sizeof(T));
-  return out;
-}
-
 std::string error_of(const std::string& bytes) {
   try {
     parse_npy(bytes, "bad.npy");
@@ -44,14 +37,14 @@ std::string error_of(const std::string& bytes) {
 TEST_CASE("npy: reads float32, float64 and int64 files laid out as NumPy writes them") {
   // numpy.save(np.arange(6, dtype='<f4').reshape(2, 3)) without the padding.
   Tensor a = parse_npy(npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                                 raw<float>({0, 1, 2, 3, 4, 5})),
+                                 raw_bytes<float>({0, 1, 2, 3, 4, 5})),
                        "a.npy");
   CHECK(a.dtype() == DType::f32);
   CHECK(a.shape() == Shape{2, 3});
   CHECK(a.to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5});
 
   Tensor b = parse_npy(npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }   ",
-                                 raw<double>({1.5, -2.25})),
+                                 raw_bytes<double>({1.5, -2.25})),
                        "b.npy");
   CHECK(b.dtype() == DType::f64);
   CHECK(b.shape() == Shape{2});
@@ -59,7 +52,7 @@ TEST_CASE("npy: reads float32, float64 and int64 files laid out as NumPy writes 
 
   // Version 2.0 (4-byte header length), keys in another order, a scalar.
   Tensor c = parse_npy(
-      npy_bytes(2, "{'shape': (), 'fortran_order': False, 'descr': '<i8'}", raw<int64_t>({-7})),
+      npy_bytes(2, "{'shape': (), 'fortran_order': False, 'descr': '<i8'}", raw_bytes<int64_t>({-7})),
       "c.npy");
   CHECK(c.dtype() == DType::i64);
   CHECK(c.shape().empty());
@@ -99,7 +92,7 @@ TEST_CASE("npy: the writer's bytes follow the format and round-trip through file
 
 TEST_CASE("npy: bad files give an error naming the file") {
   const std::string good_header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
-  const std::string data = raw<float>({1, 2, 3, 4});
+  const std::string data = raw_bytes<float>({1, 2, 3, 4});
   REQUIRE(error_of(npy_bytes(1, good_header, data)) == "no error");
 
   SUBCASE("truncated data") {

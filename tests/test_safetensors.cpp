@@ -18,13 +18,6 @@ std::string st_bytes(const std::string& header, const std::string& data) {
   return out + header + data;
 }
 
-template <typename T>
-std::string raw(std::initializer_list<T> values) {
-  std::string out;
-  for (T v : values) out.append(reinterpret_cast<const char*>(&v), sizeof(T));
-  return out;
-}
-
 std::string error_of(const std::string& bytes) {
   try {
     parse_safetensors(bytes, "bad.safetensors");
@@ -46,7 +39,7 @@ const std::string kGoodHeader =
 }  // namespace
 
 TEST_CASE("safetensors: reads a hand-made file") {
-  const std::string data = raw<float>({1.5f, -2.0f}) + raw<int64_t>({42});
+  const std::string data = raw_bytes<float>({1.5f, -2.0f}) + raw_bytes<int64_t>({42});
   SafetensorsContents c = parse_safetensors(st_bytes(kGoodHeader + "   ", data), "x");
   REQUIRE(c.tensors.size() == 2);
   CHECK(c.tensors.at("a").dtype() == DType::f32);
@@ -59,7 +52,7 @@ TEST_CASE("safetensors: reads a hand-made file") {
   c = parse_safetensors(
       st_bytes(R"({"la\u00e9yer.\"w\"":{"dtype":"F64","shape":[],"data_offsets":[0,8]},)"
                R"("e":{"dtype":"F32","shape":[0,3],"data_offsets":[8,8]}})",
-               raw<double>({0.25})),
+               raw_bytes<double>({0.25})),
       "x");
   CHECK(c.tensors.at("la\xc3\xa9yer.\"w\"").item() == 0.25);
   CHECK(c.tensors.at("e").shape() == Shape{0, 3});
@@ -69,7 +62,7 @@ TEST_CASE("safetensors: reads a hand-made file") {
 TEST_CASE("safetensors: F16 and BF16 are converted to float32") {
   // half: 1, -2, 65504 (max), 2^-24 (smallest subnormal), 0.5 + 2^-11 (mantissa bit); bf16: 1, -5.
   const std::string data =
-      raw<uint16_t>({0x3C00, 0xC000, 0x7BFF, 0x0001, 0x3801}) + raw<uint16_t>({0x3F80, 0xC0A0});
+      raw_bytes<uint16_t>({0x3C00, 0xC000, 0x7BFF, 0x0001, 0x3801}) + raw_bytes<uint16_t>({0x3F80, 0xC0A0});
   SafetensorsContents c =
       parse_safetensors(st_bytes(R"({"h":{"dtype":"F16","shape":[5],"data_offsets":[0,10]},)"
                                  R"("g":{"dtype":"BF16","shape":[2],"data_offsets":[10,14]}})",
@@ -114,7 +107,7 @@ TEST_CASE("safetensors: the writer's files follow the format and round-trip") {
 }
 
 TEST_CASE("safetensors: bad files give an error naming the file and the tensor") {
-  const std::string data = raw<float>({1.5f, -2.0f}) + raw<int64_t>({42});
+  const std::string data = raw_bytes<float>({1.5f, -2.0f}) + raw_bytes<int64_t>({42});
   const std::string good = st_bytes(kGoodHeader, data);
   REQUIRE(error_of(good) == "no error");
 
@@ -142,40 +135,40 @@ TEST_CASE("safetensors: bad files give an error naming the file and the tensor")
     CHECK(contains(error_of(st_bytes(std::string(100, '{'), "")), "corrupt JSON"));
     std::string e = error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                                       R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                                      raw<float>({1, 2})));
+                                      raw_bytes<float>({1, 2})));
     CHECK(contains(e, "duplicate name \"a\""));
     CHECK(contains(
         error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})",
-                          raw<float>({1}))),
+                          raw_bytes<float>({1}))),
         "unknown field \"extra\""));
     CHECK(contains(error_of(st_bytes(R"({"__metadata__":{"k":3}})", "")), "not a string"));
     CHECK(contains(error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
-                                     raw<float>({1}))),
+                                     raw_bytes<float>({1}))),
                    "non-negative integers"));
   }
   SUBCASE("unsupported dtype") {
     std::string e = error_of(st_bytes(R"({"w":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})",
-                                      raw<int32_t>({1, 2})));
+                                      raw_bytes<int32_t>({1, 2})));
     CHECK(contains(e, "bad.safetensors"));
     CHECK(contains(e, "tensor 'w'"));
     CHECK(contains(e, "unsupported dtype 'I32'"));
     CHECK(contains(error_of(st_bytes(R"({"w":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}})",
-                                     raw<int32_t>({1, 2}))),
+                                     raw_bytes<int32_t>({1, 2}))),
                    "unsupported dtype 'U8'"));
   }
   SUBCASE("a shape that disagrees with its bytes") {
     std::string e = error_of(
-        st_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", raw<float>({1, 2})));
+        st_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", raw_bytes<float>({1, 2})));
     CHECK(contains(e, "tensor 'w'"));
     CHECK(contains(e, "needs 12 bytes"));
     CHECK(contains(
         error_of(st_bytes(
             R"({"w":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,8]}})",
-            raw<float>({1, 2}))),
+            raw_bytes<float>({1, 2}))),
         "too large"));
   }
   SUBCASE("overlapping, gapped or partial byte ranges") {
-    const std::string two = raw<float>({1, 2});
+    const std::string two = raw_bytes<float>({1, 2});
     CHECK(contains(error_of(st_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                                      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                                      two)),

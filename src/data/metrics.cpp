@@ -44,6 +44,17 @@ ApCurve average_precision(std::vector<RankedEntry> entries, int64_t positives) {
   return c;
 }
 
+namespace {
+// A class's AP entry: the curve, its area, and whether the class has any ground truth.
+ClassMetric ap_metric(std::vector<RankedEntry> entries, int64_t positives) {
+  ClassMetric cm;
+  cm.curve = average_precision(std::move(entries), positives);
+  cm.value = cm.curve.ap;
+  cm.absent = positives == 0;
+  return cm;
+}
+}  // namespace
+
 void finish_mean(MeanMetric& m) {
   double sum = 0;
   int n = 0;
@@ -77,11 +88,7 @@ MeanMetric classification_map(const std::vector<std::vector<double>>& scores,
                                        : l < 0 ? Outcome::false_positive
                                                : Outcome::ignore});
     }
-    ClassMetric cm;
-    cm.curve = average_precision(std::move(entries), positives);
-    cm.value = cm.curve.ap;
-    cm.absent = positives == 0;
-    m.per_class.push_back(std::move(cm));
+    m.per_class.push_back(ap_metric(std::move(entries), positives));
   }
   finish_mean(m);
   return m;
@@ -138,11 +145,7 @@ MeanMetric pointwise_map(const std::vector<std::vector<GtBox>>& boxes,
       }
       entries.push_back({p.score, o});
     }
-    ClassMetric cm;
-    cm.curve = average_precision(std::move(entries), positives);
-    cm.value = cm.curve.ap;
-    cm.absent = positives == 0;
-    m.per_class.push_back(std::move(cm));
+    m.per_class.push_back(ap_metric(std::move(entries), positives));
   }
   finish_mean(m);
   return m;
@@ -195,11 +198,7 @@ MeanMetric instance_map(const std::vector<ImageInstances>& images, int num_class
       }
       entries.push_back({r.score, o});
     }
-    ClassMetric cm;
-    cm.curve = average_precision(std::move(entries), positives);
-    cm.value = cm.curve.ap;
-    cm.absent = positives == 0;
-    m.per_class.push_back(std::move(cm));
+    m.per_class.push_back(ap_metric(std::move(entries), positives));
   }
   finish_mean(m);
   return m;
