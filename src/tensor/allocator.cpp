@@ -1,7 +1,5 @@
 #include "tensor/allocator.h"
 
-#include <malloc.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -124,20 +122,8 @@ CudaCachingAllocator& cuda_allocator() {
 }  // namespace
 #endif
 
-namespace {
-// glibc serves large blocks with mmap and returns them to the kernel on free, so every large
-// activation of every training step would fault in fresh zeroed pages. Keeping large blocks in
-// the heap (reused by the next step, as a caching allocator would) avoids that.
-const bool g_heap_tuned = [] {
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  return true;
-}();
-}  // namespace
-
 void* device_alloc(Device device, size_t bytes) {
   if (device == Device::cpu) {
-    (void)g_heap_tuned;
     const size_t rounded = (bytes + 63) / 64 * 64;
     void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
     PRM_CHECK(ptr != nullptr, "out of host memory allocating ", bytes, " bytes");
