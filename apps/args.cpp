@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "tensor/allocator.h"
 #include "tensor/error.h"
 
 namespace prm {
@@ -110,6 +111,13 @@ double Args::get_double(const std::string& name) const {
 }
 
 bool Args::get_toggle(const std::string& name) const { return find(name).has_value; }
+
+Device Args::get_device(const std::string& name) const {
+  const Device device = parse_device(get(name));
+  PRM_CHECK(device == Device::cpu || cuda_available(), "prm ", command_, ": --", name,
+            " cuda but no CUDA device is available");
+  return device;
+}
 
 std::string Args::help() const {
   std::ostringstream os;

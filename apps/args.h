@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/dtype.h"
+
 namespace prm {
 
 class Args {
@@ -25,6 +27,8 @@ class Args {
   int64_t get_int(const std::string& name) const;
   double get_double(const std::string& name) const;
   bool get_toggle(const std::string& name) const;
+  // A device flag: "cpu" or "cuda", and cuda only when a CUDA device is visible.
+  Device get_device(const std::string& name) const;
   std::string help() const;
 
  private:

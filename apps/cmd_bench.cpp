@@ -69,9 +69,7 @@ int cmd_bench(int argc, char** argv) {
   args.optional("only", "forward | train (default: both)");
   args.option("conv-engine", "CUDA convolution: native (im2col + cuBLAS) or cudnn", "native");
   if (!args.parse(argc, argv)) return 0;
-  const Device device = parse_device(args.get("device"));
-  PRM_CHECK(device == Device::cpu || cuda_available(),
-            "--device cuda but no CUDA device is available");
+  const Device device = args.get_device("device");
   const std::string only = args.has("only") ? args.get("only") : "";
   PRM_CHECK(only.empty() || only == "forward" || only == "train",
             "--only must be forward or train, got '", only, "'");

@@ -41,9 +41,7 @@ int cmd_forward(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   PRM_CHECK(args.has("grad-output") == args.has("input-grad"),
             "--grad-output and --input-grad go together");
-  const Device device = parse_device(args.get("device"));
-  PRM_CHECK(device == Device::cpu || cuda_available(),
-            "--device cuda but no CUDA device is available");
+  const Device device = args.get_device("device");
   const DType dtype = parse_dtype(args.get("dtype"));
   PRM_CHECK(dtype != DType::i64, "--dtype must be float32 or float64");
 

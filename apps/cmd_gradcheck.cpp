@@ -18,9 +18,7 @@ int cmd_gradcheck(int argc, char** argv) {
   args.option("device", "cpu or cuda", "cpu");
   args.option("seed", "random seed for the inputs", "1");
   if (!args.parse(argc, argv)) return 0;
-  const Device device = parse_device(args.get("device"));
-  PRM_CHECK(device == Device::cpu || cuda_available(),
-            "--device cuda but no CUDA device is available");
+  const Device device = args.get_device("device");
   const std::string only = args.has("op") ? args.get("op") : "";
 
   struct Summary {

@@ -27,6 +27,7 @@ int cmd_loaderbench(int argc, char** argv) {
   args.option("epochs", "epochs to time (after one warm-up epoch)", "2");
   args.option("device", "cpu or cuda (batches copied from pinned memory)", "cpu");
   if (!args.parse(argc, argv)) return 0;
+  const Device device = args.get_device("device");  // before any work: fail fast
 
   std::string root;
   std::string temp;
@@ -52,7 +53,7 @@ int cmd_loaderbench(int argc, char** argv) {
   lo.image_size = static_cast<int>(args.get_int("size"));
   lo.workers = static_cast<int>(args.get_int("workers"));
   lo.prefetch = static_cast<int>(args.get_int("prefetch"));
-  lo.device = parse_device(args.get("device"));
+  lo.device = device;
   const int epochs = static_cast<int>(args.get_int("epochs"));
   Loader loader(data, lo);
   Batch batch;
