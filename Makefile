@@ -12,7 +12,10 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc &&
 USE_CUDA ?= $(if $(NVCC),1,0)
 USE_CUDNN ?= $(USE_CUDA)
 # Deferred (=) so that it is read after `make deps` has run.
-USE_OPENBLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/include/cblas.h && echo 1 || echo 0)
+# `make deps` installs OpenBLAS unless USE_OPENBLAS=0 was asked for.
+WANT_OPENBLAS := $(if $(filter command line environment,$(origin USE_OPENBLAS)),$(USE_OPENBLAS),1)
+# openblas_config.h, not cblas.h: Debian's reference BLAS (libblas-dev) ships a cblas.h too.
+USE_OPENBLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/openblas_config.h -o -f /usr/include/openblas_config.h && echo 1 || echo 0)
 SANITIZE ?= 0
 ARCH_FLAGS ?= -march=native
 
@@ -72,7 +75,7 @@ deps:
 	@missing=""; \
 	test -f /usr/include/stb/stb_image.h || test -f third_party/stb/stb_image.h || missing="$$missing libstb-dev"; \
 	test -f /usr/include/doctest/doctest.h || test -f third_party/doctest/doctest.h || missing="$$missing doctest-dev"; \
-	if [ "$(USE_OPENBLAS)" != 0 ] && ! test -f /usr/include/x86_64-linux-gnu/cblas.h; then \
+	if [ "$(WANT_OPENBLAS)" != 0 ] && ! test -f /usr/include/x86_64-linux-gnu/openblas_config.h; then \
 	  command -v apt-get >/dev/null && missing="$$missing libopenblas-dev"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
