@@ -1,0 +1,382 @@
+#include "prm/instances.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "tensor/error.h"
+
+namespace prm {
+
+namespace {
+
+// Keys' cubic convolution kernel with a = -0.75 (torch's choice), split at |x| = 1.
+constexpr double kCubicA = -0.75;
+double cubic_near(double x) { return ((kCubicA + 2) * x - (kCubicA + 3)) * x * x + 1; }  // |x|<=1
+double cubic_far(double x) {  // 1 < |x| < 2
+  return ((kCubicA * x - 5 * kCubicA) * x + 8 * kCubicA) * x - 4 * kCubicA;
+}
+
+struct CubicTaps {
+  int index[4];
+  double weight[4];
+};
+
+// The 4 source taps of output index `dst` when `in` samples are resized to `out`.
+CubicTaps cubic_taps(int dst, int in, int out) {
+  const double scale = static_cast<double>(in) / out;
+  const double src = (dst + 0.5) * scale - 0.5;
+  const double base = std::floor(src);
+  const double t = src - base;
+  CubicTaps taps;
+  taps.weight[0] = cubic_far(t + 1);
+  taps.weight[1] = cubic_near(t);
+  taps.weight[2] = cubic_near(1 - t);
+  taps.weight[3] = cubic_far(2 - t);
+  for (int k = 0; k < 4; ++k) {
+    taps.index[k] = std::clamp(static_cast<int>(base) - 1 + k, 0, in - 1);
+  }
+  return taps;
+}
+
+// Running max (dilate) or min (erode) of a 0/1 row/column over a window of radius r; positions
+// outside [0, n) are skipped, which is OpenCV's default border for both operations.
+void window_extreme(uint8_t* out, const uint8_t* in, int n, ptrdiff_t stride, int r, bool dilate) {
+  for (int i = 0; i < n; ++i) {
+    const int lo = std::max(0, i - r), hi = std::min(n - 1, i + r);
+    uint8_t v = dilate ? 0 : 1;
+    for (int j = lo; j <= hi; ++j) {
+      const uint8_t x = in[j * stride] != 0;
+      v = dilate ? std::max(v, x) : std::min(v, x);
+    }
+    out[i * stride] = v;
+  }
+}
+
+// Separable square dilation / erosion: rows, then columns.
+std::vector<uint8_t> square_morphology(const Mask& m, int r, bool dilate) {
+  const int H = m.height, W = m.width;
+  std::vector<uint8_t> rows(m.data.size()), out(m.data.size());
+  for (int y = 0; y < H; ++y) {
+    const size_t o = static_cast<size_t>(y) * W;
+    window_extreme(&rows[o], &m.data[o], W, 1, r, dilate);
+  }
+  for (int x = 0; x < W; ++x) window_extreme(&out[x], &rows[x], H, W, r, dilate);
+  return out;
+}
+
+bool all_finite(const float* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(p[i])) return false;
+  }
+  return true;
+}
+
+// Checks what extract_instances and proposal_scores are given (K >= 1).
+void validate(const std::vector<PeakPrm>& prms, const float* crms, int C, int h, int w,
+              const std::vector<Mask>& proposals, const InstanceOptions& opts) {
+  const char* op = "extract_instances";
+  PRM_CHECK(opts.proposal_limit >= 0, op, ": proposal_limit must be >= 0, got ",
+            opts.proposal_limit);
+  PRM_CHECK(opts.contour_width >= 1 && opts.contour_width % 2 == 1, op,
+            ": contour_width must be odd and >= 1, got ", opts.contour_width);
+  const int H = prms[0].height, W = prms[0].width;
+  PRM_CHECK(H > 0 && W > 0, op, ": PRM 0 has size ", H, "x", W);
+  for (size_t k = 0; k < prms.size(); ++k) {
+    const PeakPrm& p = prms[k];
+    PRM_CHECK(p.height == H && p.width == W, op, ": PRM ", k, " is ", p.height, "x", p.width,
+              ", PRM 0 is ", H, "x", W);
+    PRM_CHECK(p.prm.size() == static_cast<size_t>(H) * W, op, ": PRM ", k, " holds ",
+              p.prm.size(), " values, its size ", H, "x", W, " needs ",
+              static_cast<size_t>(H) * W);
+    PRM_CHECK(all_finite(p.prm.data(), p.prm.size()), op, ": PRM ", k,
+              " has a non-finite value");
+    PRM_CHECK(p.c >= 0 && p.c < C, op, ": peak ", k, " has class ", p.c, ", the CRMs have ", C,
+              " classes");
+  }
+  PRM_CHECK(crms != nullptr && C > 0 && h > 0 && w > 0, op, ": no CRMs given (C=", C, ", h=", h,
+            ", w=", w, ")");
+  PRM_CHECK(all_finite(crms, static_cast<size_t>(C) * h * w), op, ": a CRM has a non-finite value");
+  for (size_t j = 0; j < proposals.size(); ++j) {
+    const Mask& m = proposals[j];
+    PRM_CHECK(m.height == H && m.width == W, op, ": proposal ", j, " is ", m.height, "x", m.width,
+              ", the PRMs are ", H, "x", W);
+    PRM_CHECK(m.data.size() == static_cast<size_t>(H) * W, op, ": proposal ", j, " holds ",
+              m.data.size(), " bytes for a ", H, "x", W, " mask");
+  }
+}
+
+// Indices of the proposals that are scored: the official order is the first proposal_limit
+// proposals, then the size filter area in [min_area, max_area) of the image.
+std::vector<int> considered_proposals(const std::vector<Mask>& proposals, int H, int W,
+                                      const InstanceOptions& opts) {
+  const double image_area = static_cast<double>(H) * W;
+  std::vector<int> kept;
+  const int P = static_cast<int>(proposals.size());
+  const int first = opts.filter_before_limit ? P : std::min(P, opts.proposal_limit);
+  for (int j = 0; j < first; ++j) {
+    if (opts.filter_before_limit && static_cast<int>(kept.size()) >= opts.proposal_limit) break;
+    const double area = static_cast<double>(proposals[j].area());
+    if (area >= opts.max_area * image_area || area < opts.min_area * image_area) continue;
+    kept.push_back(j);
+  }
+  return kept;
+}
+
+// Q for one class: [bicubic-upsampled CRM < factor * mean of the upsampled CRM].
+std::vector<uint8_t> background_prior(const float* crm, int h, int w, int H, int W,
+                                      double factor) {
+  const std::vector<float> up = bicubic_upsample(crm, h, w, H, W);
+  const double mean = std::accumulate(up.begin(), up.end(), 0.0) / static_cast<double>(up.size());
+  std::vector<uint8_t> q(up.size());
+  for (size_t i = 0; i < up.size(); ++i) q[i] = up[i] < factor * mean;
+  return q;
+}
+
+std::vector<int32_t> on_pixels(const std::vector<uint8_t>& data) {
+  std::vector<int32_t> idx;
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (data[i]) idx.push_back(static_cast<int32_t>(i));
+  }
+  return idx;
+}
+
+double sum_at(const std::vector<float>& values, const std::vector<int32_t>& idx) {
+  double s = 0;
+  for (int32_t i : idx) s += values[i];
+  return s;
+}
+
+// The score matrix [K][P] after validation (-inf for proposals not considered).
+std::vector<std::vector<double>> score_matrix(const std::vector<PeakPrm>& prms, const float* crms,
+                                              int C, int h, int w,
+                                              const std::vector<Mask>& proposals,
+                                              const InstanceOptions& opts) {
+  const double ninf = -std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> scores(prms.size(),
+                                          std::vector<double>(proposals.size(), ninf));
+  if (prms.empty()) return scores;
+  validate(prms, crms, C, h, w, proposals, opts);
+  const int H = prms[0].height, W = prms[0].width;
+  const std::vector<int> considered = considered_proposals(proposals, H, W, opts);
+  if (considered.empty()) return scores;
+
+  // Background priors of the classes that have peaks, built once per class.
+  std::vector<std::vector<uint8_t>> background(C);
+  for (const PeakPrm& p : prms) {
+    std::vector<uint8_t>& q = background[p.c];
+    if (q.empty()) {
+      q = background_prior(crms + p.c * static_cast<size_t>(h) * w, h, w, H, W,
+                           opts.background_factor);
+    }
+  }
+  for (int j : considered) {
+    const Mask& s = proposals[j];
+    const std::vector<int32_t> inside = on_pixels(s.data);
+    const std::vector<int32_t> contour =
+        on_pixels(morphological_gradient(s, opts.contour_width).data);
+    std::vector<int64_t> background_inside(C, -1);  // sum(Q over S) per class, when needed
+    for (size_t k = 0; k < prms.size(); ++k) {
+      const int c = static_cast<int>(prms[k].c);
+      if (background_inside[c] < 0) {
+        int64_t n = 0;
+        for (int32_t i : inside) n += background[c][i];
+        background_inside[c] = n;
+      }
+      scores[k][j] = opts.balance * sum_at(prms[k].prm, inside) + sum_at(prms[k].prm, contour) -
+                     opts.penalty * static_cast<double>(background_inside[c]);
+    }
+  }
+  return scores;
+}
+
+}  // namespace
+
+void bicubic_upsample(float* out, const float* in, int h, int w, int H, int W) {
+  PRM_CHECK(h > 0 && w > 0 && H > 0 && W > 0, "bicubic_upsample: sizes must be positive, got ",
+            h, "x", w, " -> ", H, "x", W);
+  // Along x for every input row, then along y: the same sum as torch's 4x4 taps per output.
+  std::vector<double> rows(static_cast<size_t>(h) * W);
+  for (int x = 0; x < W; ++x) {
+    const CubicTaps t = cubic_taps(x, w, W);
+    for (int y = 0; y < h; ++y) {
+      const float* r = in + static_cast<size_t>(y) * w;
+      double v = 0;
+      for (int k = 0; k < 4; ++k) v += t.weight[k] * r[t.index[k]];
+      rows[static_cast<size_t>(y) * W + x] = v;
+    }
+  }
+  for (int y = 0; y < H; ++y) {
+    const CubicTaps t = cubic_taps(y, h, H);
+    for (int x = 0; x < W; ++x) {
+      double v = 0;
+      for (int k = 0; k < 4; ++k) v += t.weight[k] * rows[static_cast<size_t>(t.index[k]) * W + x];
+      out[static_cast<size_t>(y) * W + x] = static_cast<float>(v);
+    }
+  }
+}
+
+std::vector<float> bicubic_upsample(const float* in, int h, int w, int H, int W) {
+  std::vector<float> out(static_cast<size_t>(std::max(H, 0)) * std::max(W, 0));
+  bicubic_upsample(out.data(), in, h, w, H, W);
+  return out;
+}
+
+Mask morphological_gradient(const Mask& mask, int size) {
+  PRM_CHECK(size >= 1 && size % 2 == 1, "morphological_gradient: size must be odd and >= 1, got ",
+            size);
+  PRM_CHECK(mask.height >= 0 && mask.width >= 0 &&
+                mask.data.size() == static_cast<size_t>(mask.height) * mask.width,
+            "morphological_gradient: mask data holds ", mask.data.size(), " bytes for ",
+            mask.height, "x", mask.width);
+  Mask out(mask.height, mask.width);
+  if (out.data.empty()) return out;
+  const std::vector<uint8_t> dilated = square_morphology(mask, size / 2, true);
+  const std::vector<uint8_t> eroded = square_morphology(mask, size / 2, false);
+  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = dilated[i] - eroded[i];
+  return out;
+}
+
+Mask resize_mask_nearest(const Mask& mask, int height, int width) {
+  PRM_CHECK(mask.height > 0 && mask.width > 0 && height > 0 && width > 0,
+            "resize_mask_nearest: sizes must be positive, got ", mask.height, "x", mask.width,
+            " -> ", height, "x", width);
+  Mask out(height, width);
+  for (int y = 0; y < height; ++y) {
+    const int sy = std::min(mask.height - 1, static_cast<int>((y + 0.5) * mask.height / height));
+    for (int x = 0; x < width; ++x) {
+      const int sx = std::min(mask.width - 1, static_cast<int>((x + 0.5) * mask.width / width));
+      out.at(y, x) = mask.at(sy, sx) != 0;
+    }
+  }
+  return out;
+}
+
+double mask_iou(const Mask& a, const Mask& b) {
+  PRM_CHECK(a.height == b.height && a.width == b.width && a.data.size() == b.data.size(),
+            "mask_iou: masks are ", a.height, "x", a.width, " and ", b.height, "x", b.width);
+  int64_t inter = 0, uni = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    const bool x = a.data[i] != 0, y = b.data[i] != 0;
+    inter += x && y;
+    uni += x || y;
+  }
+  return uni == 0 ? 0.0 : static_cast<double>(inter) / static_cast<double>(uni);
+}
+
+std::vector<PeakPrm> make_peak_prms(const int64_t* peaks, const float* prms, int K, int H,
+                                    int W) {
+  PRM_CHECK(K >= 0 && H > 0 && W > 0, "make_peak_prms: bad sizes K=", K, ", ", H, "x", W);
+  std::vector<PeakPrm> out(K);
+  const size_t n = static_cast<size_t>(H) * W;
+  for (int k = 0; k < K; ++k) {
+    PeakPrm& p = out[k];
+    p.b = peaks[4 * k];
+    p.c = peaks[4 * k + 1];
+    p.y = peaks[4 * k + 2];
+    p.x = peaks[4 * k + 3];
+    p.height = H;
+    p.width = W;
+    p.prm.assign(prms + k * n, prms + (k + 1) * n);
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> proposal_scores(const std::vector<PeakPrm>& prms,
+                                                 const float* crms, int C, int h, int w,
+                                                 const std::vector<Mask>& proposals,
+                                                 const InstanceOptions& opts) {
+  return score_matrix(prms, crms, C, h, w, proposals, opts);
+}
+
+std::vector<Instance> extract_instances(const std::vector<PeakPrm>& prms, const float* crms,
+                                        int C, int h, int w, const std::vector<Mask>& proposals,
+                                        const InstanceOptions& opts) {
+  const std::vector<std::vector<double>> scores =
+      score_matrix(prms, crms, C, h, w, proposals, opts);
+  std::vector<Instance> found;
+  for (size_t k = 0; k < prms.size(); ++k) {
+    const PeakPrm& p = prms[k];
+    if (std::all_of(p.prm.begin(), p.prm.end(), [](float v) { return v == 0.0f; })) continue;
+    int best = -1;
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (size_t j = 0; j < proposals.size(); ++j) {
+      if (scores[k][j] > best_score) {  // strict: the first proposal wins a tie
+        best_score = scores[k][j];
+        best = static_cast<int>(j);
+      }
+    }
+    if (best < 0) continue;
+    Instance inst;
+    inst.class_index = static_cast<int>(p.c);
+    inst.score = best_score;
+    inst.b = p.b;
+    inst.c = p.c;
+    inst.y = p.y;
+    inst.x = p.x;
+    inst.proposal = best;
+    inst.mask = proposals[best];
+    for (uint8_t& v : inst.mask.data) v = v != 0;
+    inst.prm = p.prm;
+    inst.peak_index = static_cast<int>(k);
+    found.push_back(std::move(inst));
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const Instance& a, const Instance& b) { return a.score > b.score; });
+  return instance_nms(std::move(found), opts);
+}
+
+std::vector<Instance> instance_nms(std::vector<Instance> sorted, const InstanceOptions& opts) {
+  std::vector<bool> alive(sorted.size(), true);
+  std::vector<Instance> kept;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (!alive[i]) continue;
+    Instance& keep = sorted[i];
+    for (size_t j = i + 1; j < sorted.size(); ++j) {
+      if (!alive[j]) continue;
+      const Instance& other = sorted[j];
+      if (!opts.nms_across_classes && other.class_index != keep.class_index) continue;
+      if (mask_iou(keep.mask, other.mask) < opts.nms_iou) continue;
+      alive[j] = false;
+      keep.merged_peaks.push_back(other.peak_index);
+      if (opts.merge_prms) {
+        PRM_CHECK(other.prm.size() == keep.prm.size(), "instance_nms: PRM sizes differ (",
+                  other.prm.size(), " vs ", keep.prm.size(), ")");
+        for (size_t t = 0; t < keep.prm.size(); ++t) keep.prm[t] += other.prm[t];
+      }
+    }
+    kept.push_back(std::move(keep));
+  }
+  return kept;
+}
+
+LabelMaps instance_label_maps(const std::vector<Instance>& instances, int height, int width) {
+  PRM_CHECK(height >= 0 && width >= 0, "instance_label_maps: bad size ", height, "x", width);
+  LabelMaps maps;
+  maps.height = height;
+  maps.width = width;
+  maps.instance_labels.assign(static_cast<size_t>(height) * width, 0);
+  maps.class_labels.assign(static_cast<size_t>(height) * width, 0);
+  // Ascending score; among equal scores the later instance first, so the earlier one paints last.
+  std::vector<size_t> order(instances.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (instances[a].score != instances[b].score) return instances[a].score < instances[b].score;
+    return a > b;
+  });
+  for (size_t i : order) {
+    const Mask& m = instances[i].mask;
+    PRM_CHECK(m.height == height && m.width == width && m.data.size() == maps.class_labels.size(),
+              "instance_label_maps: instance ", i, " has a ", m.height, "x", m.width,
+              " mask, the map is ", height, "x", width);
+    for (size_t p = 0; p < m.data.size(); ++p) {
+      if (!m.data[p]) continue;
+      maps.instance_labels[p] = static_cast<int32_t>(i + 1);
+      maps.class_labels[p] = instances[i].class_index + 1;
+    }
+  }
+  return maps;
+}
+
+}  // namespace prm

@@ -1,0 +1,114 @@
+// Instance extraction (DESIGN.md step 6): each peak's response map (PRM) picks the segment
+// proposal that best explains it, and overlapping picks are merged by greedy NMS.
+//
+// For a peak of class c with PRM R (float [H, W], input resolution) and a proposal S:
+//   C = morphological gradient of S with a 5x5 square (its contour band),
+//   Q = [bicubic-upsampled CRM of class c < 0.95 * mean of that upsampled CRM] (background prior),
+//   score = 0.8 * sum(R over S) + sum(R over C) - 1e-5 * sum(Q over S).
+// Each peak keeps its best proposal (first on ties); instances are sorted by score (descending,
+// stable) and a kept instance suppresses every later one whose mask IoU with it is >= 0.3, adding
+// the suppressed PRMs to its own. The choices where the official code (ZhouYanzhao/PRM,
+// peak_response_mapping.py) and DESIGN.md leave room are documented in docs/instances.md:
+// the official order "first 100 proposals, then the size filter", the half-open size range
+// [0.00002, 0.85) of the image area, OpenCV's border rule for the gradient, and NMS across
+// classes.
+//
+// Plain host code on float arrays; sums are accumulated in double.
+#pragma once
+#include <cstddef>  // before mask.h, which uses size_t
+#include <cstdint>
+#include <vector>
+
+#include "prm/mask.h"
+
+namespace prm {
+
+// out[H, W] = bicubic interpolation of in[h, w], as torch F.interpolate(mode='bicubic',
+// align_corners=False) with an output size: source coordinate (dst + 0.5) * (in / out) - 0.5,
+// not clamped; cubic convolution with a = -0.75 over the 4 taps floor(src) - 1 .. floor(src) + 2,
+// each tap index clamped to the border. Any sizes >= 1, up or down (no antialiasing, as torch).
+void bicubic_upsample(float* out, const float* in, int h, int w, int H, int W);
+std::vector<float> bicubic_upsample(const float* in, int h, int w, int H, int W);
+
+// Dilation minus erosion with a size x size square (size odd, anchor at the centre). Border rule
+// of OpenCV's morphologyEx defaults (which the official code used): pixels outside the image
+// never win, i.e. they count as off for the dilation and as on for the erosion, so a mask that
+// touches the image edge gets no contour along that edge.
+Mask morphological_gradient(const Mask& mask, int size);
+
+// Nearest-neighbour resize of a mask (source index floor((dst + 0.5) * in / out), as PIL's
+// NEAREST, which the official code used to bring proposals to the PRM size).
+Mask resize_mask_nearest(const Mask& mask, int height, int width);
+
+// Intersection over union of two masks of the same size (0 when both are empty).
+double mask_iou(const Mask& a, const Mask& b);
+
+// One peak and its response map, as `prm forward --prm-dir` writes them: b, c, y, x in
+// upsampled-CRM coordinates (peaks.npy) and the PRM at input resolution (prms.npy).
+struct PeakPrm {
+  int64_t b = 0, c = 0, y = 0, x = 0;
+  int height = 0, width = 0;
+  std::vector<float> prm;  // height * width, row-major
+};
+
+// peaks: int64 [K, 4]; prms: float [K, H, W].
+std::vector<PeakPrm> make_peak_prms(const int64_t* peaks, const float* prms, int K, int H, int W);
+
+struct InstanceOptions {
+  int proposal_limit = 100;      // proposals considered per image
+  double min_area = 0.00002;     // a proposal's area / image area must be >= min_area
+  double max_area = 0.85;        // ... and < max_area
+  bool filter_before_limit = false;  // false (official): the first `proposal_limit` proposals,
+                                     // then the size filter; true: the first `proposal_limit`
+                                     // proposals that pass the filter
+  int contour_width = 5;         // square of the morphological gradient
+  double background_factor = 0.95;  // Q = [upsampled CRM < factor * its mean]
+  double balance = 0.8;          // weight of sum(R over S)
+  double penalty = 1e-5;         // weight of sum(Q over S)
+  double nms_iou = 0.3;          // suppress at IoU >= this; a value > 1 disables NMS
+  bool nms_across_classes = true;  // official: any class suppresses any class
+  bool merge_prms = true;        // a kept instance adds the suppressed ones' PRMs
+};
+
+struct Instance {
+  int class_index = 0;
+  double score = 0;  // the extraction score above; also the ranking score for mAP^r
+  int64_t b = 0, c = 0, y = 0, x = 0;  // the peak that chose the mask
+  int proposal = -1;                   // index into the proposals vector
+  Mask mask;
+  std::vector<float> prm;       // own PRM plus the PRMs of the instances it suppressed
+  std::vector<int> merged_peaks;  // indices (into the input peaks) of those suppressed
+  int peak_index = -1;            // index of its own peak in the input
+};
+
+// crms: float [C, h, w], the class response maps the background prior is built from (the
+// official code passes the x8 sub-pixel-upsampled CRMs); each is bicubic-upsampled to the PRM
+// size. Every PRM and every proposal must have the same size (prm::Error otherwise, naming the
+// offending index); peaks' classes must lie in [0, C). A PRM that is all zero (no evidence) gives
+// no instance, as in the official code where its normalisation makes it NaN. Non-finite values in
+// a PRM or CRM are an error. No peaks or no proposal that passes the size filter: no instances.
+std::vector<Instance> extract_instances(const std::vector<PeakPrm>& prms, const float* crms,
+                                        int C, int h, int w, const std::vector<Mask>& proposals,
+                                        const InstanceOptions& opts = {});
+
+// The score of every (peak, proposal) pair, -inf for proposals left out by the limit or size
+// filter: [K][P]. What extract_instances maximises; exposed for tests and study.
+std::vector<std::vector<double>> proposal_scores(const std::vector<PeakPrm>& prms,
+                                                 const float* crms, int C, int h, int w,
+                                                 const std::vector<Mask>& proposals,
+                                                 const InstanceOptions& opts = {});
+
+// Greedy NMS on instances already sorted by descending score (the second half of
+// extract_instances).
+std::vector<Instance> instance_nms(std::vector<Instance> sorted, const InstanceOptions& opts);
+
+// Per-pixel labels for evaluation, painted in ascending score order so that the highest-scoring
+// instance wins an overlapped pixel: instance_labels holds 1 + the index into `instances` (0 =
+// none), class_labels 1 + the class index (0 = background). Both [height, width].
+struct LabelMaps {
+  int height = 0, width = 0;
+  std::vector<int32_t> instance_labels, class_labels;
+};
+LabelMaps instance_label_maps(const std::vector<Instance>& instances, int height, int width);
+
+}  // namespace prm
