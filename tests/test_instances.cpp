@@ -66,6 +66,27 @@ std::vector<double> naive_bicubic(const std::vector<float>& in, int h, int w, in
   return out;
 }
 
+// Naive morphological gradient, pixel by pixel: dilation = any on pixel in the in-image part of
+// the window, erosion = all of them on (OpenCV's border rule).
+prm::Mask naive_gradient(const prm::Mask& m, int size) {
+  const int r = size / 2;
+  prm::Mask out(m.height, m.width);
+  for (int y = 0; y < m.height; ++y) {
+    for (int x = 0; x < m.width; ++x) {
+      bool any = false, all = true;
+      for (int v = y - r; v <= y + r; ++v) {
+        for (int u = x - r; u <= x + r; ++u) {
+          if (v < 0 || u < 0 || v >= m.height || u >= m.width) continue;
+          any = any || m.at(v, u);
+          all = all && m.at(v, u);
+        }
+      }
+      out.at(y, x) = any && !all;
+    }
+  }
+  return out;
+}
+
 std::string temp_dir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -136,6 +157,22 @@ TEST_CASE("morphological_gradient: a square by hand, and OpenCV's border rule") 
   CHECK(prm::morphological_gradient(box(4, 6, 0, 3, 0, 5), 5).area() == 0);
   CHECK(prm::morphological_gradient(prm::Mask(4, 6), 5).area() == 0);
   CHECK_THROWS_AS(prm::morphological_gradient(sq, 4), prm::Error);
+}
+
+TEST_CASE("morphological_gradient: random masks match a naive window loop") {
+  uint32_t state = 12345;  // a small LCG, so the masks are the same on every platform
+  auto next = [&state]() { return (state = state * 1664525u + 1013904223u) >> 16; };
+  for (int trial = 0; trial < 40; ++trial) {
+    const int h = 1 + next() % 19, w = 1 + next() % 23;
+    prm::Mask m(h, w);
+    const int density = next() % 4;  // empty-ish, sparse, half, dense
+    for (uint8_t& v : m.data) v = static_cast<int>(next() % 4) < density;
+    for (int size : {1, 3, 5, 7}) {
+      const prm::Mask got = prm::morphological_gradient(m, size);
+      const prm::Mask want = naive_gradient(m, size);
+      REQUIRE_MESSAGE(got.data == want.data, "trial ", trial, " ", h, "x", w, " size ", size);
+    }
+  }
 }
 
 TEST_CASE("resize_mask_nearest and mask_iou") {

@@ -40,29 +40,81 @@ CubicTaps cubic_taps(int dst, int in, int out) {
   return taps;
 }
 
-// Running max (dilate) or min (erode) of a 0/1 row/column over a window of radius r; positions
-// outside [0, n) are skipped, which is OpenCV's default border for both operations.
-void window_extreme(uint8_t* out, const uint8_t* in, int n, ptrdiff_t stride, int r, bool dilate) {
-  for (int i = 0; i < n; ++i) {
-    const int lo = std::max(0, i - r), hi = std::min(n - 1, i + r);
-    uint8_t v = dilate ? 0 : 1;
-    for (int j = lo; j <= hi; ++j) {
-      const uint8_t x = in[j * stride] != 0;
-      v = dilate ? std::max(v, x) : std::min(v, x);
+// Inclusive bounds of the on pixels of a mask; false when it has none.
+bool bounding_box(const Mask& m, int* y0, int* y1, int* x0, int* x1) {
+  *y0 = m.height;
+  *y1 = -1;
+  *x0 = m.width;
+  *x1 = -1;
+  for (int y = 0; y < m.height; ++y) {
+    for (int x = 0; x < m.width; ++x) {
+      if (!m.at(y, x)) continue;
+      *y0 = std::min(*y0, y);
+      *y1 = std::max(*y1, y);
+      *x0 = std::min(*x0, x);
+      *x1 = std::max(*x1, x);
     }
-    out[i * stride] = v;
+  }
+  return *y1 >= 0;
+}
+
+// The morphological gradient of `mask` with a (2r+1)-square, calling emit(y, x) for each pixel on
+// it, column by column.
+template <typename Emit>
+void gradient_pixels(const Mask& mask, int r, int y0, int y1, int x0, int x1, Emit emit) {
+  // On 0/1 values a square dilation is "some on pixel in the window" and the erosion "every
+  // in-image pixel of the window on", so both come from one count of on pixels per window, row
+  // pass then column pass (separable). Only the bounding box (y0..y1, x0..x1) of the on pixels
+  // grown by r can be on the contour.
+  const int H = mask.height, W = mask.width;
+  const int ry0 = std::max(0, y0 - r), ry1 = std::min(H - 1, y1 + r);
+  const int rx0 = std::max(0, x0 - r), rx1 = std::min(W - 1, x1 + r);
+  const int RH = ry1 - ry0 + 1, RW = rx1 - rx0 + 1;
+  // Row pass: dilated / eroded along x, for the rows and columns of the region.
+  std::vector<uint8_t> row_dil(static_cast<size_t>(RH) * RW), row_ero(row_dil.size());
+  std::vector<int> prefix(RW + 1);
+  for (int y = ry0; y <= ry1; ++y) {
+    for (int x = rx0; x <= rx1; ++x) prefix[x - rx0 + 1] = prefix[x - rx0] + (mask.at(y, x) != 0);
+    for (int x = rx0; x <= rx1; ++x) {
+      const int lo = std::max(0, x - r), hi = std::min(W - 1, x + r);  // in-image window
+      const int on = prefix[std::min(hi, rx1) - rx0 + 1] - prefix[std::max(lo, rx0) - rx0];
+      const size_t i = static_cast<size_t>(y - ry0) * RW + (x - rx0);
+      row_dil[i] = on > 0;
+      row_ero[i] = on == hi - lo + 1;  // pixels outside the region are off
+    }
+  }
+  // Column pass over the row results; rows outside the region hold 0 for both.
+  std::vector<int> dil_prefix(RH + 1), ero_prefix(RH + 1);
+  for (int x = rx0; x <= rx1; ++x) {
+    for (int y = ry0; y <= ry1; ++y) {
+      const size_t i = static_cast<size_t>(y - ry0) * RW + (x - rx0);
+      dil_prefix[y - ry0 + 1] = dil_prefix[y - ry0] + row_dil[i];
+      ero_prefix[y - ry0 + 1] = ero_prefix[y - ry0] + row_ero[i];
+    }
+    for (int y = ry0; y <= ry1; ++y) {
+      const int lo = std::max(0, y - r), hi = std::min(H - 1, y + r);
+      const int a = std::max(lo, ry0) - ry0, b = std::min(hi, ry1) - ry0 + 1;
+      const bool dilated = dil_prefix[b] - dil_prefix[a] > 0;
+      const bool eroded = ero_prefix[b] - ero_prefix[a] == hi - lo + 1;
+      if (dilated && !eroded) emit(y, x);
+    }
   }
 }
 
-// Separable square dilation / erosion: rows, then columns.
-std::vector<uint8_t> square_morphology(const Mask& m, int r, bool dilate) {
-  const int H = m.height, W = m.width;
-  std::vector<uint8_t> rows(m.data.size()), out(m.data.size());
-  for (int y = 0; y < H; ++y) {
-    const size_t o = static_cast<size_t>(y) * W;
-    window_extreme(&rows[o], &m.data[o], W, 1, r, dilate);
+// The contour pixels (row-major indices) of a proposal whose on pixels are `inside`.
+std::vector<int32_t> contour_pixels(const Mask& mask, const std::vector<int32_t>& inside,
+                                    int size) {
+  std::vector<int32_t> out;
+  if (inside.empty()) return out;
+  const int W = mask.width;
+  int x0 = W, x1 = -1;
+  for (int32_t i : inside) {
+    x0 = std::min(x0, i % W);
+    x1 = std::max(x1, i % W);
   }
-  for (int x = 0; x < W; ++x) window_extreme(&out[x], &rows[x], H, W, r, dilate);
+  gradient_pixels(mask, size / 2, inside.front() / W, inside.back() / W, x0, x1,
+                  [&](int y, int x) { out.push_back(y * W + x); });
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -142,10 +194,13 @@ std::vector<int32_t> on_pixels(const std::vector<uint8_t>& data) {
   return idx;
 }
 
-double sum_at(const std::vector<float>& values, const std::vector<int32_t>& idx) {
-  double s = 0;
-  for (int32_t i : idx) s += values[i];
-  return s;
+// sums[k] = sum over the listed pixels i of values[i * K + k], in double.
+void sum_rows(double* sums, const float* values, size_t K, const std::vector<int32_t>& idx) {
+  std::fill(sums, sums + K, 0.0);
+  for (int32_t i : idx) {
+    const float* row = values + static_cast<size_t>(i) * K;
+    for (size_t k = 0; k < K; ++k) sums[k] += row[k];
+  }
 }
 
 // The score matrix [K][P] after validation (-inf for proposals not considered).
@@ -171,20 +226,29 @@ std::vector<std::vector<double>> score_matrix(const std::vector<PeakPrm>& prms, 
                            opts.background_factor);
     }
   }
+  // The PRMs interleaved pixel-major ([H*W][K]), so that summing all K maps over a proposal's
+  // pixels reads memory in order.
+  const size_t K = prms.size(), HW = static_cast<size_t>(H) * W;
+  std::vector<float> interleaved(HW * K);
+  for (size_t k = 0; k < K; ++k) {
+    for (size_t i = 0; i < HW; ++i) interleaved[i * K + k] = prms[k].prm[i];
+  }
+  std::vector<double> in_mask(K), on_contour(K);
   for (int j : considered) {
     const Mask& s = proposals[j];
     const std::vector<int32_t> inside = on_pixels(s.data);
-    const std::vector<int32_t> contour =
-        on_pixels(morphological_gradient(s, opts.contour_width).data);
+    const std::vector<int32_t> contour = contour_pixels(s, inside, opts.contour_width);
+    sum_rows(in_mask.data(), interleaved.data(), K, inside);
+    sum_rows(on_contour.data(), interleaved.data(), K, contour);
     std::vector<int64_t> background_inside(C, -1);  // sum(Q over S) per class, when needed
-    for (size_t k = 0; k < prms.size(); ++k) {
+    for (size_t k = 0; k < K; ++k) {
       const int c = static_cast<int>(prms[k].c);
       if (background_inside[c] < 0) {
         int64_t n = 0;
         for (int32_t i : inside) n += background[c][i];
         background_inside[c] = n;
       }
-      scores[k][j] = opts.balance * sum_at(prms[k].prm, inside) + sum_at(prms[k].prm, contour) -
+      scores[k][j] = opts.balance * in_mask[k] + on_contour[k] -
                      opts.penalty * static_cast<double>(background_inside[c]);
     }
   }
@@ -231,10 +295,9 @@ Mask morphological_gradient(const Mask& mask, int size) {
             "morphological_gradient: mask data holds ", mask.data.size(), " bytes for ",
             mask.height, "x", mask.width);
   Mask out(mask.height, mask.width);
-  if (out.data.empty()) return out;
-  const std::vector<uint8_t> dilated = square_morphology(mask, size / 2, true);
-  const std::vector<uint8_t> eroded = square_morphology(mask, size / 2, false);
-  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = dilated[i] - eroded[i];
+  int y0, y1, x0, x1;
+  if (!bounding_box(mask, &y0, &y1, &x0, &x1)) return out;
+  gradient_pixels(mask, size / 2, y0, y1, x0, x1, [&](int y, int x) { out.at(y, x) = 1; });
   return out;
 }
 
