@@ -73,10 +73,7 @@ int cmd_bench(int argc, char** argv) {
   const std::string only = args.has("only") ? args.get("only") : "";
   PRM_CHECK(only.empty() || only == "forward" || only == "train",
             "--only must be forward or train, got '", only, "'");
-  const std::string engine = args.get("conv-engine");
-  PRM_CHECK(engine == "native" || engine == "cudnn", "--conv-engine must be native or cudnn, got '",
-            engine, "'");
-  set_conv_engine(engine == "cudnn" ? ConvEngine::cudnn : ConvEngine::native);
+  const ConvEngine engine = parse_conv_engine(args.get("conv-engine"));
   const int64_t size = args.get_int("size"), batch = args.get_int("batch");
   const int runs = static_cast<int>(args.get_int("runs"));
   const int warmup = static_cast<int>(args.get_int("warmup"));
@@ -88,6 +85,7 @@ int cmd_bench(int argc, char** argv) {
   options.width = args.get_int("width");
   ResNet net(options);
   net.to(device);
+  set_conv_engine(net, engine);
   std::mt19937_64 rng(0);
   Tensor x = Tensor::randn({batch, 3, size, size}, rng, DType::f32, device);
   Tensor target = Tensor::uniform({batch, options.num_classes}, 0, 1, rng);
@@ -105,7 +103,7 @@ int cmd_bench(int argc, char** argv) {
         "\"conv_engine\": \"%s\"}\n",
         bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(batch),
         device_name(device), t.median_s, t.min_s, t.runs, peak_memory_mb(device),
-        batch / t.median_s, omp_get_max_threads(), conv_engine_name(conv_engine()));
+        batch / t.median_s, omp_get_max_threads(), conv_engine_name(engine));
     std::fflush(stdout);
   };
 

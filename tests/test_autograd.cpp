@@ -11,7 +11,7 @@ Tensor scale(const Tensor& x, double k) {
   std::vector<double> v = x.to_vector();
   for (double& e : v) e *= k;
   Tensor out = Tensor::from_vector(v, x.shape(), x.dtype(), x.device());
-  attach_grad_fn(out, "scale", {x}, [k](const Tensor& g) {
+  attach_grad_fn(out, "scale", "scale", {x}, [k](const Tensor& g) {
     std::vector<double> gv = g.to_vector();
     for (double& e : gv) e *= k;
     return std::vector<Tensor>{Tensor::from_vector(gv, g.shape(), g.dtype(), g.device())};
@@ -24,7 +24,7 @@ Tensor plus(const Tensor& a, const Tensor& b) {
   std::vector<double> va = a.to_vector(), vb = b.to_vector();
   for (size_t i = 0; i < va.size(); ++i) va[i] += vb[i];
   Tensor out = Tensor::from_vector(va, a.shape(), a.dtype(), a.device());
-  attach_grad_fn(out, "plus", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
+  attach_grad_fn(out, "plus", "plus", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
   return out;
 }
 

@@ -129,7 +129,7 @@ TEST_CASE("conv2d raw pieces equal the autograd gradients and record no graph") 
   Tensor x = Tensor::randn({k.N, k.C, k.H, k.W}, rng, DType::f64).set_requires_grad(true);
   Tensor w = Tensor::randn({k.O, k.C, k.kh, k.kw}, rng, DType::f64).set_requires_grad(true);
   Tensor b = Tensor::randn({k.O}, rng, DType::f64).set_requires_grad(true);
-  Tensor y_raw = conv2d_forward_raw(x, w, b, k.opt);
+  Tensor y_raw = conv2d_forward(x, w, b, k.opt);
   CHECK_FALSE(y_raw.requires_grad());
   Tensor y = conv2d(x, w, b, k.opt);
   check_close(y_raw, y.to_vector(), 1e-14, 1e-14);
@@ -150,16 +150,17 @@ TEST_CASE("conv2d gradients only for the inputs that require them") {
   CHECK(w.grad().shape() == w.shape());
 }
 
-TEST_CASE("the conv engine setting does not affect the cpu") {
+TEST_CASE("the conv engine choice does not affect the cpu") {
+  ConvCase k = kCases[1];
 #if PRM_USE_CUDNN
-  set_conv_engine(ConvEngine::cudnn);
-  CHECK(conv_engine() == ConvEngine::cudnn);
-  CHECK(std::string(conv_engine_name(conv_engine())) == "cudnn");
-  check_against_naive(kCases[1], DType::f64, Device::cpu, 1e-11, 1e-11);
+  k.opt.engine = parse_conv_engine("cudnn");
+  CHECK(k.opt.engine == ConvEngine::cudnn);
+  CHECK(std::string(conv_engine_name(k.opt.engine)) == "cudnn");
+  check_against_naive(k, DType::f64, Device::cpu, 1e-11, 1e-11);
 #endif
-  set_conv_engine(ConvEngine::native);
-  CHECK(conv_engine() == ConvEngine::native);
-  check_against_naive(kCases[1], DType::f64, Device::cpu, 1e-11, 1e-11);
+  k.opt.engine = parse_conv_engine("native");
+  CHECK(k.opt.engine == ConvEngine::native);
+  check_against_naive(k, DType::f64, Device::cpu, 1e-11, 1e-11);
 }
 
 TEST_CASE("conv2d errors name the op and the shapes") {
@@ -193,15 +194,17 @@ TEST_CASE("conv2d errors name the op and the shapes") {
                                          "[2, 4, 6, 6]"),
                        Error);
 #if !PRM_USE_CUDNN
-  CHECK_THROWS_WITH_AS(set_conv_engine(ConvEngine::cudnn), doctest::Contains("USE_CUDNN=1"), Error);
+  CHECK_THROWS_WITH_AS(parse_conv_engine("cudnn"), doctest::Contains("USE_CUDNN=1"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, Tensor(), {1, 1, 1, ConvEngine::cudnn}),
+                       doctest::Contains("USE_CUDNN=1"), Error);
 #endif
-  CHECK(conv_engine() == ConvEngine::native);
+  CHECK_THROWS_WITH_AS(parse_conv_engine("winograd"), doctest::Contains("not one of native, cudnn"),
+                       Error);
 }
 
 TEST_SUITE("cuda") {
   TEST_CASE("conv2d native engine on cuda matches the naive convolution") {
     PRM_REQUIRE_CUDA_OR_SKIP();
-    set_conv_engine(ConvEngine::native);
     for (const ConvCase& k : kCases) {
       CAPTURE(describe(k));
       check_against_naive(k, DType::f64, Device::cuda, 1e-11, 1e-11);
@@ -225,14 +228,15 @@ TEST_SUITE("cuda") {
         CAPTURE(dtype_name(dt));
         std::mt19937_64 rng(9);
         auto run = [&](ConvEngine engine) {
-          set_conv_engine(engine);
+          Conv2dOptions opt = k.opt;
+          opt.engine = engine;
           std::mt19937_64 r(rng);
           Tensor x =
               Tensor::randn({k.N, k.C, k.H, k.W}, r, dt, Device::cuda).set_requires_grad(true);
           Tensor w =
               Tensor::randn({k.O, k.C, k.kh, k.kw}, r, dt, Device::cuda).set_requires_grad(true);
           Tensor b = Tensor::randn({k.O}, r, dt, Device::cuda).set_requires_grad(true);
-          Tensor y = conv2d(x, w, k.bias ? b : Tensor(), k.opt);
+          Tensor y = conv2d(x, w, k.bias ? b : Tensor(), opt);
           y.backward(Tensor::randn(y.shape(), r, dt, Device::cuda));
           std::vector<std::vector<double>> out{y.to_vector(), x.grad().to_vector(),
                                                w.grad().to_vector()};
@@ -248,7 +252,6 @@ TEST_SUITE("cuda") {
         }
       }
     }
-    set_conv_engine(ConvEngine::native);
   }
 #endif
 }

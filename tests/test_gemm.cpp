@@ -1,5 +1,5 @@
 // GEMM against a naive triple loop written here: our blocked GEMM (tested even when OpenBLAS is
-// the default), cpu::gemm, every transpose combination, sizes that leave partial register tiles
+// the default), the Gemm kernel on the CPU, every transpose combination, sizes that leave partial register tiles
 // and cross the cache-block edges, alpha/beta, padded leading dimensions, strided batches; then
 // the matmul op (forward and both gradients against naive products) and its errors; on CUDA the
 // cuBLAS path against the same loops.
@@ -75,7 +75,7 @@ void check_gemm(bool use_blocked, double rtol) {
         if (beta == 0.0)  // beta = 0 must not read C: NaN there may not leak into the result
           for (int64_t i = 0; i < s.M; ++i)
             for (int64_t j = 0; j < s.N; ++j) c[i * ldc + j] = std::numeric_limits<T>::quiet_NaN();
-        auto f = use_blocked ? cpu::gemm_blocked<T> : cpu::gemm<T>;
+        auto f = use_blocked ? cpu::gemm_blocked<T> : kernel_entry<Gemm, CpuLoop, T>();
         f(ta, tb, s.M, s.N, s.K, T(alpha), a.data(), lda, b.data(), ldb, T(beta), c.data(), ldc);
         // Padding columns of C past N are untouched: compare every element of every row.
         check_close(std::vector<double>(c.begin(), c.end()), expected, rtol, rtol);
@@ -90,7 +90,7 @@ TEST_CASE("gemm_blocked matches the naive triple loop (float64, float32)") {
   check_gemm<float>(true, 1e-4);
 }
 
-TEST_CASE("cpu::gemm (OpenBLAS when built with it) matches the naive triple loop") {
+TEST_CASE("Gemm on the cpu (OpenBLAS when built with it) matches the naive triple loop") {
   check_gemm<double>(false, 1e-12);
   check_gemm<float>(false, 1e-4);
 }
@@ -100,7 +100,8 @@ TEST_CASE("gemm with K = 0 scales C by beta") {
   const double none = 0;
   cpu::gemm_blocked(false, false, 2, 2, 0, 1.0, &none, 1, &none, 2, 2.0, c.data(), 2);
   CHECK(c == std::vector<double>{2, 4, 6, 8});
-  cpu::gemm(false, false, 2, 2, 0, 1.0, &none, 1, &none, 2, 0.0, c.data(), 2);
+  launch<Gemm, double>(Device::cpu, false, false, 2, 2, 0, 1.0, &none, 1, &none, 2, 0.0, c.data(),
+                       2);
   CHECK(c == std::vector<double>{0, 0, 0, 0});
 }
 
@@ -115,8 +116,8 @@ TEST_CASE("gemm_strided_batched: a shared operand (stride 0) and per-matrix stri
     naive_gemm(false, false, M, N, K, 1.0, A, K, Bb, N, 0.0, Cb, N);
     std::copy(Cb.begin(), Cb.end(), expected.begin() + b * M * N);
   }
-  cpu::gemm_strided_batched(false, false, M, N, K, 1.0, A.data(), K, 0, B.data(), N, K * N, 0.0,
-                            C.data(), N, M * N, batch);
+  launch<GemmStridedBatched, double>(Device::cpu, false, false, M, N, K, 1.0, A.data(), K, 0,
+                                     B.data(), N, K * N, 0.0, C.data(), N, M * N, batch);
   check_close(C, expected, 1e-12, 1e-12);
 }
 

@@ -24,7 +24,7 @@ TEST_CASE("gradcheck detects a wrong gradient") {
     std::vector<double> values = x[0].to_vector();
     for (double& v : values) v *= 2;
     Tensor out = Tensor::from_vector(values, x[0].shape(), DType::f64);
-    attach_grad_fn(out, "wrong_double", {x[0]}, [](const Tensor& g) {
+    attach_grad_fn(out, "wrong_double", "wrong_double", {x[0]}, [](const Tensor& g) {
       std::vector<double> gv = g.to_vector();
       for (double& v : gv) v *= 3;
       return std::vector<Tensor>{Tensor::from_vector(gv, g.shape(), DType::f64)};

@@ -38,7 +38,8 @@ struct StridedConv {
 };
 
 // Options are {stride, padding, dilation}. With stride s, -p and p are different residues
-// modulo s exactly when 2p is not a multiple of s, which no stride-1/2 case can show.
+// modulo s exactly when 2p is not a multiple of s, which no stride-1/2 case can show. The last
+// two fit the (dilated) kernel into the (padded) input exactly, which must be accepted.
 const StridedConv kStridedCases[] = {
     {2, 3, 9, 10, 4, 3, 3, {3, 1, 1}, true, "stride 3, pad 1 (2p = 2), last row uncovered"},
     {1, 2, 11, 12, 3, 5, 5, {3, 2, 1}, true, "stride 3, kernel 5, pad 2 (2p = 4)"},
@@ -48,6 +49,8 @@ const StridedConv kStridedCases[] = {
     {1, 2, 10, 8, 3, 2, 3, {2, 1, 2}, false, "stride 2, dilation 2, pad 1, non-square"},
     {1, 2, 12, 13, 2, 3, 3, {3, 1, 2}, true, "stride 3, dilation 2, pad 1"},
     {2, 2, 11, 12, 3, 3, 3, {2, 0, 3}, true, "stride 2, dilation 3, no pad"},
+    {1, 2, 5, 7, 2, 3, 3, {1, 0, 2}, true, "input exactly as tall as the dilated kernel: Ho 1"},
+    {2, 2, 3, 4, 3, 5, 3, {2, 1, 1}, false, "padded input exactly as tall as the kernel"},
 };
 
 struct ConvResult {
@@ -256,7 +259,7 @@ void check_relu_kink(DType dt, Device dev) {
 
 }  // namespace
 
-TEST_CASE("guards: conv2d with stride >= 3, or stride 2 with dilation, matches the naive loop") {
+TEST_CASE("guards: conv2d with stride >= 3, stride 2 with dilation, or an exact fit vs naive") {
   check_all_strided(Device::cpu);
 }
 
@@ -423,10 +426,27 @@ TEST_CASE("guards: autograd sums every use of an intermediate tensor") {
   }
 }
 
+TEST_CASE("guards: a leaf's gradient is its own copy, not the tensor handed to backward") {
+  // A leaf as the root: backward(g) twice gives 2g, and the caller's g stays as it was.
+  Tensor x = leaf({1, 2}, {2});
+  Tensor g = Tensor::from_vector({3, 4}, {2}, DType::f64);
+  x.backward(g);
+  x.backward(g);
+  check_close(x.grad(), {6, 8}, 0, 0);
+  check_close(g, {3, 4}, 0, 0);
+  g.fill_(0);
+  check_close(x.grad(), {6, 8}, 0, 0);
+  // Through reshape, whose gradient is the incoming one with the input's shape.
+  Tensor y = leaf({1, 2, 3, 4}, {4});
+  Tensor gy = Tensor::from_vector({1, 1, 1, 1}, {2, 2}, DType::f64);
+  reshape(y, {2, 2}).backward(gy);
+  gy.fill_(7);
+  check_close(y.grad(), {1, 1, 1, 1}, 0, 0);
+}
+
 TEST_SUITE("cuda") {
   TEST_CASE("guards cuda: strided and dilated conv2d matches the naive loop") {
     PRM_REQUIRE_CUDA_OR_SKIP();
-    set_conv_engine(ConvEngine::native);
     check_all_strided(Device::cuda);
   }
 

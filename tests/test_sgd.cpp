@@ -111,8 +111,9 @@ TEST_SUITE("cuda") {
       SgdHyper<float> h{0.1f, 0.9f, 0.1f, 1e-4f, false, first};
       Tensor pc = p.clone(), bc = b.clone();
       Tensor pg = p.to(Device::cuda), bg = b.to(Device::cuda), gg = g.to(Device::cuda);
-      cpu::sgd_step(pc.data<float>(), bc.data<float>(), g.data<float>(), n, h);
-      PRM_CUDA_ONLY(cuda::sgd_step(pg.data<float>(), bg.data<float>(), gg.data<float>(), n, h));
+      launch<SgdStep, float>(Device::cpu, pc.data<float>(), bc.data<float>(), g.data<float>(), n, h);
+      launch<SgdStep, float>(Device::cuda, pg.data<float>(), bg.data<float>(), gg.data<float>(), n,
+                             h);
       check_close(pg.to_vector(), pc.to_vector(), 1e-6, 1e-7);
       check_close(bg.to_vector(), bc.to_vector(), 1e-6, 1e-7);
     }

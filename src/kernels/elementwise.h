@@ -1,54 +1,142 @@
-// Elementwise kernels. CPU twins in cpu/elementwise.cpp, CUDA twins in cuda/elementwise.cu, same
-// signatures; the per-element math is in elementwise_math.h. All of them WRITE (=) their output,
-// gradients included (these are activation gradients; the ops reduce broadcast gradients).
-//   binary:            out[i] = a[off(i, sa)] op b[off(i, sb)]   (broadcasting through strides)
-//   unary:             out[i] = f(inp[i], scalar)    (add/mul/pow scalar, relu, sigmoid)
-//   broadcast_copy:    out[i] = inp[off(i, s)]                    (expand to a larger shape)
-//   relu_backward:     dinp[i] = dout[i] * [inp[i] > 0]
-//   sigmoid_backward:  dinp[i] = dout[i] * out[i] * (1 - out[i])
-//   pow_scalar_backward: dinp[i] = dout[i] * p * inp[i]^(p-1)
-//   copy_into_slice:   rows of inp [outer, inner_inp] into columns [offset, offset+inner_inp)
+// Elementwise kernels, written once for both devices (kernels/dispatch.h) over the math of
+// elementwise_math.h; registered in cpu/elementwise.cpp and cuda/elementwise.cu. All of them
+// WRITE (=) their output, gradients included (these are activation gradients; the ops reduce
+// broadcast gradients).
+//   Binary:            out[i] = a[off(i, sa)] op b[off(i, sb)]   (broadcasting through strides)
+//   Unary:             out[i] = f(inp[i], scalar)    (add/mul/pow scalar, relu, sigmoid)
+//   BroadcastCopy:     out[i] = inp[off(i, s)]                    (expand to a larger shape)
+//   ReluBackward:      dinp[i] = dout[i] * [inp[i] > 0]
+//   SigmoidBackward:   dinp[i] = dout[i] * out[i] * (1 - out[i])
+//   PowScalarBackward: dinp[i] = dout[i] * p * inp[i]^(p-1)
+//   CopyIntoSlice:     rows of inp [outer, inner_inp] into columns [offset, offset+inner_inp)
 //                      of out [outer, inner_out]             (concat forward)
-//   copy_from_slice:   the reverse: out [outer, inner_out] from columns [offset, ...) of
+//   CopyFromSlice:     the reverse: out [outer, inner_out] from columns [offset, ...) of
 //                      inp [outer, inner_inp]                 (concat backward)
+// Strided walks go by runs of the innermost dim (Loop::for_each_run): strided_offset once per
+// run, then a plain strided loop, which the CPU compiler vectorises.
 #pragma once
 #include <cstdint>
 
-#include "kernels/common.h"
+#include "kernels/dispatch.h"
 #include "kernels/elementwise_math.h"
 
-namespace prm::cpu {
-template <typename T>
-void binary(BinaryOp op, T* out, const T* a, const Strides& sa, const T* b, const Strides& sb,
-            int64_t n);
-template <typename T> void unary(UnaryOp op, T* out, const T* inp, T scalar, int64_t n);
-template <typename T> void broadcast_copy(T* out, const T* inp, const Strides& s, int64_t n);
-template <typename T> void relu_backward(T* dinp, const T* dout, const T* inp, int64_t n);
-template <typename T> void sigmoid_backward(T* dinp, const T* dout, const T* out, int64_t n);
-template <typename T>
-void pow_scalar_backward(T* dinp, const T* dout, const T* inp, T p, int64_t n);
-template <typename T>
-void copy_into_slice(T* out, const T* inp, int64_t outer, int64_t inner_inp, int64_t inner_out,
-                     int64_t offset);
-template <typename T>
-void copy_from_slice(T* out, const T* inp, int64_t outer, int64_t inner_out, int64_t inner_inp,
-                     int64_t offset);
-}  // namespace prm::cpu
+namespace prm {
 
-namespace prm::cuda {
-template <typename T>
-void binary(BinaryOp op, T* out, const T* a, const Strides& sa, const T* b, const Strides& sb,
-            int64_t n);
-template <typename T> void unary(UnaryOp op, T* out, const T* inp, T scalar, int64_t n);
-template <typename T> void broadcast_copy(T* out, const T* inp, const Strides& s, int64_t n);
-template <typename T> void relu_backward(T* dinp, const T* dout, const T* inp, int64_t n);
-template <typename T> void sigmoid_backward(T* dinp, const T* dout, const T* out, int64_t n);
-template <typename T>
-void pow_scalar_backward(T* dinp, const T* dout, const T* inp, T p, int64_t n);
-template <typename T>
-void copy_into_slice(T* out, const T* inp, int64_t outer, int64_t inner_inp, int64_t inner_out,
-                     int64_t offset);
-template <typename T>
-void copy_from_slice(T* out, const T* inp, int64_t outer, int64_t inner_out, int64_t inner_inp,
-                     int64_t offset);
-}  // namespace prm::cuda
+template <class Loop>
+struct Binary {
+  template <typename T>
+  static void run(BinaryOp op, T* out, const T* a, const Strides& sa, const T* b,
+                  const Strides& sb, int64_t n) {
+    switch (op) {
+      case BinaryOp::add: return run_op<BinaryOp::add>(out, a, sa, b, sb, n);
+      case BinaryOp::sub: return run_op<BinaryOp::sub>(out, a, sa, b, sb, n);
+      case BinaryOp::mul: return run_op<BinaryOp::mul>(out, a, sa, b, sb, n);
+      case BinaryOp::div: return run_op<BinaryOp::div>(out, a, sa, b, sb, n);
+    }
+  }
+  // The op is a template argument so that each loop is compiled for one op (vectorisable).
+  template <BinaryOp OP, typename T>
+  static void run_op(T* out, const T* a, const Strides& sa, const T* b, const Strides& sb,
+                     int64_t n) {
+    if (is_flat(sa) && is_flat(sb)) {
+      Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = binary_apply(OP, a[i], b[i]); });
+      return;
+    }
+    const Strides ca = sa, cb = sb;  // sa and sb share their sizes
+    const int64_t inner = sa.size[sa.ndim - 1];
+    Loop::for_each_run(n / inner, inner, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
+      const int last = ca.ndim - 1;
+      const T* ra = a + strided_offset(r * inner, ca);
+      const T* rb = b + strided_offset(r * inner, cb);
+      T* ro = out + r * inner;
+      const int64_t step_a = ca.stride[last], step_b = cb.stride[last];
+      for (int64_t k = begin; k < end; ++k)
+        ro[k] = binary_apply(OP, ra[k * step_a], rb[k * step_b]);
+    });
+  }
+};
+
+template <class Loop>
+struct Unary {
+  template <typename T>
+  static void run(UnaryOp op, T* out, const T* inp, T scalar, int64_t n) {
+    switch (op) {
+      case UnaryOp::add_scalar: return run_op<UnaryOp::add_scalar>(out, inp, scalar, n);
+      case UnaryOp::mul_scalar: return run_op<UnaryOp::mul_scalar>(out, inp, scalar, n);
+      case UnaryOp::pow_scalar: return run_op<UnaryOp::pow_scalar>(out, inp, scalar, n);
+      case UnaryOp::relu: return run_op<UnaryOp::relu>(out, inp, scalar, n);
+      case UnaryOp::sigmoid: return run_op<UnaryOp::sigmoid>(out, inp, scalar, n);
+    }
+  }
+  template <UnaryOp OP, typename T>
+  static void run_op(T* out, const T* inp, T scalar, int64_t n) {
+    Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = unary_apply(OP, inp[i], scalar); });
+  }
+};
+
+template <class Loop>
+struct BroadcastCopy {
+  template <typename T>
+  static void run(T* out, const T* inp, const Strides& s, int64_t n) {
+    if (is_flat(s)) {
+      Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = inp[i]; });
+      return;
+    }
+    const Strides cs = s;
+    const int64_t inner = s.size[s.ndim - 1];
+    Loop::for_each_run(n / inner, inner, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
+      const T* ri = inp + strided_offset(r * inner, cs);
+      const int64_t step = cs.stride[cs.ndim - 1];
+      T* ro = out + r * inner;
+      for (int64_t k = begin; k < end; ++k) ro[k] = ri[k * step];
+    });
+  }
+};
+
+template <class Loop>
+struct ReluBackward {
+  template <typename T>
+  static void run(T* dinp, const T* dout, const T* inp, int64_t n) {
+    Loop::for_each(n, PRM_LAMBDA(int64_t i) { dinp[i] = relu_grad(dout[i], inp[i]); });
+  }
+};
+
+template <class Loop>
+struct SigmoidBackward {
+  template <typename T>
+  static void run(T* dinp, const T* dout, const T* out, int64_t n) {
+    Loop::for_each(n, PRM_LAMBDA(int64_t i) { dinp[i] = sigmoid_grad(dout[i], out[i]); });
+  }
+};
+
+template <class Loop>
+struct PowScalarBackward {
+  template <typename T>
+  static void run(T* dinp, const T* dout, const T* inp, T p, int64_t n) {
+    Loop::for_each(n, PRM_LAMBDA(int64_t i) { dinp[i] = pow_scalar_grad(dout[i], inp[i], p); });
+  }
+};
+
+template <class Loop>
+struct CopyIntoSlice {
+  template <typename T>
+  static void run(T* out, const T* inp, int64_t outer, int64_t inner_inp, int64_t inner_out,
+                  int64_t offset) {
+    Loop::for_each(outer * inner_inp, PRM_LAMBDA(int64_t i) {
+      out[slice_to_full(i, inner_inp, inner_out, offset)] = inp[i];
+    });
+  }
+};
+
+template <class Loop>
+struct CopyFromSlice {
+  template <typename T>
+  static void run(T* out, const T* inp, int64_t outer, int64_t inner_out, int64_t inner_inp,
+                  int64_t offset) {
+    Loop::for_each(outer * inner_out, PRM_LAMBDA(int64_t i) {
+      out[i] = inp[slice_to_full(i, inner_out, inner_inp, offset)];
+    });
+  }
+};
+
+}  // namespace prm

@@ -7,42 +7,39 @@
 // beta = 0 OVERWRITES C (its old contents are never read, so it may be uninitialised);
 // beta = 1 ACCUMULATES into C (how parameter gradients are summed over images).
 //
-// cpu::gemm calls OpenBLAS (cblas) when the build has PRM_USE_OPENBLAS=1 and our own blocked
-// GEMM (cpu::gemm_blocked) otherwise; gemm_blocked is exported so that the tests check it
-// against a naive triple loop even when OpenBLAS is present. cuda::gemm calls cuBLAS.
+// Two kernels (kernels/dispatch.h) with a body per device: on the CPU (cpu/gemm.cpp) Gemm calls
+// OpenBLAS (cblas) when the build has PRM_USE_OPENBLAS=1 and our own blocked GEMM
+// (cpu::gemm_blocked) otherwise; gemm_blocked is exported so that the tests check it against a
+// naive triple loop even when OpenBLAS is present. On CUDA (cuda/gemm.cu) both call cuBLAS.
 // The strided-batched forms run `batch` independent GEMMs, matrix b of each operand starting at
 // pointer + b * stride (a stride of 0 shares one matrix across the batch).
 #pragma once
 #include <cstdint>
 
-namespace prm::cpu {
+#include "kernels/dispatch.h"
 
-template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+namespace prm {
 
+template <class Loop>
+struct Gemm {
+  template <typename T>
+  static void run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+};
+
+template <class Loop>
+struct GemmStridedBatched {
+  template <typename T>
+  static void run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                  int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch);
+};
+
+namespace cpu {
+// Our own cache-blocked GEMM (what Gemm<CpuLoop> uses without OpenBLAS), same arguments.
 template <typename T>
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+}  // namespace cpu
 
-template <typename T>
-void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
-                          int64_t batch);
-
-}  // namespace prm::cpu
-
-namespace prm::cuda {
-
-template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
-
-template <typename T>
-void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
-                          int64_t batch);
-
-}  // namespace prm::cuda
+}  // namespace prm

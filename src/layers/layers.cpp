@@ -41,6 +41,11 @@ void Conv2d::init_conv_torch_default(std::mt19937_64& rng) {
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
+void set_conv_engine(Module& root, ConvEngine engine) {
+  if (auto* conv = dynamic_cast<Conv2d*>(&root)) conv->options.engine = engine;
+  for (const auto& [name, child] : root.named_children()) set_conv_engine(*child, engine);
+}
+
 // ---- BatchNorm2d ----
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)

@@ -33,6 +33,9 @@ class Conv2d : public Module {
   Conv2dOptions options;
 };
 
+// Sets the CUDA convolution engine of every Conv2d in `root` and below (per module, not global).
+void set_conv_engine(Module& root, ConvEngine engine);
+
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);

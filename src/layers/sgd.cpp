@@ -52,12 +52,8 @@ void SGD::step() {
         h.nesterov = options_.nesterov;
         h.first_step = first;
         scalar_t* buf_ptr = options_.momentum != 0 ? buf.data<scalar_t>() : nullptr;
-        if (p.is_cuda()) {
-          PRM_CUDA_ONLY(
-              cuda::sgd_step(p.data<scalar_t>(), buf_ptr, g.data<scalar_t>(), p.numel(), h));
-        } else {
-          cpu::sgd_step(p.data<scalar_t>(), buf_ptr, g.data<scalar_t>(), p.numel(), h);
-        }
+        launch<SgdStep, scalar_t>(p.device(), p.data<scalar_t>(), buf_ptr, g.data<scalar_t>(),
+                                  p.numel(), h);
       });
     }
   }

@@ -4,7 +4,6 @@
 #include <unordered_set>
 
 #include "kernels/basic.h"
-#include "kernels/common.h"
 
 namespace prm {
 
@@ -15,18 +14,14 @@ thread_local bool g_grad_mode = true;
 void accumulate_into(const Tensor& out, const Tensor& inp) {
   const int64_t n = out.numel();
   PRM_DISPATCH_FLOAT(out.dtype(), "accumulate", {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* i = inp.data<scalar_t>();
-    if (out.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::axpy(o, scalar_t(1), i, n));
-    } else {
-      cpu::axpy(o, scalar_t(1), i, n);
-    }
+    launch<Axpy, scalar_t>(out.device(), out.data<scalar_t>(), scalar_t(1), inp.data<scalar_t>(),
+                           n);
   });
 }
 
+// The sum of two gradients meeting at one tensor, in fresh storage (either may be shared).
 Tensor sum_of(const Tensor& a, const Tensor& b) {
-  Tensor out = a.detach().clone();  // fresh storage: a may be shared with another edge
+  Tensor out = a.detach().clone();
   accumulate_into(out, b);
   return out;
 }
@@ -60,6 +55,8 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   return order;  // children before parents
 }
 
+// The first gradient of a leaf is copied: later backward calls add into .grad, and `grad` may be
+// shared (a backward may return its grad_output, or one tensor for two inputs).
 void accumulate_leaf(const Tensor& leaf, const Tensor& grad) {
   TensorImpl& impl = leaf.impl();
   if (!impl.grad) {
@@ -83,11 +80,12 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void attach_grad_fn(Tensor& output, const char* name, std::vector<Tensor> inputs,
-                    BackwardFn backward) {
+void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
+                    std::vector<Tensor> inputs, BackwardFn backward) {
   if (!needs_grad(inputs)) return;
   auto node = std::make_shared<Node>();
   node->name = name;
+  node->backward_name = backward_name;
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
   node->output_shape = output.shape();
@@ -97,7 +95,8 @@ void attach_grad_fn(Tensor& output, const char* name, std::vector<Tensor> inputs
   output.impl().requires_grad = true;
 }
 
-void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
+                  const BackwardObserver& observer) {
   PRM_CHECK(root.requires_grad(), "backward: tensor ", root.describe(),
             " does not require grad and has no grad_fn");
   Tensor seed = grad_root;
@@ -125,6 +124,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
               "' was already freed; pass retain_graph=true to the first backward");
     check_grad_matches("output", node->name, grad_output, node->output_shape, node->output_dtype,
                        node->output_device);
+    if (observer) observer(*node, grad_output);
     std::vector<Tensor> grads = node->backward(grad_output);
     PRM_CHECK(grads.size() == node->inputs.size(), "backward of ", node->name, " returned ",
               grads.size(), " gradients for ", node->inputs.size(), " inputs");

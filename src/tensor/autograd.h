@@ -1,12 +1,24 @@
-// The autograd engine (micrograd-sized): every differentiable op's forward, when any input
-// requires grad and grad mode is on, attaches a Node to its output. A Node holds the op's inputs
-// (the graph edges) and a backward function that maps the gradient of the output to one gradient
-// per input (an undefined Tensor where that input needs none). Tensor::backward sorts the graph
-// topologically and runs the nodes in reverse order, summing gradients that meet at a tensor.
+// The autograd engine (micrograd-sized). Every differentiable op is three things, declared in its
+// header: X_forward (the computation, no graph), X_backward (a named function from the output's
+// gradient and what the forward saved to the inputs' gradients) and X itself, which runs
+// X_forward and, when any input requires grad and grad mode is on, attaches a Node to the output
+// whose backward closure only calls X_backward. Tensor::backward sorts the graph topologically
+// and runs the nodes in reverse order, summing gradients that meet at a tensor.
 //
-// Rule: gradients reaching a leaf are ADDED to leaf.grad (accumulation across backward calls);
-// every backward function WRITES fresh gradient tensors for its inputs, never aliasing them.
-// Backward functions run with grad mode off, so they may call differentiable ops freely.
+// The rules, written once here:
+// - What a node keeps. `inputs` are the graph edges (the op's inputs, in the order backward
+//   returns their gradients). The backward closure keeps what X_backward reads, and nothing else:
+//   sizes and flags by value, and tensors (inputs, outputs, saved statistics such as a batch
+//   mean or a max-pool argmax) DETACHED, as plain values with no graph. A saved output with its
+//   graph would own the node that owns it (a reference cycle); a saved input with its graph would
+//   keep the whole forward graph alive after this node was released.
+// - Who clones. Nobody but the engine. Gradients are immutable values: an X_backward may return
+//   its grad_output itself or a view of it (add does, for both inputs) and never writes into it.
+//   The engine allocates fresh storage exactly where it writes: the first gradient stored into a
+//   leaf's .grad (a copy, because later backward calls ADD into .grad), and the sum of two
+//   gradients that meet at one tensor (new storage, as either may be shared).
+// - X_backward runs with grad mode off (under the engine), so it may call differentiable ops
+//   freely; activation gradients are WRITTEN, leaf gradients ACCUMULATE across backward calls.
 #pragma once
 #include <functional>
 #include <string>
@@ -19,7 +31,8 @@ namespace prm {
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 struct Node {
-  std::string name;            // op name, for error messages
+  std::string name;            // op name, for error messages and `prm graph`
+  std::string backward_name;   // the named backward function(s) the closure calls
   std::vector<Tensor> inputs;  // edges, in the order backward() returns their gradients
   BackwardFn backward;         // released (with inputs) after use unless retain_graph
   Shape output_shape;          // the gradient fed in must have this shape
@@ -46,10 +59,16 @@ class NoGradGuard {
 bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Called by an op after computing `output`: records the node when needs_grad(inputs).
-void attach_grad_fn(Tensor& output, const char* name, std::vector<Tensor> inputs,
-                    BackwardFn backward);
+// `backward_name` names the X_backward function(s) the closure calls (for `prm graph`).
+void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
+                    std::vector<Tensor> inputs, BackwardFn backward);
+
+// Sees every node as backward runs it, with the gradient that flowed into its output, before the
+// node is released (for `prm graph` and other study tools).
+using BackwardObserver = std::function<void(const Node& node, const Tensor& grad_output)>;
 
 // The engine behind Tensor::backward.
-void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
+                  const BackwardObserver& observer = nullptr);
 
 }  // namespace prm

@@ -3,7 +3,6 @@
 #include <sstream>
 
 #include "kernels/basic.h"
-#include "kernels/common.h"
 #include "tensor/allocator.h"
 #include "tensor/autograd.h"
 
@@ -108,23 +107,13 @@ Tensor copy_as(const Tensor& src, DType dtype, Device device) {
   }
   // Convert on the source device, then move.
   Tensor converted = device == src.device() ? out : Tensor::empty(src.shape(), dtype, src.device());
-  const int64_t n = src.numel();
-  auto run = [&](auto* o, const auto* i) {
-    if (src.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::convert(o, i, n));
-    } else {
-      cpu::convert(o, i, n);
-    }
-  };
   void* o = converted.raw_data();
-  const void* i = src.raw_data();
-  auto from = src.dtype();
-  if (dtype == DType::f32 && from == DType::f64) run(static_cast<float*>(o), static_cast<const double*>(i));
-  else if (dtype == DType::f64 && from == DType::f32) run(static_cast<double*>(o), static_cast<const float*>(i));
-  else if (dtype == DType::f32 && from == DType::i64) run(static_cast<float*>(o), static_cast<const int64_t*>(i));
-  else if (dtype == DType::f64 && from == DType::i64) run(static_cast<double*>(o), static_cast<const int64_t*>(i));
-  else if (dtype == DType::i64 && from == DType::f32) run(static_cast<int64_t*>(o), static_cast<const float*>(i));
-  else run(static_cast<int64_t*>(o), static_cast<const double*>(i));
+  const int64_t n = src.numel();
+  switch (src.dtype()) {
+    case DType::f32: launch<Convert, float>(src.device(), o, dtype, src.data<float>(), n); break;
+    case DType::f64: launch<Convert, double>(src.device(), o, dtype, src.data<double>(), n); break;
+    case DType::i64: launch<Convert, int64_t>(src.device(), o, dtype, src.data<int64_t>(), n); break;
+  }
   if (device != src.device()) return copy_as(converted, dtype, device);
   return converted;
 }
@@ -135,7 +124,7 @@ Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
   Tensor out = copy_as(*this, dtype(), device);
   const Device from = this->device();
-  attach_grad_fn(out, "to_device", {*this},
+  attach_grad_fn(out, "to_device", "to_device (g.to(from))", {*this},
                  [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
   return out;
 }
@@ -144,15 +133,15 @@ Tensor Tensor::to(DType dtype) const {
   if (dtype == this->dtype()) return *this;
   Tensor out = copy_as(*this, dtype, device());
   const DType from = this->dtype();
-  attach_grad_fn(out, "to_dtype", {*this},
+  attach_grad_fn(out, "to_dtype", "to_dtype (g.to(from))", {*this},
                  [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
   return out;
 }
 
 Tensor Tensor::clone() const {
   Tensor out = copy_as(*this, dtype(), device());
-  attach_grad_fn(out, "clone", {*this},
-                 [](const Tensor& g) { return std::vector<Tensor>{g.clone()}; });
+  attach_grad_fn(out, "clone", "clone (identity)", {*this},
+                 [](const Tensor& g) { return std::vector<Tensor>{g}; });
   return out;
 }
 
@@ -178,17 +167,10 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(double value) {
   const int64_t n = numel();
-  auto run = [&](auto* p, auto v) {
-    if (is_cuda()) {
-      PRM_CUDA_ONLY(cuda::fill(p, v, n));
-    } else {
-      cpu::fill(p, v, n);
-    }
-  };
   switch (dtype()) {
-    case DType::f32: run(static_cast<float*>(raw_data()), static_cast<float>(value)); break;
-    case DType::f64: run(static_cast<double*>(raw_data()), value); break;
-    case DType::i64: run(static_cast<int64_t*>(raw_data()), static_cast<int64_t>(value)); break;
+    case DType::f32: launch<Fill, float>(device(), data<float>(), float(value), n); break;
+    case DType::f64: launch<Fill, double>(device(), data<double>(), value, n); break;
+    case DType::i64: launch<Fill, int64_t>(device(), data<int64_t>(), int64_t(value), n); break;
   }
 }
 

@@ -1,9 +1,10 @@
+// CPU bodies of the per-channel reductions of kernels/batch_norm.h, and the registration of all
+// its kernels.
 #include "kernels/batch_norm.h"
+#include "kernels/cpu/loop.h"
+#include "kernels/register.h"
 
-#include "kernels/batch_norm_math.h"
-#include "kernels/cpu/parallel.h"
-
-namespace prm::cpu {
+namespace prm {
 
 namespace {
 
@@ -20,8 +21,10 @@ void for_channel(int64_t c, int64_t N, int64_t C, int64_t HW, F f) {
 
 // Two passes per channel (mean, then squared deviations) with double accumulators: stable
 // for large M, and the same sums the CUDA reduction forms.
+template <>
 template <typename T>
-void batch_norm_stats(T* mean, T* var, const T* inp, int64_t N, int64_t C, int64_t HW) {
+void BatchNormStats<CpuLoop>::run(T* mean, T* var, const T* inp, int64_t N, int64_t C,
+                                  int64_t HW) {
   const int64_t M = N * HW;
 #pragma omp parallel for schedule(static) if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
@@ -35,34 +38,11 @@ void batch_norm_stats(T* mean, T* var, const T* inp, int64_t N, int64_t C, int64
   }
 }
 
+template <>
 template <typename T>
-void batch_norm_finalize(T* invstd, T* running_mean, T* running_var, const T* mean, const T* var,
-                         int64_t C, int64_t M, double momentum, double eps) {
-  parallel_for(C, [=](int64_t c) {
-    batch_norm_finalize_one(c, invstd, running_mean, running_var, mean, var, M, momentum, eps);
-  });
-}
-
-// The per-element loops walk one (n, c) plane at a time, so the channel is known without a
-// division per element and the inner loop vectorises; the math is the shared per-element one.
-template <typename F>
-void for_each_plane(int64_t N, int64_t C, int64_t HW, F f) {
-#pragma omp parallel for schedule(static) if (N * C * HW > 32768)
-  for (int64_t plane = 0; plane < N * C; ++plane) f(plane % C, plane * HW);
-}
-
-template <typename T>
-void batch_norm_apply(T* out, const T* inp, const T* mean, const T* invstd, const T* weight,
-                      const T* bias, int64_t N, int64_t C, int64_t HW) {
-  for_each_plane(N, C, HW, [=](int64_t c, int64_t base) {
-    for (int64_t i = base; i < base + HW; ++i)
-      out[i] = batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c);
-  });
-}
-
-template <typename T>
-void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* inp,
-                                const T* mean, const T* invstd, int64_t N, int64_t C, int64_t HW) {
+void BatchNormBackwardReduce<CpuLoop>::run(T* sum_dout, T* sum_dout_xhat, const T* dout,
+                                           const T* inp, const T* mean, const T* invstd,
+                                           int64_t N, int64_t C, int64_t HW) {
 #pragma omp parallel for schedule(static) if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
     double sum_dy = 0, sum_dy_xhat = 0;
@@ -76,29 +56,7 @@ void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, co
   }
 }
 
-template <typename T>
-void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
-                               const T* weight, const T* sum_dout, const T* sum_dout_xhat,
-                               bool training, int64_t N, int64_t C, int64_t HW) {
-  const int64_t M = N * HW;
-  for_each_plane(N, C, HW, [=](int64_t c, int64_t base) {
-    for (int64_t i = base; i < base + HW; ++i)
-      dinp[i] = batch_norm_backward_input_one(dout[i], inp[i], mean[c], invstd[c], weight,
-                                              sum_dout[c], sum_dout_xhat[c], training, M, c);
-  });
-}
+}  // namespace prm
 
-#define PRM_INSTANTIATE_BATCH_NORM(T)                                                              \
-  template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);                  \
-  template void batch_norm_finalize<T>(T*, T*, T*, const T*, const T*, int64_t, int64_t, double,   \
-                                       double);                                                    \
-  template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
-                                    int64_t, int64_t);                                             \
-  template void batch_norm_backward_reduce<T>(T*, T*, const T*, const T*, const T*, const T*,      \
-                                              int64_t, int64_t, int64_t);                          \
-  template void batch_norm_backward_input<T>(T*, const T*, const T*, const T*, const T*, const T*, \
-                                             const T*, const T*, bool, int64_t, int64_t, int64_t);
-PRM_INSTANTIATE_BATCH_NORM(float)
-PRM_INSTANTIATE_BATCH_NORM(double)
-
-}  // namespace prm::cpu
+PRM_REGISTER_KERNELS(CpuLoop, BatchNormStats, BatchNormBackwardReduce, BatchNormFinalize,
+                     BatchNormApply, BatchNormBackwardInput)

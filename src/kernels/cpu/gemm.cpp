@@ -17,6 +17,8 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/cpu/loop.h"
+#include "kernels/register.h"
 #include "tensor/error.h"
 
 #if PRM_USE_OPENBLAS
@@ -255,9 +257,16 @@ void blas_gemm_split(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
 }  // namespace
 #endif
 
+}  // namespace prm::cpu
+
+namespace prm {
+
+template <>
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void Gemm<CpuLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                        const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                        int64_t ldc) {
+  using namespace cpu;
   if (M <= 0 || N <= 0) return;
 #if PRM_USE_OPENBLAS
   if (K <= 0) {  // BLAS wants lda >= 1 even for an empty product
@@ -270,27 +279,24 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 #endif
 }
 
+template <>
 template <typename T>
-void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
-                          int64_t batch) {
+void GemmStridedBatched<CpuLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                                      T alpha, const T* A, int64_t lda, int64_t stride_a,
+                                      const T* B, int64_t ldb, int64_t stride_b, T beta, T* C,
+                                      int64_t ldc, int64_t stride_c, int64_t batch) {
   // One threaded GEMM after another: the GEMMs themselves use every core.
   for (int64_t b = 0; b < batch; ++b)
-    gemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
-         C + b * stride_c, ldc);
+    Gemm<CpuLoop>::run(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b,
+                       ldb, beta, C + b * stride_c, ldc);
 }
 
-#define PRM_INSTANTIATE_GEMM(T)                                                                \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
-                        int64_t, T, T*, int64_t);                                              \
-  template void gemm_blocked<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t,   \
-                                const T*, int64_t, T, T*, int64_t);                            \
-  template void gemm_strided_batched<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*,    \
-                                        int64_t, int64_t, const T*, int64_t, int64_t, T, T*,   \
-                                        int64_t, int64_t, int64_t);
-PRM_INSTANTIATE_GEMM(float)
-PRM_INSTANTIATE_GEMM(double)
-#undef PRM_INSTANTIATE_GEMM
+template void cpu::gemm_blocked<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                                       int64_t, const float*, int64_t, float, float*, int64_t);
+template void cpu::gemm_blocked<double>(bool, bool, int64_t, int64_t, int64_t, double,
+                                        const double*, int64_t, const double*, int64_t, double,
+                                        double*, int64_t);
 
-}  // namespace prm::cpu
+}  // namespace prm
+
+PRM_REGISTER_KERNELS(CpuLoop, Gemm, GemmStridedBatched)

@@ -1,8 +1,10 @@
+// CUDA bodies of the per-channel reductions of kernels/batch_norm.h (one block per channel), and
+// the registration of all its kernels.
 #include "kernels/batch_norm.h"
-#include "kernels/batch_norm_math.h"
-#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/loop.cuh"
+#include "kernels/register.h"
 
-namespace prm::cuda {
+namespace prm {
 
 namespace {
 
@@ -92,62 +94,27 @@ __global__ void backward_reduce_kernel(T* sum_dout, T* sum_dout_xhat, const T* d
 
 }  // namespace
 
+template <>
 template <typename T>
-void batch_norm_stats(T* mean, T* var, const T* inp, int64_t N, int64_t C, int64_t HW) {
+void BatchNormStats<CudaLoop>::run(T* mean, T* var, const T* inp, int64_t N, int64_t C,
+                                   int64_t HW) {
   if (C == 0) return;
   stats_kernel<<<static_cast<unsigned>(C), kReduceThreads>>>(mean, var, inp, N, C, HW);
   CUDA_LAUNCH_CHECK();
 }
 
+template <>
 template <typename T>
-void batch_norm_finalize(T* invstd, T* running_mean, T* running_var, const T* mean, const T* var,
-                         int64_t C, int64_t M, double momentum, double eps) {
-  parallel_for(C, [=] __device__(int64_t c) {
-    batch_norm_finalize_one(c, invstd, running_mean, running_var, mean, var, M, momentum, eps);
-  });
-}
-
-template <typename T>
-void batch_norm_apply(T* out, const T* inp, const T* mean, const T* invstd, const T* weight,
-                      const T* bias, int64_t N, int64_t C, int64_t HW) {
-  parallel_for(N * C * HW, [=] __device__(int64_t i) {
-    const int64_t c = batch_norm_channel(i, C, HW);
-    out[i] = batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c);
-  });
-}
-
-template <typename T>
-void batch_norm_backward_reduce(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* inp,
-                                const T* mean, const T* invstd, int64_t N, int64_t C, int64_t HW) {
+void BatchNormBackwardReduce<CudaLoop>::run(T* sum_dout, T* sum_dout_xhat, const T* dout,
+                                            const T* inp, const T* mean, const T* invstd,
+                                            int64_t N, int64_t C, int64_t HW) {
   if (C == 0) return;
   backward_reduce_kernel<<<static_cast<unsigned>(C), kReduceThreads>>>(
       sum_dout, sum_dout_xhat, dout, inp, mean, invstd, N, C, HW);
   CUDA_LAUNCH_CHECK();
 }
 
-template <typename T>
-void batch_norm_backward_input(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
-                               const T* weight, const T* sum_dout, const T* sum_dout_xhat,
-                               bool training, int64_t N, int64_t C, int64_t HW) {
-  const int64_t M = N * HW;
-  parallel_for(N * C * HW, [=] __device__(int64_t i) {
-    const int64_t c = batch_norm_channel(i, C, HW);
-    dinp[i] = batch_norm_backward_input_one(dout[i], inp[i], mean[c], invstd[c], weight,
-                                            sum_dout[c], sum_dout_xhat[c], training, M, c);
-  });
-}
+}  // namespace prm
 
-#define PRM_INSTANTIATE_BATCH_NORM(T)                                                              \
-  template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);                  \
-  template void batch_norm_finalize<T>(T*, T*, T*, const T*, const T*, int64_t, int64_t, double,   \
-                                       double);                                                    \
-  template void batch_norm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, \
-                                    int64_t, int64_t);                                             \
-  template void batch_norm_backward_reduce<T>(T*, T*, const T*, const T*, const T*, const T*,      \
-                                              int64_t, int64_t, int64_t);                          \
-  template void batch_norm_backward_input<T>(T*, const T*, const T*, const T*, const T*, const T*, \
-                                             const T*, const T*, bool, int64_t, int64_t, int64_t);
-PRM_INSTANTIATE_BATCH_NORM(float)
-PRM_INSTANTIATE_BATCH_NORM(double)
-
-}  // namespace prm::cuda
+PRM_REGISTER_KERNELS(CudaLoop, BatchNormStats, BatchNormBackwardReduce, BatchNormFinalize,
+                     BatchNormApply, BatchNormBackwardInput)

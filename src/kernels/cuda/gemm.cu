@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <climits>
 
-#include "kernels/cuda/check.h"
+#include "kernels/cuda/loop.cuh"
 #include "kernels/gemm.h"
+#include "kernels/register.h"
 
-namespace prm::cuda {
+namespace prm {
 
 namespace {
 
@@ -27,7 +28,7 @@ cublasHandle_t cublas_handle() {
 cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 int as_int(int64_t v, const char* what) {
-  PRM_CHECK(v >= 0 && v <= INT_MAX, "cuda::gemm: ", what, " = ", v, " exceeds cuBLAS's int range");
+  PRM_CHECK(v >= 0 && v <= INT_MAX, "cuBLAS gemm: ", what, " = ", v, " exceeds cuBLAS's int range");
   return static_cast<int>(v);
 }
 
@@ -59,9 +60,11 @@ void batched_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int 
 
 }  // namespace
 
+template <>
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void Gemm<CudaLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                         const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                         int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   // cuBLAS handles K = 0 as C = beta * C; its leading dimensions must still be >= 1.
   gemm_call(op(trans_b), op(trans_a), as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha, B,
@@ -69,11 +72,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
             &beta, C, as_int(ldc, "ldc"));
 }
 
+template <>
 template <typename T>
-void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                          const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
-                          int64_t batch) {
+void GemmStridedBatched<CudaLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N,
+                                       int64_t K, T alpha, const T* A, int64_t lda,
+                                       int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b,
+                                       T beta, T* C, int64_t ldc, int64_t stride_c,
+                                       int64_t batch) {
   if (M <= 0 || N <= 0 || batch <= 0) return;
   batched_call(op(trans_b), op(trans_a), as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha, B,
                as_int(std::max<int64_t>(ldb, 1), "ldb"), stride_b, A,
@@ -81,14 +86,6 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
                stride_c, as_int(batch, "batch"));
 }
 
-#define PRM_INSTANTIATE_GEMM(T)                                                                \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
-                        int64_t, T, T*, int64_t);                                              \
-  template void gemm_strided_batched<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*,    \
-                                        int64_t, int64_t, const T*, int64_t, int64_t, T, T*,   \
-                                        int64_t, int64_t, int64_t);
-PRM_INSTANTIATE_GEMM(float)
-PRM_INSTANTIATE_GEMM(double)
-#undef PRM_INSTANTIATE_GEMM
+}  // namespace prm
 
-}  // namespace prm::cuda
+PRM_REGISTER_KERNELS(CudaLoop, Gemm, GemmStridedBatched)

@@ -1,11 +1,11 @@
-// CUDA twins of the reduction kernels (kernels/reduce.h).
+// CUDA kernels of kernels/reduce.h: SumAll's own GPU algorithm (a block tree) and the
+// registration of the rest.
+#include "kernels/cuda/loop.cuh"
 #include "kernels/reduce.h"
-
-#include "kernels/cuda/launch.cuh"
-#include "kernels/reduce_math.h"
+#include "kernels/register.h"
 #include "tensor/allocator.h"
 
-namespace prm::cuda {
+namespace prm {
 
 namespace {
 
@@ -46,8 +46,9 @@ __global__ void sum_final_kernel(T* out, const double* partial, int n_partial) {
 
 }  // namespace
 
+template <>
 template <typename T>
-void sum_all(T* out, const T* inp, int64_t n) {
+void SumAll<CudaLoop>::run(T* out, const T* inp, int64_t n) {
   const int blocks = static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks)));
   // Scratch from the caching allocator; freeing it right after the launches is safe because
@@ -61,18 +62,6 @@ void sum_all(T* out, const T* inp, int64_t n) {
   device_free(Device::cuda, partial, bytes);
 }
 
-template <typename T>
-void sum_dims(T* out, const T* inp, const Strides& kept, const Strides& reduced, int64_t n_out,
-              int64_t n_reduced) {
-  const Strides ck = kept, cr = reduced;
-  parallel_for(n_out, [=] __device__(int64_t o) { out[o] = sum_at(o, inp, ck, cr, n_reduced); });
-}
+}  // namespace prm
 
-template void sum_all<float>(float*, const float*, int64_t);
-template void sum_all<double>(double*, const double*, int64_t);
-template void sum_dims<float>(float*, const float*, const Strides&, const Strides&, int64_t,
-                              int64_t);
-template void sum_dims<double>(double*, const double*, const Strides&, const Strides&, int64_t,
-                               int64_t);
-
-}  // namespace prm::cuda
+PRM_REGISTER_KERNELS(CudaLoop, SumAll, SumDims)

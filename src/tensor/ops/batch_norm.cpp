@@ -1,7 +1,6 @@
 #include "tensor/ops/batch_norm.h"
 
 #include "kernels/batch_norm.h"
-#include "kernels/common.h"
 #include "tensor/autograd.h"
 
 namespace prm {
@@ -24,9 +23,9 @@ T* ptr_or_null(const Tensor& t) {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                  const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum, double eps) {
+Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Tensor& running_mean, const Tensor& running_var, bool training,
+                          double momentum, double eps, BatchNormSaved* saved) {
   check_float("batch_norm", x);
   PRM_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ",
             x.shape_str());
@@ -47,78 +46,74 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
             "batch_norm: training needs more than one value per channel, got input ",
             x.shape_str());
 
-  const bool cuda = x.is_cuda();
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean, invstd = Tensor::empty({C}, x.dtype(), x.device());
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
+  Tensor mean, invstd = Tensor::empty({C}, x.dtype(), dev);
   PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm", {
     scalar_t* rm = ptr_or_null<scalar_t>(running_mean);
     scalar_t* rv = ptr_or_null<scalar_t>(running_var);
+    scalar_t* s = invstd.data<scalar_t>();
     if (training) {
-      mean = Tensor::empty({C}, x.dtype(), x.device());
-      Tensor var = Tensor::empty({C}, x.dtype(), x.device());
+      mean = Tensor::empty({C}, x.dtype(), dev);
+      Tensor var = Tensor::empty({C}, x.dtype(), dev);
       scalar_t *m = mean.data<scalar_t>(), *v = var.data<scalar_t>();
-      scalar_t* s = invstd.data<scalar_t>();
-      const scalar_t* in = x.data<scalar_t>();
-      if (cuda) {
-        PRM_CUDA_ONLY(cuda::batch_norm_stats(m, v, in, N, C, HW);
-                      cuda::batch_norm_finalize(s, rm, rv, m, v, C, M, momentum, eps));
-      } else {
-        cpu::batch_norm_stats(m, v, in, N, C, HW);
-        cpu::batch_norm_finalize(s, rm, rv, m, v, C, M, momentum, eps);
-      }
+      launch<BatchNormStats, scalar_t>(dev, m, v, x.data<scalar_t>(), N, C, HW);
+      launch<BatchNormFinalize, scalar_t>(dev, s, rm, rv, m, v, C, M, momentum, eps);
     } else {
       // A snapshot: the running buffers may move before this node's backward runs.
       mean = running_mean.detach().clone();
-      scalar_t* s = invstd.data<scalar_t>();
       scalar_t* no_update = nullptr;
-      if (cuda) {
-        PRM_CUDA_ONLY(
-            cuda::batch_norm_finalize(s, no_update, no_update, rm, rv, C, M, momentum, eps));
-      } else {
-        cpu::batch_norm_finalize(s, no_update, no_update, rm, rv, C, M, momentum, eps);
-      }
+      launch<BatchNormFinalize, scalar_t>(dev, s, no_update, no_update, rm, rv, C, M, momentum,
+                                          eps);
     }
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t *in = x.data<scalar_t>(), *m = mean.data<scalar_t>(),
-                   *s = invstd.data<scalar_t>();
-    const scalar_t *w = ptr_or_null<scalar_t>(weight), *b = ptr_or_null<scalar_t>(bias);
-    if (cuda) {
-      PRM_CUDA_ONLY(cuda::batch_norm_apply(o, in, m, s, w, b, N, C, HW));
-    } else {
-      cpu::batch_norm_apply(o, in, m, s, w, b, N, C, HW);
-    }
+    launch<BatchNormApply, scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(),
+                                     mean.data<scalar_t>(), s, ptr_or_null<scalar_t>(weight),
+                                     ptr_or_null<scalar_t>(bias), N, C, HW);
   });
+  if (saved) *saved = {mean, invstd, training};
+  return out;
+}
 
+BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
+                                   const BatchNormSaved& saved) {
+  const int64_t N = x.size(0), C = x.size(1);
+  const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  const Device dev = x.device();
+  BatchNormGrads grads;
+  grads.dx = Tensor::empty(x.shape(), x.dtype(), dev);
+  grads.dbias = Tensor::empty({C}, x.dtype(), dev);
+  grads.dweight = Tensor::empty({C}, x.dtype(), dev);
+  PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", {
+    scalar_t *sg = grads.dbias.data<scalar_t>(), *sgx = grads.dweight.data<scalar_t>();
+    const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
+                   *m = saved.mean.data<scalar_t>(), *s = saved.invstd.data<scalar_t>();
+    launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, in, m, s, N, C, HW);
+    launch<BatchNormBackwardInput, scalar_t>(dev, grads.dx.data<scalar_t>(), gp, in, m, s,
+                                             ptr_or_null<scalar_t>(weight), sg, sgx,
+                                             saved.training, N, C, HW);
+  });
+  return grads;
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps) {
+  BatchNormSaved saved;
+  Tensor out = batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum,
+                                  eps, &saved);
   // Only defined tensors are graph edges; the gradients come back in the same order.
   std::vector<Tensor> inputs{x};
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);
-  attach_grad_fn(
-      out, "batch_norm", inputs,
-      [x, weight, bias, mean, invstd, training, N, C, HW](const Tensor& g) {
-        Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-        Tensor sum_g = Tensor::empty({C}, x.dtype(), x.device());
-        Tensor sum_g_xhat = Tensor::empty({C}, x.dtype(), x.device());
-        PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm backward", {
-          scalar_t *dxp = dx.data<scalar_t>(), *sg = sum_g.data<scalar_t>(),
-                   *sgx = sum_g_xhat.data<scalar_t>();
-          const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
-                         *m = mean.data<scalar_t>(), *s = invstd.data<scalar_t>(),
-                         *w = ptr_or_null<scalar_t>(weight);
-          if (x.is_cuda()) {
-            PRM_CUDA_ONLY(
-                cuda::batch_norm_backward_reduce(sg, sgx, gp, in, m, s, N, C, HW);
-                cuda::batch_norm_backward_input(dxp, gp, in, m, s, w, sg, sgx, training, N, C, HW));
-          } else {
-            cpu::batch_norm_backward_reduce(sg, sgx, gp, in, m, s, N, C, HW);
-            cpu::batch_norm_backward_input(dxp, gp, in, m, s, w, sg, sgx, training, N, C, HW);
-          }
-        });
-        std::vector<Tensor> grads{dx};
-        if (weight.defined()) grads.push_back(sum_g_xhat);
-        if (bias.defined()) grads.push_back(sum_g);
-        return grads;
-      });
+  attach_grad_fn(out, "batch_norm", "batch_norm_backward", inputs,
+                 [x = x.detach(), weight = weight.defined() ? weight.detach() : Tensor(),
+                  has_bias = bias.defined(), saved](const Tensor& g) {
+                   BatchNormGrads d = batch_norm_backward(g, x, weight, saved);
+                   std::vector<Tensor> grads{d.dx};
+                   if (weight.defined()) grads.push_back(d.dweight);
+                   if (has_bias) grads.push_back(d.dbias);
+                   return grads;
+                 });
   return out;
 }
 

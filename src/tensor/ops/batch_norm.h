@@ -21,6 +21,23 @@
 
 namespace prm {
 
+// What the forward saved for the backward: the statistics it normalised with (the batch mean
+// and 1 / sqrt(var + eps) in training, a snapshot of the running ones in eval) and the mode.
+struct BatchNormSaved {
+  Tensor mean, invstd;  // [C]
+  bool training = true;
+};
+struct BatchNormGrads {
+  Tensor dx, dweight, dbias;  // dweight = sum g * xhat, dbias = sum g (computed even if unused)
+};
+
+// The forward with no graph; fills *saved when given. Moves the running buffers in training.
+Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Tensor& running_mean, const Tensor& running_var, bool training,
+                          double momentum, double eps, BatchNormSaved* saved);
+// weight may be undefined (affine off: 1).
+BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
+                                   const BatchNormSaved& saved);
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   double momentum = 0.1, double eps = 1e-5);

@@ -1,13 +1,13 @@
-// conv2d: forward and backward (formulas in conv2d.h). The native engine works image by image
+// conv2d: forward and backward (formulas in conv2d.h; derivation in docs/conv2d.md). The native
+// engine works image by image
 // on the CPU (im2col, then one GEMM; the GEMM is threaded) and in chunks of images on CUDA (one
 // im2col launch and one strided-batched GEMM per chunk, the chunk's column buffer kept under
 // kColBudget elements). Weight gradients sum over images with GEMM's beta = 1.
 #include "tensor/ops/conv2d.h"
 
 #include <algorithm>
-#include <atomic>
+#include <string>
 
-#include "kernels/common.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "tensor/autograd.h"
@@ -18,8 +18,6 @@
 namespace prm {
 
 namespace {
-
-std::atomic<ConvEngine> g_engine{ConvEngine::native};
 
 // Column-buffer elements per chunk of images on CUDA (256 MB of float32).
 constexpr int64_t kColBudget = int64_t(1) << 26;
@@ -71,18 +69,14 @@ int64_t images_per_chunk(Device dev, const ConvDims& d) {
   return std::clamp<int64_t>(kColBudget / per_image, 1, std::max<int64_t>(d.N, 1));
 }
 
-bool use_cudnn(Device dev) { return dev == Device::cuda && g_engine.load() == ConvEngine::cudnn; }
-
-// ---- device dispatch of the kernels ----
-
-template <typename T>
-void gemm_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-             const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (dev == Device::cuda) {
-    PRM_CUDA_ONLY(cuda::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc));
-  } else {
-    cpu::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
-  }
+// The engine is chosen per call (Conv2dOptions::engine); it has no effect on the CPU.
+bool use_cudnn(Device dev, const Conv2dOptions& opt) {
+#if !PRM_USE_CUDNN
+  PRM_CHECK(opt.engine != ConvEngine::cudnn,
+            "conv2d: the cudnn engine needs a build with cuDNN (USE_CUDNN=1); this build has "
+            "USE_CUDNN=0");
+#endif
+  return dev == Device::cuda && opt.engine == ConvEngine::cudnn;
 }
 
 // batch GEMMs C_i = op(A_i) op(B_i) (overwriting C_i), operand i at pointer + i * stride.
@@ -90,40 +84,8 @@ template <typename T>
 void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
                      int64_t lda, int64_t sa, const T* B, int64_t ldb, int64_t sb, T* C,
                      int64_t ldc, int64_t sc, int64_t batch) {
-  if (dev == Device::cuda) {
-    PRM_CUDA_ONLY(cuda::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0), C,
-                                             ldc, sc, batch));
-  } else {
-    cpu::gemm_strided_batched(ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0), C, ldc, sc,
-                              batch);
-  }
-}
-
-template <typename T>
-void im2col_on(Device dev, T* col, const T* x, int64_t nb, const ConvDims& d) {
-  if (dev == Device::cuda) {
-    PRM_CUDA_ONLY(cuda::im2col(col, x, nb, d.C, d.H, d.W, d.win));
-  } else {
-    cpu::im2col(col, x, nb, d.C, d.H, d.W, d.win);
-  }
-}
-
-template <typename T>
-void col2im_on(Device dev, T* dx, const T* dcol, int64_t nb, const ConvDims& d) {
-  if (dev == Device::cuda) {
-    PRM_CUDA_ONLY(cuda::col2im(dx, dcol, nb, d.C, d.H, d.W, d.win));
-  } else {
-    cpu::col2im(dx, dcol, nb, d.C, d.H, d.W, d.win);
-  }
-}
-
-template <typename T>
-void add_bias_on(Device dev, T* y, const T* b, const ConvDims& d) {
-  if (dev == Device::cuda) {
-    PRM_CUDA_ONLY(cuda::add_channel_bias(y, b, d.N, d.O, d.pixels()));
-  } else {
-    cpu::add_channel_bias(y, b, d.N, d.O, d.pixels());
-  }
+  launch<GemmStridedBatched, T>(dev, ta, tb, M, N, K, T(1), A, lda, sa, B, ldb, sb, T(0), C, ldc,
+                                sc, batch);
 }
 
 // ---- native engine ----
@@ -139,7 +101,7 @@ void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d)
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
     if (!pointwise) {
-      im2col_on(dev, col.data<T>(), cols, nb, d);
+      launch<Im2col, T>(dev, col.data<T>(), cols, nb, d.C, d.H, d.W, d.win);
       cols = col.data<T>();
     }
     gemm_batched_on(dev, false, false, d.O, P, K, w, K, 0, cols, P, K * P, y + n0 * d.y_image(), P,
@@ -160,7 +122,7 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
     T* target = pointwise ? dx_chunk : dcol.data<T>();
     gemm_batched_on(dev, true, false, K, P, d.O, w, K, 0, dy + n0 * d.y_image(), P, d.y_image(),
                     target, P, K * P, nb);
-    if (!pointwise) col2im_on(dev, dx_chunk, dcol.data<T>(), nb, d);
+    if (!pointwise) launch<Col2im, T>(dev, dx_chunk, dcol.data<T>(), nb, d.C, d.H, d.W, d.win);
   }
 }
 
@@ -175,33 +137,32 @@ void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const Co
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
     if (!pointwise) {
-      im2col_on(dev, col.data<T>(), cols, nb, d);
+      launch<Im2col, T>(dev, col.data<T>(), cols, nb, d.C, d.H, d.W, d.win);
       cols = col.data<T>();
     }
     for (int64_t i = 0; i < nb; ++i)
-      gemm_on(dev, false, true, d.O, K, P, dy + (n0 + i) * d.y_image(), P, cols + i * K * P, P,
-              n0 + i == 0 ? T(0) : T(1), dw, K);
+      launch<Gemm, T>(dev, false, true, d.O, K, P, T(1), dy + (n0 + i) * d.y_image(), P,
+                      cols + i * K * P, P, n0 + i == 0 ? T(0) : T(1), dw, K);
   }
 }
 
 }  // namespace
 
-void set_conv_engine(ConvEngine engine) {
-#if !PRM_USE_CUDNN
-  PRM_CHECK(engine != ConvEngine::cudnn,
-            "set_conv_engine: the cudnn engine needs a build with cuDNN (USE_CUDNN=1); this "
-            "build has USE_CUDNN=0");
-#endif
-  g_engine.store(engine);
-}
-
-ConvEngine conv_engine() { return g_engine.load(); }
-
 const char* conv_engine_name(ConvEngine engine) {
   return engine == ConvEngine::cudnn ? "cudnn" : "native";
 }
 
-Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias,
+ConvEngine parse_conv_engine(const std::string& name) {
+  PRM_CHECK(name == "native" || name == "cudnn", "conv engine '", name,
+            "' is not one of native, cudnn");
+#if !PRM_USE_CUDNN
+  PRM_CHECK(name != "cudnn", "conv engine cudnn needs a build with cuDNN (USE_CUDNN=1); this "
+            "build has USE_CUDNN=0");
+#endif
+  return name == "cudnn" ? ConvEngine::cudnn : ConvEngine::native;
+}
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Conv2dOptions& opt) {
   const char* op = "conv2d";
   check_operands(op, x, weight, "input");
@@ -219,14 +180,15 @@ Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& b
     scalar_t* yp = y.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* wp = weight.data<scalar_t>();
-    if (use_cudnn(dev)) {
+    if (use_cudnn(dev, opt)) {
 #if PRM_USE_CUDNN
       cuda::cudnn_conv2d_forward(yp, xp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
 #endif
     } else {
       forward_native(dev, yp, xp, wp, d);
     }
-    if (bias.defined()) add_bias_on(dev, yp, bias.data<scalar_t>(), d);
+    if (bias.defined())
+      launch<AddChannelBias, scalar_t>(dev, yp, bias.data<scalar_t>(), d.N, d.O, d.pixels());
   });
   return y;
 }
@@ -250,7 +212,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
     scalar_t* dxp = dx.data<scalar_t>();
     const scalar_t* dyp = grad_out.data<scalar_t>();
     const scalar_t* wp = weight.data<scalar_t>();
-    if (use_cudnn(dev)) {
+    if (use_cudnn(dev, opt)) {
 #if PRM_USE_CUDNN
       cuda::cudnn_conv2d_backward_data(dxp, dyp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
 #endif
@@ -279,7 +241,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
     scalar_t* dwp = dw.data<scalar_t>();
     const scalar_t* dyp = grad_out.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
-    if (use_cudnn(dev)) {
+    if (use_cudnn(dev, opt)) {
 #if PRM_USE_CUDNN
       cuda::cudnn_conv2d_backward_filter(dwp, dyp, xp, d.N, d.C, d.H, d.W, d.O, d.win);
 #endif
@@ -308,19 +270,20 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
   PRM_DISPATCH_FLOAT(grad_out.dtype(), op, {
     const scalar_t* dy = grad_out.data<scalar_t>();
     for (int64_t n = 0; n < N; ++n)
-      gemm_on(dev, false, true, 1, O, P, ones.data<scalar_t>(), P, dy + n * O * P, P,
-              n == 0 ? scalar_t(0) : scalar_t(1), db.data<scalar_t>(), O);
+      launch<Gemm, scalar_t>(dev, false, true, 1, O, P, scalar_t(1), ones.data<scalar_t>(), P,
+                             dy + n * O * P, P, n == 0 ? scalar_t(0) : scalar_t(1),
+                             db.data<scalar_t>(), O);
   });
   return db;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
-  Tensor y = conv2d_forward_raw(x, weight, bias, opt);
+  Tensor y = conv2d_forward(x, weight, bias, opt);
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool has_bias = bias.defined(), need_b = has_bias && bias.requires_grad();
-  attach_grad_fn(y, "conv2d", std::move(inputs),
+  attach_grad_fn(y, "conv2d", "conv2d_backward_input/weight/bias", std::move(inputs),
                  [xs = x.detach(), ws = weight.detach(), opt, need_x, need_w, has_bias,
                   need_b](const Tensor& g) {
                    std::vector<Tensor> grads{

@@ -16,16 +16,24 @@
 //
 // On CUDA two engines compute the same thing: `native` (our im2col/col2im kernels + cuBLAS,
 // the default) and `cudnn` (cuDNN's forward, backward-data and backward-filter; only in builds
-// with USE_CUDNN=1). The engine is a process-wide setting and has no effect on the CPU.
+// with USE_CUDNN=1). The engine is chosen per call, in Conv2dOptions (the Conv2d module keeps
+// one per layer), and has no effect on the CPU.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "tensor/tensor.h"
 
 namespace prm {
 
+enum class ConvEngine { native, cudnn };
+const char* conv_engine_name(ConvEngine engine);  // "native" | "cudnn"
+// "native" | "cudnn"; prm::Error for anything else, or cudnn in a build without cuDNN.
+ConvEngine parse_conv_engine(const std::string& name);
+
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1;
+  ConvEngine engine = ConvEngine::native;  // CUDA only; cudnn needs USE_CUDNN=1
 };
 
 // x [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] or undefined; returns
@@ -33,16 +41,10 @@ struct Conv2dOptions {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& opt = {});
 
-enum class ConvEngine { native, cudnn };
-// Throws prm::Error for ConvEngine::cudnn in a build without cuDNN.
-void set_conv_engine(ConvEngine engine);
-ConvEngine conv_engine();
-const char* conv_engine_name(ConvEngine engine);  // "native" | "cudnn"
-
-// The pieces of conv2d, as plain functions outside autograd (no graph is recorded; each returns
-// a fresh tensor), for ops that build their own backward rule from them (excitation backprop).
-// They follow the conv engine setting on CUDA.
-Tensor conv2d_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias,
+// The named forward and backward functions of conv2d, plain functions outside autograd (no graph
+// is recorded; each returns a fresh tensor). conv2d's node calls the three backward ones; ops
+// that build their own backward rule from them (excitation backprop) call them too.
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Conv2dOptions& opt = {});
 // dx = the transposed convolution of grad_out [N, Cout, Ho, Wo] with weight [Cout, Cin, kh, kw],
 // for an input of input_shape [N, Cin, H, W].

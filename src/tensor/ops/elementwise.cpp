@@ -20,43 +20,27 @@ void check_binary(const char* op, const Tensor& a, const Tensor& b) {
   check_same_device(op, a, b);
 }
 
-// out = a op b over the broadcast shape, no autograd.
-Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
-  check_binary(name, a, b);
-  const Shape shape = broadcast_shapes(name, a.shape(), b.shape());
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  const std::vector<Strides> s =
-      coalesce(shape, {broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape)});
-  const int64_t n = out.numel();
-  PRM_DISPATCH_FLOAT(a.dtype(), name, {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* pa = a.data<scalar_t>();
-    const scalar_t* pb = b.data<scalar_t>();
-    if (out.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::binary(op, o, pa, s[0], pb, s[1], n));
-    } else {
-      cpu::binary(op, o, pa, s[0], pb, s[1], n);
-    }
-  });
-  return out;
-}
-
 // out = f(x, s) elementwise, no autograd.
 Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x, double s) {
   check_float(name, x);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  const int64_t n = x.numel();
   PRM_DISPATCH_FLOAT(x.dtype(), name, {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* i = x.data<scalar_t>();
-    const scalar_t scalar = static_cast<scalar_t>(s);
-    if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::unary(op, o, i, scalar, n));
-    } else {
-      cpu::unary(op, o, i, scalar, n);
-    }
+    launch<Unary, scalar_t>(x.device(), op, out.data<scalar_t>(), x.data<scalar_t>(),
+                            static_cast<scalar_t>(s), x.numel());
   });
   return out;
+}
+
+// dx[i] = K(g[i], saved[i], scalar) through one of the elementwise backward kernels.
+template <template <class> class K, typename... Scalar>
+Tensor pointwise_backward(const char* name, const Tensor& g, const Tensor& saved,
+                          Scalar... scalar) {
+  Tensor dx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
+  PRM_DISPATCH_FLOAT(saved.dtype(), name, {
+    launch<K, scalar_t>(saved.device(), dx.data<scalar_t>(), g.data<scalar_t>(),
+                        saved.data<scalar_t>(), static_cast<scalar_t>(scalar)..., saved.numel());
+  });
+  return dx;
 }
 
 }  // namespace
@@ -75,12 +59,49 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   return out;
 }
 
+Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  check_binary(name, a, b);
+  const Shape shape = broadcast_shapes(name, a.shape(), b.shape());
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  const std::vector<Strides> s =
+      coalesce(shape, {broadcast_strides(a.shape(), shape), broadcast_strides(b.shape(), shape)});
+  PRM_DISPATCH_FLOAT(a.dtype(), name, {
+    launch<Binary, scalar_t>(a.device(), op, out.data<scalar_t>(), a.data<scalar_t>(), s[0],
+                             b.data<scalar_t>(), s[1], out.numel());
+  });
+  return out;
+}
+
+BinaryGrads add_backward(const Tensor& g, const Shape& a_shape, const Shape& b_shape, bool need_a,
+                         bool need_b) {
+  return {need_a ? sum_to(g, a_shape) : Tensor(), need_b ? sum_to(g, b_shape) : Tensor()};
+}
+
+BinaryGrads sub_backward(const Tensor& g, const Shape& a_shape, const Shape& b_shape, bool need_a,
+                         bool need_b) {
+  return {need_a ? sum_to(g, a_shape) : Tensor(),
+          need_b ? sum_to(mul_scalar(g, -1.0), b_shape) : Tensor()};
+}
+
+BinaryGrads mul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool need_a,
+                         bool need_b) {
+  return {need_a ? sum_to(mul(g, b), a.shape()) : Tensor(),
+          need_b ? sum_to(mul(g, a), b.shape()) : Tensor()};
+}
+
+BinaryGrads div_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool need_a,
+                         bool need_b) {
+  return {need_a ? sum_to(div(g, b), a.shape()) : Tensor(),
+          need_b ? sum_to(mul_scalar(div(mul(g, a), mul(b, b)), -1.0), b.shape()) : Tensor()};
+}
+
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::add, "add", a, b);
   const Shape sa = a.shape(), sb = b.shape();
   const bool ga = a.requires_grad(), gb = b.requires_grad();
-  attach_grad_fn(out, "add", {a, b}, [sa, sb, ga, gb](const Tensor& g) {
-    return std::vector<Tensor>{ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(g, sb) : Tensor()};
+  attach_grad_fn(out, "add", "add_backward", {a, b}, [sa, sb, ga, gb](const Tensor& g) {
+    BinaryGrads d = add_backward(g, sa, sb, ga, gb);
+    return std::vector<Tensor>{d.da, d.db};
   });
   return out;
 }
@@ -89,9 +110,9 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::sub, "sub", a, b);
   const Shape sa = a.shape(), sb = b.shape();
   const bool ga = a.requires_grad(), gb = b.requires_grad();
-  attach_grad_fn(out, "sub", {a, b}, [sa, sb, ga, gb](const Tensor& g) {
-    return std::vector<Tensor>{ga ? sum_to(g, sa) : Tensor(),
-                               gb ? sum_to(mul_scalar(g, -1.0), sb) : Tensor()};
+  attach_grad_fn(out, "sub", "sub_backward", {a, b}, [sa, sb, ga, gb](const Tensor& g) {
+    BinaryGrads d = sub_backward(g, sa, sb, ga, gb);
+    return std::vector<Tensor>{d.da, d.db};
   });
   return out;
 }
@@ -99,101 +120,89 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::mul, "mul", a, b);
   const bool ga = a.requires_grad(), gb = b.requires_grad();
-  attach_grad_fn(out, "mul", {a, b}, [a, b, ga, gb](const Tensor& g) {
-    return std::vector<Tensor>{ga ? sum_to(mul(g, b), a.shape()) : Tensor(),
-                               gb ? sum_to(mul(g, a), b.shape()) : Tensor()};
-  });
+  attach_grad_fn(out, "mul", "mul_backward", {a, b},
+                 [a = a.detach(), b = b.detach(), ga, gb](const Tensor& g) {
+                   BinaryGrads d = mul_backward(g, a, b, ga, gb);
+                   return std::vector<Tensor>{d.da, d.db};
+                 });
   return out;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::div, "div", a, b);
   const bool ga = a.requires_grad(), gb = b.requires_grad();
-  attach_grad_fn(out, "div", {a, b}, [a, b, ga, gb](const Tensor& g) {
-    Tensor da = ga ? sum_to(div(g, b), a.shape()) : Tensor();
-    Tensor db = gb ? sum_to(mul_scalar(div(mul(g, a), mul(b, b)), -1.0), b.shape()) : Tensor();
-    return std::vector<Tensor>{da, db};
-  });
+  attach_grad_fn(out, "div", "div_backward", {a, b},
+                 [a = a.detach(), b = b.detach(), ga, gb](const Tensor& g) {
+                   BinaryGrads d = div_backward(g, a, b, ga, gb);
+                   return std::vector<Tensor>{d.da, d.db};
+                 });
   return out;
 }
 
+Tensor add_scalar_forward(const Tensor& a, double s) {
+  return unary_forward(UnaryOp::add_scalar, "add_scalar", a, s);
+}
+Tensor add_scalar_backward(const Tensor& g) { return g; }
 Tensor add_scalar(const Tensor& a, double s) {
-  Tensor out = unary_forward(UnaryOp::add_scalar, "add_scalar", a, s);
-  attach_grad_fn(out, "add_scalar", {a},
-                 [](const Tensor& g) { return std::vector<Tensor>{g.clone()}; });
+  Tensor out = add_scalar_forward(a, s);
+  attach_grad_fn(out, "add_scalar", "add_scalar_backward", {a},
+                 [](const Tensor& g) { return std::vector<Tensor>{add_scalar_backward(g)}; });
   return out;
 }
 
+Tensor mul_scalar_forward(const Tensor& a, double s) {
+  return unary_forward(UnaryOp::mul_scalar, "mul_scalar", a, s);
+}
+Tensor mul_scalar_backward(const Tensor& g, double s) { return mul_scalar_forward(g, s); }
 Tensor mul_scalar(const Tensor& a, double s) {
-  Tensor out = unary_forward(UnaryOp::mul_scalar, "mul_scalar", a, s);
-  attach_grad_fn(out, "mul_scalar", {a},
-                 [s](const Tensor& g) { return std::vector<Tensor>{mul_scalar(g, s)}; });
+  Tensor out = mul_scalar_forward(a, s);
+  attach_grad_fn(out, "mul_scalar", "mul_scalar_backward", {a},
+                 [s](const Tensor& g) { return std::vector<Tensor>{mul_scalar_backward(g, s)}; });
   return out;
 }
 
+Tensor pow_scalar_forward(const Tensor& a, double p) {
+  return unary_forward(UnaryOp::pow_scalar, "pow_scalar", a, p);
+}
+Tensor pow_scalar_backward(const Tensor& g, const Tensor& a, double p) {
+  return pointwise_backward<PowScalarBackward>("pow_scalar_backward", g, a, p);
+}
 Tensor pow_scalar(const Tensor& a, double p) {
-  Tensor out = unary_forward(UnaryOp::pow_scalar, "pow_scalar", a, p);
-  attach_grad_fn(out, "pow_scalar", {a}, [a, p](const Tensor& g) {
-    Tensor da = Tensor::empty(a.shape(), a.dtype(), a.device());
-    const int64_t n = a.numel();
-    PRM_DISPATCH_FLOAT(a.dtype(), "pow_scalar", {
-      scalar_t* d = da.data<scalar_t>();
-      const scalar_t* dout = g.data<scalar_t>();
-      const scalar_t* x = a.data<scalar_t>();
-      const scalar_t exponent = static_cast<scalar_t>(p);
-      if (a.is_cuda()) {
-        PRM_CUDA_ONLY(cuda::pow_scalar_backward(d, dout, x, exponent, n));
-      } else {
-        cpu::pow_scalar_backward(d, dout, x, exponent, n);
-      }
-    });
-    return std::vector<Tensor>{da};
-  });
+  Tensor out = pow_scalar_forward(a, p);
+  attach_grad_fn(out, "pow_scalar", "pow_scalar_backward", {a},
+                 [a = a.detach(), p](const Tensor& g) {
+                   return std::vector<Tensor>{pow_scalar_backward(g, a, p)};
+                 });
   return out;
 }
 
+Tensor relu_forward(const Tensor& x) { return unary_forward(UnaryOp::relu, "relu", x, 0.0); }
+Tensor relu_backward(const Tensor& g, const Tensor& x) {
+  return pointwise_backward<ReluBackward>("relu_backward", g, x);
+}
 Tensor relu(const Tensor& x) {
-  Tensor out = unary_forward(UnaryOp::relu, "relu", x, 0.0);
-  attach_grad_fn(out, "relu", {x}, [x](const Tensor& g) {
-    Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-    const int64_t n = x.numel();
-    PRM_DISPATCH_FLOAT(x.dtype(), "relu", {
-      scalar_t* d = dx.data<scalar_t>();
-      const scalar_t* dout = g.data<scalar_t>();
-      const scalar_t* inp = x.data<scalar_t>();
-      if (x.is_cuda()) {
-        PRM_CUDA_ONLY(cuda::relu_backward(d, dout, inp, n));
-      } else {
-        cpu::relu_backward(d, dout, inp, n);
-      }
-    });
-    return std::vector<Tensor>{dx};
+  Tensor out = relu_forward(x);
+  attach_grad_fn(out, "relu", "relu_backward", {x}, [x = x.detach()](const Tensor& g) {
+    return std::vector<Tensor>{relu_backward(g, x)};
   });
   return out;
 }
 
+Tensor sigmoid_forward(const Tensor& x) {
+  return unary_forward(UnaryOp::sigmoid, "sigmoid", x, 0.0);
+}
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+  return pointwise_backward<SigmoidBackward>("sigmoid_backward", g, y);
+}
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = unary_forward(UnaryOp::sigmoid, "sigmoid", x, 0.0);
-  const Tensor y = out.detach();  // the output itself would be a reference cycle
-  attach_grad_fn(out, "sigmoid", {x}, [y](const Tensor& g) {
-    Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
-    const int64_t n = y.numel();
-    PRM_DISPATCH_FLOAT(y.dtype(), "sigmoid", {
-      scalar_t* d = dx.data<scalar_t>();
-      const scalar_t* dout = g.data<scalar_t>();
-      const scalar_t* o = y.data<scalar_t>();
-      if (y.is_cuda()) {
-        PRM_CUDA_ONLY(cuda::sigmoid_backward(d, dout, o, n));
-      } else {
-        cpu::sigmoid_backward(d, dout, o, n);
-      }
-    });
-    return std::vector<Tensor>{dx};
+  Tensor out = sigmoid_forward(x);
+  attach_grad_fn(out, "sigmoid", "sigmoid_backward", {x}, [y = out.detach()](const Tensor& g) {
+    return std::vector<Tensor>{sigmoid_backward(g, y)};
   });
   return out;
 }
 
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor expand_forward(const Tensor& x, const Shape& shape) {
   check_float("expand", x);
   bool fits = x.dim() <= static_cast<int64_t>(shape.size());
   const size_t lead = fits ? shape.size() - x.shape().size() : 0;
@@ -202,23 +211,20 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   PRM_CHECK(fits, "expand: cannot expand shape ", x.shape_str(), " to ", shape_str(shape));
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   const Strides s = coalesce(shape, {broadcast_strides(x.shape(), shape)})[0];
-  const int64_t n = out.numel();
   PRM_DISPATCH_FLOAT(x.dtype(), "expand", {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* i = x.data<scalar_t>();
-    if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::broadcast_copy(o, i, s, n));
-    } else {
-      cpu::broadcast_copy(o, i, s, n);
-    }
-  });
-  const Shape in_shape = x.shape();
-  attach_grad_fn(out, "expand", {x}, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{sum_to(g, in_shape)};
+    launch<BroadcastCopy, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(), s,
+                                    out.numel());
   });
   return out;
 }
-
+Tensor expand_backward(const Tensor& g, const Shape& x_shape) { return sum_to(g, x_shape); }
+Tensor expand(const Tensor& x, const Shape& shape) {
+  Tensor out = expand_forward(x, shape);
+  attach_grad_fn(out, "expand", "expand_backward", {x}, [x_shape = x.shape()](const Tensor& g) {
+    return std::vector<Tensor>{expand_backward(g, x_shape)};
+  });
+  return out;
+}
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

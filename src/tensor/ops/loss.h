@@ -11,6 +11,13 @@
 
 namespace prm {
 
+// Named forward / backward (the backward's g is the scalar gradient of the mean loss).
+Tensor bce_with_logits_forward(const char* op, const Tensor& logits, const Tensor& targets);
+Tensor bce_with_logits_backward(const Tensor& g, const Tensor& logits, const Tensor& targets);
+Tensor multilabel_soft_margin_forward(const Tensor& logits, const Tensor& targets);
+Tensor multilabel_soft_margin_backward(const Tensor& g, const Tensor& logits,
+                                       const Tensor& targets);
+
 Tensor bce_with_logits(const Tensor& logits, const Tensor& targets);
 Tensor multilabel_soft_margin(const Tensor& logits, const Tensor& targets);
 

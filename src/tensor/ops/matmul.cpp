@@ -2,7 +2,6 @@
 // GEMM helper that reads either operand transposed in place.
 #include "tensor/ops/matmul.h"
 
-#include "kernels/common.h"
 #include "kernels/gemm.h"
 #include "tensor/autograd.h"
 
@@ -23,25 +22,19 @@ Tensor batched_product(const Tensor& a, bool trans_a, const Tensor& b, bool tran
   Shape shape = batched ? Shape{batch, M, N} : Shape{M, N};
   Tensor c = Tensor::empty(shape, a.dtype(), a.device());
   if (c.numel() == 0) return c;
+  const int64_t sa = a_rows * a_cols, sb = b_rows * b_cols, sc = M * N;
   PRM_DISPATCH_FLOAT(a.dtype(), "matmul", {
-    const scalar_t* ap = a.data<scalar_t>();
-    const scalar_t* bp = b.data<scalar_t>();
-    scalar_t* cp = c.data<scalar_t>();
-    const int64_t sa = a_rows * a_cols, sb = b_rows * b_cols, sc = M * N;
-    if (a.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::gemm_strided_batched(trans_a, trans_b, M, N, K, scalar_t(1), ap, a_cols,
-                                               sa, bp, b_cols, sb, scalar_t(0), cp, N, sc, batch));
-    } else {
-      cpu::gemm_strided_batched(trans_a, trans_b, M, N, K, scalar_t(1), ap, a_cols, sa, bp, b_cols,
-                                sb, scalar_t(0), cp, N, sc, batch);
-    }
+    launch<GemmStridedBatched, scalar_t>(a.device(), trans_a, trans_b, M, N, K, scalar_t(1),
+                                         a.data<scalar_t>(), a_cols, sa, b.data<scalar_t>(),
+                                         b_cols, sb, scalar_t(0), c.data<scalar_t>(), N, sc,
+                                         batch);
   });
   return c;
 }
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   const char* op = "matmul";
   PRM_CHECK(a.defined() && b.defined(), op, ": undefined operand");
   check_float(op, a);
@@ -54,13 +47,22 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             b.shape_str());
   PRM_CHECK(a.dim() == 2 || a.size(0) == b.size(0), op, ": batch sizes differ: ", a.shape_str(),
             " x ", b.shape_str());
-  Tensor c = batched_product(a, false, b, false);
-  attach_grad_fn(c, "matmul", {a, b},
-                 [as = a.detach(), bs = b.detach(), need_a = a.requires_grad(),
+  return batched_product(a, false, b, false);
+}
+
+MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool need_a,
+                            bool need_b) {
+  return {need_a ? batched_product(g, false, b, true) : Tensor(),   // dc · bᵀ
+          need_b ? batched_product(a, true, g, false) : Tensor()};  // aᵀ · dc
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  Tensor c = matmul_forward(a, b);
+  attach_grad_fn(c, "matmul", "matmul_backward", {a, b},
+                 [a = a.detach(), b = b.detach(), need_a = a.requires_grad(),
                   need_b = b.requires_grad()](const Tensor& g) {
-                   return std::vector<Tensor>{
-                       need_a ? batched_product(g, false, bs, true) : Tensor(),   // dc · bᵀ
-                       need_b ? batched_product(as, true, g, false) : Tensor()};  // aᵀ · dc
+                   MatmulGrads d = matmul_backward(g, a, b, need_a, need_b);
+                   return std::vector<Tensor>{d.da, d.db};
                  });
   return c;
 }

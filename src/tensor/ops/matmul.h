@@ -8,6 +8,12 @@
 
 namespace prm {
 
+Tensor matmul_forward(const Tensor& a, const Tensor& b);
+struct MatmulGrads {
+  Tensor da, db;  // undefined where not needed
+};
+MatmulGrads matmul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool need_a,
+                            bool need_b);
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 }  // namespace prm

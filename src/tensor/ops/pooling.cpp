@@ -1,12 +1,12 @@
 #include "tensor/ops/pooling.h"
 
-#include "kernels/common.h"
 #include "kernels/pooling.h"
 #include "tensor/autograd.h"
 
 namespace prm {
 
-Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+Tensor max_pool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                          MaxPool2dSaved* saved) {
   check_float("max_pool2d", x);
   check_dim("max_pool2d", x, 4, "input [N, C, H, W]");
   PRM_CHECK(kernel > 0 && stride > 0 && padding >= 0, "max_pool2d: kernel ", kernel, ", stride ",
@@ -22,80 +22,66 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   Tensor out = Tensor::empty({N, C, OH, OW}, x.dtype(), x.device());
   Tensor argmax = Tensor::empty({N, C, OH, OW}, DType::i64, x.device());
   PRM_DISPATCH_FLOAT(x.dtype(), "max_pool2d", {
-    scalar_t* o = out.data<scalar_t>();
-    int64_t* a = argmax.data<int64_t>();
-    const scalar_t* in = x.data<scalar_t>();
-    if (x.is_cuda()) {
-      PRM_CUDA_ONLY(
-          cuda::max_pool2d_forward(o, a, in, N, C, H, W, OH, OW, kernel, stride, padding));
-    } else {
-      cpu::max_pool2d_forward(o, a, in, N, C, H, W, OH, OW, kernel, stride, padding);
-    }
+    launch<MaxPool2dForward, scalar_t>(x.device(), out.data<scalar_t>(), argmax.data<int64_t>(),
+                                       x.data<scalar_t>(), N, C, H, W, OH, OW, kernel, stride,
+                                       padding);
   });
-
-  const Shape in_shape = x.shape();
-  const DType dtype = x.dtype();
-  const Device device = x.device();
-  attach_grad_fn(
-      out, "max_pool2d", {x},
-      [argmax, in_shape, dtype, device, kernel, stride, padding](const Tensor& g) {
-        const int64_t N = in_shape[0], C = in_shape[1], H = in_shape[2], W = in_shape[3];
-        const int64_t OH = g.size(2), OW = g.size(3);
-        Tensor dx = Tensor::empty(in_shape, dtype, device);
-        PRM_DISPATCH_FLOAT(dtype, "max_pool2d backward", {
-          scalar_t* d = dx.data<scalar_t>();
-          const scalar_t* gp = g.data<scalar_t>();
-          const int64_t* a = argmax.data<int64_t>();
-          if (device == Device::cuda) {
-            PRM_CUDA_ONLY(
-                cuda::max_pool2d_backward(d, gp, a, N, C, H, W, OH, OW, kernel, stride, padding));
-          } else {
-            cpu::max_pool2d_backward(d, gp, a, N, C, H, W, OH, OW, kernel, stride, padding);
-          }
-        });
-        return std::vector<Tensor>{dx};
-      });
+  if (saved) *saved = {argmax, x.shape(), kernel, stride, padding};
   return out;
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
+Tensor max_pool2d_backward(const Tensor& g, const MaxPool2dSaved& s) {
+  const int64_t N = s.x_shape[0], C = s.x_shape[1], H = s.x_shape[2], W = s.x_shape[3];
+  Tensor dx = Tensor::empty(s.x_shape, g.dtype(), g.device());
+  PRM_DISPATCH_FLOAT(g.dtype(), "max_pool2d_backward", {
+    launch<MaxPool2dBackward, scalar_t>(g.device(), dx.data<scalar_t>(), g.data<scalar_t>(),
+                                        s.argmax.data<int64_t>(), N, C, H, W, g.size(2),
+                                        g.size(3), s.kernel, s.stride, s.padding);
+  });
+  return dx;
+}
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  MaxPool2dSaved saved;
+  Tensor out = max_pool2d_forward(x, kernel, stride, padding, &saved);
+  attach_grad_fn(out, "max_pool2d", "max_pool2d_backward", {x}, [saved](const Tensor& g) {
+    return std::vector<Tensor>{max_pool2d_backward(g, saved)};
+  });
+  return out;
+}
+
+Tensor adaptive_avg_pool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w) {
   check_float("adaptive_avg_pool2d", x);
   check_dim("adaptive_avg_pool2d", x, 4, "input [N, C, H, W]");
   PRM_CHECK(out_h > 0 && out_w > 0, "adaptive_avg_pool2d: output size ", out_h, "x", out_w,
             " must be positive, input ", x.shape_str());
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   PRM_CHECK(H > 0 && W > 0, "adaptive_avg_pool2d: empty spatial input ", x.shape_str());
-  const int64_t OH = out_h, OW = out_w;
-
-  Tensor out = Tensor::empty({N, C, OH, OW}, x.dtype(), x.device());
+  Tensor out = Tensor::empty({N, C, out_h, out_w}, x.dtype(), x.device());
   PRM_DISPATCH_FLOAT(x.dtype(), "adaptive_avg_pool2d", {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* in = x.data<scalar_t>();
-    if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::adaptive_avg_pool2d_forward(o, in, N, C, H, W, OH, OW));
-    } else {
-      cpu::adaptive_avg_pool2d_forward(o, in, N, C, H, W, OH, OW);
-    }
+    launch<AdaptiveAvgPool2dForward, scalar_t>(x.device(), out.data<scalar_t>(),
+                                               x.data<scalar_t>(), N, C, H, W, out_h, out_w);
   });
+  return out;
+}
 
-  const Shape in_shape = x.shape();
-  const DType dtype = x.dtype();
-  const Device device = x.device();
-  attach_grad_fn(out, "adaptive_avg_pool2d", {x}, [in_shape, dtype, device](const Tensor& g) {
-    const int64_t N = in_shape[0], C = in_shape[1], H = in_shape[2], W = in_shape[3];
-    const int64_t OH = g.size(2), OW = g.size(3);
-    Tensor dx = Tensor::empty(in_shape, dtype, device);
-    PRM_DISPATCH_FLOAT(dtype, "adaptive_avg_pool2d backward", {
-      scalar_t* d = dx.data<scalar_t>();
-      const scalar_t* gp = g.data<scalar_t>();
-      if (device == Device::cuda) {
-        PRM_CUDA_ONLY(cuda::adaptive_avg_pool2d_backward(d, gp, N, C, H, W, OH, OW));
-      } else {
-        cpu::adaptive_avg_pool2d_backward(d, gp, N, C, H, W, OH, OW);
-      }
-    });
-    return std::vector<Tensor>{dx};
+Tensor adaptive_avg_pool2d_backward(const Tensor& g, const Shape& x_shape) {
+  const int64_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3];
+  Tensor dx = Tensor::empty(x_shape, g.dtype(), g.device());
+  PRM_DISPATCH_FLOAT(g.dtype(), "adaptive_avg_pool2d_backward", {
+    launch<AdaptiveAvgPool2dBackward, scalar_t>(g.device(), dx.data<scalar_t>(),
+                                                g.data<scalar_t>(), N, C, H, W, g.size(2),
+                                                g.size(3));
   });
+  return dx;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
+  Tensor out = adaptive_avg_pool2d_forward(x, out_h, out_w);
+  attach_grad_fn(out, "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", {x},
+                 [x_shape = x.shape()](const Tensor& g) {
+                   return std::vector<Tensor>{adaptive_avg_pool2d_backward(g, x_shape)};
+                 });
   return out;
 }
 

@@ -18,7 +18,19 @@
 
 namespace prm {
 
+// What max_pool2d's forward saved: each window's argmax (h * W + w in its input plane).
+struct MaxPool2dSaved {
+  Tensor argmax;  // int64 [N, C, OH, OW]
+  Shape x_shape;
+  int64_t kernel = 1, stride = 1, padding = 0;
+};
+Tensor max_pool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                          MaxPool2dSaved* saved);
+Tensor max_pool2d_backward(const Tensor& g, const MaxPool2dSaved& saved);
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
+
+Tensor adaptive_avg_pool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w);
+Tensor adaptive_avg_pool2d_backward(const Tensor& g, const Shape& x_shape);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 Tensor global_avg_pool2d(const Tensor& x);
 

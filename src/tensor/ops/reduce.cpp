@@ -34,7 +34,7 @@ Shape keepdim_shape(const Shape& shape, const std::vector<bool>& reduced) {
 }
 
 // Sum over the flagged dims, no autograd.
-Tensor sum_dims_forward(const Tensor& x, const std::vector<bool>& reduced, bool keepdim) {
+Tensor sum_flagged(const Tensor& x, const std::vector<bool>& reduced, bool keepdim) {
   const std::vector<int64_t> strides = contiguous_strides(x.shape());
   Shape out_shape, kept_sizes, kept_strides, red_sizes, red_strides;
   for (size_t d = 0; d < x.shape().size(); ++d) {
@@ -53,47 +53,51 @@ Tensor sum_dims_forward(const Tensor& x, const std::vector<bool>& reduced, bool 
   const int64_t n_out = shape_numel(kept_sizes), n_red = shape_numel(red_sizes);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   PRM_DISPATCH_FLOAT(x.dtype(), "sum", {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* i = x.data<scalar_t>();
-    if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::sum_dims(o, i, kept, red, n_out, n_red));
-    } else {
-      cpu::sum_dims(o, i, kept, red, n_out, n_red);
-    }
+    launch<SumDims, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(), kept, red,
+                              n_out, n_red);
   });
   return out;
 }
 
 }  // namespace
 
-Tensor sum(const Tensor& x) {
+Tensor sum_forward(const Tensor& x) {
   check_float("sum", x);
   Tensor out = Tensor::empty({}, x.dtype(), x.device());
-  const int64_t n = x.numel();
   PRM_DISPATCH_FLOAT(x.dtype(), "sum", {
-    scalar_t* o = out.data<scalar_t>();
-    const scalar_t* i = x.data<scalar_t>();
-    if (x.is_cuda()) {
-      PRM_CUDA_ONLY(cuda::sum_all(o, i, n));
-    } else {
-      cpu::sum_all(o, i, n);
-    }
-  });
-  const Shape in_shape = x.shape();
-  attach_grad_fn(out, "sum", {x}, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{expand(g, in_shape)};
+    launch<SumAll, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(), x.numel());
   });
   return out;
 }
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  check_float("sum", x);
-  const std::vector<bool> reduced = reduced_dims("sum", x, dims);
-  Tensor out = sum_dims_forward(x, reduced, keepdim);
-  const Shape in_shape = x.shape(), kept_shape = keepdim_shape(x.shape(), reduced);
-  attach_grad_fn(out, "sum", {x}, [in_shape, kept_shape](const Tensor& g) {
-    return std::vector<Tensor>{expand(reshape(g, kept_shape), in_shape)};
+Tensor sum_backward(const Tensor& g, const Shape& x_shape) { return expand(g, x_shape); }
+
+Tensor sum(const Tensor& x) {
+  Tensor out = sum_forward(x);
+  attach_grad_fn(out, "sum", "sum_backward", {x}, [x_shape = x.shape()](const Tensor& g) {
+    return std::vector<Tensor>{sum_backward(g, x_shape)};
   });
+  return out;
+}
+
+Tensor sum_dims_forward(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  check_float("sum", x);
+  return sum_flagged(x, reduced_dims("sum", x, dims), keepdim);
+}
+
+Tensor sum_dims_backward(const Tensor& g, const Shape& x_shape, const std::vector<int64_t>& dims) {
+  std::vector<bool> reduced(x_shape.size(), dims.empty());
+  const int64_t nd = static_cast<int64_t>(x_shape.size());
+  for (int64_t d : dims) reduced[d < 0 ? d + nd : d] = true;
+  return expand(reshape(g, keepdim_shape(x_shape, reduced)), x_shape);
+}
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  Tensor out = sum_dims_forward(x, dims, keepdim);
+  attach_grad_fn(out, "sum", "sum_dims_backward", {x},
+                 [x_shape = x.shape(), dims](const Tensor& g) {
+                   return std::vector<Tensor>{sum_dims_backward(g, x_shape, dims)};
+                 });
   return out;
 }
 
@@ -118,7 +122,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(d);
-  if (dims.empty()) return x.clone();  // shapes equal; a fresh copy, as backward needs
+  if (dims.empty()) return x;  // shapes equal (gradients may alias: tensor/autograd.h)
   return reshape(sum(x, dims, /*keepdim=*/true), shape);
 }
 

@@ -15,6 +15,12 @@
 
 namespace prm {
 
+// Named forward / backward pairs (tensor/autograd.h); sum and sum(dims) are forward + node.
+Tensor sum_forward(const Tensor& x);
+Tensor sum_backward(const Tensor& g, const Shape& x_shape);
+Tensor sum_dims_forward(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor sum_dims_backward(const Tensor& g, const Shape& x_shape, const std::vector<int64_t>& dims);
+
 Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);

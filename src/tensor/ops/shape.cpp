@@ -6,7 +6,7 @@
 
 namespace prm {
 
-Tensor reshape(const Tensor& x, const Shape& shape) {
+Tensor reshape_forward(const Tensor& x, const Shape& shape) {
   Shape target = shape;
   int64_t inferred = -1, known = 1;
   for (size_t d = 0; d < shape.size(); ++d) {
@@ -24,14 +24,22 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
             shape_str(shape));
   Tensor out = x.detach();  // same storage
   out.impl().shape = target;
-  const Shape in_shape = x.shape();
-  attach_grad_fn(out, "reshape", {x}, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{reshape(g.clone(), in_shape)};
+  return out;
+}
+
+Tensor reshape_backward(const Tensor& g, const Shape& x_shape) {
+  return reshape_forward(g, x_shape);  // a view of g (gradients may alias: tensor/autograd.h)
+}
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  Tensor out = reshape_forward(x, shape);
+  attach_grad_fn(out, "reshape", "reshape_backward", {x}, [x_shape = x.shape()](const Tensor& g) {
+    return std::vector<Tensor>{reshape_backward(g, x_shape)};
   });
   return out;
 }
 
-Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+ConcatSaved concat_layout(const std::vector<Tensor>& xs, int64_t dim) {
   PRM_CHECK(!xs.empty(), "concat: no tensors given");
   const Tensor& first = xs[0];
   check_float("concat", first);
@@ -52,54 +60,53 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
               "of shape ", first.shape_str(), " outside dim ", d);
     out_shape[d] += x.shape()[d];
   }
-  int64_t outer = 1, inner = 1;
-  for (int64_t j = 0; j < d; ++j) outer *= out_shape[j];
-  for (int64_t j = d + 1; j < nd; ++j) inner *= out_shape[j];
-  const int64_t row = out_shape[d] * inner;  // one outer row of the output
-
-  Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
+  ConcatSaved saved;
+  saved.dim = d;
+  saved.out_shape = out_shape;
+  for (int64_t j = 0; j < d; ++j) saved.outer *= out_shape[j];
+  for (int64_t j = d + 1; j < nd; ++j) saved.inner *= out_shape[j];
   int64_t offset = 0;
-  std::vector<int64_t> offsets;
   for (const Tensor& x : xs) {
-    const int64_t x_row = x.shape()[d] * inner;
-    PRM_DISPATCH_FLOAT(x.dtype(), "concat", {
-      scalar_t* o = out.data<scalar_t>();
-      const scalar_t* i = x.data<scalar_t>();
-      if (x.is_cuda()) {
-        PRM_CUDA_ONLY(cuda::copy_into_slice(o, i, outer, x_row, row, offset));
-      } else {
-        cpu::copy_into_slice(o, i, outer, x_row, row, offset);
-      }
-    });
-    offsets.push_back(offset);
-    offset += x_row;
+    saved.shapes.push_back(x.shape());
+    saved.offsets.push_back(offset);
+    saved.wanted.push_back(x.requires_grad());
+    offset += x.shape()[d] * saved.inner;
   }
+  return saved;
+}
 
-  std::vector<Shape> shapes;
-  std::vector<bool> wanted;
-  for (const Tensor& x : xs) {
-    shapes.push_back(x.shape());
-    wanted.push_back(x.requires_grad());
+Tensor concat_forward(const std::vector<Tensor>& xs, const ConcatSaved& s) {
+  Tensor out = Tensor::empty(s.out_shape, xs[0].dtype(), xs[0].device());
+  const int64_t row = s.out_shape[s.dim] * s.inner;  // one outer row of the output
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const Tensor& x = xs[k];
+    PRM_DISPATCH_FLOAT(x.dtype(), "concat", {
+      launch<CopyIntoSlice, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(),
+                                      s.outer, s.shapes[k][s.dim] * s.inner, row, s.offsets[k]);
+    });
   }
-  auto backward = [shapes, wanted, offsets, outer, inner, row, d](const Tensor& g) {
-    std::vector<Tensor> grads(shapes.size());
-    for (size_t k = 0; k < shapes.size(); ++k) {
-      if (!wanted[k]) continue;
-      grads[k] = Tensor::empty(shapes[k], g.dtype(), g.device());
-      const int64_t x_row = shapes[k][d] * inner;
-      PRM_DISPATCH_FLOAT(g.dtype(), "concat", {
-        scalar_t* o = grads[k].data<scalar_t>();
-        const scalar_t* i = g.data<scalar_t>();
-        if (g.is_cuda()) {
-          PRM_CUDA_ONLY(cuda::copy_from_slice(o, i, outer, x_row, row, offsets[k]));
-        } else {
-          cpu::copy_from_slice(o, i, outer, x_row, row, offsets[k]);
-        }
-      });
-    }
-    return grads;
-  };
-  attach_grad_fn(out, "concat", xs, backward);
+  return out;
+}
+
+std::vector<Tensor> concat_backward(const Tensor& g, const ConcatSaved& s) {
+  std::vector<Tensor> grads(s.shapes.size());
+  const int64_t row = s.out_shape[s.dim] * s.inner;
+  for (size_t k = 0; k < s.shapes.size(); ++k) {
+    if (!s.wanted[k]) continue;
+    grads[k] = Tensor::empty(s.shapes[k], g.dtype(), g.device());
+    PRM_DISPATCH_FLOAT(g.dtype(), "concat_backward", {
+      launch<CopyFromSlice, scalar_t>(g.device(), grads[k].data<scalar_t>(), g.data<scalar_t>(),
+                                      s.outer, s.shapes[k][s.dim] * s.inner, row, s.offsets[k]);
+    });
+  }
+  return grads;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  const ConcatSaved saved = concat_layout(xs, dim);
+  Tensor out = concat_forward(xs, saved);
+  attach_grad_fn(out, "concat", "concat_backward", xs,
+                 [saved](const Tensor& g) { return concat_backward(g, saved); });
   return out;
 }
 

@@ -17,6 +17,16 @@
 
 namespace prm {
 
+// The output size and coordinate rule the forward used; scale <= 0: none given (sizes only).
+struct UpsampleSaved {
+  int64_t out_h = 0, out_w = 0;
+  bool align_corners = false;
+  double scale = 0.0;
+};
+Tensor upsample_bilinear_forward(const Tensor& x, const UpsampleSaved& saved);
+Tensor upsample_bilinear_backward(const Tensor& g, const Shape& x_shape,
+                                  const UpsampleSaved& saved);
+
 Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners);
 Tensor upsample_bilinear_scale(const Tensor& x, double scale, bool align_corners);
 
