@@ -4,10 +4,12 @@
 // expected number is worked out by hand next to it. tools/mutate.py plants such bugs.
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "data/image.h"
 #include "data/metrics.h"
 #include "data/safetensors.h"
 #include "data/voc.h"
@@ -76,6 +78,20 @@ TEST_CASE("guards: safetensors rejects a gap between two tensors") {
   CHECK_MESSAGE(e.find("a gap of 1 unused bytes before tensor 'b'") != std::string::npos, e);
 }
 
+TEST_CASE("guards: safetensors byte ranges match the shape exactly; the header length is bounded") {
+  // Shape [1] F32 needs 4 bytes; data_offsets [0, 8) hold 8.
+  std::string e = st_error(st_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})",
+                                   raw_bytes<float>({1, 2})));
+  CHECK_MESSAGE(e.find("needs 4 bytes but data_offsets [0, 8] hold 8") != std::string::npos, e);
+  // A 10-byte file whose header length says 5: 3 bytes past the end (the 2 there read "{}").
+  std::string f = st_file("{}", "");
+  f[0] = 5;
+  e = st_error(f);
+  CHECK_MESSAGE(e.find("header length 5 runs past the end of the file (10 bytes)") !=
+                    std::string::npos,
+                e);
+}
+
 // ---- VOC AP: precision is made monotone (the running maximum from the right) ----
 
 TEST_CASE("guards: VOC AP interpolates precision where it rises along the ranking") {
@@ -110,6 +126,18 @@ TEST_CASE("guards: VOC AP interpolates precision where it rises along the rankin
   MeanMetric m = classification_map({{0.9}, {0.8}, {0.7}, {0.6}}, {{1}, {-1}, {1}, {1}}, 1);
   CHECK(m.mean == doctest::Approx(5.0 / 6.0));
   // The repo has the all-point (area) protocol only; the VOC2007 11-point one does not exist.
+}
+
+TEST_CASE("guards: an instance whose IoU equals the threshold is a match (IoU >= threshold)") {
+  // One instance, one prediction at IoU exactly 1/2 (from masks: 2 shared of 4 covered).
+  const uint8_t gt[4] = {1, 1, 1, 0}, pred[4] = {0, 1, 1, 1};
+  const double iou = mask_iou(gt, pred, nullptr, 4);
+  REQUIRE(iou == 0.5);
+  std::vector<ImageInstances> ims(1);
+  ims[0].gt_class = {0};
+  ims[0].predictions = {{0, 0.9, {iou}}};
+  CHECK(instance_map(ims, 1, 0.5).per_class[0].value == doctest::Approx(1.0));
+  CHECK(instance_map(ims, 1, 0.75).per_class[0].value == doctest::Approx(0.0));
 }
 
 // ---- mask IoU: void pixels leave both the intersection and the union ----
@@ -229,4 +257,43 @@ TEST_CASE("guards: VOC targets of difficult-only objects, with and without exclu
   CHECK(positives(strict, 3) == Names{"car"});
   CHECK(positives(strict, 4) == Names{"bird"});
   CHECK(positives(strict, 5).empty());
+}
+
+TEST_CASE("guards: VOC one-pixel boxes, per-class split lists and the last class's instances") {
+  const TinyVoc voc({{{"tvmonitor", 0, 0}}});
+  const fs::path root(voc.dir);
+  // A box one pixel wide and one pixel tall (VOC boxes are inclusive): legal.
+  const std::string xml_path = (root / "Annotations" / "one.xml").string();
+  std::ofstream(xml_path) << "<annotation><object><name>bottle</name><bndbox><xmin>7</xmin>"
+                             "<ymin>9</ymin><xmax>7</xmax><ymax>9</ymax></bndbox></object>"
+                             "</annotation>";
+  const VocAnnotation a = read_voc_annotation(xml_path, voc_class_names());
+  REQUIRE(a.objects.size() == 1);
+  CHECK(a.objects[0].box.xmin == 7);
+  CHECK(a.objects[0].box.xmax == 7);
+  CHECK(a.objects[0].box.ymax == 9);
+  // A per-class list (ImageSets/Main/<class>_<split>.txt) carries a label after each id.
+  std::ofstream(root / "ImageSets" / "Main" / "tvmonitor_train.txt")
+      << "img0  1\nimg1 -1\n\nimg2  0\n";
+  CHECK(read_voc_split(voc.dir, "Main", "tvmonitor_train") == Names{"img0", "img1", "img2"});
+  // Instances painted with the last class (index C = 20, tvmonitor) and the first (1):
+  // objects [1 1 2; 0 255 2], classes [20 20 1; 0 255 1].
+  fs::create_directories(root / "SegmentationObject");
+  fs::create_directories(root / "SegmentationClass");
+  const std::array<uint8_t, 768> palette = voc_palette();
+  IndexedImage obj, cls;
+  obj.width = cls.width = 3;
+  obj.height = cls.height = 2;
+  obj.palette = cls.palette = std::vector<uint8_t>(palette.begin(), palette.end());
+  obj.index = {1, 1, 2, 0, 255, 2};
+  cls.index = {20, 20, 1, 0, 255, 1};
+  write_indexed_png((root / "SegmentationObject" / "img0.png").string(), obj);
+  write_indexed_png((root / "SegmentationClass" / "img0.png").string(), cls);
+  const InstanceGroundTruth gt = load_instance_ground_truth(voc.dir, "img0", 20);
+  REQUIRE(gt.instances.size() == 2);
+  CHECK(gt.instances[0].object_value == 1);
+  CHECK(gt.instances[0].class_id == 19);  // tvmonitor
+  CHECK(gt.instances[0].area == 2);
+  CHECK(gt.instances[1].class_id == 0);  // aeroplane
+  CHECK(gt.instances[1].area == 2);
 }
