@@ -3,12 +3,12 @@
 // Formats and protocols: src/data/eval.h, src/data/metrics.h and docs/evaluation.md.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "args.h"
 #include "commands.h"
 #include "data/eval.h"
+#include "data/files.h"
 #include "data/plot.h"
 #include "tensor/error.h"
 
@@ -55,12 +55,7 @@ int cmd_eval(int argc, char** argv) {
 
   const std::string json_path =
       args.has("json") ? args.get("json") : (std::filesystem::path(o.pred) / "eval.json").string();
-  {
-    std::ofstream f(json_path);
-    PRM_CHECK(f.good(), json_path, ": cannot create file");
-    f << report_json(r);
-    PRM_CHECK(f.good(), json_path, ": write failed");
-  }
+  write_file_atomic(json_path, report_json(r));
   std::fputs(report_markdown(r).c_str(), stdout);
   std::printf("\nJSON report: %s\n", json_path.c_str());
 

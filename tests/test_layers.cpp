@@ -6,6 +6,7 @@
 
 #include "helpers.h"
 #include "layers/resnet.h"
+#include "prm/weights.h"
 #include "tensor/ops.h"
 
 using namespace prm;

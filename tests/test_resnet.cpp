@@ -24,6 +24,7 @@
 #include "data/safetensors.h"
 #include "helpers.h"
 #include "layers/resnet.h"
+#include "prm/weights.h"
 #include "tensor/ops.h"
 
 using namespace prm;

@@ -5,17 +5,14 @@
 #include <sstream>
 
 #include "data/eval.h"
+#include "data/json.h"
 
 namespace prm {
 
 namespace {
 
-std::string num(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  return buf;
-}
+// Report numbers keep six decimals (readable, and more than the metrics' precision).
+Json num(double v) { return std::isfinite(v) ? Json::fixed(v, 6) : Json(); }
 
 std::string pct(double v) {
   if (!std::isfinite(v)) return "-";
@@ -24,34 +21,25 @@ std::string pct(double v) {
   return buf;
 }
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string threshold_key(double t) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%g", t);
   return buf;
 }
 
+Json names_json(const std::vector<std::string>& names) {
+  Json out = Json::array();
+  for (const std::string& n : names) out.push_back(n);
+  return out;
+}
+
 // {"mean": m, "per_class": {name: v | null}, "absent": [names]}; names[k] labels per_class[k].
-std::string metric_json(const MeanMetric& m, const std::vector<std::string>& names,
-                        const char* mean_key) {
-  std::ostringstream os;
-  os << "{\"" << mean_key << "\": " << num(m.mean) << ", \"per_class\": {";
+Json metric_json(const MeanMetric& m, const std::vector<std::string>& names, const char* mean_key) {
+  Json per_class = Json::object(), absent = Json::array();
   for (size_t c = 0; c < m.per_class.size(); ++c)
-    os << (c ? ", " : "") << quoted(names[c]) << ": "
-       << (m.per_class[c].absent ? "null" : num(m.per_class[c].value));
-  os << "}, \"absent\": [";
-  for (size_t k = 0; k < m.absent_classes.size(); ++k)
-    os << (k ? ", " : "") << quoted(names[m.absent_classes[k]]);
-  os << "]}";
-  return os.str();
+    per_class.set(names[c], m.per_class[c].absent ? Json() : num(m.per_class[c].value));
+  for (int c : m.absent_classes) absent.push_back(names[c]);
+  return Json::object({{mean_key, num(m.mean)}, {"per_class", per_class}, {"absent", absent}});
 }
 
 std::string cell(const MeanMetric& m, bool has, size_t c) {
@@ -64,28 +52,29 @@ std::string cell(const MeanMetric& m, bool has, size_t c) {
 std::string report_json(const EvalReport& r) {
   std::vector<std::string> with_bg{"background"};
   with_bg.insert(with_bg.end(), r.classes.begin(), r.classes.end());
-  std::ostringstream os;
-  os << "{\n  \"split\": " << quoted(r.split) << ",\n  \"classes\": [";
-  for (size_t c = 0; c < r.classes.size(); ++c) os << (c ? ", " : "") << quoted(r.classes[c]);
-  os << "],\n  \"images\": {\"main\": " << r.main_images
-     << ", \"segmentation\": " << r.segmentation_images << ", \"skipped\": " << r.skipped << "},\n";
+  Json out = Json::object({{"split", r.split}, {"classes", names_json(r.classes)}});
+  out.set("images", Json::object({{"main", r.main_images},
+                                  {"segmentation", r.segmentation_images},
+                                  {"skipped", r.skipped}}));
   if (r.has_classification)
-    os << "  \"classification\": " << metric_json(r.classification, r.classes, "map") << ",\n";
-  if (r.has_points)
-    os << "  \"pointwise\": " << metric_json(r.pointwise, r.classes, "map")
-       << ",\n  \"pointwise_tolerance\": " << num(r.tolerance) << ",\n";
-  if (r.has_instances) {
-    os << "  \"instance_segmentation\": {";
-    for (size_t t = 0; t < r.iou_thresholds.size(); ++t)
-      os << (t ? ",\n    " : "\n    ") << "\"map_r@" << threshold_key(r.iou_thresholds[t])
-         << "\": " << metric_json(r.instance[t], r.classes, "map_r");
-    os << ",\n    \"abo\": " << num(r.abo) << ", \"gt_instances\": " << r.gt_instances << "},\n";
-    os << "  \"semantic_segmentation\": " << metric_json(r.semantic, with_bg, "miou") << ",\n";
+    out.set("classification", metric_json(r.classification, r.classes, "map"));
+  if (r.has_points) {
+    out.set("pointwise", metric_json(r.pointwise, r.classes, "map"));
+    out.set("pointwise_tolerance", num(r.tolerance));
   }
-  os << "  \"notes\": [";
-  for (size_t k = 0; k < r.notes.size(); ++k) os << (k ? ", " : "") << quoted(r.notes[k]);
-  os << "]\n}\n";
-  return os.str();
+  if (r.has_instances) {
+    Json instance = Json::object();
+    for (size_t t = 0; t < r.iou_thresholds.size(); ++t)
+      instance.set("map_r@" + threshold_key(r.iou_thresholds[t]),
+                   metric_json(r.instance[t], r.classes, "map_r"));
+    instance.set("abo", num(r.abo));
+    instance.set("gt_instances", r.gt_instances);
+    out.set("instance_segmentation", instance);
+    out.set("semantic_segmentation", metric_json(r.semantic, with_bg, "miou"));
+  }
+  out.set("notes", names_json(r.notes));
+  // Top level and its sections one per line; each metric (its per-class map) on one line.
+  return write_json_readable(out, 2) + "\n";
 }
 
 std::string report_markdown(const EvalReport& r) {

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <sstream>
 
+#include "data/files.h"
 #include "tensor/error.h"
 
 #if defined(__GNUC__)
@@ -115,14 +115,6 @@ int paeth(int a, int b, int c) {
   return (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
 }
 
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  PRM_CHECK(in.good(), path, ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 IndexedImage decode_indexed_png(const uint8_t* data, size_t size, const std::string& source) {
@@ -211,7 +203,7 @@ IndexedImage decode_indexed_png(const uint8_t* data, size_t size, const std::str
 }
 
 IndexedImage read_indexed_png(const std::string& path) {
-  const std::string bytes = read_whole_file(path);
+  const std::string bytes = read_file_bytes(path);
   return decode_indexed_png(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 

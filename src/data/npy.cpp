@@ -1,15 +1,11 @@
 #include "data/npy.h"
 
-#include <unistd.h>
-
-#include <atomic>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <sstream>
+
+#include "data/files.h"
 
 namespace prm {
 
@@ -237,34 +233,6 @@ Tensor load_npy(const std::string& path) { return parse_npy(read_file_bytes(path
 
 void save_npy(const std::string& path, const Tensor& tensor) {
   write_file_atomic(path, encode_npy(tensor));
-}
-
-std::string read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  PRM_CHECK(in.good(), "cannot open '", path, "' for reading: ", std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  PRM_CHECK(!in.bad(), "error reading '", path, "'");
-  return buf.str();
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = str_cat(path, ".tmp.", ::getpid(), ".", counter++);
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  PRM_CHECK(f != nullptr, "cannot open '", tmp, "' for writing: ", std::strerror(errno));
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !flushed || !closed) {
-    std::remove(tmp.c_str());
-    throw Error(str_cat("error writing '", path, "': ", std::strerror(errno)));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw Error(str_cat("cannot rename '", tmp, "' to '", path, "': ", why));
-  }
 }
 
 }  // namespace prm

@@ -3,9 +3,7 @@
 // header lengths) and is strict: Fortran order, big-endian or any other dtype, a truncated file,
 // trailing bytes or a header whose shape disagrees with the data size all throw prm::Error naming
 // the file. The writer emits version 1.0 (2.0 only for a header over 64 KiB), header padded so
-// that the data starts on a 64-byte boundary, and writes atomically (temp file + rename).
-//
-// Also here: the whole-file read and atomic write that the .safetensors code shares.
+// that the data starts on a 64-byte boundary, and writes atomically (data/files.h).
 #pragma once
 #include <string>
 
@@ -21,11 +19,5 @@ void save_npy(const std::string& path, const Tensor& tensor);
 // The same on bytes in memory; `name` is used in error messages (usually the file path).
 Tensor parse_npy(const std::string& bytes, const std::string& name);
 std::string encode_npy(const Tensor& tensor);
-
-// The whole file as bytes; prm::Error naming the file when it cannot be read.
-std::string read_file_bytes(const std::string& path);
-// Writes `bytes` to `path` + a unique suffix, then renames it over `path`, so that readers see
-// either the old file or the complete new one, never a half-written one.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace prm

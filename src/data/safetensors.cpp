@@ -1,256 +1,20 @@
 #include "data/safetensors.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <vector>
 
-#include "data/npy.h"
+#include "data/files.h"
+#include "data/json.h"
 
 namespace prm {
 
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // as the reference implementation
+// Nesting allowed in the header; {name: {"shape": [...]}} needs 3.
 constexpr int kMaxJsonDepth = 16;
-
-// ---- A small JSON parser: enough for safetensors headers, strict about everything else. ----
-
-struct Json {
-  enum Kind { null, boolean, number, string, array, object } kind = null;
-  bool b = false;
-  std::string text;         // the string's value, or a number's literal text
-  std::vector<Json> items;  // array
-  std::vector<std::pair<std::string, Json>> fields;  // object, in file order
-};
-
-class JsonParser {
- public:
-  JsonParser(const std::string& s, const std::string& file) : s_(s), file_(file) {}
-
-  Json parse_document() {
-    Json v = parse_value(0);
-    skip_space();
-    if (pos_ != s_.size()) fail("unexpected text after the JSON value");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error(
-        str_cat("safetensors: ", file_, ": corrupt JSON header (", what, " at offset ", pos_, ")"));
-  }
-  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  void skip_space() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-  void expect(char c) {
-    skip_space();
-    if (peek() != c) fail(str_cat("expected '", c, "'"));
-    ++pos_;
-  }
-  bool take_word(const char* w) {
-    const size_t n = std::strlen(w);
-    if (s_.compare(pos_, n, w) != 0) return false;
-    pos_ += n;
-    return true;
-  }
-
-  Json parse_value(int depth) {
-    if (depth > kMaxJsonDepth) fail("nested too deeply");
-    skip_space();
-    Json v;
-    const char c = peek();
-    if (c == '{') {
-      v.kind = Json::object;
-      ++pos_;
-      skip_space();
-      if (peek() == '}') {
-        ++pos_;
-        return v;
-      }
-      while (true) {
-        skip_space();
-        std::string key = parse_string();
-        for (const auto& f : v.fields)
-          if (f.first == key) fail("duplicate name \"" + key + "\"");
-        expect(':');
-        v.fields.emplace_back(std::move(key), parse_value(depth + 1));
-        skip_space();
-        if (peek() == ',') {
-          ++pos_;
-          continue;
-        }
-        expect('}');
-        return v;
-      }
-    }
-    if (c == '[') {
-      v.kind = Json::array;
-      ++pos_;
-      skip_space();
-      if (peek() == ']') {
-        ++pos_;
-        return v;
-      }
-      while (true) {
-        v.items.push_back(parse_value(depth + 1));
-        skip_space();
-        if (peek() == ',') {
-          ++pos_;
-          continue;
-        }
-        expect(']');
-        return v;
-      }
-    }
-    if (c == '"') {
-      v.kind = Json::string;
-      v.text = parse_string();
-      return v;
-    }
-    if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
-      v.kind = Json::number;
-      const size_t start = pos_;
-      if (peek() == '-') ++pos_;
-      while (std::isdigit(static_cast<unsigned char>(peek())) || peek() == '.' || peek() == 'e' ||
-             peek() == 'E' || peek() == '+' || peek() == '-')
-        ++pos_;
-      v.text = s_.substr(start, pos_ - start);
-      return v;
-    }
-    if (take_word("true")) {
-      v.kind = Json::boolean;
-      v.b = true;
-      return v;
-    }
-    if (take_word("false")) {
-      v.kind = Json::boolean;
-      return v;
-    }
-    if (take_word("null")) return v;
-    fail("expected a value");
-  }
-
-  std::string parse_string() {
-    if (peek() != '"') fail("expected a string");
-    ++pos_;
-    std::string out;
-    while (true) {
-      if (pos_ >= s_.size()) fail("unterminated string");
-      const char c = s_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (pos_ >= s_.size()) fail("unterminated string");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out.push_back(e);
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u':
-          append_utf8(out, parse_code_point());
-          break;
-        default:
-          fail("bad escape in a string");
-      }
-    }
-  }
-
-  uint32_t parse_hex4() {
-    if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char h = s_[pos_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9')
-        v |= h - '0';
-      else if (h >= 'a' && h <= 'f')
-        v |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F')
-        v |= h - 'A' + 10;
-      else
-        fail("bad \\u escape");
-    }
-    return v;
-  }
-  uint32_t parse_code_point() {
-    uint32_t cp = parse_hex4();
-    if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
-      if (!take_word("\\u")) fail("lone surrogate in \\u escape");
-      const uint32_t low = parse_hex4();
-      if (low < 0xDC00 || low > 0xDFFF) fail("bad surrogate pair");
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-      fail("lone surrogate in \\u escape");
-    }
-    return cp;
-  }
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  const std::string& s_;
-  const std::string& file_;
-  size_t pos_ = 0;
-};
-
-std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      static const char hex[] = "0123456789abcdef";
-      out += "\\u00";
-      out.push_back(hex[u >> 4]);
-      out.push_back(hex[u & 15]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
-}
 
 // ---- Element types ----
 
@@ -335,11 +99,11 @@ Tensor make_tensor(const char* data, const Shape& shape, FileDType t) {
 
 uint64_t json_uint(const Json& v, const std::string& file, const std::string& tensor,
                    const char* what) {
-  bool ok = v.kind == Json::number && !v.text.empty() && v.text.size() <= 19;
-  for (char c : v.text) ok = ok && std::isdigit(static_cast<unsigned char>(c));
-  PRM_CHECK(ok, "safetensors: ", file, ": tensor '", tensor, "': ", what,
-            " must hold non-negative integers, found '", v.text, "'");
-  return std::stoull(v.text);
+  uint64_t n = 0;
+  PRM_CHECK(v.get_uint64(n), "safetensors: ", file, ": tensor '", tensor, "': ", what,
+            " must hold non-negative integers, found ",
+            v.is_number() ? "'" + v.number_text() + "'" : json_kind_name(v.kind()));
+  return n;
 }
 
 struct Entry {
@@ -351,9 +115,9 @@ struct Entry {
 
 Entry parse_entry(const std::string& name, const Json& v, const std::string& file) {
   const std::string where = str_cat("safetensors: ", file, ": tensor '", name, "': ");
-  PRM_CHECK(v.kind == Json::object, where, "expected an object");
+  PRM_CHECK(v.is_object(), where, "expected an object");
   const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-  for (const auto& [key, value] : v.fields) {
+  for (const auto& [key, value] : v.fields()) {
     if (key == "dtype")
       dtype = &value;
     else if (key == "shape")
@@ -365,13 +129,14 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& fil
   }
   PRM_CHECK(dtype && shape && offsets, where, "needs \"dtype\", \"shape\" and \"data_offsets\"");
   Entry e{name, FileDType::f32, {}, 0, 0};
-  PRM_CHECK(dtype->kind == Json::string, where, "\"dtype\" must be a string");
-  PRM_CHECK(file_dtype_from_name(dtype->text, e.dtype), where, "unsupported dtype '", dtype->text,
+  PRM_CHECK(dtype->is_string(), where, "\"dtype\" must be a string");
+  PRM_CHECK(file_dtype_from_name(dtype->as_string(), e.dtype), where, "unsupported dtype '",
+            dtype->as_string(),
             "' (supported: F32, F64, I64; F16 and BF16 are converted to float32)");
-  PRM_CHECK(shape->kind == Json::array && shape->items.size() <= 16, where,
+  PRM_CHECK(shape->is_array() && shape->size() <= 16, where,
             "\"shape\" must be an array of at most 16 dimensions");
   uint64_t bytes = file_dtype_size(e.dtype);
-  for (const Json& d : shape->items) {
+  for (const Json& d : shape->items()) {
     const uint64_t n = json_uint(d, file, name, "\"shape\"");
     PRM_CHECK(n <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) &&
                   (n == 0 || bytes <= std::numeric_limits<uint64_t>::max() / n),
@@ -379,12 +144,12 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& fil
     bytes *= n;
     e.shape.push_back(static_cast<int64_t>(n));
   }
-  PRM_CHECK(offsets->kind == Json::array && offsets->items.size() == 2, where,
+  PRM_CHECK(offsets->is_array() && offsets->size() == 2, where,
             "\"data_offsets\" must be [begin, end]");
-  e.begin = json_uint(offsets->items[0], file, name, "\"data_offsets\"");
-  e.end = json_uint(offsets->items[1], file, name, "\"data_offsets\"");
+  e.begin = json_uint(offsets->items()[0], file, name, "\"data_offsets\"");
+  e.end = json_uint(offsets->items()[1], file, name, "\"data_offsets\"");
   PRM_CHECK(e.begin <= e.end, where, "data_offsets [", e.begin, ", ", e.end, "] run backwards");
-  PRM_CHECK(e.end - e.begin == bytes, where, "shape ", shape_str(e.shape), " ", dtype->text,
+  PRM_CHECK(e.end - e.begin == bytes, where, "shape ", shape_str(e.shape), " ", dtype->as_string(),
             " needs ", bytes, " bytes but data_offsets [", e.begin, ", ", e.end, "] hold ",
             e.end - e.begin);
   return e;
@@ -426,19 +191,19 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
   const std::string header = bytes.substr(8, n);
   PRM_CHECK(!header.empty() && header[0] == '{', "safetensors: ", name,
             ": the header does not start with '{': corrupt file?");
-  const Json root = JsonParser(header, name).parse_document();
-  PRM_CHECK(root.kind == Json::object, "safetensors: ", name, ": the header is not a JSON object");
+  const Json root = parse_json(header, str_cat("safetensors: ", name, ": header"), kMaxJsonDepth);
+  PRM_CHECK(root.is_object(), "safetensors: ", name, ": the header is not a JSON object");
 
   SafetensorsContents out;
   std::vector<Entry> entries;
-  for (const auto& [key, value] : root.fields) {
+  for (const auto& [key, value] : root.fields()) {
     if (key == "__metadata__") {
-      PRM_CHECK(value.kind == Json::object, "safetensors: ", name,
+      PRM_CHECK(value.is_object(), "safetensors: ", name,
                 ": \"__metadata__\" must be an object of strings");
-      for (const auto& [mk, mv] : value.fields) {
-        PRM_CHECK(mv.kind == Json::string, "safetensors: ", name, ": \"__metadata__\" entry '", mk,
+      for (const auto& [mk, mv] : value.fields()) {
+        PRM_CHECK(mv.is_string(), "safetensors: ", name, ": \"__metadata__\" entry '", mk,
                   "' is not a string");
-        out.metadata[mk] = mv.text;
+        out.metadata[mk] = mv.as_string();
       }
       continue;
     }
@@ -463,29 +228,23 @@ std::string encode_safetensors(const TensorMap& tensors, const Metadata& metadat
   std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
     return dtype_size(a->second.dtype()) > dtype_size(b->second.dtype());
   });
-  std::string header = "{";
+  Json root = Json::object();
   if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [k, v] : metadata) {
-      header += (first ? "" : ",") + json_quote(k) + ":" + json_quote(v);
-      first = false;
-    }
-    header += "}";
+    Json& meta = root.set("__metadata__", Json::object());
+    for (const auto& [k, v] : metadata) meta.set(k, v);
   }
   std::string data;
   for (const auto* kv : order) {
     const Tensor host = kv->second.detach().to(Device::cpu);
     const size_t begin = data.size();
     data.append(static_cast<const char*>(host.raw_data()), host.numel() * dtype_size(host.dtype()));
-    if (header.size() > 1) header += ",";
-    header +=
-        json_quote(kv->first) + ":{\"dtype\":\"" + file_dtype_name(host.dtype()) + "\",\"shape\":[";
-    for (size_t i = 0; i < host.shape().size(); ++i)
-      header += (i ? "," : "") + std::to_string(host.shape()[i]);
-    header += str_cat("],\"data_offsets\":[", begin, ",", data.size(), "]}");
+    Json shape = Json::array();
+    for (int64_t d : host.shape()) shape.push_back(d);
+    root.set(kv->first, Json::object({{"dtype", file_dtype_name(host.dtype())},
+                                      {"shape", std::move(shape)},
+                                      {"data_offsets", Json::array({begin, data.size()})}}));
   }
-  header += "}";
+  std::string header = write_json(root);
   header.append((8 - header.size() % 8) % 8, ' ');
   std::string out(8, '\0');
   const uint64_t n = header.size();

@@ -4,7 +4,7 @@
 //    "__metadata__": {"format": "pt"}, ...}
 // data_offsets are [begin, end) within the buffer.
 //
-// The reader is strict, parsing the JSON with a small parser of our own, and throws prm::Error
+// The reader is strict, parsing the JSON with data/json.h, and throws prm::Error
 // naming the file (and the tensor) when: the file is shorter than 8 bytes or the header length
 // runs past the end (or is over 100 MB); the JSON is malformed, has duplicate names or unknown
 // fields; a dtype is not supported; a shape and its byte range disagree; a byte range runs past
@@ -18,11 +18,10 @@
 #include <map>
 #include <string>
 
-#include "tensor/tensor.h"
+#include "tensor/tensor_map.h"
 
 namespace prm {
 
-using TensorMap = std::map<std::string, Tensor>;
 using Metadata = std::map<std::string, std::string>;
 
 struct SafetensorsContents {

@@ -1,9 +1,8 @@
 #include "data/xml.h"
 
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 
+#include "data/files.h"
 #include "tensor/error.h"
 
 namespace prm::xml {
@@ -297,12 +296,7 @@ std::unique_ptr<Element> parse(const std::string& text, const std::string& sourc
 }
 
 std::unique_ptr<Element> parse_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  PRM_CHECK(in.good(), path, ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  PRM_CHECK(!in.bad(), path, ": read error");
-  return parse(ss.str(), path);
+  return parse(read_file_bytes(path), path);
 }
 
 }  // namespace prm::xml

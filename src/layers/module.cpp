@@ -190,12 +190,4 @@ LoadReport Module::load_state_dict(const TensorMap& tensors, const LoadOptions& 
   return report;
 }
 
-LoadReport load_weights(Module& module, const std::string& path, const LoadOptions& options) {
-  return module.load_state_dict(load_safetensors(path).tensors, options, path);
-}
-
-void save_weights(const Module& module, const std::string& path, const Metadata& metadata) {
-  save_safetensors(path, module.state_dict(), metadata);
-}
-
 }  // namespace prm

@@ -9,14 +9,18 @@
 // members themselves. Modules are therefore neither copyable nor movable; hold them by
 // shared_ptr. Create an optimizer AFTER moving a module to its device and dtype (the optimizer
 // holds the parameter tensors).
+//
+// Modules do no file I/O: state_dict() and load_state_dict() work on a plain TensorMap, and the
+// weights files (.safetensors) are read and written a level up (prm/weights.h), so that layers/
+// does not depend on data/.
 #pragma once
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "data/safetensors.h"
 #include "tensor/tensor.h"
+#include "tensor/tensor_map.h"
 
 namespace prm {
 
@@ -105,10 +109,5 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };
-
-// Reads a .safetensors file into a module by name (see LoadOptions); errors name the file.
-LoadReport load_weights(Module& module, const std::string& path, const LoadOptions& options = {});
-// Writes the module's state dict as .safetensors (atomically).
-void save_weights(const Module& module, const std::string& path, const Metadata& metadata = {});
 
 }  // namespace prm

@@ -121,13 +121,12 @@ std::vector<ParamGroup> ResNet::param_groups(double backbone_lr_mult) const {
   return {features, head};
 }
 
-LoadReport load_resnet_weights(ResNet& net, const std::string& path, bool fresh_classifier,
-                               bool strict) {
+LoadOptions resnet_load_options(bool fresh_classifier, bool strict) {
   LoadOptions options;
   options.strict = strict;
   options.skip_prefixes = {"fc."};
   if (fresh_classifier) options.skip_prefixes.push_back("classifier.");
-  return load_weights(net, path, options);
+  return options;
 }
 
 }  // namespace prm

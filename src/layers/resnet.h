@@ -89,11 +89,11 @@ struct ResNetLayout {
 };
 ResNetLayout resnet_layout(const std::string& arch);
 
-// Loads a .safetensors file by torchvision names. `fc.*` is always ignored. With
+// How a ResNet loads a state dict by torchvision names: `fc.*` is always ignored. With
 // fresh_classifier, `classifier.*` is ignored too (the normal case when fine-tuning from
-// ImageNet weights); otherwise the classifier must be in the file. Strict: any missing backbone
-// tensor, unexpected name or wrong shape is an error naming the file and the tensors.
-LoadReport load_resnet_weights(ResNet& net, const std::string& path, bool fresh_classifier,
-                               bool strict = true);
+// ImageNet weights); otherwise the classifier must be in the source. Strict: any missing
+// backbone tensor, unexpected name or wrong shape is an error naming the source and the tensors.
+// (Loading from a file: load_resnet_weights in prm/weights.h.)
+LoadOptions resnet_load_options(bool fresh_classifier, bool strict = true);
 
 }  // namespace prm

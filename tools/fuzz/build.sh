@@ -12,7 +12,7 @@ out=${1:-build-fuzz}
 mkdir -p "$out/corpus_xml" "$out/corpus_png"
 CXX=${CXX:-clang++}
 FLAGS="-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -I/usr/include/stb -DPRM_USE_CUDA=0"
-$CXX $FLAGS tools/fuzz/fuzz_xml.cpp src/data/xml.cpp src/data/voc.cpp src/data/image.cpp -o "$out/fuzz_xml"
-$CXX $FLAGS tools/fuzz/fuzz_png.cpp src/data/image.cpp -o "$out/fuzz_png"
+$CXX $FLAGS tools/fuzz/fuzz_xml.cpp src/data/xml.cpp src/data/voc.cpp src/data/image.cpp src/data/files.cpp -o "$out/fuzz_xml"
+$CXX $FLAGS tools/fuzz/fuzz_png.cpp src/data/image.cpp src/data/files.cpp -o "$out/fuzz_png"
 cp tests/fixtures/voc/Annotations/*.xml tools/fuzz/corpus_xml/* "$out/corpus_xml/" 2>/dev/null || true
 echo "built $out/fuzz_xml and $out/fuzz_png"

@@ -1,0 +1,19 @@
+// Whole-file reads and crash-safe writes, shared by every file format in data/ (.npy,
+// .safetensors, PNG, reports) and by the checkpoints.
+#pragma once
+#include <string>
+
+namespace prm {
+
+// The whole file as bytes; prm::Error naming the file when it cannot be opened or read.
+std::string read_file_bytes(const std::string& path);
+
+// Replaces `path` with `bytes` so that a reader (or a crash, or a full disk) leaves either the old
+// file or the complete new one, never a half-written one: the bytes go to a fresh temp file in
+// the same directory (`path` + ".tmp.<pid>.<n>"), are flushed to disk (fwrite, fflush, fsync),
+// and the temp file is renamed over `path`; then the directory is synced so that the rename
+// itself is durable (best effort: some file systems cannot sync a directory). On any failure the
+// temp file is removed and prm::Error names the file and the reason.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace prm
