@@ -25,14 +25,17 @@ const Command kCommands[] = {
     {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 layout"},
     {"eval", prm::cmd_eval, "score predictions against VOC ground truth (mAP, mAP^r, ABO, mIoU)"},
     {"loaderbench", prm::cmd_loaderbench, "images per second the threaded VOC loader delivers"},
+    {"graph", prm::cmd_graph, "print the autograd graph of one training step (study; --dot)"},
 };
 
 void print_usage(FILE* out) {
   std::fprintf(out,
                "usage: prm <command> [flags]   (prm <command> --help for its flags)\n\n"
                "Peak Response Maps (Zhou et al., CVPR 2018) from scratch: a tensor and autograd\n"
-               "library with CPU and CUDA backends, a ResNet classifier, peak stimulation and\n"
-               "peak back-propagation.\n\ncommands:\n");
+               "library with CPU and CUDA backends and a fully convolutional ResNet classifier,\n"
+               "with VOC data, evaluation and instance-mask pieces. Training, peak stimulation\n"
+               "and peak back-propagation are not in this build's commands yet.\n\n"
+               "commands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
 }
 

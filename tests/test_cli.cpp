@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "data/npy.h"
 #include "helpers.h"
@@ -151,4 +152,42 @@ TEST_CASE("prm forward: bad input is one clear line and a non-zero exit") {
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line, no crash trace
   }
   CHECK_FALSE(fs::exists(dir / "crm.npy"));
+}
+
+// `prm graph`: a tiny ResNet-18 (width 4, 3 classes, 32x32). Counted by hand from the network:
+// stem conv, bn, relu, max-pool (4) + 8 basic blocks of conv, bn, relu, conv, bn, add, relu (56)
+// + 3 downsample conv, bn pairs (6) + classifier conv (1) + the class scores' sum and mul_scalar
+// (2) + the loss (1) = 70 nodes; 21 of them conv2d, 20 batch_norm.
+TEST_CASE("prm graph prints every node of a training step with its named backward function") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh_dir("graph");
+  const fs::path out = dir / "graph.txt", dot = dir / "graph.dot";
+  const std::string cmd = std::string(std::getenv("PRM_BIN")) +
+                          " graph --arch resnet18 --size 32 --batch 2 --width 4 --classes 3 --dot " +
+                          dot.string() + " > " + out.string() + " 2>/dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream in(out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#' && line.find("node") == std::string::npos)
+      rows.push_back(line);
+  REQUIRE(rows.size() == 70);
+  auto count = [&](const std::string& what) {
+    return std::count_if(rows.begin(), rows.end(),
+                         [&](const std::string& r) { return r.find(what) != std::string::npos; });
+  };
+  CHECK(rows.front().find("multilabel_soft_margin_backward") != std::string::npos);
+  CHECK(rows.back().find("conv2d_backward_input/weight/bias") != std::string::npos);
+  CHECK(count(" conv2d ") == 21);
+  CHECK(count("batch_norm_backward") == 20);
+  CHECK(count("max_pool2d_backward") == 1);
+  CHECK(count("add_backward") == 8);
+  CHECK(count("relu_backward") == 17);
+  std::ifstream dot_in(dot);
+  std::stringstream dot_text;
+  dot_text << dot_in.rdbuf();
+  CHECK(dot_text.str().rfind("digraph backward {", 0) == 0);
+  CHECK(dot_text.str().find("classifier.weight") != std::string::npos);
+  const RunResult bad = run_prm("graph --arch resnet7", dir);
+  CHECK(bad.exit_code != 0);
 }
