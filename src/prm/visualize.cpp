@@ -196,6 +196,7 @@ Image draw_instances(const Image& image, const std::vector<Instance>& instances,
 Image draw_heatmap(const Image& image, const float* map, int height, int width,
                    const std::string& label) {
   Image out = to_rgb(image, "draw_heatmap");
+  PRM_CHECK(map != nullptr, "draw_heatmap: no map given");
   PRM_CHECK(height == out.height && width == out.width, "draw_heatmap: map is ", height, "x",
             width, ", the image is ", out.height, "x", out.width);
   const size_t n = static_cast<size_t>(height) * width;
