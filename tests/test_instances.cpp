@@ -285,8 +285,8 @@ TEST_CASE("extract_instances: size limits are [min, max) of the image area") {
   const auto s = prm::proposal_scores(hc.prms, hc.crms.data(), 2, 10, 10, hc.proposals, o);
   CHECK(s[0][0] == kNegInf);
   CHECK(s[0][2] == kNegInf);
-  // Then peak 0 takes B and peak 1 the best of what is left, B too (-0.0005): B is kept for
-  // peak 1 (1.4 > -0.0005 ... sorted first is peak 0's), peak 1's copy is suppressed (IoU 1).
+  // Only B is left, so both peaks take it: peak 0 with 1.4 ranks first, peak 1's copy (-0.0005)
+  // has IoU 1 with it and is suppressed, its PRM merged into peak 0's.
   const auto inst = prm::extract_instances(hc.prms, hc.crms.data(), 2, 10, 10, hc.proposals, o);
   REQUIRE(inst.size() == 1);
   CHECK(inst[0].proposal == 1);
