@@ -1,6 +1,7 @@
 // A binary mask at image resolution: the common currency of segment proposals (ours or from
 // files) and instance extraction. Row-major, one byte per pixel, 0 = off, 1 = on.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

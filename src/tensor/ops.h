@@ -12,3 +12,4 @@
 #include "tensor/ops/upsample.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/matmul.h"
+#include "tensor/ops/peak_stimulation.h"

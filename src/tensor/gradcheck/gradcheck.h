@@ -66,5 +66,6 @@ void add_core_cases(std::vector<GradcheckCase>& cases);
 void add_elementwise_cases(std::vector<GradcheckCase>& cases);
 void add_conv_cases(std::vector<GradcheckCase>& cases);
 void add_nn_cases(std::vector<GradcheckCase>& cases);
+void add_prm_cases(std::vector<GradcheckCase>& cases);
 
 }  // namespace prm
