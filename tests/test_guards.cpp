@@ -444,6 +444,23 @@ TEST_CASE("guards: a leaf's gradient is its own copy, not the tensor handed to b
   check_close(y.grad(), {1, 1, 1, 1}, 0, 0);
 }
 
+TEST_CASE("guards: tensors that do not require grad get no gradient, whatever op they feed") {
+  // x requires grad; c, the image, the targets and the constant part of a concat do not.
+  Tensor x = leaf({0.5, -1, 2, 1.5}, {1, 1, 2, 2});
+  Tensor c = Tensor::from_vector({2, 3, -1, 4}, {1, 1, 2, 2}, DType::f64);
+  Tensor row = Tensor::from_vector({1, 2}, {2}, DType::f64);  // broadcast along the last dim
+  Tensor image = Tensor::full({1, 1, 3, 3}, 0.5, DType::f64);
+  Tensor w = leaf({1, -1, 2, 0.5}, {1, 1, 2, 2});
+  Tensor targets = Tensor::from_vector({1, 0, 1, 0}, {1, 4}, DType::f64);
+  Tensor loss = sum(x + c) + sum(x - c) + sum(x * c) + sum(x / row) + sum(c / x) +
+                sum(conv2d(image, w, Tensor())) + bce_with_logits(reshape(x, {1, 4}), targets) +
+                sum(concat({x, c}, 1));
+  loss.backward();
+  CHECK(x.grad().defined());
+  CHECK(w.grad().defined());
+  for (const Tensor* t : {&c, &row, &image, &targets}) CHECK_FALSE(t->grad().defined());
+}
+
 TEST_SUITE("cuda") {
   TEST_CASE("guards cuda: strided and dilated conv2d matches the naive loop") {
     PRM_REQUIRE_CUDA_OR_SKIP();
