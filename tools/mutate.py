@@ -23,7 +23,7 @@ Usage:
   tools/mutate.py --only 3,7      only mutations 3 and 7 (1-based, as --list numbers them)
   tools/mutate.py --rev HEAD      mutate the files of a commit instead of the working tree
   tools/mutate.py --keep          keep SCRATCH (tree and build) for the next run
-  tools/mutate.py --doctest-args='-tce=guards*'   what survives without the matching tests
+  tools/mutate.py --also-without='guards*'   also say which mutants only those tests catch
 Exit status: 0 when nothing survived and nothing is stale or invalid, 1 otherwise.
 """
 import argparse
@@ -75,10 +75,10 @@ IM2COL = ["src/kernels/cpu/im2col.cpp", "src/kernels/im2col.h"]
 
 MUTATIONS: List[Mutation] = [
     # ---- the six survivors of issue 11 ----
-    M("CPU col2im: column phase with +pad (wrong when 2*pad is not a multiple of stride >= 3)",
+    M("col2im: column phase with +pad (wrong when 2*pad is not a multiple of stride >= 3)",
       *[S(p, "((kj * w.dilation - w.pad) % w.stride", "((kj * w.dilation + w.pad) % w.stride")
         for p in IM2COL]),
-    M("CPU im2col/col2im: the stride-2 fast path (dilation forced to 1) taken with dilation 2",
+    M("im2col/col2im: the stride-2 fast path (dilation forced to 1) taken with dilation 2",
       S(IM2COL[0], "win.dilation == 1 && win.stride == 2", "win.stride == 2"),
       S(IM2COL[1], "if (win.dilation != 1) return 0;",
         "if (win.dilation != 1 && win.stride != 2) return 0;")),
@@ -362,6 +362,9 @@ def main() -> int:
     ap.add_argument("--test-timeout", type=float, default=600)
     ap.add_argument("--doctest-args", default="",
                     help="extra arguments for the test binary, e.g. '-tce=guards*'")
+    ap.add_argument("--also-without", metavar="PATTERN",
+                    help="for each caught mutant, also run the suite without the test cases "
+                         "matching PATTERN (doctest -tce) and say whether they alone caught it")
     args = ap.parse_args()
 
     files = load_sources(args.rev)
@@ -399,6 +402,7 @@ def main() -> int:
           flush=True)
 
     results = []  # (index, status, detail)
+    only_by: List[int] = []  # caught only by the --also-without tests
     for i in picked:
         m = MUTATIONS[i - 1]
         site, why = plan(m, files)
@@ -425,6 +429,14 @@ def main() -> int:
                     status = "caught"
                     detail = how + (" by: " + "; ".join(cases[:4]) if cases else "") + \
                         (f" (+{len(cases) - 4} more)" if len(cases) > 4 else "")
+                    if args.also_without:
+                        rc2, _ = test(tree, doctest_args + [f"-tce={args.also_without}"],
+                                      args.test_timeout)
+                        only = rc2 == 0
+                        detail += f"\n     without '{args.also_without}': " + \
+                            ("survives (caught only by those tests)" if only else "still caught")
+                        if only:
+                            only_by.append(i)
         finally:
             write_if_changed(path, original, mode)
         results.append((i, status, detail))
@@ -443,6 +455,9 @@ def main() -> int:
     for i, status, detail in results:
         if status != "caught":
             print(f"  {status}: [{i}] {MUTATIONS[i - 1].description}")
+    if args.also_without:
+        print(f"caught only by the '{args.also_without}' tests: {len(only_by)} "
+              f"{sorted(only_by)}")
     if not args.keep:
         shutil.rmtree(args.scratch, ignore_errors=True)
     return 0 if all(s == "caught" for _, s, _ in results) else 1
