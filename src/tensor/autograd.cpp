@@ -9,6 +9,7 @@ namespace prm {
 
 namespace {
 thread_local bool g_grad_mode = true;
+thread_local int64_t g_cotangent_batch = 0;
 
 // out += inp, outside autograd; both same shape, dtype and device.
 void accumulate_into(const Tensor& out, const Tensor& inp) {
@@ -70,6 +71,21 @@ void accumulate_leaf(const Tensor& leaf, const Tensor& grad) {
 
 bool grad_mode_enabled() { return g_grad_mode; }
 
+BatchedCotangents::BatchedCotangents(int64_t k) : previous_(g_cotangent_batch) {
+  PRM_CHECK(k >= 1, "BatchedCotangents: K must be at least 1, got ", k);
+  g_cotangent_batch = k;
+}
+BatchedCotangents::~BatchedCotangents() { g_cotangent_batch = previous_; }
+
+int64_t cotangent_batch() { return g_cotangent_batch; }
+
+Shape grad_shape(const Shape& shape) {
+  if (g_cotangent_batch == 0 || shape.empty() || shape[0] != 1) return shape;
+  Shape batched = shape;
+  batched[0] = g_cotangent_batch;
+  return batched;
+}
+
 NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
 NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
 
@@ -105,7 +121,8 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
               root.describe());
     seed = Tensor::full(root.shape(), 1.0, root.dtype(), root.device());
   }
-  check_grad_matches("seed", "backward()", seed, root.shape(), root.dtype(), root.device());
+  check_grad_matches("seed", "backward()", seed, grad_shape(root.shape()), root.dtype(),
+                     root.device());
 
   NoGradGuard no_grad;
   if (root.is_leaf()) {
@@ -122,8 +139,8 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     pending.erase(found);
     PRM_CHECK(!node->released, "backward: the graph through op '", node->name,
               "' was already freed; pass retain_graph=true to the first backward");
-    check_grad_matches("output", node->name, grad_output, node->output_shape, node->output_dtype,
-                       node->output_device);
+    check_grad_matches("output", node->name, grad_output, grad_shape(node->output_shape),
+                       node->output_dtype, node->output_device);
     if (observer) observer(*node, grad_output);
     std::vector<Tensor> grads = node->backward(grad_output);
     PRM_CHECK(grads.size() == node->inputs.size(), "backward of ", node->name, " returned ",
@@ -131,7 +148,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     for (size_t i = 0; i < grads.size(); ++i) {
       const Tensor& input = node->inputs[i];
       if (!grads[i].defined() || !input.requires_grad()) continue;
-      check_grad_matches("input", node->name, grads[i], input.shape(), input.dtype(),
+      check_grad_matches("input", node->name, grads[i], grad_shape(input.shape()), input.dtype(),
                          input.device());
       if (Node* next = input.grad_fn().get()) {
         auto slot = pending.find(next);

@@ -55,6 +55,30 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Batched cotangents, the switch behind batched peak back-propagation (docs/peak_backprop.md):
+// inside the scope, the gradients flowing backward carry K cotangents as their leading dimension
+// wherever the forward had batch 1 (a [1, C, H, W] activation gets [K, C, H, W] gradients). The
+// forward ran once; each X_backward reads its saved batch-1 tensors and broadcasts them over the
+// K cotangents, so one backward pass propagates K seeds. Only activation gradients are batched:
+// parameters must not require grad inside the scope.
+class BatchedCotangents {
+ public:
+  explicit BatchedCotangents(int64_t k);
+  ~BatchedCotangents();
+  BatchedCotangents(const BatchedCotangents&) = delete;
+  BatchedCotangents& operator=(const BatchedCotangents&) = delete;
+
+ private:
+  int64_t previous_;
+};
+
+// K inside a BatchedCotangents scope, 0 outside.
+int64_t cotangent_batch();
+
+// The shape of the gradient of a tensor of `shape`: {K, shape[1:]} inside a BatchedCotangents
+// scope when shape[0] == 1, else `shape` itself. Every X_backward sizes its results with it.
+Shape grad_shape(const Shape& shape);
+
 // True when grad mode is on and any of the tensors requires grad.
 bool needs_grad(const std::vector<Tensor>& inputs);
 

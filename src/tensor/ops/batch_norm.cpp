@@ -2,6 +2,8 @@
 
 #include "kernels/batch_norm.h"
 #include "tensor/autograd.h"
+#include "tensor/ops/elementwise.h"
+#include "tensor/ops/shape.h"
 
 namespace prm {
 
@@ -76,6 +78,15 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
 
 BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
                                    const BatchNormSaved& saved) {
+  if (g.shape() != x.shape()) {
+    // Batched cotangents through eval-mode BN: dx = g * weight[c] * invstd[c], the per-channel
+    // scale formed once and broadcast over the K gradients (training couples the batch).
+    PRM_CHECK(!saved.training, "batch_norm_backward: batched cotangents need eval mode");
+    Shape channel(x.dim(), 1);
+    channel[1] = x.size(1);
+    const Tensor scale = weight.defined() ? mul(weight, saved.invstd) : saved.invstd;
+    return {mul(g, reshape(scale, channel)), Tensor(), Tensor()};
+  }
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   const Device dev = x.device();

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/excitation.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "tensor/autograd.h"
+#include "tensor/ops/elementwise.h"
+#include "tensor/ops/shape.h"
 #if PRM_USE_CUDNN
 #include "kernels/conv_cudnn.h"
 #endif
@@ -277,6 +280,53 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
   return db;
 }
 
+namespace {
+thread_local bool g_excitation = false;
+}
+
+ExcitationBackprop::ExcitationBackprop() : previous_(g_excitation) { g_excitation = true; }
+ExcitationBackprop::~ExcitationBackprop() { g_excitation = previous_; }
+bool excitation_backprop_enabled() { return g_excitation; }
+
+Tensor min_all(const Tensor& x) {
+  check_float("min_all", x);
+  PRM_CHECK(x.numel() > 0, "min_all: empty tensor ", x.shape_str());
+  Tensor cur = x;
+  int64_t n = x.numel();
+  for (int64_t parts : {int64_t(65536), int64_t(256), int64_t(1)}) {
+    if (n <= parts && parts != 1) continue;
+    Tensor next = Tensor::empty({parts}, x.dtype(), x.device());
+    PRM_DISPATCH_FLOAT(x.dtype(), "min_all", {
+      launch<MinStride, scalar_t>(x.device(), next.data<scalar_t>(), cur.data<scalar_t>(), n,
+                                  parts);
+    });
+    cur = next;
+    n = parts;
+  }
+  return reshape_forward(cur, {});
+}
+
+Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
+                                        const Tensor& weight, const Conv2dOptions& opt) {
+  const char* op = "conv2d_backward_input_excitation";
+  check_operands(op, x, weight, "input");
+  PRM_CHECK(x.size(0) == 1 || grad_out.size(0) == x.size(0), op, ": grad_out ",
+            grad_out.shape_str(), " and input ", x.shape_str(), " differ in batch");
+  NoGradGuard no_graph;
+  const Tensor x_hat = sub(x, min_all(x));          // Û = U - min(U) >= 0
+  const Tensor w_plus = relu_forward(weight);        // W+ = max(W, 0)
+  const Tensor z = conv2d_forward(x_hat, w_plus, Tensor(), opt);  // once, for all K
+  Tensor inv = Tensor::empty(z.shape(), z.dtype(), z.device());
+  PRM_DISPATCH_FLOAT(z.dtype(), op, {
+    launch<ExcitationInverse, scalar_t>(z.device(), inv.data<scalar_t>(), z.data<scalar_t>(),
+                                        z.numel());
+  });
+  Shape dx_shape = x.shape();
+  dx_shape[0] = grad_out.size(0);
+  const Tensor spread = conv2d_backward_input(mul(grad_out, inv), w_plus, dx_shape, opt);
+  return mul(x_hat, spread);
+}
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   Tensor y = conv2d_forward(x, weight, bias, opt);
   std::vector<Tensor> inputs{x, weight};
@@ -286,8 +336,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   attach_grad_fn(y, "conv2d", "conv2d_backward_input/weight/bias", std::move(inputs),
                  [xs = x.detach(), ws = weight.detach(), opt, need_x, need_w, has_bias,
                   need_b](const Tensor& g) {
+                   Tensor dx;
+                   if (need_x && excitation_backprop_enabled()) {
+                     dx = conv2d_backward_input_excitation(g, xs, ws, opt);
+                   } else if (need_x) {
+                     dx = conv2d_backward_input(g, ws, grad_shape(xs.shape()), opt);
+                   }
                    std::vector<Tensor> grads{
-                       need_x ? conv2d_backward_input(g, ws, xs.shape(), opt) : Tensor(),
+                       dx,
                        need_w ? conv2d_backward_weight(g, xs, ws.shape(), opt) : Tensor()};
                    if (has_bias) grads.push_back(need_b ? conv2d_backward_bias(g) : Tensor());
                    return grads;

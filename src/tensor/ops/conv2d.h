@@ -56,4 +56,31 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
 // db [Cout] = grad_out summed over batch and pixels.
 Tensor conv2d_backward_bias(const Tensor& grad_out);
 
+// The excitation-backprop rule (probabilistic winner-take-all) that peak back-propagation puts
+// in place of conv2d_backward_input (docs/excitation_backprop.md). With U = x, the offset
+// o = min(U) over the whole tensor, Û = U - o, W+ = max(W, 0) and Z = conv(Û, W+) (no bias):
+//   grad_U = Û * conv_transpose(G * inv(Z), W+),  inv(Z) = 0 where Z < 1e-10, else 1/(|Z| + 1e-10)
+// grad_out may carry K cotangents ([K, Cout, Ho, Wo]) for an x of batch 1: Z and Û are formed
+// once and broadcast over the K.
+Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
+                                        const Tensor& weight, const Conv2dOptions& opt = {});
+
+// The switch: inside the scope, conv2d's autograd node propagates its input gradient with
+// conv2d_backward_input_excitation instead of conv2d_backward_input (thread-local; nested scopes
+// restore the previous setting).
+class ExcitationBackprop {
+ public:
+  ExcitationBackprop();
+  ~ExcitationBackprop();
+  ExcitationBackprop(const ExcitationBackprop&) = delete;
+  ExcitationBackprop& operator=(const ExcitationBackprop&) = delete;
+
+ private:
+  bool previous_;
+};
+bool excitation_backprop_enabled();
+
+// min(x) over all elements as a 0-dim tensor on x's device (no host round trip).
+Tensor min_all(const Tensor& x);
+
 }  // namespace prm

@@ -31,10 +31,16 @@ Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x, double s) {
   return out;
 }
 
-// dx[i] = K(g[i], saved[i], scalar) through one of the elementwise backward kernels.
+// dx[i] = K(g[i], saved[i], scalar) through one of the elementwise backward kernels. With
+// batched cotangents (g [K, ...], saved [1, ...]) the local derivative is formed once and
+// broadcast: dx = g * K(1, saved).
 template <template <class> class K, typename... Scalar>
 Tensor pointwise_backward(const char* name, const Tensor& g, const Tensor& saved,
                           Scalar... scalar) {
+  if (g.shape() != saved.shape()) {
+    const Tensor ones = Tensor::full(saved.shape(), 1.0, saved.dtype(), saved.device());
+    return mul(g, pointwise_backward<K>(name, ones, saved, scalar...));
+  }
   Tensor dx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
   PRM_DISPATCH_FLOAT(saved.dtype(), name, {
     launch<K, scalar_t>(saved.device(), dx.data<scalar_t>(), g.data<scalar_t>(),
@@ -74,25 +80,27 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
 
 BinaryGrads add_backward(const Tensor& g, const Shape& a_shape, const Shape& b_shape, bool need_a,
                          bool need_b) {
-  return {need_a ? sum_to(g, a_shape) : Tensor(), need_b ? sum_to(g, b_shape) : Tensor()};
+  return {need_a ? sum_to(g, grad_shape(a_shape)) : Tensor(),
+          need_b ? sum_to(g, grad_shape(b_shape)) : Tensor()};
 }
 
 BinaryGrads sub_backward(const Tensor& g, const Shape& a_shape, const Shape& b_shape, bool need_a,
                          bool need_b) {
-  return {need_a ? sum_to(g, a_shape) : Tensor(),
-          need_b ? sum_to(mul_scalar(g, -1.0), b_shape) : Tensor()};
+  return {need_a ? sum_to(g, grad_shape(a_shape)) : Tensor(),
+          need_b ? sum_to(mul_scalar(g, -1.0), grad_shape(b_shape)) : Tensor()};
 }
 
 BinaryGrads mul_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool need_a,
                          bool need_b) {
-  return {need_a ? sum_to(mul(g, b), a.shape()) : Tensor(),
-          need_b ? sum_to(mul(g, a), b.shape()) : Tensor()};
+  return {need_a ? sum_to(mul(g, b), grad_shape(a.shape())) : Tensor(),
+          need_b ? sum_to(mul(g, a), grad_shape(b.shape())) : Tensor()};
 }
 
 BinaryGrads div_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool need_a,
                          bool need_b) {
-  return {need_a ? sum_to(div(g, b), a.shape()) : Tensor(),
-          need_b ? sum_to(mul_scalar(div(mul(g, a), mul(b, b)), -1.0), b.shape()) : Tensor()};
+  return {need_a ? sum_to(div(g, b), grad_shape(a.shape())) : Tensor(),
+          need_b ? sum_to(mul_scalar(div(mul(g, a), mul(b, b)), -1.0), grad_shape(b.shape()))
+                 : Tensor()};
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -217,7 +225,9 @@ Tensor expand_forward(const Tensor& x, const Shape& shape) {
   });
   return out;
 }
-Tensor expand_backward(const Tensor& g, const Shape& x_shape) { return sum_to(g, x_shape); }
+Tensor expand_backward(const Tensor& g, const Shape& x_shape) {
+  return sum_to(g, grad_shape(x_shape));
+}
 Tensor expand(const Tensor& x, const Shape& shape) {
   Tensor out = expand_forward(x, shape);
   attach_grad_fn(out, "expand", "expand_backward", {x}, [x_shape = x.shape()](const Tensor& g) {

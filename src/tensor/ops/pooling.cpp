@@ -1,6 +1,7 @@
 #include "tensor/ops/pooling.h"
 
 #include "kernels/pooling.h"
+#include "tensor/allocator.h"
 #include "tensor/autograd.h"
 
 namespace prm {
@@ -31,11 +32,21 @@ Tensor max_pool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64
 }
 
 Tensor max_pool2d_backward(const Tensor& g, const MaxPool2dSaved& s) {
-  const int64_t N = s.x_shape[0], C = s.x_shape[1], H = s.x_shape[2], W = s.x_shape[3];
-  Tensor dx = Tensor::empty(s.x_shape, g.dtype(), g.device());
+  const Shape dx_shape = grad_shape(s.x_shape);
+  const int64_t N = dx_shape[0], C = dx_shape[1], H = dx_shape[2], W = dx_shape[3];
+  // Batched cotangents: the batch-1 argmax planes repeat for each of the K gradients.
+  Tensor argmax = s.argmax;
+  if (N != s.argmax.size(0)) {
+    argmax = Tensor::empty({N, C, g.size(2), g.size(3)}, DType::i64, g.device());
+    const size_t bytes = s.argmax.numel() * sizeof(int64_t);
+    for (int64_t k = 0; k < N; ++k)
+      device_copy(static_cast<char*>(argmax.raw_data()) + k * bytes, g.device(),
+                  s.argmax.raw_data(), g.device(), bytes);
+  }
+  Tensor dx = Tensor::empty(dx_shape, g.dtype(), g.device());
   PRM_DISPATCH_FLOAT(g.dtype(), "max_pool2d_backward", {
     launch<MaxPool2dBackward, scalar_t>(g.device(), dx.data<scalar_t>(), g.data<scalar_t>(),
-                                        s.argmax.data<int64_t>(), N, C, H, W, g.size(2),
+                                        argmax.data<int64_t>(), N, C, H, W, g.size(2),
                                         g.size(3), s.kernel, s.stride, s.padding);
   });
   return dx;
@@ -66,8 +77,9 @@ Tensor adaptive_avg_pool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w
 }
 
 Tensor adaptive_avg_pool2d_backward(const Tensor& g, const Shape& x_shape) {
-  const int64_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3];
-  Tensor dx = Tensor::empty(x_shape, g.dtype(), g.device());
+  const Shape dx_shape = grad_shape(x_shape);
+  const int64_t N = dx_shape[0], C = dx_shape[1], H = dx_shape[2], W = dx_shape[3];
+  Tensor dx = Tensor::empty(dx_shape, g.dtype(), g.device());
   PRM_DISPATCH_FLOAT(g.dtype(), "adaptive_avg_pool2d_backward", {
     launch<AdaptiveAvgPool2dBackward, scalar_t>(g.device(), dx.data<scalar_t>(),
                                                 g.data<scalar_t>(), N, C, H, W, g.size(2),

@@ -28,7 +28,7 @@ Tensor reshape_forward(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape_backward(const Tensor& g, const Shape& x_shape) {
-  return reshape_forward(g, x_shape);  // a view of g (gradients may alias: tensor/autograd.h)
+  return reshape_forward(g, grad_shape(x_shape));  // a view of g (gradients may alias: tensor/autograd.h)
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {

@@ -26,8 +26,9 @@ Tensor upsample_bilinear_forward(const Tensor& x, const UpsampleSaved& s) {
 }
 
 Tensor upsample_bilinear_backward(const Tensor& g, const Shape& x_shape, const UpsampleSaved& s) {
-  const int64_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3];
-  Tensor dx = Tensor::empty(x_shape, g.dtype(), g.device());
+  const Shape dx_shape = grad_shape(x_shape);
+  const int64_t N = dx_shape[0], C = dx_shape[1], H = dx_shape[2], W = dx_shape[3];
+  Tensor dx = Tensor::empty(dx_shape, g.dtype(), g.device());
   PRM_DISPATCH_FLOAT(g.dtype(), "upsample_bilinear_backward", {
     const scalar_t sh = bilinear_coordinate_scale<scalar_t>(H, s.out_h, s.align_corners, s.scale);
     const scalar_t sw = bilinear_coordinate_scale<scalar_t>(W, s.out_w, s.align_corners, s.scale);

@@ -1,0 +1,157 @@
+// Peak back-propagation (prm/peak_backprop.h) and its excitation rule (conv2d.h):
+// hand-computed conv cases, the batched pass against the one-by-one loop, and a PyTorch fixture
+// of the official method (tools/fixtures/make_prm_fixtures.py: peaks, scores and PRMs in float64).
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "data/npy.h"
+#include "helpers.h"
+#include "layers/resnet.h"
+#include "prm/peak_backprop.h"
+#include "prm/weights.h"
+#include "tensor/ops.h"
+
+using namespace prm;
+
+namespace {
+
+const char* kFixtures = "tests/fixtures/prm/";
+
+std::unique_ptr<ResNet> fixture_net(DType dtype, Device device) {
+  ResNetOptions options;
+  options.arch = "resnet18";
+  options.width = 4;
+  options.num_classes = 3;
+  auto net = std::make_unique<ResNet>(options);
+  load_resnet_weights(*net, std::string(kFixtures) + "weights.safetensors", false);
+  net->to(dtype);
+  net->to(device);
+  return net;
+}
+
+}  // namespace
+
+TEST_CASE("excitation rule: a hand-computed 2x2 window conserves the gradient") {
+  // U = [[-1, 0], [1, 2]]: offset -1, Û = [[0, 1], [2, 3]]. W = [[1, -2], [0.5, 1]]:
+  // W+ = [[1, 0], [0.5, 1]]. Z = 0*1 + 1*0 + 2*0.5 + 3*1 = 4; G = 2, so G / Z = 0.5 spreads as
+  // 0.5 * W+ = [[0.5, 0], [0.25, 0.5]], and grad_U = Û * that = [[0, 0], [0.5, 1.5]] (sum 2 = G).
+  Tensor u = Tensor::from_vector({-1, 0, 1, 2}, {1, 1, 2, 2}, DType::f64);
+  Tensor w = Tensor::from_vector({1, -2, 0.5, 1}, {1, 1, 2, 2}, DType::f64);
+  Tensor g = Tensor::from_vector({2}, {1, 1, 1, 1}, DType::f64);
+  check_close(conv2d_backward_input_excitation(g, u, w), {0, 0, 0.5, 1.5}, 1e-9, 1e-12);
+}
+
+TEST_CASE("excitation rule: Z < 1e-10 passes nothing; K cotangents at once") {
+  // U = [-1, -1, 5] (1x3), W = [1, 1] (1x2): Û = [0, 0, 6]; Z = [0 + 0, 0 + 6] = [0, 6].
+  // G = [3, 4]: the first output has Z = 0 and passes nothing; the second sends 4/6 to taps 1
+  // and 2: spread [0, 2/3, 2/3], grad_U = Û * spread = [0, 0, 4].
+  Tensor u = Tensor::from_vector({-1, -1, 5}, {1, 1, 1, 3}, DType::f64);
+  Tensor w = Tensor::from_vector({1, 1}, {1, 1, 1, 2}, DType::f64);
+  check_close(conv2d_backward_input_excitation(
+                  Tensor::from_vector({3, 4}, {1, 1, 1, 2}, DType::f64), u, w),
+              {0, 0, 4}, 1e-9, 1e-12);
+  // Two cotangents [3, 4] and [1, 0] in one call: the second gives [0, 0, 0].
+  Tensor gk = Tensor::from_vector({3, 4, 1, 0}, {2, 1, 1, 2}, DType::f64);
+  check_close(conv2d_backward_input_excitation(gk, u, w), {0, 0, 4, 0, 0, 0}, 1e-9, 1e-12);
+}
+
+TEST_CASE("excitation switch: conv2d's node uses the rule only inside the scope") {
+  Tensor w = Tensor::from_vector({1, 1}, {1, 1, 1, 2}, DType::f64);
+  auto input_grad = [&](bool excitation) {
+    Tensor u = Tensor::from_vector({-1, -1, 5}, {1, 1, 1, 3}, DType::f64).set_requires_grad(true);
+    Tensor y = conv2d(u, w, Tensor());
+    if (excitation) {
+      ExcitationBackprop scope;
+      y.backward(Tensor::from_vector({3, 4}, {1, 1, 1, 2}, DType::f64));
+    } else {
+      y.backward(Tensor::from_vector({3, 4}, {1, 1, 1, 2}, DType::f64));
+    }
+    return u.grad().to_vector();
+  };
+  check_close(input_grad(true), {0, 0, 4}, 1e-9, 1e-12);
+  check_close(input_grad(false), {3, 7, 4}, 0, 0);  // the true gradient: G * W, overlapping
+  CHECK_FALSE(excitation_backprop_enabled());
+}
+
+TEST_CASE("peak back-propagation matches the PyTorch re-implementation of the official method") {
+  auto net_ptr = fixture_net(DType::f64, Device::cpu);
+  ResNet& net = *net_ptr;
+  Tensor image = load_npy(std::string(kFixtures) + "input.npy");
+  PeakBackpropOptions opts;
+  opts.peak_threshold = load_npy(std::string(kFixtures) + "threshold.npy").item();
+  const Tensor peaks = load_npy(std::string(kFixtures) + "peaks.npy");
+  const std::vector<double> expected_prms = load_npy(std::string(kFixtures) + "prms.npy").to_vector();
+  for (bool batched : {true, false}) {
+    CAPTURE(batched);
+    opts.batched = batched;
+    PeakResponse r = peak_response_maps(net, image, opts);
+    check_close(r.scores, load_npy(std::string(kFixtures) + "scores.npy").to_vector(), 1e-5,
+                1e-10);
+    std::vector<double> got_peaks(r.peaks.begin(), r.peaks.end());
+    REQUIRE(r.count() == peaks.size(0));
+    check_close(got_peaks, peaks.to_vector(), 0, 0);
+    CHECK(r.prms.shape() == Shape{r.count(), 96, 96});
+    check_close(r.prms.to_vector(), expected_prms, 1e-5, 1e-10);
+  }
+}
+
+TEST_CASE("batched and one-by-one peak back-propagation agree; PRMs sum to 1") {
+  auto net_ptr = fixture_net(DType::f64, Device::cpu);
+  ResNet& net = *net_ptr;
+  std::mt19937_64 rng(8);
+  Tensor image = Tensor::randn({1, 3, 70, 83}, rng, DType::f64);
+  PeakBackpropOptions opts;
+  opts.peak_threshold = -1e9;
+  opts.class_threshold = -1e9;  // every kept peak of every class
+  PeakResponse batched = peak_response_maps(net, image, opts);
+  opts.batched = false;
+  PeakResponse single = peak_response_maps(net, image, opts);
+  REQUIRE(batched.count() >= 3);
+  CHECK(batched.peaks == single.peaks);
+  check_close(batched.prms.to_vector(), single.prms.to_vector(), 1e-6, 1e-12);
+  const std::vector<double> v = batched.prms.to_vector();
+  const int64_t HW = 70 * 83;
+  for (int64_t k = 0; k < batched.count(); ++k) {
+    double total = 0, lowest = 0;
+    for (int64_t i = 0; i < HW; ++i) total += v[k * HW + i], lowest = std::min(lowest, v[k * HW + i]);
+    CHECK(total == doctest::Approx(1.0).epsilon(1e-9));
+    CHECK(lowest >= 0);
+  }
+  // The parameters require grad again afterwards.
+  for (const Tensor& p : net.parameters()) CHECK(p.requires_grad());
+}
+
+TEST_CASE("peak back-propagation with no peak above the threshold gives no maps") {
+  auto net_ptr = fixture_net(DType::f64, Device::cpu);
+  ResNet& net = *net_ptr;
+  Tensor image = load_npy(std::string(kFixtures) + "input.npy");
+  PeakBackpropOptions opts;
+  opts.peak_threshold = 1e9;
+  PeakResponse r = peak_response_maps(net, image, opts);
+  CHECK(r.count() == 0);
+  CHECK(r.prms.shape() == Shape{0, 96, 96});
+  CHECK(r.scores.shape() == Shape{1, 3});
+  CHECK_THROWS_WITH_AS(peak_response_maps(net, Tensor::zeros({2, 3, 8, 8}, DType::f64)),
+                       doctest::Contains("image must be [1, 3, H, W]"), Error);
+}
+
+TEST_SUITE("cuda") {
+  TEST_CASE("peak back-propagation on cuda matches the cpu (batched and one by one)") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    Tensor image = load_npy(std::string(kFixtures) + "input.npy");
+    PeakBackpropOptions opts;
+    opts.peak_threshold = load_npy(std::string(kFixtures) + "threshold.npy").item();
+    for (DType dt : {DType::f64, DType::f32}) {
+      auto cpu_net = fixture_net(dt, Device::cpu), gpu_net = fixture_net(dt, Device::cuda);
+      for (bool batched : {true, false}) {
+        opts.batched = batched;
+        PeakResponse c = peak_response_maps(*cpu_net, image.to(dt), opts);
+        PeakResponse g = peak_response_maps(*gpu_net, image.to(dt).to(Device::cuda), opts);
+        CHECK(c.peaks == g.peaks);
+        const double tol = dt == DType::f64 ? 1e-9 : 2e-4;
+        check_close(g.prms.to_vector(), c.prms.to_vector(), tol, tol * 1e-3);
+      }
+    }
+  }
+}
