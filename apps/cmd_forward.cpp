@@ -3,12 +3,16 @@
 // count are read from the weights (conv1.weight, classifier.weight), so tiny test networks and
 // full-size ones go through the same command.
 #include <cstdio>
+#include <filesystem>
+#include <vector>
 
 #include "args.h"
 #include "commands.h"
 #include "data/npy.h"
 #include "data/safetensors.h"
 #include "layers/resnet.h"
+#include "prm/peak_backprop.h"
+#include "tensor/ops.h"
 #include "tensor/autograd.h"
 #include "tensor/allocator.h"
 
@@ -24,6 +28,34 @@ int64_t leading_dim(const TensorMap& tensors, const std::string& name, const std
   return it->second.size(0);
 }
 
+// Peak back-propagation image by image; peaks carry the image index b.
+void write_prm_dir(ResNet& net, const Tensor& x, const PeakBackpropOptions& opts,
+                   const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::vector<int64_t> peaks;
+  std::vector<Tensor> scores, prms;
+  for (int64_t b = 0; b < x.size(0); ++b) {
+    Tensor image = Tensor::empty({1, 3, x.size(2), x.size(3)}, x.dtype(), x.device());
+    const size_t bytes = image.numel() * dtype_size(x.dtype());
+    device_copy(image.raw_data(), x.device(), static_cast<const char*>(x.raw_data()) + b * bytes,
+                x.device(), bytes);
+    PeakResponse r = peak_response_maps(net, image, opts);
+    for (int64_t k = 0; k < r.count(); ++k) {
+      peaks.insert(peaks.end(), r.peaks.begin() + 4 * k, r.peaks.begin() + 4 * k + 4);
+      peaks[peaks.size() - 4] = b;
+    }
+    scores.push_back(r.scores.to(Device::cpu).to(DType::f32));
+    prms.push_back(r.prms.to(Device::cpu).to(DType::f32));
+  }
+  const int64_t K = static_cast<int64_t>(peaks.size() / 4);
+  std::vector<double> peak_values(peaks.begin(), peaks.end());
+  save_npy(dir + "/peaks.npy", Tensor::from_vector(peak_values, {K, 4}, DType::i64));
+  save_npy(dir + "/scores.npy", concat(scores, 0));
+  save_npy(dir + "/prms.npy", concat(prms, 0));
+  std::fprintf(stderr, "prm forward: %lld peak response maps -> %s\n", static_cast<long long>(K),
+               dir.c_str());
+}
+
 }  // namespace
 
 int cmd_forward(int argc, char** argv) {
@@ -36,6 +68,9 @@ int cmd_forward(int argc, char** argv) {
   args.required("output", "where to write the CRMs (.npy [N, C, H/32, W/32])");
   args.optional("grad-output", "G (.npy, the CRMs' shape) for the input gradient");
   args.optional("input-grad", "where to write the input gradient (.npy [N, 3, H, W])");
+  args.optional("prm-dir", "also write DIR/peaks.npy, DIR/scores.npy and DIR/prms.npy (PRMs)");
+  args.option("peak-threshold", "PRMs only for peaks whose CRM value exceeds this", "30");
+  args.option("class-threshold", "PRMs only for classes whose peak score reaches this", "0");
   args.option("device", "cpu or cuda", "cpu");
   args.option("dtype", "float32 or float64 (computation and output)", "float32");
   if (!args.parse(argc, argv)) return 0;
@@ -89,6 +124,12 @@ int cmd_forward(int argc, char** argv) {
     save_npy(args.get("input-grad"), x.grad().to(Device::cpu));
     std::fprintf(stderr, "prm forward: input gradient %s -> %s\n", x.shape_str().c_str(),
                  args.get("input-grad").c_str());
+  }
+  if (args.has("prm-dir")) {
+    PeakBackpropOptions opts;
+    opts.peak_threshold = args.get_double("peak-threshold");
+    opts.class_threshold = args.get_double("class-threshold");
+    write_prm_dir(net, x.detach(), opts, args.get("prm-dir"));
   }
   return 0;
 }

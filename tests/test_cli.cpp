@@ -191,3 +191,34 @@ TEST_CASE("prm graph prints every node of a training step with its named backwar
   const RunResult bad = run_prm("graph --arch resnet7", dir);
   CHECK(bad.exit_code != 0);
 }
+
+// `prm forward --prm-dir`: the DESIGN.md contract on the PRM fixture (tests/fixtures/prm, made by
+// tools/fixtures/make_prm_fixtures.py from a PyTorch re-implementation of the official method).
+TEST_CASE("prm forward --prm-dir writes peaks, scores and PRMs as the PyTorch fixture") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh_dir("prm_dir");
+  const std::string fx = "tests/fixtures/prm/";
+  const double threshold = load_npy(fx + "threshold.npy").item();
+  const RunResult r = run_prm("forward --arch resnet18 --weights " + fx +
+                                  "weights.safetensors --input " + fx + "input.npy --output " +
+                                  (dir / "crm.npy").string() + " --dtype float64 --prm-dir " +
+                                  (dir / "prm").string() + " --peak-threshold " +
+                                  std::to_string(threshold),
+                              dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const Tensor peaks = load_npy((dir / "prm" / "peaks.npy").string());
+  CHECK(peaks.dtype() == DType::i64);
+  check_close(peaks.to_vector(), load_npy(fx + "peaks.npy").to_vector(), 0, 0);
+  const Tensor prms = load_npy((dir / "prm" / "prms.npy").string());
+  CHECK(prms.dtype() == DType::f32);
+  check_close(prms.to_vector(), load_npy(fx + "prms.npy").to_vector(), 1e-5, 1e-9);
+  check_close(load_npy((dir / "prm" / "scores.npy").string()).to_vector(),
+              load_npy(fx + "scores.npy").to_vector(), 1e-6, 1e-6);
+  const RunResult none = run_prm("forward --arch resnet18 --weights " + fx +
+                                     "weights.safetensors --input " + fx + "input.npy --output " +
+                                     (dir / "crm.npy").string() + " --prm-dir " +
+                                     (dir / "none").string() + " --peak-threshold 1e9",
+                                 dir);
+  REQUIRE(none.exit_code == 0);
+  CHECK(load_npy((dir / "none" / "prms.npy").string()).shape() == Shape{0, 96, 96});
+}
