@@ -8,10 +8,14 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "args.h"
 #include "commands.h"
 #include "layers/resnet.h"
+#include "prm/peak_backprop.h"
 #include "tensor/allocator.h"
 #include "tensor/ops.h"
 
@@ -23,6 +27,13 @@ struct Timing {
   double median_s = 0, min_s = 0;
   int runs = 0;
 };
+
+Timing summarize(std::vector<double> times) {
+  std::sort(times.begin(), times.end());
+  const size_t n = times.size();
+  const double median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  return {median, times.front(), static_cast<int>(n)};
+}
 
 Timing time_runs(const std::function<void()>& run, int warmup, int runs, const char* what) {
   for (int i = 0; i < warmup; ++i) {
@@ -38,10 +49,7 @@ Timing time_runs(const std::function<void()>& run, int warmup, int runs, const c
     std::fprintf(stderr, "\r%s: run %d/%d, %.3f s", what, i + 1, runs, times.back());
   }
   std::fprintf(stderr, "\n");
-  std::sort(times.begin(), times.end());
-  const size_t n = times.size();
-  const double median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
-  return {median, times.front(), runs};
+  return summarize(times);
 }
 
 // Peak resident memory of the process (CPU) or peak bytes allocated by our CUDA allocator.
@@ -52,13 +60,54 @@ double peak_memory_mb(Device device) {
   return usage.ru_maxrss / 1024.0;
 }
 
+// PRM rows: one image; the forward (with its graph) is redone before each timed run and timed
+// apart, so prm_batched / prm_per_peak time the back-propagation of the K peaks alone.
+template <typename Emit>
+void bench_prm(ResNet& net, int64_t size, Device device, int64_t peaks, int warmup, int runs,
+               Emit emit) {
+  std::mt19937_64 rng(1);
+  const Tensor image = Tensor::randn({1, 3, size, size}, rng, DType::f32, device);
+  PeakBackpropOptions opts;
+  opts.peak_threshold = -1e30;  // random weights: take the first K kept peaks of any class
+  opts.class_threshold = -1e30;
+  opts.max_peaks = peaks;
+  FrozenParameters frozen(net);
+  for (bool batched : {true, false}) {
+    std::vector<double> forward_s, backprop_s;
+    int64_t K = 0;
+    for (int i = 0; i < warmup + runs; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      PeakGraph graph = peak_forward(net, image, opts);
+      cuda_synchronize();
+      const auto t1 = std::chrono::steady_clock::now();
+      back_propagate_peaks(graph, batched);
+      cuda_synchronize();
+      const auto t2 = std::chrono::steady_clock::now();
+      K = graph.response.count();
+      if (i < warmup) continue;
+      forward_s.push_back(std::chrono::duration<double>(t1 - t0).count());
+      backprop_s.push_back(std::chrono::duration<double>(t2 - t1).count());
+      std::fprintf(stderr, "\rprm (%s): run %d/%d, forward %.3f s, back-propagation %.3f s",
+                   batched ? "batched" : "per peak", i - warmup + 1, runs, forward_s.back(),
+                   backprop_s.back());
+    }
+    std::fprintf(stderr, "\n");
+    const std::string extra = ", \"peaks\": " + std::to_string(K);
+    if (batched) emit("prm_forward", summarize(forward_s), 1, extra);
+    emit(batched ? "prm_batched" : "prm_per_peak", summarize(backprop_s), 1, extra);
+  }
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
   Args args("bench",
-            "Times a ResNet forward pass (eval mode, no graph) and a full training step (forward,\n"
-            "class scores, multilabel soft-margin loss, backward, SGD update); prints one JSON\n"
-            "line per measurement with median_s, min_s and peak_mem_mb.");
+            "Times a ResNet forward pass (eval mode, no graph), a full training step (forward,\n"
+            "class scores by peak stimulation on the CRMs upsampled x8, multilabel soft-margin\n"
+            "loss, backward, SGD update) and peak back-propagation of K peaks of one image\n"
+            "(prm_forward, then prm_batched: one backward for all K, prm_per_peak: one backward\n"
+            "per peak, the official way); one JSON line per measurement with median_s, min_s\n"
+            "and peak_mem_mb.");
   args.option("arch", "resnet18 | resnet34 | resnet50 | resnet101", "resnet50");
   args.option("size", "input height and width", "448");
   args.option("batch", "batch size", "1");
@@ -66,13 +115,18 @@ int cmd_bench(int argc, char** argv) {
   args.option("runs", "timed runs per measurement", "5");
   args.option("warmup", "untimed runs first", "1");
   args.option("width", "stem width (64 for the real networks)", "64");
-  args.optional("only", "forward | train (default: both)");
+  args.optional("only", "forward | train | prm (default: all three)");
+  args.option("peak-grad", "class-score gradient in the training step: official | mean", "official");
+  args.option("peaks", "PRM rows: peaks back-propagated (K, the first K kept peaks)", "16");
   args.option("conv-engine", "CUDA convolution: native (im2col + cuBLAS) or cudnn", "native");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
   const std::string only = args.has("only") ? args.get("only") : "";
-  PRM_CHECK(only.empty() || only == "forward" || only == "train",
-            "--only must be forward or train, got '", only, "'");
+  PRM_CHECK(only.empty() || only == "forward" || only == "train" || only == "prm",
+            "--only must be forward, train or prm, got '", only, "'");
+  const PeakGrad peak_grad = parse_peak_grad(args.get("peak-grad"));
+  const int64_t peaks = args.get_int("peaks");
+  PRM_CHECK(peaks >= 1, "--peaks must be at least 1");
   const ConvEngine engine = parse_conv_engine(args.get("conv-engine"));
   const int64_t size = args.get_int("size"), batch = args.get_int("batch");
   const int runs = static_cast<int>(args.get_int("runs"));
@@ -95,15 +149,16 @@ int cmd_bench(int argc, char** argv) {
     return t;
   }(), target.shape(), DType::f32, device);
 
-  auto emit = [&](const char* bench, const Timing& t) {
+  // extra: more JSON fields (", \"peaks\": 16"), images: images per timed run.
+  auto emit = [&](const char* bench, const Timing& t, int64_t images, const std::string& extra) {
     std::printf(
         "{\"bench\": \"%s\", \"impl\": \"prm\", \"arch\": \"%s\", \"size\": %ld, \"batch\": %ld, "
         "\"device\": \"%s\", \"median_s\": %.6f, \"min_s\": %.6f, \"runs\": %d, "
         "\"peak_mem_mb\": %.1f, \"images_per_s\": %.3f, \"threads\": %d, "
-        "\"conv_engine\": \"%s\"}\n",
-        bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(batch),
+        "\"conv_engine\": \"%s\"%s}\n",
+        bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(images),
         device_name(device), t.median_s, t.min_s, t.runs, peak_memory_mb(device),
-        batch / t.median_s, omp_get_max_threads(), conv_engine_name(engine));
+        images / t.median_s, omp_get_max_threads(), conv_engine_name(engine), extra.c_str());
     std::fflush(stdout);
   };
 
@@ -111,7 +166,7 @@ int cmd_bench(int argc, char** argv) {
     net.eval();
     cuda_reset_peak_memory();
     NoGradGuard no_grad;
-    emit("forward", time_runs([&] { net(x); }, warmup, runs, "forward"));
+    emit("forward", time_runs([&] { net(x); }, warmup, runs, "forward"), batch, "");
   }
   if (only.empty() || only == "train") {
     net.train();
@@ -124,14 +179,17 @@ int cmd_bench(int argc, char** argv) {
     auto step = [&] {
       sgd.zero_grad();
       Tensor crm = net(x);
-      // Class scores: the spatial mean of the CRMs until peak stimulation lands (tools/bench_torch.py
-      // does the same, so the two stay comparable).
-      Tensor loss = multilabel_soft_margin(mean(crm, {2, 3}), target);
+      // Class scores by peak stimulation on the CRMs upsampled x8 (tools/bench_torch.py does the
+      // same, so the two stay comparable).
+      Tensor scores = peak_stimulation(upsample_bilinear_scale(crm, 8.0, true), peak_grad);
+      Tensor loss = multilabel_soft_margin(scores, target);
       loss.backward();
       sgd.step();
     };
-    emit("train_step", time_runs(step, warmup, runs, "train_step"));
+    emit("train_step", time_runs(step, warmup, runs, "train_step"), batch,
+         std::string(", \"peak_grad\": \"") + peak_grad_name(peak_grad) + "\"");
   }
+  if (only.empty() || only == "prm") bench_prm(net, size, device, peaks, warmup, runs, emit);
   return 0;
 }
 

@@ -7,27 +7,6 @@ namespace prm {
 
 namespace {
 
-// Parameters stop requiring grad for the scope: peak back-propagation wants the input's gradient
-// only, and batched cotangents allow activation gradients only.
-class FrozenParameters {
- public:
-  explicit FrozenParameters(Module& net) : params_(net.parameters()) {
-    for (Tensor& p : params_) {
-      flags_.push_back(p.requires_grad());
-      p.set_requires_grad(false);
-    }
-  }
-  ~FrozenParameters() {
-    for (size_t i = 0; i < params_.size(); ++i) params_[i].set_requires_grad(flags_[i]);
-  }
-  FrozenParameters(const FrozenParameters&) = delete;
-  FrozenParameters& operator=(const FrozenParameters&) = delete;
-
- private:
-  std::vector<Tensor> params_;
-  std::vector<bool> flags_;
-};
-
 // One-hot seeds [K, C, H, W] (K = 1 for a single peak k) for the chosen peaks.
 Tensor one_hot_seeds(const PeakResponse& r, int64_t first, int64_t count, const Tensor& crm) {
   const int64_t C = crm.size(1), H = crm.size(2), W = crm.size(3);
@@ -55,50 +34,73 @@ Tensor prms_from_gradients(const Tensor& g) {
 
 }  // namespace
 
-PeakResponse peak_response_maps(Module& net, const Tensor& image, const PeakBackpropOptions& opts) {
+FrozenParameters::FrozenParameters(Module& net) : params_(net.parameters()) {
+  for (Tensor& p : params_) {
+    flags_.push_back(p.requires_grad());
+    p.set_requires_grad(false);
+  }
+}
+
+FrozenParameters::~FrozenParameters() {
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].set_requires_grad(flags_[i]);
+}
+
+PeakGraph peak_forward(Module& net, const Tensor& image, const PeakBackpropOptions& opts) {
   PRM_CHECK(image.dim() == 4 && image.size(0) == 1 && image.size(1) == 3,
             "peak_response_maps: image must be [1, 3, H, W], got ", image.shape_str());
   net.eval();
-  FrozenParameters frozen(net);
-  Tensor x = image.detach().set_requires_grad(true);
-  const Tensor crm = upsample_bilinear_scale(net.forward(x), opts.upsample, true);
-
-  PeakResponse r;
-  r.crm = crm.detach();
+  PeakGraph g;
+  g.input = image.detach().set_requires_grad(true);
+  g.crm_graph = upsample_bilinear_scale(net.forward(g.input), opts.upsample, true);
+  PeakResponse& r = g.response;
+  r.crm = g.crm_graph.detach();
   PeakStimulationSaved saved;
   r.scores = peak_stimulation_forward(r.crm, opts.window, &saved);
   const std::vector<double> kept = saved.peak_map.to_vector();
   const std::vector<double> values = r.crm.to_vector();
   const std::vector<double> scores = r.scores.to_vector();
-  const int64_t C = crm.size(1), HW = crm.size(2) * crm.size(3), W = crm.size(3);
+  const int64_t C = r.crm.size(1), HW = r.crm.size(2) * r.crm.size(3), W = r.crm.size(3);
   for (int64_t i = 0; i < C * HW; ++i) {
     const int64_t c = i / HW;
     if (kept[i] == 0 || scores[c] < opts.class_threshold || !(values[i] > opts.peak_threshold))
       continue;
+    if (opts.max_peaks > 0 && r.count() == opts.max_peaks) break;
     r.peaks.insert(r.peaks.end(), {0, c, (i % HW) / W, i % W});
     r.peak_values.push_back(values[i]);
   }
-  const int64_t K = r.count();
-  if (K == 0) {
-    r.prms = Tensor::zeros({0, image.size(2), image.size(3)}, image.dtype(), image.device());
-    return r;
-  }
+  return g;
+}
 
+void back_propagate_peaks(PeakGraph& g, bool batched) {
+  PeakResponse& r = g.response;
+  const int64_t K = r.count();
+  const Tensor& x = g.input;
+  if (K == 0) {
+    r.prms = Tensor::zeros({0, x.size(2), x.size(3)}, x.dtype(), x.device());
+    return;
+  }
   ExcitationBackprop excitation;
-  if (opts.batched) {
-    BatchedCotangents batched(K);
-    run_backward(crm, one_hot_seeds(r, 0, K, crm), /*retain_graph=*/false);
+  if (batched) {
+    BatchedCotangents cotangents(K);
+    run_backward(g.crm_graph, one_hot_seeds(r, 0, K, g.crm_graph), /*retain_graph=*/false);
     r.prms = prms_from_gradients(x.grad());
   } else {
     std::vector<Tensor> maps;
     for (int64_t k = 0; k < K; ++k) {
       x.impl().grad = nullptr;
-      run_backward(crm, one_hot_seeds(r, k, 1, crm), /*retain_graph=*/k + 1 < K);
+      run_backward(g.crm_graph, one_hot_seeds(r, k, 1, g.crm_graph), /*retain_graph=*/k + 1 < K);
       maps.push_back(prms_from_gradients(x.grad()));
     }
     r.prms = concat(maps, 0);
   }
-  return r;
+  x.impl().grad = nullptr;
+}
+
+PeakResponse peak_response_maps(Module& net, const Tensor& image, const PeakBackpropOptions& opts) {
+  FrozenParameters frozen(net);
+  PeakGraph g = peak_forward(net, image, opts);
+  back_propagate_peaks(g, opts.batched);
+  return g.response;
 }
 
 }  // namespace prm

@@ -26,6 +26,7 @@ struct PeakBackpropOptions {
   double upsample = 8.0;         // sub-pixel factor (bilinear, align_corners)
   int64_t window = 3;            // peak window
   bool batched = true;           // false: one backward per peak (the official way)
+  int64_t max_peaks = 0;         // > 0: only the first max_peaks used peaks (benchmarks)
 };
 
 struct PeakResponse {
@@ -41,5 +42,29 @@ struct PeakResponse {
 // requiring grad for the duration of the call (restored after).
 PeakResponse peak_response_maps(Module& net, const Tensor& image,
                                 const PeakBackpropOptions& opts = {});
+
+// The two phases of peak_response_maps, for timing them apart (prm bench). The parameters must
+// not require grad between them (hold a FrozenParameters).
+struct PeakGraph {
+  Tensor input;      // the image as a leaf requiring grad
+  Tensor crm_graph;  // the upsampled CRMs with their graph
+  PeakResponse response;  // crm, scores and peaks filled; prms by back_propagate_peaks
+};
+PeakGraph peak_forward(Module& net, const Tensor& image, const PeakBackpropOptions& opts);
+void back_propagate_peaks(PeakGraph& graph, bool batched);
+
+// Parameters stop requiring grad for the scope: peak back-propagation wants the input's gradient
+// only, and batched cotangents allow activation gradients only.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(Module& net);
+  ~FrozenParameters();
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<Tensor> params_;
+  std::vector<bool> flags_;
+};
 
 }  // namespace prm
