@@ -158,6 +158,7 @@ std::vector<Mask> load_proposals_png_dir(const std::string& dir, int height, int
   PRM_CHECK(fs::is_directory(dir), "proposals folder ", dir, ": not a directory");
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
     std::string ext = entry.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
     if (ext == ".png") files.push_back(entry.path().string());
