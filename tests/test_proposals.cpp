@@ -90,8 +90,8 @@ bool touching(const prm::Mask& a, const prm::Mask& b) {
 }
 
 std::string temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() /
-                     ("prm_test_proposals_" + name + "_" + std::to_string(::getpid()));
+  const fs::path p =
+      fs::temp_directory_path() / ("prm_test_proposals_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
@@ -366,9 +366,8 @@ TEST_CASE("masks_from_prm: threshold components around the peak, hand-computed d
   prm::PrmMaskOptions po;
   po.fractions = {0.5, 0.1};
   po.smooth_sigma = 0;
-  const std::vector<prm::Mask> masks = prm::masks_from_prm(prm.data(), H, W,
-                                                           static_cast<const prm::Image*>(nullptr),
-                                                           po);
+  const std::vector<prm::Mask> masks =
+      prm::masks_from_prm(prm.data(), H, W, static_cast<const prm::Image*>(nullptr), po);
   REQUIRE(masks.size() == 2);
   for (int i = 0; i < 2; ++i) {
     const double f = i == 0 ? 0.1 : 0.5;  // fractions ascending
@@ -400,8 +399,8 @@ TEST_CASE("masks_from_prm: holes are filled and masks snap to superpixels") {
   prm::PrmMaskOptions po;
   po.fractions = {0.5};
   po.smooth_sigma = 0;
-  std::vector<prm::Mask> m = prm::masks_from_prm(ring.data(), H, W,
-                                                 static_cast<const prm::Image*>(nullptr), po);
+  std::vector<prm::Mask> m =
+      prm::masks_from_prm(ring.data(), H, W, static_cast<const prm::Image*>(nullptr), po);
   REQUIRE(m.size() == 1);
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) CHECK(m[0].at(y, x) == (std::hypot(y - 15, x - 15) <= 9));
@@ -518,8 +517,8 @@ TEST_CASE("proposal files: bad input gives one-line errors naming the file") {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
-  std::string f4 = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) +
-                   '\0' + header + std::string(16, '\0');
+  std::string f4 = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) + '\0' +
+                   header + std::string(16, '\0');
   write_file(dir + "/f4.npy", f4);
   expect(error_of([&] { prm::load_proposals_npy(dir + "/f4.npy"); }), "f4.npy", "<f4");
   std::ifstream in(dir + "/p.npy", std::ios::binary);

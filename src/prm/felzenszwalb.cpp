@@ -43,8 +43,7 @@ void gaussian_blur(std::vector<float>& planes, int C, int H, int W, double sigma
     for (int y = 0; y < H; ++y)  // rows
       for (int x = 0; x < W; ++x) {
         float acc = 0;
-        for (int i = -r; i <= r; ++i)
-          acc += kernel[i + r] * p[y * W + std::clamp(x + i, 0, W - 1)];
+        for (int i = -r; i <= r; ++i) acc += kernel[i + r] * p[y * W + std::clamp(x + i, 0, W - 1)];
         tmp[y * W + x] = acc;
       }
     for (int y = 0; y < H; ++y)  // columns

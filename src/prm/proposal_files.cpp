@@ -126,8 +126,7 @@ std::vector<Mask> load_proposals_npy(const std::string& path, int height, int wi
     header_len = u[8] | (size_t(u[9]) << 8) | (size_t(u[10]) << 16) | (size_t(u[11]) << 24);
     start = 12;
   }
-  PRM_CHECK(start + header_len <= bytes.size(), "proposals file ", path,
-            ": truncated .npy header");
+  PRM_CHECK(start + header_len <= bytes.size(), "proposals file ", path, ": truncated .npy header");
   const std::string header = bytes.substr(start, header_len);
   const std::string descr = header_value(header, "descr", path);
   PRM_CHECK(descr == "'|u1'" || descr == "'<u1'" || descr == "'>u1'" || descr == "'|b1'",
@@ -142,8 +141,8 @@ std::vector<Mask> load_proposals_npy(const std::string& path, int height, int wi
   PRM_CHECK(P < (1 << 20) && H < (1 << 20) && W < (1 << 20) && (P == 0 || (H > 0 && W > 0)),
             "proposals file ", path, ": bad shape [", P, ", ", H, ", ", W, "]");
   const size_t data = start + header_len;
-  PRM_CHECK(bytes.size() - data == static_cast<size_t>(P * H * W), "proposals file ", path,
-            ": ", bytes.size() - data, " data bytes, the shape [", P, ", ", H, ", ", W, "] needs ",
+  PRM_CHECK(bytes.size() - data == static_cast<size_t>(P * H * W), "proposals file ", path, ": ",
+            bytes.size() - data, " data bytes, the shape [", P, ", ", H, ", ", W, "] needs ",
             P * H * W);
   if (P > 0) check_size(path, static_cast<int>(H), static_cast<int>(W), height, width);
   std::vector<Mask> masks(P, Mask(static_cast<int>(H), static_cast<int>(W)));
@@ -187,8 +186,8 @@ void save_proposals_npy(const std::string& path, const std::vector<Mask>& masks,
   for (const Mask& m : masks)
     PRM_CHECK(m.height == height && m.width == width, "save_proposals_npy ", path, ": a mask is ",
               m.height, "x", m.width, ", expected ", height, "x", width);
-  std::string header = str_cat("{'descr': '|u1', 'fortran_order': False, 'shape': (",
-                               masks.size(), ", ", height, ", ", width, "), }");
+  std::string header = str_cat("{'descr': '|u1', 'fortran_order': False, 'shape': (", masks.size(),
+                               ", ", height, ", ", width, "), }");
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';
   std::string bytes = "\x93NUMPY";

@@ -11,8 +11,8 @@ namespace prm {
 namespace {
 
 void check_same_size(const Mask& a, const Mask& b) {
-  PRM_CHECK(a.height == b.height && a.width == b.width, "proposal masks differ in size: ",
-            a.height, "x", a.width, " vs ", b.height, "x", b.width);
+  PRM_CHECK(a.height == b.height && a.width == b.width, "proposal masks differ in size: ", a.height,
+            "x", a.width, " vs ", b.height, "x", b.width);
 }
 
 // Flood fill over the pixels with the same `on` value as the seed; connectivity 4 or 8.
@@ -155,8 +155,8 @@ std::vector<Mask> masks_from_prm(const float* prm, int H, int W, const Image* im
                                  const PrmMaskOptions& opts) {
   if (!image || !opts.refine)
     return masks_from_prm(prm, H, W, static_cast<const Segmentation*>(nullptr), opts);
-  PRM_CHECK(image->height == H && image->width == W, "masks_from_prm: the image is ",
-            image->height, "x", image->width, ", the PRM is ", H, "x", W);
+  PRM_CHECK(image->height == H && image->width == W, "masks_from_prm: the image is ", image->height,
+            "x", image->width, ", the PRM is ", H, "x", W);
   const Segmentation sp = felzenszwalb(*image, opts.superpixel_k, 0.8, opts.superpixel_min_size);
   return masks_from_prm(prm, H, W, &sp, opts);
 }

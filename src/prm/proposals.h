@@ -27,7 +27,7 @@ namespace prm {
 struct PrmMaskOptions {
   std::vector<double> fractions = {0.05, 0.1, 0.2, 0.3, 0.5};
   double keep_fraction = 0.5;
-  double smooth_sigma = 1.0;   // pixels; 0: none
+  double smooth_sigma = 1.0;  // pixels; 0: none
   bool fill_holes = true;
   bool refine = true;          // snap to FH superpixels when an image (or superpixels) is given
   double snap_fraction = 0.5;  // a superpixel is on when this share of it is inside

@@ -138,8 +138,7 @@ std::vector<float> convert_colour(const Image& image, ColourSpace space) {
   std::vector<float> planes(3 * HW);
   for (size_t i = 0; i < HW; ++i) {
     const uint8_t* p = &image.pixels[3 * i];
-    double v[3] = {static_cast<double>(p[0]), static_cast<double>(p[1]),
-                   static_cast<double>(p[2])};
+    double v[3] = {static_cast<double>(p[0]), static_cast<double>(p[1]), static_cast<double>(p[2])};
     if (space == ColourSpace::kHsv) rgb_to_hsv(p[0] / 255.0, p[1] / 255.0, p[2] / 255.0, v);
     if (space == ColourSpace::kLab) rgb_to_lab(p[0] / 255.0, p[1] / 255.0, p[2] / 255.0, v);
     for (int c = 0; c < 3; ++c) planes[c * HW + i] = clamp255(v[c]);

@@ -43,7 +43,7 @@ enum Similarity : unsigned {
 };
 
 struct ProposalOptions {
-  int max_proposals = 200;  // 0: every distinct region
+  int max_proposals = 200;                           // 0: every distinct region
   std::vector<double> scales = {50, 100, 150, 300};  // FH k, at the working resolution
   std::vector<ColourSpace> colour_spaces = {ColourSpace::kHsv, ColourSpace::kLab};
   std::vector<unsigned> similarities = {kSimAll, kSimTexture | kSimSize | kSimFill};
