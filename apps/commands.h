@@ -10,4 +10,5 @@ int cmd_synth(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_loaderbench(int argc, char** argv);
 int cmd_graph(int argc, char** argv);
+int cmd_train(int argc, char** argv);
 }  // namespace prm

@@ -18,6 +18,7 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"train", prm::cmd_train, "train the PRM classifier on a VOC-layout dataset (checkpoints, resume)"},
     {"gradcheck", prm::cmd_gradcheck,
      "check every differentiable op's gradient against finite differences"},
     {"forward", prm::cmd_forward, "class response maps (and an input gradient) of a ResNet"},

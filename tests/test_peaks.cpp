@@ -181,3 +181,15 @@ TEST_SUITE("cuda") {
     }
   }
 }
+
+TEST_CASE("peak stimulation: a NaN in a plane makes that class's score NaN") {
+  std::vector<double> v = {1, 9, 2, 0, 3, 4, 5, 6, 8, 2, 1, 7, 0, 3, 2, 10};
+  std::vector<double> both = v;
+  both.insert(both.end(), v.begin(), v.end());
+  both[16 + 5] = std::nan("");  // class 1, not at a peak
+  Tensor s = peak_stimulation_forward(Tensor::from_vector(both, {1, 2, 4, 4}, DType::f64), 3,
+                                      nullptr);
+  const std::vector<double> scores = s.to_vector();
+  CHECK(scores[0] == 9.0);
+  CHECK(std::isnan(scores[1]));
+}

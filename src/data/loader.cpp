@@ -45,7 +45,7 @@ int Loader::skipped() const {
   return skipped_;
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   std::vector<size_t> order(dataset_.size());
   std::iota(order.begin(), order.end(), 0);
   if (options_.shuffle) {
@@ -57,9 +57,9 @@ void Loader::start_epoch(int64_t epoch) {
     order_ = std::move(order);
     epoch_ = epoch;
     ++generation_;
-    next_job_ = 0;
-    next_out_ = 0;
     num_batches_ = batches_per_epoch();
+    next_job_ = std::clamp<int64_t>(first_batch, 0, num_batches_);
+    next_out_ = next_job_;
     for (auto& kv : ready_)
       if (kv.second.pixels) free_buffers_.push_back(std::move(kv.second.pixels));
     ready_.clear();

@@ -57,8 +57,10 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Starts (or restarts) epoch `epoch`: new order, workers begin prefetching at once.
-  void start_epoch(int64_t epoch);
+  // Starts (or restarts) epoch `epoch`: new order, workers begin prefetching at once. With
+  // first_batch > 0 the epoch resumes there (the batches before it are not decoded): the same
+  // batches follow as in an uninterrupted epoch.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch; false when the epoch is over.
   bool next(Batch& batch);
   int64_t batches_per_epoch() const;

@@ -5,7 +5,8 @@
 //     (the lower middle one for an even count, as torch.median), then
 //       peak_map[i] = 1 where i is a local peak (peaks_math.h) with crm[i] >= m, else 0
 //       counts[p]   = number of kept peaks n (>= 1: the first global maximum is always kept)
-//       scores[p]   = sum of crm over the kept peaks / n                 (all three overwritten)
+//       scores[p]   = sum of crm over the kept peaks / n, NaN when the plane holds a NaN
+//                     (as the official code's, so a diverging run is seen)  (all overwritten)
 //     CPU: std::nth_element per plane. CUDA: one block per plane, a radix select of the median
 //     over order-preserving integer keys, then a block reduction of the kept peaks.
 //   PeakStimulationBackward (written once): dcrm[i] = peak_map[i] * dscores[p] (/ counts[p] when

@@ -30,6 +30,15 @@ const Tensor& SGD::momentum_buffer(size_t group, size_t index) const {
   return buffers_[group][index];
 }
 
+void SGD::set_momentum_buffer(size_t group, size_t index, const Tensor& buffer) {
+  PRM_CHECK(group < buffers_.size() && index < buffers_[group].size(),
+            "SGD::set_momentum_buffer: no parameter ", index, " in group ", group);
+  const Tensor& p = groups_[group].params[index];
+  PRM_CHECK(buffer.shape() == p.shape(), "SGD::set_momentum_buffer: buffer ", buffer.shape_str(),
+            " for parameter ", p.shape_str(), " (group ", groups_[group].name, ")");
+  buffers_[group][index] = buffer.detach().to(p.dtype()).to(p.device()).clone();
+}
+
 void SGD::step() {
   NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {

@@ -43,6 +43,8 @@ class SGD {
   const std::vector<ParamGroup>& groups() const { return groups_; }
   // Undefined until the parameter's first step with momentum.
   const Tensor& momentum_buffer(size_t group, size_t index) const;
+  // Restores a buffer (a checkpoint): copied into a tensor of the parameter's dtype and device.
+  void set_momentum_buffer(size_t group, size_t index, const Tensor& buffer);
 
  private:
   std::vector<ParamGroup> groups_;

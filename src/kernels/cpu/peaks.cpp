@@ -29,10 +29,12 @@ void PeakStimulationForward<CpuLoop>::run(T* peak_map, T* scores, T* counts, con
       if (kept) {
         sum += x[i];
         ++n;
+      } else if (x[i] != x[i]) {
+        sum += x[i];  // a NaN anywhere in the plane makes its score NaN
       }
     }
     counts[p] = static_cast<T>(n);
-    scores[p] = static_cast<T>(n > 0 ? sum / n : 0.0);
+    scores[p] = static_cast<T>(sum / static_cast<double>(n));  // n = 0 only with NaNs: NaN
   }
 }
 

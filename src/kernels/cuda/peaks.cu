@@ -93,6 +93,8 @@ __global__ void peak_stimulation_kernel(T* peak_map, T* scores, T* counts, const
     if (kept) {
       sum += x[i];
       n += 1;
+    } else if (x[i] != x[i]) {
+      sum += x[i];  // a NaN anywhere in the plane makes its score NaN
     }
   }
   sums[threadIdx.x] = sum;
@@ -107,7 +109,7 @@ __global__ void peak_stimulation_kernel(T* peak_map, T* scores, T* counts, const
   }
   if (threadIdx.x == 0) {
     counts[p] = static_cast<T>(ns[0]);
-    scores[p] = static_cast<T>(ns[0] > 0 ? sums[0] / ns[0] : 0.0);
+    scores[p] = static_cast<T>(sums[0] / ns[0]);  // n = 0 only with NaNs: NaN
   }
 }
 

@@ -1,0 +1,120 @@
+// prm train: trains the PRM classifier on a VOC-layout dataset (prm/train.h), or continues a run
+// with --resume. Ctrl-C writes a checkpoint after the current step and exits 130.
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "args.h"
+#include "commands.h"
+#include "prm/train.h"
+
+namespace prm {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_interrupt(int) { g_stop.store(true); }
+
+// A flag given again on --resume must agree with the run's stored configuration.
+void check_agrees(const Args& args, const char* flag, const std::string& stored) {
+  if (!args.has(flag)) return;
+  PRM_CHECK(args.get(flag) == stored, "--", flag, " ", args.get(flag),
+            " differs from the run's stored configuration (", stored,
+            "); a resumed run keeps its configuration (only --epochs and --workers may change)");
+}
+
+std::string number_text(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", v);
+  return text;
+}
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  const TrainConfig d;
+  Args args("train",
+            "Trains a fully convolutional ResNet with image-level labels only: class scores by\n"
+            "peak stimulation on the class response maps upsampled x8, multilabel soft-margin\n"
+            "loss, SGD with momentum (DESIGN.md's PRM settings are the defaults). Writes\n"
+            "RUN/checkpoint.safetensors every epoch and on Ctrl-C, RUN/metrics.jsonl (one line\n"
+            "per epoch), and the final RUN/weights.safetensors for prm forward/infer/eval.");
+  args.optional("data", "VOC-layout dataset: VOCdevkit/VOC2012, its parent, or a prm synth folder");
+  args.optional("out", "run folder (created; must not hold a run already)");
+  args.optional("resume", "continue the run in this folder (its stored configuration)");
+  args.optional("train-split", "training split list (ImageSets/Main/<name>.txt) [train]");
+  args.optional("val-split", "validation split for the per-epoch mAP; 'none' to skip [val]");
+  args.optional("arch", "resnet18 | resnet34 | resnet50 | resnet101 [resnet50]");
+  args.optional("width", "stem width, 64 for the real networks [64]");
+  args.optional("pretrained", "backbone weights .safetensors (torchvision names, fc.* ignored)");
+  args.optional("size", "input height and width [448]");
+  args.optional("batch", "batch size [16]");
+  args.optional("epochs", "epochs in all (with --resume: continue up to this many) [20]");
+  args.optional("lr", "learning rate of the classifier [0.01]");
+  args.optional("backbone-lr-mult", "the backbone's rate is lr times this [0.01]");
+  args.optional("momentum", "SGD momentum [0.9]");
+  args.optional("weight-decay", "SGD weight decay [0.0001]");
+  args.optional("device", "cpu or cuda [cpu]");
+  args.optional("seed", "initialisation, shuffling and flips [1]");
+  args.optional("workers", "loader threads [2]");
+  args.optional("peak-grad", "class-score gradient: official (the paper's) | mean [official]");
+  args.toggle("skip-bad", "drop images that cannot be decoded (warned and counted)");
+  if (!args.parse(argc, argv)) return 0;
+  std::signal(SIGINT, on_interrupt);
+
+  TrainResult result;
+  if (args.has("resume")) {
+    PRM_CHECK(!args.has("out") && !args.has("data"),
+              "--resume takes the run folder; --data and --out come from its configuration");
+    const std::string run = args.get("resume");
+    const TrainConfig c = read_run_config(run);
+    check_agrees(args, "train-split", c.train_split);
+    check_agrees(args, "val-split", c.val_split.empty() ? "none" : c.val_split);
+    check_agrees(args, "arch", c.arch);
+    check_agrees(args, "width", std::to_string(c.width));
+    check_agrees(args, "pretrained", c.pretrained);
+    check_agrees(args, "size", std::to_string(c.size));
+    check_agrees(args, "batch", std::to_string(c.batch));
+    check_agrees(args, "device", c.device);
+    check_agrees(args, "seed", std::to_string(c.seed));
+    check_agrees(args, "peak-grad", peak_grad_name(c.peak_grad));
+    for (const char* f : {"lr", "backbone-lr-mult", "momentum", "weight-decay"})
+      if (args.has(f)) {
+        const double stored = std::string(f) == "lr"                 ? c.lr
+                              : std::string(f) == "backbone-lr-mult" ? c.backbone_lr_mult
+                              : std::string(f) == "momentum"         ? c.momentum
+                                                                     : c.weight_decay;
+        PRM_CHECK(args.get_double(f) == stored, "--", f, " ", args.get(f),
+                  " differs from the run's stored configuration (", number_text(stored), ")");
+      }
+    result = resume_training(run, args.has("epochs") ? args.get_int("epochs") : 0, &g_stop);
+  } else {
+    PRM_CHECK(args.has("data") && args.has("out"), "give --data and --out (or --resume RUN)");
+    TrainConfig c;
+    c.data = args.get("data");
+    c.out = args.get("out");
+    if (args.has("train-split")) c.train_split = args.get("train-split");
+    if (args.has("val-split")) c.val_split = args.get("val-split") == "none" ? "" : args.get("val-split");
+    if (args.has("arch")) c.arch = args.get("arch");
+    if (args.has("width")) c.width = args.get_int("width");
+    if (args.has("pretrained")) c.pretrained = args.get("pretrained");
+    if (args.has("size")) c.size = args.get_int("size");
+    if (args.has("batch")) c.batch = args.get_int("batch");
+    if (args.has("epochs")) c.epochs = args.get_int("epochs");
+    if (args.has("lr")) c.lr = args.get_double("lr");
+    if (args.has("backbone-lr-mult")) c.backbone_lr_mult = args.get_double("backbone-lr-mult");
+    if (args.has("momentum")) c.momentum = args.get_double("momentum");
+    if (args.has("weight-decay")) c.weight_decay = args.get_double("weight-decay");
+    if (args.has("device")) c.device = args.get("device");
+    if (args.has("device")) (void)args.get_device("device");  // cuda only when a GPU is visible
+    if (args.has("seed")) c.seed = static_cast<uint64_t>(args.get_int("seed"));
+    if (args.has("workers")) c.workers = args.get_int("workers");
+    if (args.has("peak-grad")) c.peak_grad = parse_peak_grad(args.get("peak-grad"));
+    c.skip_bad = args.get_toggle("skip-bad");
+    result = train(c, &g_stop);
+  }
+  return result.interrupted ? 130 : 0;
+}
+
+}  // namespace prm
