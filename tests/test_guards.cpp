@@ -1,8 +1,9 @@
 // Guards against plausible one-line bugs in the tensor core (issue 11): cases the other suites
-// lacked, each able to fail. Conv windows that only stride >= 3 or stride 2 with dilation reach
-// (against a naive loop written here), relu's kink at exactly 0, the max-pool tie rule in several
-// layouts, the order of SGD's weight decay, and autograd summing the gradient of an intermediate
-// tensor used more than once. tools/mutate.py plants such bugs and reports which survive.
+// lacked, each able to fail. Conv windows that only stride >= 3, stride 2 with dilation or an
+// exact fit reach (against a naive loop written here), relu's kink at exactly 0, the max-pool tie
+// rule in several layouts, the order of SGD's weight decay, and autograd: the gradient of an
+// intermediate tensor used more than once is summed, a leaf's gradient is its own copy, tensors
+// that need no gradient get none. tools/mutate.py plants such bugs and reports which survive.
 // Only op-level APIs are used (no kernels), so the kernel layer can change underneath.
 #include <random>
 
