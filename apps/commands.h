@@ -11,4 +11,5 @@ int cmd_eval(int argc, char** argv);
 int cmd_loaderbench(int argc, char** argv);
 int cmd_graph(int argc, char** argv);
 int cmd_train(int argc, char** argv);
+int cmd_infer(int argc, char** argv);
 }  // namespace prm

@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"train", prm::cmd_train, "train the PRM classifier on a VOC-layout dataset (checkpoints, resume)"},
     {"gradcheck", prm::cmd_gradcheck,
      "check every differentiable op's gradient against finite differences"},
+    {"infer", prm::cmd_infer, "instances, peak response maps and pictures for images"},
     {"forward", prm::cmd_forward, "class response maps (and an input gradient) of a ResNet"},
     {"bench", prm::cmd_bench, "time forward and training steps (JSON lines)"},
     {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 layout"},

@@ -1,0 +1,165 @@
+#include "prm/infer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "data/json.h"
+#include "data/transforms.h"
+#include "prm/proposal_files.h"
+#include "prm/proposals.h"
+#include "prm/visualize.h"
+#include "tensor/ops.h"
+
+namespace prm {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Proposals for the S x S working image.
+std::vector<Mask> make_proposals(const Image& resized, const ImageInference& r,
+                                 const std::string& id, const Image& original,
+                                 const InferOptions& o) {
+  const int S = o.size;
+  if (o.proposals.empty()) return selective_search(resized, o.search);
+  if (o.proposals == "none") {
+    std::vector<Mask> pool;
+    const Segmentation superpixels = felzenszwalb(resized, PrmMaskOptions{}.superpixel_k, 0.8,
+                                                  PrmMaskOptions{}.superpixel_min_size);
+    const std::vector<double> prms = r.response.prms.to_vector();
+    for (int64_t k = 0; k < r.response.count(); ++k) {
+      std::vector<float> prm(prms.begin() + k * S * S, prms.begin() + (k + 1) * S * S);
+      for (Mask& m : masks_from_prm(prm.data(), S, S, &superpixels)) pool.push_back(std::move(m));
+    }
+    return pool;
+  }
+  std::vector<Mask> files = load_proposals(o.proposals, id, original.height, original.width);
+  for (Mask& m : files) m = resize_mask_nearest(m, S, S);
+  return files;
+}
+
+}  // namespace
+
+ImageInference infer_image(Module& net, const Image& image, const std::string& id, Device device,
+                           const InferOptions& o) {
+  PRM_CHECK(image.width > 0 && image.height > 0 && image.channels == 3, id,
+            ": expected an RGB image");
+  const int S = o.size;
+  ImageInference r;
+  r.id = id;
+  r.width = image.width;
+  r.height = image.height;
+  std::vector<float> pixels(static_cast<size_t>(3) * S * S);
+  resize_flip_normalize(image, S, /*flip=*/false, pixels.data());
+  std::vector<double> values(pixels.begin(), pixels.end());
+  const Tensor x = Tensor::from_vector(values, {1, 3, S, S}, DType::f32, device);
+
+  auto t0 = std::chrono::steady_clock::now();
+  r.response = peak_response_maps(net, x, o.peaks);
+  r.class_scores = r.response.scores.to_vector();
+  r.seconds_forward_backprop = seconds_since(t0);
+  const int C = static_cast<int>(r.response.crm.size(1));
+  const int h = static_cast<int>(r.response.crm.size(2)), w = static_cast<int>(r.response.crm.size(3));
+  for (int64_t k = 0; k < r.response.count(); ++k) {
+    const int64_t* p = &r.response.peaks[4 * k];
+    PointPrediction pt;
+    pt.class_index = static_cast<int>(p[1]);
+    pt.score = r.response.peak_values[k];
+    pt.x = std::clamp((p[3] + 0.5) * image.width / w - 0.5, 0.0, image.width - 1.0);
+    pt.y = std::clamp((p[2] + 0.5) * image.height / h - 0.5, 0.0, image.height - 1.0);
+    r.points.push_back(pt);
+  }
+  if (r.response.count() == 0) return r;
+
+  t0 = std::chrono::steady_clock::now();
+  const Image resized = resize_bilinear(image, S, S);
+  const std::vector<Mask> proposals = make_proposals(resized, r, id, image, o);
+  r.seconds_proposals = seconds_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  const std::vector<double> prm_values = r.response.prms.to_vector();
+  std::vector<float> prm_f(prm_values.begin(), prm_values.end());
+  std::vector<int64_t> peaks = r.response.peaks;
+  const std::vector<PeakPrm> prms =
+      make_peak_prms(peaks.data(), prm_f.data(), static_cast<int>(r.response.count()), S, S);
+  const std::vector<double> crm_values = r.response.crm.to_vector();
+  const std::vector<float> crms(crm_values.begin(), crm_values.end());
+  r.instances = extract_instances(prms, crms.data(), C, h, w, proposals, o.instances);
+  for (Instance& inst : r.instances) inst.mask = resize_mask_nearest(inst.mask, image.height, image.width);
+  r.seconds_extraction = seconds_since(t0);
+  return r;
+}
+
+void write_inference_pictures(const std::string& dir, const Image& image,
+                              const ImageInference& r,
+                              const std::vector<std::string>& class_names) {
+  save_png_atomic(dir + "/" + r.id + "_instances.png", draw_instances(image, r.instances,
+                                                                       class_names));
+  const int S = r.response.count() > 0 ? static_cast<int>(r.response.prms.size(1)) : 0;
+  const std::vector<double> prms = r.response.prms.to_vector();
+  for (int64_t k = 0; k < r.response.count(); ++k) {
+    std::vector<float> prm(prms.begin() + k * S * S, prms.begin() + (k + 1) * S * S);
+    std::vector<float> shown = bicubic_upsample(prm.data(), S, S, image.height, image.width);
+    for (float& v : shown) v = std::max(v, 0.0f);  // bicubic overshoot
+    const std::string name = class_names[r.response.peaks[4 * k + 1]];
+    save_png_atomic(dir + "/" + r.id + "_prm_" + std::to_string(k) + "_" + name + ".png",
+                    draw_heatmap(image, shown.data(), image.height, image.width, name));
+  }
+  const int C = static_cast<int>(r.response.crm.size(1));
+  const int h = static_cast<int>(r.response.crm.size(2)), w = static_cast<int>(r.response.crm.size(3));
+  const std::vector<double> crm = r.response.crm.to_vector();
+  std::vector<bool> present(C, false);  // a class with a used peak or a positive score
+  for (int64_t k = 0; k < r.response.count(); ++k) present[r.response.peaks[4 * k + 1]] = true;
+  for (int c = 0; c < C; ++c) present[c] = present[c] || r.class_scores[c] > 0;
+  for (int c = 0; c < C; ++c) {
+    if (!present[c]) continue;
+    std::vector<float> map(crm.begin() + static_cast<size_t>(c) * h * w,
+                           crm.begin() + static_cast<size_t>(c + 1) * h * w);
+    save_png_atomic(dir + "/" + r.id + "_crm_" + class_names[c] + ".png",
+                    draw_crm(image, map.data(), h, w, class_names[c]));
+  }
+}
+
+std::string inference_json(const ImageInference& r, const std::vector<std::string>& class_names,
+                           const std::vector<std::string>& mask_files) {
+  Json scores = Json::object();
+  for (size_t c = 0; c < r.class_scores.size(); ++c) scores.set(class_names[c], Json(r.class_scores[c]));
+  Json points = Json::array();
+  for (const PointPrediction& p : r.points) {
+    Json j = Json::object();
+    j.set("class", class_names[p.class_index]);
+    j.set("score", Json(p.score));
+    j.set("x", Json(p.x));
+    j.set("y", Json(p.y));
+    points.push_back(j);
+  }
+  Json instances = Json::array();
+  for (size_t i = 0; i < r.instances.size(); ++i) {
+    const Instance& inst = r.instances[i];
+    Json j = Json::object();
+    j.set("class", class_names[inst.class_index]);
+    j.set("score", Json(inst.score));
+    j.set("peak", Json::array({Json(inst.b), Json(inst.c), Json(inst.y), Json(inst.x)}));
+    j.set("mask", i < mask_files.size() ? Json(mask_files[i]) : Json());
+    j.set("area", Json(inst.mask.area()));
+    instances.push_back(j);
+  }
+  Json out = Json::object();
+  out.set("image", r.id);
+  out.set("width", Json(r.width));
+  out.set("height", Json(r.height));
+  out.set("class_scores", scores);
+  out.set("points", points);
+  out.set("instances", instances);
+  Json timing = Json::object();
+  timing.set("forward_and_backprop_s", Json(r.seconds_forward_backprop));
+  timing.set("proposals_s", Json(r.seconds_proposals));
+  timing.set("extraction_s", Json(r.seconds_extraction));
+  out.set("timing", timing);
+  return write_json(out);
+}
+
+}  // namespace prm
