@@ -34,7 +34,11 @@ int cmd_eval(int argc, char** argv) {
             "semantic mIoU from the instance masks. The predictions folder holds any of\n"
             "classification.txt, points.txt and instances.txt (formats in docs/evaluation.md).");
   args.required("data", "VOC root (VOCdevkit/VOC2012, its parent, or a prm synth folder)");
-  args.required("pred", "predictions folder");
+  args.optional("pred", "predictions folder (made elsewhere)");
+  args.optional("weights", "instead of --pred: run inference with these weights first (prm train's "
+                "RUN/weights.safetensors) and write predictions, report and plots into --out");
+  args.optional("out", "with --weights: output folder (predictions/, eval.json, eval.md, plots)");
+  declare_inference_flags(args);
   args.option("split", "split name under ImageSets/Main and ImageSets/Segmentation", "val");
   args.optional("json", "JSON report path (default: <pred>/eval.json)");
   args.optional("plot", "precision-recall plot for mAP^r@0.5 (default: <pred>/pr_map_r50.png)");
@@ -45,8 +49,18 @@ int cmd_eval(int argc, char** argv) {
 
   EvalOptions o;
   o.data = args.get("data");
-  o.pred = args.get("pred");
   o.split = args.get("split");
+  PRM_CHECK(args.has("pred") != args.has("weights"), "give either --pred or --weights");
+  std::string out_dir;
+  if (args.has("weights")) {
+    PRM_CHECK(args.has("out"), "--weights needs --out");
+    out_dir = args.get("out");
+    o.pred = (std::filesystem::path(out_dir) / "predictions").string();
+    predict_split_with_weights(args, o.data, o.split, o.pred);
+  } else {
+    o.pred = args.get("pred");
+    out_dir = o.pred;
+  }
   o.tolerance = args.get_double("tolerance");
   o.skip_bad = args.get_toggle("skip-bad");
   if (args.has("classes")) o.classes = split_commas(args.get("classes"));
@@ -54,9 +68,11 @@ int cmd_eval(int argc, char** argv) {
   const EvalReport r = evaluate(o);
 
   const std::string json_path =
-      args.has("json") ? args.get("json") : (std::filesystem::path(o.pred) / "eval.json").string();
+      args.has("json") ? args.get("json") : (std::filesystem::path(out_dir) / "eval.json").string();
   write_file_atomic(json_path, report_json(r));
   std::fputs(report_markdown(r).c_str(), stdout);
+  if (args.has("weights"))
+    write_file_atomic((std::filesystem::path(out_dir) / "eval.md").string(), report_markdown(r));
   std::printf("\nJSON report: %s\n", json_path.c_str());
 
   if (r.has_instances) {
@@ -73,7 +89,7 @@ int cmd_eval(int argc, char** argv) {
     }
     const std::string plot_path = args.has("plot")
                                       ? args.get("plot")
-                                      : (std::filesystem::path(o.pred) / "pr_map_r50.png").string();
+                                      : (std::filesystem::path(out_dir) / "pr_map_r50.png").string();
     char title[96];
     std::snprintf(title, sizeof title, "PR curves, mAP^r@0.5 = %.3f", m.mean);
     write_pr_plot(plot_path, title, curves);

@@ -43,7 +43,7 @@ std::string progress_eta(size_t done, size_t total, double elapsed) {
 
 }  // namespace
 
-std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& weights,
+static std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& weights,
                                         Device device) {
   SafetensorsContents w = load_safetensors(weights);
   ResNetOptions options;
@@ -69,7 +69,7 @@ void declare_inference_flags(Args& args) {
               "PRMs), or a folder with <id>.npy or <id>/*.png per image (MCG, COB)", "ours");
 }
 
-InferOptions inference_options(const Args& args) {
+static InferOptions inference_options(const Args& args) {
   InferOptions o;
   o.size = static_cast<int>(args.get_int("size"));
   PRM_CHECK(o.size >= 32, "--size must be at least 32");
@@ -82,7 +82,7 @@ InferOptions inference_options(const Args& args) {
 }
 
 // Inference over ids (images under root/JPEGImages) into a predictions folder for prm eval.
-void predict_split(const std::string& voc_root, const std::vector<std::string>& ids,
+static void predict_split(const std::string& voc_root, const std::vector<std::string>& ids,
                    ResNet& net, Device device, const InferOptions& options,
                    const std::vector<std::string>& classes, const std::string& pred_dir,
                    bool skip_bad) {
@@ -116,6 +116,23 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
   }
   std::fprintf(stderr, "\n");
   writer.flush();
+}
+
+void predict_split_with_weights(const Args& args, const std::string& data,
+                                const std::string& split, const std::string& pred_dir) {
+  const Device device = args.get_device("device");
+  const InferOptions options = inference_options(args);
+  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), device);
+  const std::string root = resolve_voc_root(data);
+  std::vector<std::string> ids = read_voc_split(root, "Main", split);
+  if (fs::exists(root + "/ImageSets/Segmentation/" + split + ".txt"))
+    for (const std::string& id : read_voc_split(root, "Segmentation", split))
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  const std::vector<std::string>& classes = voc_class_names();
+  PRM_CHECK(net->options().num_classes == static_cast<int64_t>(classes.size()), args.get("weights"),
+            ": ", net->options().num_classes, " classes, but the VOC class list has ",
+            classes.size());
+  predict_split(root, ids, *net, device, options, classes, pred_dir, args.get_toggle("skip-bad"));
 }
 
 int cmd_infer(int argc, char** argv) {

@@ -1,6 +1,7 @@
 // The subcommands of `prm`. Each takes the arguments after its name and returns the exit code;
 // errors are thrown as prm::Error and printed by main as one line on stderr.
 #pragma once
+#include <string>
 
 namespace prm {
 int cmd_gradcheck(int argc, char** argv);
@@ -12,4 +13,11 @@ int cmd_loaderbench(int argc, char** argv);
 int cmd_graph(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_infer(int argc, char** argv);
+
+class Args;
+// Shared by prm infer and prm eval --weights (cmd_infer.cpp): the inference flags, and the
+// prediction pass over a split (the images of ImageSets/Main and ImageSets/Segmentation).
+void declare_inference_flags(Args& args);
+void predict_split_with_weights(const Args& args, const std::string& data,
+                                const std::string& split, const std::string& pred_dir);
 }  // namespace prm

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "data/files.h"
 #include "data/npy.h"
 #include "helpers.h"
 
@@ -221,4 +222,47 @@ TEST_CASE("prm forward --prm-dir writes peaks, scores and PRMs as the PyTorch fi
                                  dir);
   REQUIRE(none.exit_code == 0);
   CHECK(load_npy((dir / "none" / "prms.npy").string()).shape() == Shape{0, 96, 96});
+}
+
+// The main job end to end through the program, on a tiny synthetic set (seconds): prm synth,
+// prm train, prm infer and prm eval --weights produce well-formed outputs.
+TEST_CASE("prm synth, train, infer and eval --weights work together") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh_dir("end_to_end");
+  const std::string data = (dir / "data").string(), run = (dir / "run").string();
+  REQUIRE(run_prm("synth --out " + data + " --train 8 --val 4 --size 64 --classes 2", dir)
+              .exit_code == 0);
+  const RunResult t = run_prm("train --data " + data + " --out " + run +
+                                  " --arch resnet18 --width 4 --size 48 --batch 4 --epochs 1"
+                                  " --workers 1",
+                              dir);
+  REQUIRE_MESSAGE(t.exit_code == 0, t.err);
+  CHECK(t.err.find("img/s") != std::string::npos);  // the progress line
+  const std::string net = " --arch resnet18 --size 48 --peak-threshold -1e9 --class-threshold -1e9";
+  const RunResult inf = run_prm("infer --weights " + run + "/weights.safetensors --input " + data +
+                                    "/JPEGImages/2012_000009.jpg --out " + (dir / "inf").string() +
+                                    net,
+                                dir);
+  REQUIRE_MESSAGE(inf.exit_code == 0, inf.err);
+  const std::string json = read_file_bytes((dir / "inf" / "2012_000009.json").string());
+  CHECK(json.find("\"class_scores\"") != std::string::npos);
+  CHECK(json.find("\"instances\"") != std::string::npos);
+  CHECK(fs::exists(dir / "inf" / "2012_000009_instances.png"));
+  const RunResult ev = run_prm("eval --weights " + run + "/weights.safetensors --data " + data +
+                                   " --split val --out " + (dir / "eval").string() + net,
+                               dir);
+  REQUIRE_MESSAGE(ev.exit_code == 0, ev.err);
+  for (const char* f : {"eval.json", "eval.md", "predictions/classification.txt",
+                        "predictions/points.txt", "predictions/instances.txt"})
+    CHECK_MESSAGE(fs::exists(dir / "eval" / f), f);
+  const std::string report = read_file_bytes((dir / "eval" / "eval.json").string());
+  CHECK(report.find("\"classification\"") != std::string::npos);
+  // Both --pred and --weights, or neither: one clear line.
+  CHECK(run_prm("eval --data " + data + " --split val", dir).exit_code != 0);
+  const RunResult wrong = run_prm("infer --weights " + run + "/weights.safetensors --input " +
+                                      (dir / "nothing.jpg").string() + " --out " +
+                                      (dir / "x").string() + net,
+                                  dir);
+  CHECK(wrong.exit_code != 0);
+  CHECK(wrong.err.find("nothing.jpg") != std::string::npos);
 }
