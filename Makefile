@@ -64,7 +64,7 @@ APP_OBJ := $(APP_CPP:%.cpp=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_CPP:%.cpp=$(BUILD)/%.o)
 LIB := $(BUILD)/libprm.a
 
-.PHONY: all deps test test-gpu asan clean info
+.PHONY: all deps test test-gpu asan demo clean info
 all: $(BUILD)/prm $(BUILD)/prm_tests
 
 info:
@@ -108,6 +108,11 @@ test: $(BUILD)/prm_tests $(BUILD)/prm
 # CUDA tests only; PRM_REQUIRE_GPU makes them fail when no GPU is visible.
 test-gpu: $(BUILD)/prm_tests $(BUILD)/prm
 	@PRM_BIN=$(BUILD)/prm PRM_REQUIRE_GPU=1 tools/run_tests.sh $(BUILD)/prm_tests --test-suite=cuda
+
+# The main job on the CPU in a few minutes: synthetic VOC data, training, evaluation, pictures,
+# all in demo/ (tools/demo.sh says what each file is).
+demo: $(BUILD)/prm
+	PRM=$(BUILD)/prm tools/demo.sh
 
 asan:
 	$(MAKE) BUILD=build-asan USE_CUDA=0 SANITIZE=1 build-asan/prm_tests build-asan/prm
