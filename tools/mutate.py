@@ -313,7 +313,10 @@ def failing_cases(out: str) -> List[str]:
     names = []
     for block in out.split("=" * 79):
         m = re.search(r"^TEST CASE:\s+(.*)$", block, re.M)
-        if m and re.search(r"ERROR|CRASHED|signal|exception", block):
+        # doctest's own failure lines ("file:line: ERROR: ...", "FATAL ERROR: ... CRASHED"),
+        # not just any word: the tests' stderr is interleaved with doctest's report.
+        if m and re.search(r"^\S+:\d+: (FATAL )?ERROR:|^\S+:\d+: .*THREW exception|CRASHED",
+                           block, re.M):
             name = m.group(1).strip()
             if name not in names:
                 names.append(name)
