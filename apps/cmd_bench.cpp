@@ -73,6 +73,7 @@ void bench_prm(ResNet& net, int64_t size, Device device, int64_t peaks, int warm
   opts.max_peaks = peaks;
   FrozenParameters frozen(net);
   for (bool batched : {true, false}) {
+    cuda_reset_peak_memory();
     std::vector<double> forward_s, backprop_s;
     int64_t K = 0;
     for (int i = 0; i < warmup + runs; ++i) {

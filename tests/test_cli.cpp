@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -265,4 +266,34 @@ TEST_CASE("prm synth, train, infer and eval --weights work together") {
                                   dir);
   CHECK(wrong.exit_code != 0);
   CHECK(wrong.err.find("nothing.jpg") != std::string::npos);
+}
+
+// tools/gpu_check.sh --prepare copies the stb headers the code includes (read from the sources),
+// so a GPU machine without Debian's stb still builds: its list must match every stb include.
+TEST_CASE("gpu_check.sh lists every stb header the sources include") {
+  std::set<std::string> included;
+  for (const char* root : {"src", "apps", "tests"})
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path());
+      for (std::string line; std::getline(in, line);) {
+        const size_t at = line.find("#include");
+        const size_t stb = line.find("stb_", at == std::string::npos ? 0 : at);
+        if (at != 0 || stb == std::string::npos) continue;
+        const size_t end = line.find(".h", stb);
+        if (end != std::string::npos) included.insert(line.substr(stb, end + 2 - stb));
+      }
+    }
+  REQUIRE(included.count("stb_image.h"));
+  FILE* p = popen("tools/gpu_check.sh --list-stb", "r");
+  REQUIRE(p != nullptr);
+  std::set<std::string> listed;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) {
+    std::string s(buf);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (!s.empty()) listed.insert(s);
+  }
+  pclose(p);
+  CHECK(listed == included);
 }

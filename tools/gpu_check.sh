@@ -10,13 +10,23 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# The stb headers the code includes, read from the sources (not a fixed list: a new include would
+# otherwise break the GPU build on a machine without Debian's stb).
+stb_headers() {
+  grep -rhoE '#include [<"](stb/)?stb_[a-z_]+\.h[>"]' src apps tests tools 2>/dev/null |
+    sed -E 's/.*(stb_[a-z_]+\.h).*/\1/' | sort -u
+}
+
 if [ "${1:-}" = "--prepare" ]; then
   mkdir -p third_party/stb third_party/doctest
-  cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h third_party/stb/
+  for h in $(stb_headers); do
+    cp "/usr/include/stb/$h" third_party/stb/ || { echo "missing /usr/include/stb/$h" >&2; exit 1; }
+  done
   cp /usr/include/doctest/doctest.h third_party/doctest/
-  echo "third_party/ ready: carry it to the GPU machine"
+  echo "third_party/ ready ($(stb_headers | tr '\n' ' ')and doctest.h): carry it to the GPU machine"
   exit 0
 fi
+if [ "${1:-}" = "--list-stb" ]; then stb_headers; exit 0; fi
 
 out=${OUT:-gpu_check_out}
 mkdir -p "$out"
@@ -35,7 +45,7 @@ step test-gpu test_gpu.log make BUILD=$build USE_OPENBLAS=0 test-gpu
 if command -v compute-sanitizer >/dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   step memcheck memcheck.log "$cs" --tool memcheck --error-exitcode 1 \
-    $build/prm_tests --test-suite=cuda --test-case='*parity*,*conv*,*loader*'
+    $build/prm_tests --test-suite=cuda --test-case='*parity*,*conv*,*loader*,*peak*'
 fi
 bench() {
   for engine in native cudnn; do
@@ -45,6 +55,7 @@ bench() {
   if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only forward
     python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only train
+    python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --runs 10 --only prm --peaks 16
   fi
 }
 step bench bench.jsonl bench
