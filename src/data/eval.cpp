@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -27,36 +28,58 @@ struct PredLine {
   std::string where;  // "file:line" for errors
 };
 
+// The next whitespace-separated field as a number in strtod's syntax, so that "nan" and "inf"
+// are read (and then refused by the caller's finiteness check with its own message).
+bool read_number(std::istringstream& ls, double& value, std::string& text) {
+  if (!(ls >> text)) return false;
+  char* end = nullptr;
+  value = std::strtod(text.c_str(), &end);
+  return end != text.c_str() && *end == '\0';
+}
+
 // Reads one predictions file; `extra` is 0 (classification), 2 (points: x y) or -1 (mask path).
 std::vector<PredLine> read_predictions(const std::string& path,
                                        const std::vector<std::string>& classes, int extra) {
+  PRM_CHECK(!fs::is_directory(path), path, ": is a folder, expected a predictions file");
   std::ifstream in(path);
   PRM_CHECK(in.good(), path, ": cannot open predictions file");
   std::map<std::string, int> class_index;
   for (size_t c = 0; c < classes.size(); ++c) class_index[classes[c]] = static_cast<int>(c);
+  const char* expected = extra == 2    ? "<image_id> <class_name> <score> <x> <y>"
+                         : extra == -1 ? "<image_id> <class_name> <score> <mask.png>"
+                                       : "<image_id> <class_name> <score>";
   std::vector<PredLine> out;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
+    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte-order mark
     std::istringstream ls(line);
-    std::string id, name;
+    std::string id, name, text;
     if (!(ls >> id) || id[0] == '#') continue;
     PredLine p;
     p.image_id = id;
     p.where = str_cat(path, ":", n);
-    PRM_CHECK(static_cast<bool>(ls >> name >> p.score), p.where,
-              ": expected '<image_id> <class_name> <score> ...'");
+    PRM_CHECK(static_cast<bool>(ls >> name), p.where, ": expected '", expected, "'");
+    PRM_CHECK(read_number(ls, p.score, text), p.where, ": expected '", expected,
+              "', the score is '", text, "'");
     auto it = class_index.find(name);
     PRM_CHECK(it != class_index.end(), p.where, ": unknown class name '", name, "'");
     p.class_id = it->second;
-    PRM_CHECK(!std::isnan(p.score), p.where, ": score is NaN");
-    if (extra == 2)
-      PRM_CHECK(static_cast<bool>(ls >> p.x >> p.y), p.where, ": expected the point's x and y");
+    PRM_CHECK(std::isfinite(p.score), p.where, ": score is ", text,
+              " (NaN or infinite); scores must be finite numbers");
+    if (extra == 2) {
+      std::string xt, yt;
+      PRM_CHECK(read_number(ls, p.x, xt) && read_number(ls, p.y, yt), p.where,
+                ": expected the point's x and y as numbers, got '", xt, "' '", yt, "'");
+      PRM_CHECK(std::isfinite(p.x) && std::isfinite(p.y), p.where, ": point (", xt, ", ", yt,
+                ") is NaN or infinite");
+    }
     if (extra == -1)
       PRM_CHECK(static_cast<bool>(ls >> p.mask), p.where, ": expected a mask file name");
     std::string rest;
     PRM_CHECK(!(ls >> rest), p.where, ": unexpected '", rest, "' at the end of the line");
     out.push_back(std::move(p));
   }
+  PRM_CHECK(!in.bad(), path, ": read error");
   return out;
 }
 
@@ -148,6 +171,13 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
         ++outside;
         continue;
       }
+      // Points are 0-based pixels: 0 <= x <= width - 1, 0 <= y <= height - 1 (when the
+      // annotation gives the size).
+      const VocAnnotation& a = data.sample(it->second).annotation;
+      PRM_CHECK(a.width <= 0 || a.height <= 0 ||
+                    (p.x >= 0 && p.x <= a.width - 1 && p.y >= 0 && p.y <= a.height - 1),
+                p.where, ": point (", p.x, ", ", p.y, ") is outside the image ", p.image_id, " (",
+                a.width, "x", a.height, ": x in 0..", a.width - 1, ", y in 0..", a.height - 1, ")");
       points.push_back({it->second, p.class_id, p.score, p.x, p.y});
     }
     if (outside)
@@ -162,10 +192,10 @@ void evaluate_segmentation(const EvalOptions& o, const std::string& root, EvalRe
   r.has_instances = fs::exists(inst_file);
   if (!r.has_instances) return;
   const int C = static_cast<int>(o.classes.size());
-  const std::vector<std::string> ids = read_voc_split(root, "Segmentation", o.split);
   std::map<std::string, std::vector<PredLine>> by_image;
   for (PredLine& p : read_predictions(inst_file.string(), o.classes, -1))
     by_image[p.image_id].push_back(std::move(p));
+  const std::vector<std::string> ids = read_voc_split(root, "Segmentation", o.split);
   std::vector<ImageInstances> images;
   Confusion confusion(C + 1);
   size_t used = 0;
@@ -234,6 +264,9 @@ void evaluate_segmentation(const EvalOptions& o, const std::string& root, EvalRe
 
 EvalReport evaluate(const EvalOptions& options) {
   PRM_CHECK(fs::is_directory(options.pred), options.pred, ": predictions folder not found");
+  PRM_CHECK(std::isfinite(options.tolerance) && options.tolerance >= 0,
+            "the pointwise tolerance (--tolerance) must be a number of pixels >= 0, got ",
+            options.tolerance);
   EvalReport r;
   r.split = options.split;
   r.classes = options.classes;

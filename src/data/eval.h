@@ -7,7 +7,8 @@
 //   instances.txt       "<image_id> <class_name> <score> <mask.png>"  instance masks: an 8-bit grey
 //                       or palette PNG of the original image size, non-zero inside; the path is
 //                       relative to the predictions folder
-// Blank lines and lines starting with '#' are skipped. Classification and points are scored on
+// Blank lines, lines starting with '#' and a UTF-8 byte-order mark are skipped; scores and
+// coordinates must be finite, points inside their image. Classification and points are scored on
 // ImageSets/Main/<split>.txt, instances (mAP^r, ABO) and semantic mIoU on
 // ImageSets/Segmentation/<split>.txt. An (image, class) pair of the split with no
 // classification score ranks last; predictions for images outside the split are ignored and

@@ -97,13 +97,18 @@ MeanMetric classification_map(const std::vector<std::vector<double>>& scores,
 MeanMetric pointwise_map(const std::vector<std::vector<GtBox>>& boxes,
                          const std::vector<PointPrediction>& points, int num_classes,
                          double tolerance) {
+  PRM_CHECK(std::isfinite(tolerance) && tolerance >= 0,
+            "pointwise_map: the tolerance must be a finite number of pixels >= 0, got ", tolerance);
   MeanMetric m;
   for (int c = 0; c < num_classes; ++c) {
     std::vector<size_t> order;
     for (size_t k = 0; k < points.size(); ++k)
       if (points[k].class_id == c) order.push_back(k);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return points[a].score > points[b].score; });
+    // Ties: the image earlier in the split list first, then input order within the image.
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      if (points[a].score != points[b].score) return points[a].score > points[b].score;
+      return points[a].image < points[b].image;
+    });
     std::vector<std::vector<bool>> matched(boxes.size());
     int64_t positives = 0;
     for (size_t i = 0; i < boxes.size(); ++i) {
@@ -117,7 +122,7 @@ MeanMetric pointwise_map(const std::vector<std::vector<GtBox>>& boxes,
                 "pointwise_map: point for image ", p.image, " of ", boxes.size());
       int best = -1;
       double best_d = 0;
-      bool hits_difficult = false;
+      bool hits_difficult = false, hits_plain = false;
       for (size_t j = 0; j < boxes[p.image].size(); ++j) {
         const GtBox& b = boxes[p.image][j];
         if (b.class_id != c) continue;
@@ -128,6 +133,7 @@ MeanMetric pointwise_map(const std::vector<std::vector<GtBox>>& boxes,
           hits_difficult = true;
           continue;
         }
+        hits_plain = true;
         if (matched[p.image][j]) continue;
         const double d =
             std::hypot(p.x - (b.xmin + b.xmax) / 2 + 1, p.y - (b.ymin + b.ymax) / 2 + 1);
@@ -140,7 +146,7 @@ MeanMetric pointwise_map(const std::vector<std::vector<GtBox>>& boxes,
       if (best >= 0) {
         matched[p.image][best] = true;
         o = Outcome::true_positive;
-      } else if (hits_difficult) {
+      } else if (hits_difficult && !hits_plain) {  // only difficult boxes: neither TP nor FP
         o = Outcome::ignore;
       }
       entries.push_back({p.score, o});
@@ -254,15 +260,22 @@ std::vector<uint8_t> paint_semantic(const std::vector<const uint8_t*>& masks,
   PRM_CHECK(masks.size() == class_ids.size() && masks.size() == scores.size(),
             "paint_semantic: ", masks.size(), " masks, ", class_ids.size(), " classes, ",
             scores.size(), " scores");
+  // Rank as every AP ranks (score descending, ties in input order) and give each pixel to the
+  // first-ranked mask that covers it: the highest score wins, and among equal scores the earlier
+  // mask. The same map as painting in ascending score order with ties painted last-to-first.
   std::vector<size_t> order(masks.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+                   [&](size_t a, size_t b) { return scores[a] > scores[b]; });
   std::vector<uint8_t> label(static_cast<size_t>(n), 0);
+  std::vector<uint8_t> taken(static_cast<size_t>(n), 0);
   for (size_t k : order) {
     PRM_CHECK(class_ids[k] >= 0 && class_ids[k] < 254, "paint_semantic: class ", class_ids[k]);
     for (int64_t i = 0; i < n; ++i)
-      if (masks[k][i]) label[i] = static_cast<uint8_t>(class_ids[k] + 1);
+      if (masks[k][i] && !taken[i]) {
+        label[i] = static_cast<uint8_t>(class_ids[k] + 1);
+        taken[i] = 1;
+      }
   }
   return label;
 }

@@ -13,9 +13,11 @@
 // the original image) is, in score order, a true positive if it lies inside a not-yet-matched,
 // non-difficult ground-truth box of its class in its image, grown by `tolerance` pixels on every
 // side (VOC boxes are 1-based, so box [xmin, xmax] covers pixels xmin-1 .. xmax-1); among several
-// such boxes it takes the one whose centre is nearest. A point that only hits difficult boxes is
-// ignored; any other point is a false positive (duplicates included). Positives = non-difficult
-// boxes.
+// such boxes it takes the one whose centre is nearest. A point that hits difficult boxes only (no
+// non-difficult box of its class, matched or not) is ignored; any other point is a false positive
+// (duplicates included, also when they lie in a difficult box too). Positives = non-difficult
+// boxes. Equal scores rank by image (PointPrediction::image, the split order), then input order.
+// The tolerance must be finite and >= 0.
 //
 // Instance segmentation (mAP^r at an IoU threshold): per class, predicted masks in score order;
 // each takes the ground-truth instance of its class in its image with the highest mask IoU
@@ -25,7 +27,8 @@
 // ABO: for every ground-truth instance, the best IoU with any predicted mask of its class in its
 // image (0 when there is none), averaged over all instances.
 // Semantic segmentation: each image's label map is painted from its predicted instances in
-// ascending score order (the highest score wins a pixel), background elsewhere; a confusion
+// ascending score order (the highest score wins a pixel; among equal scores the earlier
+// instance wins), background elsewhere; a confusion
 // matrix over background + C classes is accumulated over all non-void pixels of the split;
 // IoU_k = TP / (TP + FP + FN), mIoU = mean over background and the classes.
 //
@@ -119,7 +122,8 @@ struct Confusion {
 };
 // Label 0 is background, label k+1 is class k; per_class has C + 1 entries.
 MeanMetric semantic_miou(const Confusion& confusion);
-// Paints instance masks (0/1 bytes, n pixels each) in ascending score order into labels 0..C.
+// Paints instance masks (0/1 bytes, n pixels each) into labels 0..C: a pixel takes the class of
+// the highest-scoring mask covering it, the earlier mask among equal scores; 0 where none does.
 std::vector<uint8_t> paint_semantic(const std::vector<const uint8_t*>& masks,
                                     const std::vector<int>& class_ids,
                                     const std::vector<double>& scores, int64_t n);
