@@ -109,22 +109,22 @@ int cmd_bench(int argc, char** argv) {
             "(prm_forward, then prm_batched: one backward for all K, prm_per_peak: one backward\n"
             "per peak, the official way); one JSON line per measurement with median_s, min_s\n"
             "and peak_mem_mb.");
-  args.option("arch", "resnet18 | resnet34 | resnet50 | resnet101", "resnet50");
+  args.choice("arch", kArchChoices, "the network", "resnet50");
   args.option("size", "input height and width", "448");
   args.option("batch", "batch size", "1");
-  args.option("device", "cpu or cuda", "cpu");
+  args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.option("runs", "timed runs per measurement", "5");
   args.option("warmup", "untimed runs first", "1");
   args.option("width", "stem width (64 for the real networks)", "64");
-  args.optional("only", "forward | train | prm (default: all three)");
-  args.option("peak-grad", "class-score gradient in the training step: official | mean", "official");
+  args.choice("only", {"forward", "train", "prm"}, "run only this one (default: all three)", "");
+  args.choice("peak-grad", {"official", "mean"}, "class-score gradient in the training step",
+              "official");
   args.option("peaks", "PRM rows: peaks back-propagated (K, the first K kept peaks)", "16");
-  args.option("conv-engine", "CUDA convolution: native (im2col + cuBLAS) or cudnn", "native");
+  args.choice("conv-engine", {"native", "cudnn"}, "CUDA convolution: im2col + cuBLAS, or cuDNN",
+              "native");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
   const std::string only = args.has("only") ? args.get("only") : "";
-  PRM_CHECK(only.empty() || only == "forward" || only == "train" || only == "prm",
-            "--only must be forward, train or prm, got '", only, "'");
   const PeakGrad peak_grad = parse_peak_grad(args.get("peak-grad"));
   const int64_t peaks = args.get_int("peaks");
   PRM_CHECK(peaks >= 1, "--peaks must be at least 1");

@@ -62,7 +62,7 @@ int cmd_forward(int argc, char** argv) {
   Args args("forward",
             "Eval-mode class response maps (CRMs) of a ResNet for an input tensor (.npy [N,3,H,W]);\n"
             "with --grad-output G.npy and --input-grad GX.npy also writes d sum(CRM*G) / d input.");
-  args.required("arch", "resnet18 | resnet34 | resnet50 | resnet101");
+  args.required_choice("arch", kArchChoices, "the network");
   args.required("weights", ".safetensors with torchvision names and classifier.{weight,bias}");
   args.required("input", "input .npy, float32 or float64, [N, 3, H, W] (already normalised)");
   args.required("output", "where to write the CRMs (.npy [N, C, H/32, W/32])");
@@ -71,14 +71,13 @@ int cmd_forward(int argc, char** argv) {
   args.optional("prm-dir", "also write DIR/peaks.npy, DIR/scores.npy and DIR/prms.npy (PRMs)");
   args.option("peak-threshold", "PRMs only for peaks whose CRM value exceeds this", "30");
   args.option("class-threshold", "PRMs only for classes whose peak score reaches this", "0");
-  args.option("device", "cpu or cuda", "cpu");
-  args.option("dtype", "float32 or float64 (computation and output)", "float32");
+  args.choice("device", kDeviceChoices, "where to run", "cpu");
+  args.choice("dtype", {"float32", "float64"}, "computation and output", "float32");
   if (!args.parse(argc, argv)) return 0;
   PRM_CHECK(args.has("grad-output") == args.has("input-grad"),
             "--grad-output and --input-grad go together");
   const Device device = args.get_device("device");
   const DType dtype = parse_dtype(args.get("dtype"));
-  PRM_CHECK(dtype != DType::i64, "--dtype must be float32 or float64");
 
   const std::string weights_path = args.get("weights");
   SafetensorsContents weights = load_safetensors(weights_path);

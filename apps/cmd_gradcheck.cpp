@@ -15,7 +15,7 @@ int cmd_gradcheck(int argc, char** argv) {
             "Checks each differentiable op's analytic gradient against float64 central finite\n"
             "differences; prints one line per op with the worst relative error.");
   args.optional("op", "check only this op (e.g. conv2d)");
-  args.option("device", "cpu or cuda", "cpu");
+  args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.option("seed", "random seed for the inputs", "1");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");

@@ -87,12 +87,12 @@ int cmd_graph(int argc, char** argv) {
             "backward, and prints the autograd graph in the order backward runs it: node, op,\n"
             "input and output shapes, the named backward function it calls, and the norm of\n"
             "the gradient that flowed into its output.");
-  args.option("arch", "resnet18 | resnet34 | resnet50 | resnet101", "resnet18");
+  args.choice("arch", kArchChoices, "the network", "resnet18");
   args.option("size", "input height and width", "64");
   args.option("batch", "batch size", "2");
   args.option("width", "stem width (64 for the real networks)", "64");
   args.option("classes", "number of classes", "20");
-  args.option("device", "cpu or cuda", "cpu");
+  args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.option("seed", "weights and input seed", "0");
   args.optional("dot", "also write the graph as Graphviz DOT to this file");
   if (!args.parse(argc, argv)) return 0;

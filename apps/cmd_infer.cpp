@@ -60,9 +60,9 @@ static std::unique_ptr<ResNet> load_classifier(const std::string& arch, const st
 }
 
 void declare_inference_flags(Args& args) {
-  args.option("arch", "resnet18 | resnet34 | resnet50 | resnet101 (as trained)", "resnet50");
+  args.choice("arch", kArchChoices, "the network (as trained)", "resnet50");
   args.option("size", "network input size (as trained)", "448");
-  args.option("device", "cpu or cuda", "cpu");
+  args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.option("peak-threshold", "PRMs for peaks whose CRM value exceeds this (official: 30)", "30");
   args.option("class-threshold", "PRMs for classes whose peak score reaches this", "0");
   args.option("proposals", "segment proposals: ours (selective search), none (masks from the "

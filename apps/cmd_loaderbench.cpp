@@ -25,7 +25,8 @@ int cmd_loaderbench(int argc, char** argv) {
   args.option("prefetch", "batches decoded ahead", "4");
   args.option("images", "images in the synthetic dataset", "160");
   args.option("epochs", "epochs to time (after one warm-up epoch)", "2");
-  args.option("device", "cpu or cuda (batches copied from pinned memory)", "cpu");
+  args.choice("device", kDeviceChoices, "where batches go (cuda: copied from pinned memory)",
+              "cpu");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");  // before any work: fail fast
 

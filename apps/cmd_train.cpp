@@ -45,7 +45,7 @@ int cmd_train(int argc, char** argv) {
   args.optional("resume", "continue the run in this folder (its stored configuration)");
   args.optional("train-split", "training split list (ImageSets/Main/<name>.txt) [train]");
   args.optional("val-split", "validation split for the per-epoch mAP; 'none' to skip [val]");
-  args.optional("arch", "resnet18 | resnet34 | resnet50 | resnet101 [resnet50]");
+  args.choice("arch", kArchChoices, "the network [resnet50]", "");
   args.optional("width", "stem width, 64 for the real networks [64]");
   args.optional("pretrained", "backbone weights .safetensors (torchvision names, fc.* ignored)");
   args.optional("size", "input height and width [448]");
@@ -55,10 +55,11 @@ int cmd_train(int argc, char** argv) {
   args.optional("backbone-lr-mult", "the backbone's rate is lr times this [0.01]");
   args.optional("momentum", "SGD momentum [0.9]");
   args.optional("weight-decay", "SGD weight decay [0.0001]");
-  args.optional("device", "cpu or cuda [cpu]");
+  args.choice("device", kDeviceChoices, "where to train [cpu]", "");
   args.optional("seed", "initialisation, shuffling and flips [1]");
   args.optional("workers", "loader threads [2]");
-  args.optional("peak-grad", "class-score gradient: official (the paper's) | mean [official]");
+  args.choice("peak-grad", {"official", "mean"},
+              "class-score gradient: official (the paper's) or mean [official]", "");
   args.toggle("skip-bad", "drop images that cannot be decoded (warned and counted)");
   if (!args.parse(argc, argv)) return 0;
   std::signal(SIGINT, on_interrupt);
