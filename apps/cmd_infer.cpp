@@ -62,6 +62,8 @@ static std::unique_ptr<ResNet> load_classifier(const std::string& arch, const st
 void declare_inference_flags(Args& args) {
   args.choice("arch", kArchChoices, "the network (as trained)", "resnet50");
   args.option("size", "network input size (as trained)", "448");
+  args.option("extraction-size", "proposals and instance extraction on the image resized to this "
+              "(the official pipeline's 448, where DESIGN.md's constants hold)", "448");
   args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.option("peak-threshold", "PRMs for peaks whose CRM value exceeds this (official: 30)", "30");
   args.option("class-threshold", "PRMs for classes whose peak score reaches this", "0");
@@ -72,6 +74,8 @@ void declare_inference_flags(Args& args) {
 static InferOptions inference_options(const Args& args) {
   InferOptions o;
   o.size = static_cast<int>(args.get_int("size"));
+  o.extraction_size = static_cast<int>(args.get_int("extraction-size"));
+  PRM_CHECK(o.extraction_size >= 32, "--extraction-size must be at least 32");
   PRM_CHECK(o.size >= 32, "--size must be at least 32");
   o.peaks.peak_threshold = args.get_double("peak-threshold");
   o.peaks.class_threshold = args.get_double("class-threshold");

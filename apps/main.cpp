@@ -34,9 +34,10 @@ void print_usage(FILE* out) {
   std::fprintf(out,
                "usage: prm <command> [flags]   (prm <command> --help for its flags)\n\n"
                "Peak Response Maps (Zhou et al., CVPR 2018) from scratch: a tensor and autograd\n"
-               "library with CPU and CUDA backends and a fully convolutional ResNet classifier,\n"
-               "with VOC data, evaluation and instance-mask pieces. Training, peak stimulation\n"
-               "and peak back-propagation are not in this build's commands yet.\n\n"
+               "library with CPU and CUDA backends, a fully convolutional ResNet classifier\n"
+               "trained with image-level labels (peak stimulation), peak back-propagation to\n"
+               "peak response maps, segment proposals and instance masks, VOC data and\n"
+               "evaluation. `make demo` runs it all on synthetic data.\n\n"
                "commands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
 }

@@ -19,25 +19,42 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Proposals for the S x S working image.
-std::vector<Mask> make_proposals(const Image& resized, const ImageInference& r,
+// The PRMs [K, S, S] at the extraction size E x E (bicubic, clamped at 0, renormalised to sum 1).
+std::vector<float> prms_at(const Tensor& prms, int S, int E) {
+  const std::vector<double> v = prms.to_vector();
+  const int64_t K = prms.size(0);
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(K) * E * E);
+  for (int64_t k = 0; k < K; ++k) {
+    std::vector<float> prm(v.begin() + k * S * S, v.begin() + (k + 1) * S * S);
+    if (E != S) {
+      prm = bicubic_upsample(prm.data(), S, S, E, E);
+      double total = 0;
+      for (float& x : prm) total += (x = std::max(x, 0.0f));
+      if (total > 0)
+        for (float& x : prm) x = static_cast<float>(x / total);
+    }
+    out.insert(out.end(), prm.begin(), prm.end());
+  }
+  return out;
+}
+
+// Proposals for the E x E working image.
+std::vector<Mask> make_proposals(const Image& resized, const std::vector<float>& prms, int64_t K,
                                  const std::string& id, const Image& original,
-                                 const InferOptions& o) {
-  const int S = o.size;
+                                 const InferOptions& o, int E) {
   if (o.proposals.empty()) return selective_search(resized, o.search);
   if (o.proposals == "none") {
     std::vector<Mask> pool;
     const Segmentation superpixels = felzenszwalb(resized, PrmMaskOptions{}.superpixel_k, 0.8,
                                                   PrmMaskOptions{}.superpixel_min_size);
-    const std::vector<double> prms = r.response.prms.to_vector();
-    for (int64_t k = 0; k < r.response.count(); ++k) {
-      std::vector<float> prm(prms.begin() + k * S * S, prms.begin() + (k + 1) * S * S);
-      for (Mask& m : masks_from_prm(prm.data(), S, S, &superpixels)) pool.push_back(std::move(m));
-    }
+    for (int64_t k = 0; k < K; ++k)
+      for (Mask& m : masks_from_prm(prms.data() + k * E * E, E, E, &superpixels))
+        pool.push_back(std::move(m));
     return pool;
   }
   std::vector<Mask> files = load_proposals(o.proposals, id, original.height, original.width);
-  for (Mask& m : files) m = resize_mask_nearest(m, S, S);
+  for (Mask& m : files) m = resize_mask_nearest(m, E, E);
   return files;
 }
 
@@ -63,28 +80,37 @@ ImageInference infer_image(Module& net, const Image& image, const std::string& i
   r.seconds_forward_backprop = seconds_since(t0);
   const int C = static_cast<int>(r.response.crm.size(1));
   const int h = static_cast<int>(r.response.crm.size(2)), w = static_cast<int>(r.response.crm.size(3));
+  // A peak at (y, x) of the x8 upsampled maps (align_corners) lies at CRM coordinate
+  // x * (w0 - 1) / (w - 1), w0 = w / 8 the CRM's own width; CRM cell j is centred on image
+  // pixel (j + 0.5) * W / w0 - 0.5 (its receptive field's centre, stride W / w0).
+  const auto to_image = [](int64_t up, int up_size, double factor, int image_size) {
+    const double own = std::max(1.0, std::round(up_size / factor));
+    const double cell = up_size > 1 ? up * (own - 1) / (up_size - 1) : 0.0;
+    return std::clamp((cell + 0.5) * image_size / own - 0.5, 0.0, image_size - 1.0);
+  };
   for (int64_t k = 0; k < r.response.count(); ++k) {
     const int64_t* p = &r.response.peaks[4 * k];
     PointPrediction pt;
     pt.class_index = static_cast<int>(p[1]);
     pt.score = r.response.peak_values[k];
-    pt.x = std::clamp((p[3] + 0.5) * image.width / w - 0.5, 0.0, image.width - 1.0);
-    pt.y = std::clamp((p[2] + 0.5) * image.height / h - 0.5, 0.0, image.height - 1.0);
+    pt.x = to_image(p[3], w, o.peaks.upsample, image.width);
+    pt.y = to_image(p[2], h, o.peaks.upsample, image.height);
     r.points.push_back(pt);
   }
   if (r.response.count() == 0) return r;
 
   t0 = std::chrono::steady_clock::now();
-  const Image resized = resize_bilinear(image, S, S);
-  const std::vector<Mask> proposals = make_proposals(resized, r, id, image, o);
+  const int E = o.extraction_size > 0 ? o.extraction_size : S;
+  const Image resized = resize_bilinear(image, E, E);
+  std::vector<float> prm_f = prms_at(r.response.prms, S, E);
+  const std::vector<Mask> proposals =
+      make_proposals(resized, prm_f, r.response.count(), id, image, o, E);
   r.seconds_proposals = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  const std::vector<double> prm_values = r.response.prms.to_vector();
-  std::vector<float> prm_f(prm_values.begin(), prm_values.end());
   std::vector<int64_t> peaks = r.response.peaks;
   const std::vector<PeakPrm> prms =
-      make_peak_prms(peaks.data(), prm_f.data(), static_cast<int>(r.response.count()), S, S);
+      make_peak_prms(peaks.data(), prm_f.data(), static_cast<int>(r.response.count()), E, E);
   const std::vector<double> crm_values = r.response.crm.to_vector();
   const std::vector<float> crms(crm_values.begin(), crm_values.end());
   r.instances = extract_instances(prms, crms.data(), C, h, w, proposals, o.instances);

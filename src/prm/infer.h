@@ -17,6 +17,11 @@ namespace prm {
 
 struct InferOptions {
   int size = 448;                // network input size (as in training)
+  // Proposals and instance extraction run on the image resized to E x E, the PRMs bicubic-
+  // resized to it (0: E = size). The official pipeline works at its input size 448, where the
+  // constants of DESIGN.md step 6 were set (the background penalty 1e-5 per pixel weighs 12x
+  // less on a 128 x 128 image): a network trained at another size keeps them meaningful with 448.
+  int extraction_size = 0;
   PeakBackpropOptions peaks;     // thresholds (peak_threshold 30 as the official code)
   std::string proposals;         // "" ours (selective search), "none" from PRMs, else a folder
   ProposalOptions search;        // for ours
