@@ -2,6 +2,7 @@
 // continues bitwise identically (after whole epochs and after an interrupt mid-epoch), a run
 // killed while writing a checkpoint keeps the previous one, and bad runs fail with one clear line.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -25,7 +26,7 @@ namespace {
 
 const std::string& tiny_dataset() {
   static const std::string root = [] {
-    const fs::path dir = fs::temp_directory_path() / "prm_train_test_data";
+    const fs::path dir = fs::temp_directory_path() / ("prm_train_test_data_" + std::to_string(getpid()));
     fs::remove_all(dir);
     SynthOptions o;
     o.out = dir.string();
@@ -52,7 +53,8 @@ TrainConfig tiny_config(const std::string& name, int64_t epochs) {
   c.backbone_lr_mult = 1.0;
   c.workers = 1;
   c.seed = 3;
-  const fs::path out = fs::temp_directory_path() / ("prm_train_test_" + name);
+  const fs::path out =
+      fs::temp_directory_path() / ("prm_train_test_" + name + "_" + std::to_string(getpid()));
   fs::remove_all(out);
   c.out = out.string();
   return c;
@@ -154,7 +156,9 @@ TEST_CASE("train: bad runs fail with one clear line") {
     o.width = 4;
     ResNet net(o);
     net.state_dict().at("conv1.weight").fill_(3e38);
-    n.pretrained = (fs::temp_directory_path() / "prm_train_test_overflow.safetensors").string();
+    n.pretrained = (fs::temp_directory_path() /
+                    ("prm_train_test_overflow_" + std::to_string(getpid()) + ".safetensors"))
+                       .string();
     save_weights(net, n.pretrained);
   }
   CHECK_THROWS_WITH_AS(train(n), doctest::Contains("the last good checkpoint is kept"), Error);
