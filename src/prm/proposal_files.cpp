@@ -145,8 +145,12 @@ std::vector<Mask> load_proposals_npy(const std::string& path, int height, int wi
             bytes.size() - data, " data bytes, the shape [", P, ", ", H, ", ", W, "] needs ",
             P * H * W);
   if (P > 0) check_size(path, static_cast<int>(H), static_cast<int>(W), height, width);
-  std::vector<Mask> masks(P, Mask(static_cast<int>(H), static_cast<int>(W)));
+  // One mask at a time (never a prototype mask to copy): with P = 0 the header may name any
+  // H x W (up to 2^40 bytes) that no data backs.
+  std::vector<Mask> masks;
+  masks.reserve(static_cast<size_t>(P));
   for (int64_t p = 0; p < P; ++p) {
+    masks.emplace_back(static_cast<int>(H), static_cast<int>(W));
     const uint8_t* src = u + data + p * H * W;
     for (int64_t i = 0; i < H * W; ++i) masks[p].data[i] = src[i] != 0;
   }
