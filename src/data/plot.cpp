@@ -57,7 +57,7 @@ struct Canvas {
   }
   // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z floats + colour).
   void text(int x, int y, const std::string& s, const uint8_t* rgb, int scale = 1) {
-    static thread_local char buffer[99999];
+    alignas(float) static thread_local char buffer[99999];  // stb stores floats into it
     const int quads =
         stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer, sizeof buffer);
     for (int q = 0; q < quads; ++q) {

@@ -86,7 +86,7 @@ int text_width(const std::string& s, int scale) {
 // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z floats + colour).
 void draw_text(Image& img, int x, int y, const std::string& s, const std::array<uint8_t, 3>& rgb,
                int scale) {
-  static thread_local char buffer[60000];
+  alignas(float) static thread_local char buffer[60000];  // stb stores floats into it
   const int quads =
       stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer, sizeof buffer);
   for (int q = 0; q < quads; ++q) {
