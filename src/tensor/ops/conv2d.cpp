@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/elementwise.h"
 #include "kernels/excitation.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
@@ -112,9 +113,51 @@ void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d)
   }
 }
 
+// Images whose columns one CPU GEMM takes side by side in backward_input_merged: enough for a
+// GEMM of >= 2048 columns where an image has few pixels (deep layers: 196 at 448x448), within
+// the column budget. 1 (the per-image path) where an image alone is wide enough.
+int64_t cpu_merge_count(const ConvDims& d) {
+  const int64_t P = std::max<int64_t>(d.pixels(), 1);
+  if (P >= 2048 || d.N <= 1) return 1;
+  const int64_t by_width = (2048 + P - 1) / P;
+  const int64_t by_budget = std::max<int64_t>(1, kColBudget / 4 / std::max<int64_t>(1, d.col_rows() * P));
+  return std::clamp<int64_t>(std::min(by_width, by_budget), 1, d.N);
+}
+
+// The CPU path for images with few pixels: the dy of m images side by side as one [O, m P]
+// matrix, ONE GEMM dcol [K, m P] = Wᵀ · dy_m, then each image's [K, P] block back out and
+// col2im. Same sums as the per-image path (each output is the same dot product over O).
+template <typename T>
+void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, int64_t m) {
+  const int64_t K = d.col_rows(), P = d.pixels(), O = d.O;
+  const Device cpu = Device::cpu;
+  Tensor dy_wide = Tensor::empty({O * m * P}, dtype_of<T>::value, cpu);
+  Tensor dcol_wide = Tensor::empty({K * m * P}, dtype_of<T>::value, cpu);
+  Tensor dcol = Tensor::empty({K * P}, dtype_of<T>::value, cpu);
+  for (int64_t n0 = 0; n0 < d.N; n0 += m) {
+    const int64_t nb = std::min(m, d.N - n0);
+    for (int64_t i = 0; i < nb; ++i)  // dy_i [O, P] into columns [i P, (i + 1) P)
+      launch<CopyIntoSlice, T>(cpu, dy_wide.data<T>(), dy + (n0 + i) * d.y_image(), O, P,
+                               nb * P, i * P);
+    launch<Gemm, T>(cpu, true, false, K, nb * P, O, T(1), w, K, dy_wide.data<T>(), nb * P, T(0),
+                    dcol_wide.data<T>(), nb * P);
+    for (int64_t i = 0; i < nb; ++i) {
+      T* dx_i = dx + (n0 + i) * d.x_image();
+      T* target = d.win.is_pointwise() ? dx_i : dcol.data<T>();
+      launch<CopyFromSlice, T>(cpu, target, dcol_wide.data<T>(), K, P, nb * P, i * P);
+      if (!d.win.is_pointwise())
+        launch<Col2im, T>(cpu, dx_i, dcol.data<T>(), 1, d.C, d.H, d.W, d.win);
+    }
+  }
+}
+
 // dx_n = col2im(Wᵀ [K, O] · dy_n [O, P])   (overwrites dx)
 template <typename T>
 void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const ConvDims& d) {
+  if (dev == Device::cpu) {
+    const int64_t m = cpu_merge_count(d);
+    if (m > 1) return backward_input_merged(dx, dy, w, d, m);
+  }
   const int64_t K = d.col_rows(), P = d.pixels();
   const int64_t chunk = images_per_chunk(dev, d);
   const bool pointwise = d.win.is_pointwise();
