@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "kernels/basic.h"
+#include "kernels/elementwise.h"
 
 namespace prm {
 
@@ -22,8 +23,15 @@ void accumulate_into(const Tensor& out, const Tensor& inp) {
 
 // The sum of two gradients meeting at one tensor, in fresh storage (either may be shared).
 Tensor sum_of(const Tensor& a, const Tensor& b) {
-  Tensor out = a.detach().clone();
-  accumulate_into(out, b);
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  Strides flat;  // one pass: out = a + b (same shape, contiguous)
+  flat.ndim = 1;
+  flat.size[0] = a.numel();
+  flat.stride[0] = 1;
+  PRM_DISPATCH_FLOAT(a.dtype(), "accumulate", {
+    launch<Binary, scalar_t>(a.device(), BinaryOp::add, out.data<scalar_t>(), a.data<scalar_t>(),
+                             flat, b.data<scalar_t>(), flat, a.numel());
+  });
   return out;
 }
 
