@@ -77,7 +77,7 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
 }
 
 BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
-                                   const BatchNormSaved& saved) {
+                                   const BatchNormSaved& saved, bool param_grads) {
   if (g.shape() != x.shape()) {
     // Batched cotangents through eval-mode BN: dx = g * weight[c] * invstd[c], the per-channel
     // scale formed once and broadcast over the K gradients (training couples the batch).
@@ -92,13 +92,18 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
   const Device dev = x.device();
   BatchNormGrads grads;
   grads.dx = Tensor::empty(x.shape(), x.dtype(), dev);
-  grads.dbias = Tensor::empty({C}, x.dtype(), dev);
-  grads.dweight = Tensor::empty({C}, x.dtype(), dev);
+  // The sums are dbias and dweight, and the training-mode dx needs them; eval-mode dx does not.
+  const bool sums = saved.training || param_grads;
+  Tensor sum_g = Tensor::empty({C}, x.dtype(), dev), sum_gx = Tensor::empty({C}, x.dtype(), dev);
+  if (param_grads) {
+    grads.dbias = sum_g;
+    grads.dweight = sum_gx;
+  }
   PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", {
-    scalar_t *sg = grads.dbias.data<scalar_t>(), *sgx = grads.dweight.data<scalar_t>();
+    scalar_t *sg = sum_g.data<scalar_t>(), *sgx = sum_gx.data<scalar_t>();
     const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
                    *m = saved.mean.data<scalar_t>(), *s = saved.invstd.data<scalar_t>();
-    launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, in, m, s, N, C, HW);
+    if (sums) launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, in, m, s, N, C, HW);
     launch<BatchNormBackwardInput, scalar_t>(dev, grads.dx.data<scalar_t>(), gp, in, m, s,
                                              ptr_or_null<scalar_t>(weight), sg, sgx,
                                              saved.training, N, C, HW);
@@ -118,8 +123,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   if (bias.defined()) inputs.push_back(bias);
   attach_grad_fn(out, "batch_norm", "batch_norm_backward", inputs,
                  [x = x.detach(), weight = weight.defined() ? weight.detach() : Tensor(),
-                  has_bias = bias.defined(), saved](const Tensor& g) {
-                   BatchNormGrads d = batch_norm_backward(g, x, weight, saved);
+                  has_bias = bias.defined(), saved,
+                  param_grads = (weight.defined() && weight.requires_grad()) ||
+                                (bias.defined() && bias.requires_grad())](const Tensor& g) {
+                   BatchNormGrads d = batch_norm_backward(g, x, weight, saved, param_grads);
                    std::vector<Tensor> grads{d.dx};
                    if (weight.defined()) grads.push_back(d.dweight);
                    if (has_bias) grads.push_back(d.dbias);

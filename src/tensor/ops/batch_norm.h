@@ -35,9 +35,10 @@ struct BatchNormGrads {
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& running_mean, const Tensor& running_var, bool training,
                           double momentum, double eps, BatchNormSaved* saved);
-// weight may be undefined (affine off: 1).
+// weight may be undefined (affine off: 1). param_grads false: dweight and dbias are left
+// undefined (and in eval mode their per-channel sums are not computed at all).
 BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
-                                   const BatchNormSaved& saved);
+                                   const BatchNormSaved& saved, bool param_grads = true);
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   double momentum = 0.1, double eps = 1e-5);
