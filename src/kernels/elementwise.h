@@ -122,9 +122,11 @@ struct CopyIntoSlice {
   template <typename T>
   static void run(T* out, const T* inp, int64_t outer, int64_t inner_inp, int64_t inner_out,
                   int64_t offset) {
-    // By runs of a row: contiguous on both sides, so the CPU loop is a plain copy.
+    // Concatenation seen as [outer, inner] blocks: element k of row r of the slice sits at
+    // column offset + k of row r of the whole. By runs of a row: contiguous on both sides, so
+    // the CPU loop is a plain copy.
     Loop::for_each_run(outer, inner_inp, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
-      T* o = out + slice_to_full(r * inner_inp, inner_inp, inner_out, offset);
+      T* o = out + r * inner_out + offset;
       const T* in = inp + r * inner_inp;
       for (int64_t k = begin; k < end; ++k) o[k] = in[k];
     });
@@ -137,7 +139,7 @@ struct CopyFromSlice {
   static void run(T* out, const T* inp, int64_t outer, int64_t inner_out, int64_t inner_inp,
                   int64_t offset) {
     Loop::for_each_run(outer, inner_out, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
-      const T* in = inp + slice_to_full(r * inner_out, inner_out, inner_inp, offset);
+      const T* in = inp + r * inner_inp + offset;
       T* o = out + r * inner_out;
       for (int64_t k = begin; k < end; ++k) o[k] = in[k];
     });

@@ -74,10 +74,5 @@ PRM_HD T pow_scalar_grad(T dout, T inp, T p) {
   return p == T(0) ? T(0) : dout * p * std::pow(inp, p - T(1));
 }
 
-// Concatenation seen as [outer, inner] blocks: element k of row o of a slice with row length
-// `inner_slice` sits at column offset + k of a row of length `inner_full` in the whole.
-PRM_HD int64_t slice_to_full(int64_t i, int64_t inner_slice, int64_t inner_full, int64_t offset) {
-  return (i / inner_slice) * inner_full + offset + i % inner_slice;
-}
 
 }  // namespace prm

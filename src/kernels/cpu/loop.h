@@ -20,6 +20,7 @@ struct CpuLoop {
   // over [begin, end) is a plain run that the compiler vectorises, and one thread owns a row.
   template <typename F>
   static void for_each_run(int64_t rows, int64_t len, F f) {
+    if (len <= 0) return;  // as on CUDA: empty rows are not visited
 #pragma omp parallel for schedule(static) if (rows > 1 && rows * len > 32768)
     for (int64_t r = 0; r < rows; ++r) f(r, int64_t(0), len);
   }
