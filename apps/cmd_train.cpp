@@ -2,6 +2,8 @@
 // with --resume. Ctrl-C writes a checkpoint after the current step and exits 130.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 #include <string>
 
 #include "args.h"
@@ -22,6 +24,24 @@ void check_agrees(const Args& args, const char* flag, const std::string& stored)
   PRM_CHECK(args.get(flag) == stored, "--", flag, " ", args.get(flag),
             " differs from the run's stored configuration (", stored,
             "); a resumed run keeps its configuration (only --epochs and --workers may change)");
+}
+
+std::vector<int64_t> parse_epochs(const std::string& text) {
+  std::vector<int64_t> epochs;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                           : comma - start);
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    PRM_CHECK(!item.empty() && end && *end == '\0' && v >= 1, "--lr-drops: '", item,
+              "' is not an epoch number (1-based)");
+    epochs.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return epochs;
 }
 
 std::string number_text(double v) {
@@ -53,6 +73,7 @@ int cmd_train(int argc, char** argv) {
   args.optional("epochs", "epochs in all (with --resume: continue up to this many) [20]");
   args.optional("lr", "learning rate of the classifier [0.01]");
   args.optional("backbone-lr-mult", "the backbone's rate is lr times this [0.01]");
+  args.optional("lr-drops", "epochs (1-based, comma-separated) from which the rate is x0.1 [none]");
   args.optional("momentum", "SGD momentum [0.9]");
   args.optional("weight-decay", "SGD weight decay [0.0001]");
   args.choice("device", kDeviceChoices, "where to train [cpu]", "");
@@ -80,6 +101,9 @@ int cmd_train(int argc, char** argv) {
     check_agrees(args, "device", c.device);
     check_agrees(args, "seed", std::to_string(c.seed));
     check_agrees(args, "peak-grad", peak_grad_name(c.peak_grad));
+    if (args.has("lr-drops"))
+      PRM_CHECK(parse_epochs(args.get("lr-drops")) == c.lr_drops,
+                "--lr-drops differs from the run's stored configuration");
     for (const char* f : {"lr", "backbone-lr-mult", "momentum", "weight-decay"})
       if (args.has(f)) {
         const double stored = std::string(f) == "lr"                 ? c.lr
@@ -104,6 +128,7 @@ int cmd_train(int argc, char** argv) {
     if (args.has("batch")) c.batch = args.get_int("batch");
     if (args.has("epochs")) c.epochs = args.get_int("epochs");
     if (args.has("lr")) c.lr = args.get_double("lr");
+    if (args.has("lr-drops")) c.lr_drops = parse_epochs(args.get("lr-drops"));
     if (args.has("backbone-lr-mult")) c.backbone_lr_mult = args.get_double("backbone-lr-mult");
     if (args.has("momentum")) c.momentum = args.get_double("momentum");
     if (args.has("weight-decay")) c.weight_decay = args.get_double("weight-decay");

@@ -86,10 +86,12 @@ TEST_CASE("train: the loss goes down and the final weights load as a ResNet's") 
   CHECK_THROWS_WITH_AS(train(c), doctest::Contains("already holds a training run"), Error);
 }
 
-TEST_CASE("train: 2 epochs in one go equal 1 + resume + 1, bitwise") {
-  const TrainConfig whole = tiny_config("whole", 2);
+TEST_CASE("train: 2 epochs in one go equal 1 + resume + 1, bitwise (with a rate drop at 2)") {
+  TrainConfig whole = tiny_config("whole", 2);
+  whole.lr_drops = {2};
   train(whole);
-  const TrainConfig part = tiny_config("part", 1);
+  TrainConfig part = tiny_config("part", 1);
+  part.lr_drops = {2};
   train(part);
   CHECK(fs::exists(part.out + "/weights.safetensors"));  // 1 epoch: a finished run
   const TrainResult r = resume_training(part.out, 2);
@@ -98,6 +100,14 @@ TEST_CASE("train: 2 epochs in one go equal 1 + resume + 1, bitwise") {
         read_file_bytes(part.out + "/weights.safetensors"));
   CHECK(epoch_losses(whole.out) == epoch_losses(part.out));
   CHECK(read_run_config(part.out).epochs == 2);
+  CHECK(read_run_config(part.out).lr_drops == std::vector<int64_t>{2});
+  std::ifstream in(part.out + "/metrics.jsonl");
+  std::vector<double> rates;
+  for (std::string line; std::getline(in, line);)
+    rates.push_back(parse_json(line, "metrics.jsonl").at("lr").as_double());
+  REQUIRE(rates.size() == 2);
+  CHECK(rates[0] == doctest::Approx(0.05));
+  CHECK(rates[1] == doctest::Approx(0.005));
 }
 
 TEST_CASE("train: an interrupt mid-epoch checkpoints; resuming continues identically") {

@@ -209,6 +209,11 @@ TrainResult run_epochs(Run& run, const std::atomic<bool>* stop) {
   int64_t images_seen = 0;
   run.net->train();
   while (run.position.epoch < c.epochs) {
+    // The step schedule: a function of the epoch alone, so a resumed run follows it exactly.
+    double lr = c.lr;
+    for (int64_t drop : c.lr_drops)
+      if (run.position.epoch + 1 >= drop) lr *= 0.1;
+    run.sgd->set_lr(lr);
     run.loader->start_epoch(run.position.epoch, run.position.batch);
     double loss_sum = 0;
     int64_t loss_count = 0;
@@ -255,6 +260,7 @@ TrainResult run_epochs(Run& run, const std::atomic<bool>* stop) {
     line.set("epoch", Json(run.position.epoch));
     line.set("step", Json(run.position.step));
     line.set("loss", loss_count ? Json(loss_sum / loss_count) : Json());
+    line.set("lr", Json(run.sgd->lr()));
     line.set("images_per_s",
              Json(images_seen / std::max(1e-9, std::chrono::duration<double>(
                                                     std::chrono::steady_clock::now() - started)
@@ -286,6 +292,9 @@ Json TrainConfig::to_json() const {
   j.set("batch", Json(batch));
   j.set("epochs", Json(epochs));
   j.set("lr", Json(lr));
+  Json drops = Json::array();
+  for (int64_t e : lr_drops) drops.push_back(Json(e));
+  j.set("lr_drops", drops);
   j.set("backbone_lr_mult", Json(backbone_lr_mult));
   j.set("momentum", Json(momentum));
   j.set("weight_decay", Json(weight_decay));
@@ -311,6 +320,8 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& source) {
     c.batch = j.at("batch").as_int64();
     c.epochs = j.at("epochs").as_int64();
     c.lr = j.at("lr").as_double();
+    if (const Json* drops = j.find("lr_drops"))
+      for (const Json& e : drops->items()) c.lr_drops.push_back(e.as_int64());
     c.backbone_lr_mult = j.at("backbone_lr_mult").as_double();
     c.momentum = j.at("momentum").as_double();
     c.weight_decay = j.at("weight_decay").as_double();

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/json.h"
 #include "tensor/ops/peak_stimulation.h"
@@ -34,6 +35,7 @@ struct TrainConfig {
   int64_t batch = 16;
   int64_t epochs = 20;
   double lr = 0.01;                  // the classifier's rate
+  std::vector<int64_t> lr_drops;     // epochs (1-based) from which the rate is x0.1 more (none)
   double backbone_lr_mult = 0.01;    // the features' rate is lr * this (official config)
   double momentum = 0.9;
   double weight_decay = 1e-4;
