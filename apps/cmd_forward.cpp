@@ -28,6 +28,27 @@ int64_t leading_dim(const TensorMap& tensors, const std::string& name, const std
   return it->second.size(0);
 }
 
+}  // namespace
+
+std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& weights_path,
+                                        DType dtype, Device device) {
+  SafetensorsContents weights = load_safetensors(weights_path);
+  ResNetOptions options;
+  options.arch = arch;
+  options.width = leading_dim(weights.tensors, "conv1.weight", weights_path);
+  options.num_classes = leading_dim(weights.tensors, "classifier.weight", weights_path);
+  auto net = std::make_unique<ResNet>(options);
+  LoadOptions load;
+  load.skip_prefixes = {"fc."};
+  net->load_state_dict(weights.tensors, load, weights_path);
+  net->to(dtype);
+  net->to(device);
+  net->eval();
+  return net;
+}
+
+namespace {
+
 // Peak back-propagation image by image; peaks carry the image index b.
 void write_prm_dir(ResNet& net, const Tensor& x, const PeakBackpropOptions& opts,
                    const std::string& dir) {
@@ -80,18 +101,8 @@ int cmd_forward(int argc, char** argv) {
   const DType dtype = parse_dtype(args.get("dtype"));
 
   const std::string weights_path = args.get("weights");
-  SafetensorsContents weights = load_safetensors(weights_path);
-  ResNetOptions options;
-  options.arch = args.get("arch");
-  options.width = leading_dim(weights.tensors, "conv1.weight", weights_path);
-  options.num_classes = leading_dim(weights.tensors, "classifier.weight", weights_path);
-  ResNet net(options);
-  LoadOptions load;
-  load.skip_prefixes = {"fc."};
-  net.load_state_dict(weights.tensors, load, weights_path);
-  net.to(dtype);
-  net.to(device);
-  net.eval();
+  std::unique_ptr<ResNet> net_ptr = load_classifier(args.get("arch"), weights_path, dtype, device);
+  ResNet& net = *net_ptr;
 
   const std::string input_path = args.get("input");
   Tensor x = load_npy(input_path);

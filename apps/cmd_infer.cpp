@@ -25,13 +25,6 @@ namespace prm {
 
 namespace {
 
-int64_t leading_dim(const TensorMap& tensors, const std::string& name, const std::string& path) {
-  auto it = tensors.find(name);
-  PRM_CHECK(it != tensors.end() && it->second.dim() == 4, path, ": no 4-d tensor '", name,
-            "' (not a PRM classifier's weights?)");
-  return it->second.size(0);
-}
-
 std::string progress_eta(size_t done, size_t total, double elapsed) {
   const double rate = done / std::max(elapsed, 1e-9);
   const long eta = static_cast<long>((total - done) / std::max(rate, 1e-9) + 0.5);
@@ -42,22 +35,6 @@ std::string progress_eta(size_t done, size_t total, double elapsed) {
 }
 
 }  // namespace
-
-static std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& weights,
-                                        Device device) {
-  SafetensorsContents w = load_safetensors(weights);
-  ResNetOptions options;
-  options.arch = arch;
-  options.width = leading_dim(w.tensors, "conv1.weight", weights);
-  options.num_classes = leading_dim(w.tensors, "classifier.weight", weights);
-  auto net = std::make_unique<ResNet>(options);
-  LoadOptions load;
-  load.skip_prefixes = {"fc."};
-  net->load_state_dict(w.tensors, load, weights);
-  net->to(device);
-  net->eval();
-  return net;
-}
 
 void declare_inference_flags(Args& args) {
   args.choice("arch", kArchChoices, "the network (as trained)", "resnet50");
@@ -126,7 +103,7 @@ void predict_split_with_weights(const Args& args, const std::string& data,
                                 const std::string& split, const std::string& pred_dir) {
   const Device device = args.get_device("device");
   const InferOptions options = inference_options(args);
-  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), device);
+  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), DType::f32, device);
   const std::string root = resolve_voc_root(data);
   std::vector<std::string> ids = read_voc_split(root, "Main", split);
   if (fs::exists(root + "/ImageSets/Segmentation/" + split + ".txt"))
@@ -153,7 +130,7 @@ int cmd_infer(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
   const InferOptions options = inference_options(args);
-  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), device);
+  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), DType::f32, device);
   std::vector<std::string> classes = voc_class_names();
   const int64_t C = net->options().num_classes;
   PRM_CHECK(C == static_cast<int64_t>(classes.size()), args.get("weights"), ": ", C,
