@@ -55,25 +55,35 @@ struct Canvas {
         for (int dx = 0; dx < thick; ++dx) dot(x + dx - thick / 2, y + dy - thick / 2, rgb);
     }
   }
-  // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z floats + colour).
   void text(int x, int y, const std::string& s, const uint8_t* rgb, int scale = 1) {
-    alignas(float) static thread_local char buffer[99999];  // stb stores floats into it
-    const int quads =
-        stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer, sizeof buffer);
-    for (int q = 0; q < quads; ++q) {
-      const float* v0 = reinterpret_cast<const float*>(buffer + q * 64);
-      const float* v2 = reinterpret_cast<const float*>(buffer + q * 64 + 32);
-      rect(x + static_cast<int>(v0[0] * scale), y + static_cast<int>(v0[1] * scale),
-           x + static_cast<int>(v2[0] * scale), y + static_cast<int>(v2[1] * scale), rgb);
-    }
+    for (const TextRect& r : text_rects(s, scale)) rect(x + r.x0, y + r.y0, x + r.x1, y + r.y1, rgb);
   }
-  int text_width(const std::string& s) { return stb_easy_font_width(const_cast<char*>(s.c_str())); }
+  int text_width(const std::string& s) { return text_width_px(s, 1); }
 };
 
 double px(double recall) { return kLeft + recall * (kRight - kLeft); }
 double py(double precision) { return kBottom - precision * (kBottom - kTop); }
 
 }  // namespace
+
+// stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z floats + colour).
+std::vector<TextRect> text_rects(const std::string& s, int scale) {
+  alignas(float) static thread_local char buffer[99999];  // stb stores floats into it
+  const int quads =
+      stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer, sizeof buffer);
+  std::vector<TextRect> rects;
+  for (int q = 0; q < quads; ++q) {
+    const float* v0 = reinterpret_cast<const float*>(buffer + q * 64);
+    const float* v2 = reinterpret_cast<const float*>(buffer + q * 64 + 32);
+    rects.push_back({static_cast<int>(v0[0] * scale), static_cast<int>(v0[1] * scale),
+                     static_cast<int>(v2[0] * scale), static_cast<int>(v2[1] * scale)});
+  }
+  return rects;
+}
+
+int text_width_px(const std::string& s, int scale) {
+  return stb_easy_font_width(const_cast<char*>(s.c_str())) * scale;
+}
 
 void write_pr_plot(const std::string& path, const std::string& title,
                    const std::vector<PlotCurve>& curves) {

@@ -18,4 +18,13 @@ struct PlotCurve {
 void write_pr_plot(const std::string& path, const std::string& title,
                    const std::vector<PlotCurve>& curves);
 
+// Text as stb_easy_font draws it: the filled rectangles {x0, y0, x1, y1} of string s at the
+// origin, scaled by `scale` (glyphs ~6x7 pixels at scale 1), and its width. Shared by the plot
+// and the PRM pictures (prm/visualize.cpp).
+struct TextRect {
+  int x0, y0, x1, y1;
+};
+std::vector<TextRect> text_rects(const std::string& s, int scale);
+int text_width_px(const std::string& s, int scale);
+
 }  // namespace prm

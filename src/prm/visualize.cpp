@@ -5,12 +5,8 @@
 #include <cstdio>
 #include <numeric>
 
-// write_file_atomic is moving from data/npy.h to data/files.h; either declares it.
-#if __has_include("data/files.h")
 #include "data/files.h"
-#else
-#include "data/npy.h"
-#endif
+#include "data/plot.h"
 #include "tensor/error.h"
 
 #if defined(__GNUC__)
@@ -19,7 +15,6 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #endif
-#include <stb_easy_font.h>
 #include <stb_image_write.h>  // declarations only; the implementation lives in data/image.cpp
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
@@ -80,21 +75,13 @@ void fill_rect(Image& img, int x0, int y0, int x1, int y1, const std::array<uint
 int text_scale(const Image& img) { return img.width >= 256 ? 2 : 1; }
 
 int text_width(const std::string& s, int scale) {
-  return stb_easy_font_width(const_cast<char*>(s.c_str())) * scale;
+  return text_width_px(s, scale);
 }
 
-// stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z floats + colour).
 void draw_text(Image& img, int x, int y, const std::string& s, const std::array<uint8_t, 3>& rgb,
                int scale) {
-  alignas(float) static thread_local char buffer[60000];  // stb stores floats into it
-  const int quads =
-      stb_easy_font_print(0, 0, const_cast<char*>(s.c_str()), nullptr, buffer, sizeof buffer);
-  for (int q = 0; q < quads; ++q) {
-    const float* v0 = reinterpret_cast<const float*>(buffer + q * 64);
-    const float* v2 = reinterpret_cast<const float*>(buffer + q * 64 + 32);
-    fill_rect(img, x + static_cast<int>(v0[0] * scale), y + static_cast<int>(v0[1] * scale),
-              x + static_cast<int>(v2[0] * scale), y + static_cast<int>(v2[1] * scale), rgb);
-  }
+  for (const TextRect& r : text_rects(s, scale))
+    fill_rect(img, x + r.x0, y + r.y0, x + r.x1, y + r.y1, rgb);
 }
 
 // Text on a filled box of `box` colour, in black or white, whichever reads better; kept inside
