@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <vector>
 #include <string>
+#include <utility>
 
 #include "args.h"
 #include "commands.h"
@@ -104,15 +105,14 @@ int cmd_train(int argc, char** argv) {
     if (args.has("lr-drops"))
       PRM_CHECK(parse_epochs(args.get("lr-drops")) == c.lr_drops,
                 "--lr-drops differs from the run's stored configuration");
-    for (const char* f : {"lr", "backbone-lr-mult", "momentum", "weight-decay"})
-      if (args.has(f)) {
-        const double stored = std::string(f) == "lr"                 ? c.lr
-                              : std::string(f) == "backbone-lr-mult" ? c.backbone_lr_mult
-                              : std::string(f) == "momentum"         ? c.momentum
-                                                                     : c.weight_decay;
-        PRM_CHECK(args.get_double(f) == stored, "--", f, " ", args.get(f),
-                  " differs from the run's stored configuration (", number_text(stored), ")");
-      }
+    const std::pair<const char*, double> rates[] = {{"lr", c.lr},
+                                                     {"backbone-lr-mult", c.backbone_lr_mult},
+                                                     {"momentum", c.momentum},
+                                                     {"weight-decay", c.weight_decay}};
+    for (const auto& [flag, stored] : rates)
+      PRM_CHECK(!args.has(flag) || args.get_double(flag) == stored, "--", flag, " ",
+                args.has(flag) ? args.get(flag) : "", " differs from the run's stored configuration (",
+                number_text(stored), ")");
     result = resume_training(run, args.has("epochs") ? args.get_int("epochs") : 0, &g_stop);
   } else {
     PRM_CHECK(args.has("data") && args.has("out"), "give --data and --out (or --resume RUN)");
