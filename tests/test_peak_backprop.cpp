@@ -1,6 +1,7 @@
 // Peak back-propagation (prm/peak_backprop.h) and its excitation rule (conv2d.h):
 // hand-computed conv cases, the batched pass against the one-by-one loop, and a PyTorch fixture
 // of the official method (tools/fixtures/make_prm_fixtures.py: peaks, scores and PRMs in float64).
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -153,5 +154,45 @@ TEST_SUITE("cuda") {
         check_close(g.prms.to_vector(), c.prms.to_vector(), tol, tol * 1e-3);
       }
     }
+  }
+}
+
+TEST_CASE("PRMs keep only the positive part of the input gradient") {
+  // With every batch-norm weight positive (the fixture) the excitation rule gives a non-negative
+  // input gradient and the clamp does nothing. Flipping the sign of half of the stem's BN
+  // weights makes the gradient reaching the image mixed in sign: the PRMs must still be >= 0,
+  // and sum to 1.
+  auto net_ptr = fixture_net(DType::f64, Device::cpu);
+  ResNet& net = *net_ptr;
+  Tensor w = net.state_dict().at("bn1.weight");
+  std::vector<double> v = w.to_vector();
+  for (size_t c = 0; c < v.size(); c += 2) v[c] = -v[c];
+  w.copy_(Tensor::from_vector(v, w.shape(), DType::f64));
+  PeakBackpropOptions opts;
+  opts.peak_threshold = -1e9;
+  opts.class_threshold = -1e9;
+  PeakResponse r = peak_response_maps(net, load_npy(std::string(kFixtures) + "input.npy"), opts);
+  REQUIRE(r.count() > 0);
+  // The raw input gradient of the first peak has both signs (so the clamp is exercised).
+  {
+    FrozenParameters frozen(net);
+    PeakGraph g = peak_forward(net, load_npy(std::string(kFixtures) + "input.npy"), opts);
+    ExcitationBackprop excitation;
+    Tensor seed = Tensor::zeros(g.crm_graph.shape(), DType::f64);
+    std::vector<double> s = seed.to_vector();
+    const int64_t* p = g.response.peaks.data();
+    s[(p[1] * seed.size(2) + p[2]) * seed.size(3) + p[3]] = 1;
+    run_backward(g.crm_graph, Tensor::from_vector(s, seed.shape(), DType::f64), false);
+    const std::vector<double> grad = sum(g.input.grad(), {1}).to_vector();
+    CHECK(*std::min_element(grad.begin(), grad.end()) < 0);
+    CHECK(*std::max_element(grad.begin(), grad.end()) > 0);
+  }
+  const std::vector<double> maps = r.prms.to_vector();
+  const int64_t HW = 96 * 96;
+  for (int64_t k = 0; k < r.count(); ++k) {
+    double total = 0, lowest = 0;
+    for (int64_t i = 0; i < HW; ++i) total += maps[k * HW + i], lowest = std::min(lowest, maps[k * HW + i]);
+    CHECK(lowest >= 0);
+    CHECK(total == doctest::Approx(1.0).epsilon(1e-9));
   }
 }

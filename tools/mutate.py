@@ -202,6 +202,31 @@ MUTATIONS: List[Mutation] = [
     M("mean over dims: divided by the element count of every dim",
       S("src/tensor/ops/reduce.cpp", "if (reduced[d]) count *= x.shape()[d];",
         "count *= x.shape()[d];")),
+    # ---- PRM core: peak stimulation, excitation backprop, batched cotangents ----
+    M("peaks: ties go to the last maximum of the window (>= instead of >)",
+      S("src/kernels/peaks_math.h", "if (p[yy * W + xx] > p[best]) best",
+        "if (p[yy * W + xx] >= p[best]) best")),
+    M("peaks: the median one past the lower middle (off by one)",
+      S("src/kernels/cpu/peaks.cpp", "sorted.begin() + (HW - 1) / 2;", "sorted.begin() + HW / 2;")),
+    M("peaks: kept peaks strictly above the median",
+      S("src/kernels/cpu/peaks.cpp", "x[i] >= median && is_local_peak", "x[i] > median && is_local_peak")),
+    M("peak backward: the mean and official rules swapped",
+      S("src/kernels/peaks_math.h", "(mean_grad ? dscore / count : dscore)",
+        "(mean_grad ? dscore : dscore / count)")),
+    M("excitation: inputs not shifted by their minimum",
+      S("src/tensor/ops/conv2d.cpp", "const Tensor x_hat = sub(x, min_all(x));",
+        "const Tensor x_hat = x;")),
+    # (Not a mutant: dropping the Z < 1e-10 mask is equivalent in exact arithmetic, since Z = 0
+    # means every Û W+ product of that output is 0, so its spread is multiplied away by Û.)
+    M("excitation: W+ is the weight itself (negative weights kept)",
+      S("src/tensor/ops/conv2d.cpp", "const Tensor w_plus = relu_forward(weight);",
+        "const Tensor w_plus = weight;")),
+    M("batched cotangents: the argmax of the first gradient only (not repeated for each K)",
+      S("src/tensor/ops/pooling.cpp", "device_copy(static_cast<char*>(argmax.raw_data()) + k * bytes,",
+        "device_copy(static_cast<char*>(argmax.raw_data()) + 0 * k * bytes,")),
+    M("PRM: negative input gradients kept (no clamp at 0)",
+      S("src/prm/peak_backprop.cpp", "Tensor summed = relu_forward(sum(g, {1}));",
+        "Tensor summed = sum(g, {1});")),
 ]
 
 
