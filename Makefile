@@ -4,6 +4,10 @@
 #   USE_CUDA=0|1      CUDA backend (default: 1 when nvcc is found)
 #   USE_CUDNN=0|1     cuDNN convolution engine (default: USE_CUDA)
 #   USE_OPENBLAS=0|1  OpenBLAS CPU GEMM (default: 1 when its header is present, after `make deps`)
+#   USE_MPI=0|1       data-parallel training under mpirun (default: 1 when OpenMPI is present,
+#                     after `make deps`); a plain `prm train` never needs MPI at run time
+#   USE_NCCL=0|1      NCCL all-reduce of CUDA tensors (default: USE_CUDA and USE_MPI, when nccl.h
+#                     is in the CUDA toolkit)
 #   BUILD=dir         build folder (default build)
 
 BUILD ?= build
@@ -16,12 +20,18 @@ USE_CUDNN ?= $(USE_CUDA)
 WANT_OPENBLAS := $(if $(filter command line environment,$(origin USE_OPENBLAS)),$(USE_OPENBLAS),1)
 # openblas_config.h, not cblas.h: Debian's reference BLAS (libblas-dev) ships a cblas.h too.
 USE_OPENBLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/openblas_config.h -o -f /usr/include/openblas_config.h && echo 1 || echo 0)
+WANT_MPI := $(if $(filter command line environment,$(origin USE_MPI)),$(USE_MPI),1)
+USE_MPI ?= $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:incdirs >/dev/null 2>&1 && echo 1 || echo 0)
+USE_NCCL ?= $(if $(filter 1,$(USE_CUDA)),$(if $(filter 1,$(USE_MPI)),$(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,0),0),0)
+MPI_INCLUDES = $(if $(filter 1,$(USE_MPI)),$(addprefix -isystem ,$(shell mpicc --showme:incdirs)))
+MPI_LIBS = $(if $(filter 1,$(USE_MPI)),$(addprefix -L,$(shell mpicc --showme:libdirs)) $(addprefix -l,$(shell mpicc --showme:libs)))
 SANITIZE ?= 0
 ARCH_FLAGS ?= -march=native
 
 CXX ?= g++
 INCLUDES := -Isrc -I/usr/include/stb $(if $(wildcard third_party),-Ithird_party -Ithird_party/stb)
-DEFINES = -DPRM_USE_CUDA=$(USE_CUDA) -DPRM_USE_CUDNN=$(USE_CUDNN) -DPRM_USE_OPENBLAS=$(USE_OPENBLAS)
+DEFINES = -DPRM_USE_CUDA=$(USE_CUDA) -DPRM_USE_CUDNN=$(USE_CUDNN) -DPRM_USE_OPENBLAS=$(USE_OPENBLAS) \
+          -DPRM_USE_MPI=$(USE_MPI) -DPRM_USE_NCCL=$(USE_NCCL)
 WARN := -Wall -Wextra -Werror
 OPT := -O3 $(ARCH_FLAGS)
 ifeq ($(SANITIZE),1)
@@ -30,7 +40,7 @@ endif
 # stb's JPEG writer left-shifts negative ints (UB in C++17, harmless in practice): exempt the one
 # file that compiles stb from that single check, not our whole code.
 $(BUILD)/src/data/image.o: OPT += $(if $(filter 1,$(SANITIZE)),-fno-sanitize=shift-base)
-CXXFLAGS = -std=c++17 $(OPT) -fopenmp $(WARN) $(INCLUDES) $(DEFINES) -MMD -MP
+CXXFLAGS = -std=c++17 $(OPT) -fopenmp $(WARN) $(INCLUDES) $(MPI_INCLUDES) $(DEFINES) -MMD -MP
 ifeq ($(USE_CUDA),1)
   CXXFLAGS += -I$(CUDA_HOME)/include
 endif
@@ -47,9 +57,11 @@ ifeq ($(USE_CUDA),1)
   endif
 endif
 LDLIBS += $(if $(filter 1,$(USE_OPENBLAS)),-lopenblas)
+LDLIBS += $(if $(filter 1,$(USE_NCCL)),-lnccl) $(MPI_LIBS)
 
 # Sources: every .cpp under src/ is library code; .cu files only with CUDA; files whose name
-# contains "cudnn" only with cuDNN.
+# contains "cudnn" only with cuDNN. (MPI code is compiled always and guarded by PRM_USE_MPI, so
+# that a `make` whose `deps` step has just installed OpenMPI stays consistent.)
 LIB_CPP := $(shell find src -name '*.cpp' | sort)
 LIB_CU := $(if $(filter 1,$(USE_CUDA)),$(shell find src -name '*.cu' | sort))
 ifneq ($(USE_CUDNN),1)
@@ -68,7 +80,7 @@ LIB := $(BUILD)/libprm.a
 all: $(BUILD)/prm $(BUILD)/prm_tests
 
 info:
-	@echo "prm build: USE_CUDA=$(USE_CUDA) ($(if $(NVCC),nvcc $(NVCC),no nvcc)) USE_CUDNN=$(USE_CUDNN) USE_OPENBLAS=$(USE_OPENBLAS) BUILD=$(BUILD)"
+	@echo "prm build: USE_CUDA=$(USE_CUDA) ($(if $(NVCC),nvcc $(NVCC),no nvcc)) USE_CUDNN=$(USE_CUDNN) USE_OPENBLAS=$(USE_OPENBLAS) USE_MPI=$(USE_MPI) USE_NCCL=$(USE_NCCL) BUILD=$(BUILD)"
 
 # Installs the Debian packages the build needs when they are missing (runs as root in CI).
 deps:
@@ -77,6 +89,8 @@ deps:
 	test -f /usr/include/doctest/doctest.h || test -f third_party/doctest/doctest.h || missing="$$missing doctest-dev"; \
 	if [ "$(WANT_OPENBLAS)" != 0 ] && ! test -f /usr/include/x86_64-linux-gnu/openblas_config.h; then \
 	  command -v apt-get >/dev/null && missing="$$missing libopenblas-dev"; fi; \
+	if [ "$(WANT_MPI)" != 0 ] && ! command -v mpicc >/dev/null; then \
+	  command -v apt-get >/dev/null && missing="$$missing libopenmpi-dev openmpi-bin"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \

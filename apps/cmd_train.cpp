@@ -1,6 +1,8 @@
 // prm train: trains the PRM classifier on a VOC-layout dataset (prm/train.h), or continues a run
 // with --resume. Ctrl-C writes a checkpoint after the current step and exits 130.
 #include <csignal>
+#include <cstring>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -9,6 +11,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "dist/comm.h"
 #include "prm/train.h"
 
 namespace prm {
@@ -18,6 +21,14 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 extern "C" void on_interrupt(int) { g_stop.store(true); }
+
+// mpirun ends the other ranks with SIGTERM when one dies: say so on each of them.
+char g_terminated_text[256];
+extern "C" void on_terminate(int) {
+  const ssize_t n = static_cast<ssize_t>(std::strlen(g_terminated_text));
+  if (n > 0 && write(2, g_terminated_text, static_cast<size_t>(n)) < 0) _exit(143);
+  _exit(143);
+}
 
 // A flag given again on --resume must agree with the run's stored configuration.
 void check_agrees(const Args& args, const char* flag, const std::string& stored) {
@@ -51,6 +62,8 @@ std::string number_text(double v) {
   return text;
 }
 
+int train_command(const Args& args);
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -83,8 +96,39 @@ int cmd_train(int argc, char** argv) {
   args.choice("peak-grad", {"official", "mean"},
               "class-score gradient: official (the paper's) or mean [official]", "");
   args.toggle("skip-bad", "drop images that cannot be decoded (warned and counted)");
+  args.toggle("sync-bn",
+              "under mpirun: batch-norm statistics over the global batch (all ranks), not each "
+              "rank's part");
+  args.optional("micro-batches",
+                "gradient accumulation: each batch (each rank's part) in this many pieces, one "
+                "forward and backward each, batch-norm statistics per piece [1]");
   if (!args.parse(argc, argv)) return 0;
   std::signal(SIGINT, on_interrupt);
+  if (launched_ranks() > 1) {
+    const std::string run = args.has("resume") ? args.get("resume") : (args.has("out") ? args.get("out") : std::string());
+    std::snprintf(g_terminated_text, sizeof g_terminated_text,
+                  "\nprm train (rank %d): stopped: another rank failed or the job was killed; "
+                  "the last checkpoint in %s is intact\n",
+                  launched_rank(), run.c_str());
+    std::signal(SIGTERM, on_terminate);
+  }
+  try {
+    return train_command(args);
+  } catch (const CollectiveError&) {
+    throw;  // every rank stops with its message; MPI is finalised in step
+  } catch (const std::exception& e) {
+    // Seen by this rank alone: the others may be waiting in a collective, so end the job.
+    if (world_initialised() && world().size() > 1) {
+      std::fprintf(stderr, "prm train (rank %d): error: %s\n", world().rank(), e.what());
+      abort_other_ranks(1);
+    }
+    throw;
+  }
+}
+
+namespace {
+
+int train_command(const Args& args) {
 
   TrainResult result;
   if (args.has("resume")) {
@@ -102,6 +146,9 @@ int cmd_train(int argc, char** argv) {
     check_agrees(args, "device", c.device);
     check_agrees(args, "seed", std::to_string(c.seed));
     check_agrees(args, "peak-grad", peak_grad_name(c.peak_grad));
+    check_agrees(args, "micro-batches", std::to_string(c.micro_batches));
+    PRM_CHECK(!args.get_toggle("sync-bn") || c.sync_bn,
+              "--sync-bn differs from the run's stored configuration (off)");
     if (args.has("lr-drops"))
       PRM_CHECK(parse_epochs(args.get("lr-drops")) == c.lr_drops,
                 "--lr-drops differs from the run's stored configuration");
@@ -138,9 +185,13 @@ int cmd_train(int argc, char** argv) {
     if (args.has("workers")) c.workers = args.get_int("workers");
     if (args.has("peak-grad")) c.peak_grad = parse_peak_grad(args.get("peak-grad"));
     c.skip_bad = args.get_toggle("skip-bad");
+    c.sync_bn = args.get_toggle("sync-bn");
+    if (args.has("micro-batches")) c.micro_batches = args.get_int("micro-batches");
     result = train(c, &g_stop);
   }
   return result.interrupted ? 130 : 0;
 }
+
+}  // namespace
 
 }  // namespace prm

@@ -12,6 +12,13 @@
 
 namespace prm {
 
+std::pair<size_t, size_t> shard_range(size_t n, int rank, int count) {
+  const size_t r = static_cast<size_t>(rank), R = static_cast<size_t>(count);
+  const size_t base = n / R, extra = n % R;
+  const size_t begin = r * base + std::min(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
+}
+
 Loader::Loader(const VocDataset& dataset, const LoaderOptions& options)
     : dataset_(dataset), options_(options) {
   PRM_CHECK(options_.batch_size > 0, "Loader: batch size must be positive, got ",
@@ -19,6 +26,9 @@ Loader::Loader(const VocDataset& dataset, const LoaderOptions& options)
   PRM_CHECK(options_.image_size > 0, "Loader: image size must be positive, got ",
             options_.image_size);
   PRM_CHECK(options_.workers >= 0, "Loader: negative worker count ", options_.workers);
+  PRM_CHECK(options_.shard_count >= 1 && options_.shard_rank >= 0 &&
+                options_.shard_rank < options_.shard_count,
+            "Loader: shard ", options_.shard_rank, " of ", options_.shard_count, " does not exist");
   PRM_CHECK(options_.device == Device::cpu || cuda_available(),
             "Loader: target device cuda but no CUDA device is available");
   options_.prefetch = std::max(options_.prefetch, 1);
@@ -93,11 +103,13 @@ Loader::Slot Loader::produce(int64_t epoch, int64_t batch_index) {
     std::lock_guard<std::mutex> lock(mutex_);
     const size_t begin = static_cast<size_t>(batch_index) * options_.batch_size;
     const size_t end = std::min(order_.size(), begin + options_.batch_size);
-    wanted.assign(order_.begin() + begin, order_.begin() + end);
+    const auto [lo, hi] = shard_range(end - begin, options_.shard_rank, options_.shard_count);
+    wanted.assign(order_.begin() + begin + lo, order_.begin() + begin + hi);
   }
   const int S = options_.image_size;
   const size_t per_image = 3 * static_cast<size_t>(S) * S;
   float* dst = nullptr;
+  if (wanted.empty()) return slot;  // this rank's part of a small last batch
   if (options_.device == Device::cuda) {
     slot.pixels = take_buffer();
     dst = static_cast<float*>(slot.pixels->data());
@@ -163,6 +175,7 @@ void Loader::worker_loop() {
 
 bool Loader::next(Batch& batch) {
   Slot slot;
+  int64_t out_index = -1;
   for (;;) {
     int64_t job = 0, epoch = 0;
     {
@@ -185,8 +198,15 @@ bool Loader::next(Batch& batch) {
       if (slot.pixels) give_buffer(std::move(slot.pixels));
       throw Error(slot.error);
     }
+    out_index = job;
     if (!slot.indices.empty()) break;
-    if (slot.pixels) give_buffer(std::move(slot.pixels));  // every sample skipped: next batch
+    if (slot.pixels) give_buffer(std::move(slot.pixels));
+    if (options_.shard_count > 1) {  // an empty part: the ranks still step together
+      batch = Batch();
+      batch.index = job;
+      return true;
+    }
+    // every sample skipped: next batch
   }
   const int64_t B = static_cast<int64_t>(slot.indices.size()), S = options_.image_size;
   const int64_t C = static_cast<int64_t>(dataset_.classes().size());
@@ -206,6 +226,7 @@ bool Loader::next(Batch& batch) {
   }
   batch.targets = Tensor::from_data(targets.data(), {B, C}, DType::f32, options_.device);
   batch.indices = std::move(slot.indices);
+  batch.index = out_index;
   batch.flipped = std::move(slot.flipped);
   return true;
 }

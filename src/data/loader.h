@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "data/voc.h"
@@ -41,13 +42,24 @@ struct LoaderOptions {
   uint64_t seed = 1;
   Device device = Device::cpu;
   bool skip_bad = false;
+  // Data-parallel sharding: every global batch (batch_size samples of the epoch's order) is split
+  // into shard_count contiguous parts, sizes differing by at most one, the larger ones first; this
+  // loader decodes part shard_rank only. The parts of all ranks, in rank order, are the global
+  // batch. With shard_count > 1, next() returns every global batch, also when this rank's part is
+  // empty (a last batch smaller than the ranks, or every sample skipped by skip_bad): then
+  // images and targets are undefined and indices empty, so that all ranks step together.
+  int shard_rank = 0, shard_count = 1;
 };
+
+// The [begin, end) of rank `rank`'s part of a global batch of n samples (LoaderOptions).
+std::pair<size_t, size_t> shard_range(size_t n, int rank, int count);
 
 struct Batch {
   Tensor images;                // float32 [B, 3, S, S] on the target device
   Tensor targets;               // float32 [B, C] on the target device
   std::vector<size_t> indices;  // dataset indices of the B samples
   std::vector<bool> flipped;
+  int64_t index = -1;           // which batch of the epoch (0-based)
 };
 
 class Loader {

@@ -14,6 +14,8 @@
 //   BatchNormBackwardInput:      dinp (overwrites; an activation gradient)
 //                         training: dinp = weight * invstd * (dout - sum_dout / M
 //                                                             - xhat * sum_dout_xhat / M)
+//                         where M is the number of values the sums were taken over (N * HW,
+//                         or the group's with synchronised batch norm)
 //                         eval:     dinp = weight * invstd * dout    (statistics are constants)
 //
 // The statistics and the backward reductions are per-channel sums with a body per device: a plain
@@ -70,8 +72,7 @@ struct BatchNormBackwardInput {
   template <typename T>
   static void run(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
                   const T* weight, const T* sum_dout, const T* sum_dout_xhat, bool training,
-                  int64_t N, int64_t C, int64_t HW) {
-    const int64_t M = N * HW;
+                  int64_t N, int64_t C, int64_t HW, int64_t M) {
     Loop::for_each_run(N * C, HW, PRM_LAMBDA(int64_t plane, int64_t begin, int64_t end) {
       const int64_t c = plane % C, base = plane * HW;
       for (int64_t i = base + begin; i < base + end; ++i)

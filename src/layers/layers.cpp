@@ -46,6 +46,11 @@ void set_conv_engine(Module& root, ConvEngine engine) {
   for (const auto& [name, child] : root.named_children()) set_conv_engine(*child, engine);
 }
 
+void set_batch_norm_group(Module& root, BatchNormGroup* group) {
+  if (auto* bn = dynamic_cast<BatchNorm2d*>(&root)) bn->group = group;
+  for (const auto& [name, child] : root.named_children()) set_batch_norm_group(*child, group);
+}
+
 // ---- BatchNorm2d ----
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
@@ -67,7 +72,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   PRM_CHECK(x.dim() == 4 && x.size(1) == weight.size(0), "BatchNorm2d: input ", x.shape_str(),
             " does not have ", weight.size(0), " channels (expected [N, ", weight.size(0),
             ", H, W])");
-  Tensor y = batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  Tensor y =
+      batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, group);
   if (is_training()) num_batches_tracked.fill_(static_cast<double>(++batches_tracked_));
   return y;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "tensor/ops/batch_norm.h"
 #include "tensor/ops/conv2d.h"
 
 namespace prm {
@@ -36,6 +37,10 @@ class Conv2d : public Module {
 // Sets the CUDA convolution engine of every Conv2d in `root` and below (per module, not global).
 void set_conv_engine(Module& root, ConvEngine engine);
 
+// Makes every BatchNorm2d in `root` and below take its training statistics over `group`
+// (synchronised batch norm, tensor/ops/batch_norm.h); nullptr: each rank its own batch.
+void set_batch_norm_group(Module& root, BatchNormGroup* group);
+
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
@@ -47,6 +52,8 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var;  // buffers [C]
   Tensor num_batches_tracked;        // buffer, int64 scalar (torch's)
   double eps, momentum;
+  // Synchronised statistics in training (--sync-bn): the ranks' group, or nullptr (this batch's).
+  BatchNormGroup* group = nullptr;
 
  protected:
   void after_load() override;

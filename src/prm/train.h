@@ -13,6 +13,15 @@
 //   RUN/config.json             the configuration, for people
 // Resuming continues exactly: the loader's order and flips depend only on (seed, epoch, sample),
 // so 2 epochs in one go and 1 + resume + 1 give the same weights (bitwise on the CPU).
+//
+// Data-parallel (docs/scaling.md): under `mpirun -np R` every rank builds the same network, decodes
+// its own part of every global batch of config.batch samples (LoaderOptions::shard_*), scales its
+// loss by its share of the batch and the gradients are summed over the ranks (dist/grad_reducer.h),
+// so the update is that of the global batch's mean loss whatever R is. With sync_bn the
+// batch-norm statistics are those of the global batch too (then R ranks and one process give the
+// same weights up to rounding); without it each rank normalises with its own part's statistics,
+// as PyTorch's DistributedDataParallel does. Only rank 0 prints, validates and writes files; the
+// ranks agree on every error (dist/comm.h agree()), so all of them stop together.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -44,6 +53,10 @@ struct TrainConfig {
   int64_t workers = 2;
   PeakGrad peak_grad = PeakGrad::official;
   bool skip_bad = false;
+  bool sync_bn = false;              // data-parallel: batch-norm statistics over all ranks
+  int64_t micro_batches = 1;         // gradient accumulation: each rank's part in this many
+                                     // pieces, batch norm per piece (R ranks without sync_bn
+                                     // train like one process with R pieces)
   std::string out;
 
   Json to_json() const;

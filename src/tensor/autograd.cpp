@@ -120,7 +120,7 @@ void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
 }
 
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
-                  const BackwardObserver& observer) {
+                  const BackwardObserver& observer, const LeafReadyFn& on_leaf_ready) {
   PRM_CHECK(root.requires_grad(), "backward: tensor ", root.describe(),
             " does not require grad and has no grad_fn");
   Tensor seed = grad_root;
@@ -135,14 +135,32 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
   NoGradGuard no_grad;
   if (root.is_leaf()) {
     accumulate_leaf(root, seed);
+    if (on_leaf_ready) on_leaf_ready(root);
     return;
   }
   std::vector<std::shared_ptr<Node>> order = topological_order(root.grad_fn());
+  // For on_leaf_ready: how many graph edges still lead into each leaf. A leaf is done when the
+  // last node that feeds it has run (or was skipped because no gradient reached it).
+  std::unordered_map<TensorImpl*, int> leaf_edges;
+  if (on_leaf_ready)
+    for (const auto& n : order)
+      for (const Tensor& input : n->inputs)
+        if (input.requires_grad() && input.is_leaf()) ++leaf_edges[&input.impl()];
+  auto leaf_edges_done = [&](const Node& n) {
+    if (!on_leaf_ready) return;
+    for (const Tensor& input : n.inputs) {
+      if (!input.requires_grad() || !input.is_leaf()) continue;
+      if (--leaf_edges[&input.impl()] == 0) on_leaf_ready(input);
+    }
+  };
   std::unordered_map<Node*, Tensor> pending{{root.grad_fn().get(), seed}};
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = it->get();
     auto found = pending.find(node);
-    if (found == pending.end()) continue;  // no gradient reached this node
+    if (found == pending.end()) {  // no gradient reached this node
+      leaf_edges_done(*node);
+      continue;
+    }
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     PRM_CHECK(!node->released, "backward: the graph through op '", node->name,
@@ -169,6 +187,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
         accumulate_leaf(input, grads[i]);
       }
     }
+    leaf_edges_done(*node);
     if (!retain_graph) {
       node->backward = nullptr;
       node->inputs.clear();

@@ -91,8 +91,14 @@ void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
 // node is released (for `prm graph` and other study tools).
 using BackwardObserver = std::function<void(const Node& node, const Tensor& grad_output)>;
 
+// Called once per leaf that requires grad and is reached by the graph, as soon as every node that
+// feeds it has run: its .grad holds this backward's final contribution (data-parallel training
+// starts reducing a bucket of gradients while the rest of the backward runs).
+using LeafReadyFn = std::function<void(const Tensor& leaf)>;
+
 // The engine behind Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
-                  const BackwardObserver& observer = nullptr);
+                  const BackwardObserver& observer = nullptr,
+                  const LeafReadyFn& on_leaf_ready = nullptr);
 
 }  // namespace prm

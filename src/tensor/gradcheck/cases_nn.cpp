@@ -2,6 +2,7 @@
 // awkward on purpose (odd H and W, C not a multiple of 32, batch 3) and small (gradcheck is
 // O(numel^2)).
 #include <algorithm>
+#include <memory>
 #include <numeric>
 
 #include "tensor/gradcheck/gradcheck.h"
@@ -39,7 +40,31 @@ Inputs batch_norm_inputs(const Shape& shape, bool affine, DType dt, std::mt19937
 // inputs_on and the registry want defined tensors; an undefined weight travels as a [0] tensor.
 Tensor or_undefined(const Tensor& t) { return t.defined() && t.numel() > 0 ? t : Tensor(); }
 
+// Synchronised batch norm through a group of one rank that holds the whole batch: the pooled
+// statistics and the group's sums (tensor/ops/batch_norm.h) must reduce to batch norm's own, and
+// the gradient through that path must check. (Two and three ranks: tests/test_dist.cpp.)
+struct WholeBatchGroup : BatchNormGroup {
+  explicit WholeBatchGroup(int64_t n) : n(n) {}
+  void sum(Tensor&) override {}
+  int64_t local_samples() const override { return n; }
+  int64_t group_samples() const override { return n; }
+  int64_t n;
+};
+
 void add_batch_norm_cases(std::vector<GradcheckCase>& cases) {
+  {
+    const Shape shape{3, 4, 3, 5};
+    auto group = std::make_shared<WholeBatchGroup>(shape[0]);
+    cases.push_back({"batch_norm", "sync_one_rank_3x4x3x5",
+                     [shape](DType dt, std::mt19937_64& rng) {
+                       return batch_norm_inputs(shape, true, dt, rng);
+                     },
+                     [group](const Inputs& x) {
+                       return batch_norm(x[0], x[1], x[2], x[3], x[4], true, 0.1, 1e-5,
+                                         group.get());
+                     },
+                     1e-6, 1e-5, 5e-5});
+  }
   struct Variant {
     const char* name;
     Shape shape;

@@ -1,6 +1,7 @@
 #include "tensor/ops/batch_norm.h"
 
 #include "kernels/batch_norm.h"
+#include "tensor/allocator.h"
 #include "tensor/autograd.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/shape.h"
@@ -27,7 +28,8 @@ T* ptr_or_null(const Tensor& t) {
 
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& running_mean, const Tensor& running_var, bool training,
-                          double momentum, double eps, BatchNormSaved* saved) {
+                          double momentum, double eps, BatchNormSaved* saved,
+                          BatchNormGroup* group) {
   check_float("batch_norm", x);
   PRM_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ",
             x.shape_str());
@@ -44,9 +46,14 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   const int64_t M = N * HW;
-  PRM_CHECK(!training || M > 1,
+  group = training ? group : nullptr;
+  const int64_t M_group = group ? group->group_samples() * HW : M;
+  PRM_CHECK(!group || (group->local_samples() >= 0 && group->local_samples() <= N),
+            "batch_norm: the group says this rank contributes ",
+            group ? group->local_samples() : 0, " samples of an input ", x.shape_str());
+  PRM_CHECK(!training || M_group > 1,
             "batch_norm: training needs more than one value per channel, got input ",
-            x.shape_str());
+            x.shape_str(), group ? " over the group" : "");
 
   const Device dev = x.device();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
@@ -60,7 +67,22 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
       Tensor var = Tensor::empty({C}, x.dtype(), dev);
       scalar_t *m = mean.data<scalar_t>(), *v = var.data<scalar_t>();
       launch<BatchNormStats, scalar_t>(dev, m, v, x.data<scalar_t>(), N, C, HW);
-      launch<BatchNormFinalize, scalar_t>(dev, s, rm, rv, m, v, C, M, momentum, eps);
+      if (group) {
+        // The pooled statistics of the group (the header's formula), from the ranks' own.
+        const double w = static_cast<double>(group->local_samples() * HW);
+        Tensor pooled_mean = mul_scalar_forward(mean, w);
+        group->sum(pooled_mean);
+        pooled_mean = mul_scalar_forward(pooled_mean, 1.0 / static_cast<double>(M_group));
+        const Tensor d = sub(mean, pooled_mean);  // no graph: none of these requires grad
+        Tensor pooled_var = mul_scalar_forward(add(var, mul(d, d)), w);
+        group->sum(pooled_var);
+        pooled_var = mul_scalar_forward(pooled_var, 1.0 / static_cast<double>(M_group));
+        mean = pooled_mean;
+        var = pooled_var;
+        m = mean.data<scalar_t>();
+        v = var.data<scalar_t>();
+      }
+      launch<BatchNormFinalize, scalar_t>(dev, s, rm, rv, m, v, C, M_group, momentum, eps);
     } else {
       // A snapshot: the running buffers may move before this node's backward runs.
       mean = running_mean.detach().clone();
@@ -72,7 +94,7 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
                                      mean.data<scalar_t>(), s, ptr_or_null<scalar_t>(weight),
                                      ptr_or_null<scalar_t>(bias), N, C, HW);
   });
-  if (saved) *saved = {mean, invstd, training};
+  if (saved) *saved = {mean, invstd, training, group, M_group};
   return out;
 }
 
@@ -104,24 +126,37 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
     const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
                    *m = saved.mean.data<scalar_t>(), *s = saved.invstd.data<scalar_t>();
     if (sums) launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, in, m, s, N, C, HW);
+    int64_t M = N * HW;
+    Tensor group_sums;  // synchronised: [sum g, sum g * xhat] over the group, for dx only
+    if (saved.training && saved.group) {
+      group_sums = Tensor::empty({2 * C}, x.dtype(), dev);
+      scalar_t* both = group_sums.data<scalar_t>();
+      device_copy(both, dev, sg, dev, sizeof(scalar_t) * C);
+      device_copy(both + C, dev, sgx, dev, sizeof(scalar_t) * C);
+      saved.group->sum(group_sums);
+      sg = both;
+      sgx = both + C;
+      M = saved.group_values;
+    }
     launch<BatchNormBackwardInput, scalar_t>(dev, grads.dx.data<scalar_t>(), gp, in, m, s,
                                              ptr_or_null<scalar_t>(weight), sg, sgx,
-                                             saved.training, N, C, HW);
+                                             saved.training, N, C, HW, M);
   });
   return grads;
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum, double eps) {
+                  double momentum, double eps, BatchNormGroup* group) {
   BatchNormSaved saved;
   Tensor out = batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum,
-                                  eps, &saved);
+                                  eps, &saved, group);
   // Only defined tensors are graph edges; the gradients come back in the same order.
   std::vector<Tensor> inputs{x};
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);
-  attach_grad_fn(out, "batch_norm", "batch_norm_backward", inputs,
+  attach_grad_fn(out, saved.group ? "sync_batch_norm" : "batch_norm", "batch_norm_backward",
+                 inputs,
                  [x = x.detach(), weight = weight.defined() ? weight.detach() : Tensor(),
                   has_bias = bias.defined(), saved,
                   param_grads = (weight.defined() && weight.requires_grad()) ||

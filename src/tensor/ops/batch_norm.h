@@ -16,16 +16,40 @@
 // The training terms come from mean and var depending on x: docs/batch_norm.md.
 // weight and bias may be undefined (affine off); the running buffers may be undefined in
 // training only (no update). They must all be [C] with x's dtype and device.
+//
+// Synchronised batch norm (data-parallel training with --sync-bn, docs/scaling.md): given a
+// BatchNormGroup, training takes the statistics over the union of every rank's batch, M = the
+// group's samples * H * W values per channel. Each rank has its local mean m_r and biased
+// variance v_r over its w_r = local_samples * H * W values; two sums over the group give
+//   mean = sum_r w_r m_r / M,   var = sum_r w_r (v_r + (m_r - mean)^2) / M
+// (the exact pooled variance, from the ranks' two-pass statistics), and the running buffers move
+// with these (unbiased with M). The backward sums the two channel sums over the group before
+// dx (the formula above with the group's sums and M); dweight and dbias stay this rank's own
+// sums, which the gradient all-reduce adds up like every other parameter gradient.
 #pragma once
 #include "tensor/tensor.h"
 
 namespace prm {
+
+// The ranks a synchronised batch norm spans (implemented over a process group in src/dist).
+class BatchNormGroup {
+ public:
+  virtual ~BatchNormGroup() = default;
+  // Sums a per-channel tensor over the ranks, in place (every rank calls it, in the same order).
+  virtual void sum(Tensor& per_channel) = 0;
+  // Samples this rank contributes to the statistics now: x's batch, or 0 for a placeholder batch
+  // on a rank that has no images this step.
+  virtual int64_t local_samples() const = 0;
+  virtual int64_t group_samples() const = 0;  // over all ranks
+};
 
 // What the forward saved for the backward: the statistics it normalised with (the batch mean
 // and 1 / sqrt(var + eps) in training, a snapshot of the running ones in eval) and the mode.
 struct BatchNormSaved {
   Tensor mean, invstd;  // [C]
   bool training = true;
+  BatchNormGroup* group = nullptr;  // synchronised: the backward sums over it
+  int64_t group_values = 0;         // M over the group (synchronised only)
 };
 struct BatchNormGrads {
   Tensor dx, dweight, dbias;  // dweight = sum g * xhat, dbias = sum g (computed even if unused)
@@ -34,13 +58,14 @@ struct BatchNormGrads {
 // The forward with no graph; fills *saved when given. Moves the running buffers in training.
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& running_mean, const Tensor& running_var, bool training,
-                          double momentum, double eps, BatchNormSaved* saved);
+                          double momentum, double eps, BatchNormSaved* saved,
+                          BatchNormGroup* group = nullptr);
 // weight may be undefined (affine off: 1). param_grads false: dweight and dbias are left
 // undefined (and in eval mode their per-channel sums are not computed at all).
 BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
                                    const BatchNormSaved& saved, bool param_grads = true);
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum = 0.1, double eps = 1e-5);
+                  double momentum = 0.1, double eps = 1e-5, BatchNormGroup* group = nullptr);
 
 }  // namespace prm
