@@ -105,10 +105,12 @@ int cmd_train(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   std::signal(SIGINT, on_interrupt);
   if (launched_ranks() > 1) {
-    const std::string run = args.has("resume") ? args.get("resume") : (args.has("out") ? args.get("out") : std::string());
+    const std::string run = args.has("resume") ? args.get("resume")
+                            : args.has("out")  ? args.get("out")
+                                               : std::string();
     std::snprintf(g_terminated_text, sizeof g_terminated_text,
                   "\nprm train (rank %d): stopped: another rank failed or the job was killed; "
-                  "the last checkpoint in %s is intact\n",
+                  "the last checkpoint in %s (if one was written) is intact\n",
                   launched_rank(), run.c_str());
     std::signal(SIGTERM, on_terminate);
   }

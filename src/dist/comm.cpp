@@ -93,8 +93,9 @@ class ThreadComm : public Comm {
       double acc = shared_->slots[0].at(i);
       for (int r = 1; r < shared_->size; ++r) {
         const double x = shared_->slots[r].at(i);
-        acc = op == ReduceOp::sum ? acc + x : op == ReduceOp::max ? std::max(acc, x)
-                                                                  : std::min(acc, x);
+        acc = op == ReduceOp::sum   ? acc + x
+              : op == ReduceOp::max ? std::max(acc, x)
+                                    : std::min(acc, x);
       }
       v[i] = acc;
     }

@@ -50,9 +50,11 @@ struct MpiSession {
   MpiSession() {
     int initialised = 0;
     MPI_Initialized(&initialised);
-    if (!initialised) mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided),
-                                "MPI_Init_thread");
-    else MPI_Query_thread(&provided);
+    if (!initialised)
+      mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided),
+                "MPI_Init_thread");
+    else
+      MPI_Query_thread(&provided);
   }
   ~MpiSession() {
     int finalised = 0;
@@ -113,9 +115,9 @@ class MpiComm : public Comm {
       }
 #endif
       Tensor host = t.to(Device::cpu);
-      mpi_check(MPI_Allreduce(MPI_IN_PLACE, host.raw_data(), n, mpi_type(t.dtype()), MPI_SUM,
-                              comm_),
-                "MPI_Allreduce");
+      mpi_check(
+          MPI_Allreduce(MPI_IN_PLACE, host.raw_data(), n, mpi_type(t.dtype()), MPI_SUM, comm_),
+          "MPI_Allreduce");
       t.copy_(host);
       return;
     }

@@ -19,8 +19,7 @@ GradReducer::GradReducer(Comm& comm, const std::vector<Tensor>& params,
               "GradReducer: parameters must be float32 or float64, got ", p.describe());
     index_[&p.impl()] = k;
     const size_t b = static_cast<size_t>(p.numel()) * dtype_size(p.dtype());
-    const bool same_kind = !groups.empty() &&
-                           params_[groups.back().front()].dtype() == p.dtype() &&
+    const bool same_kind = !groups.empty() && params_[groups.back().front()].dtype() == p.dtype() &&
                            params_[groups.back().front()].device() == p.device();
     if (groups.empty() || !same_kind || bytes + b > options.bucket_bytes) {
       groups.emplace_back();
@@ -38,8 +37,7 @@ GradReducer::GradReducer(Comm& comm, const std::vector<Tensor>& params,
       numel += static_cast<size_t>(params_[k].numel());
     }
     const Tensor& first = params_[g.front()];
-    bucket.flat =
-        Tensor::empty({static_cast<int64_t>(numel)}, first.dtype(), first.device());
+    bucket.flat = Tensor::empty({static_cast<int64_t>(numel)}, first.dtype(), first.device());
     buckets_.push_back(std::move(bucket));
   }
   if (options.overlap && comm_.concurrent() && comm_.size() > 1) worker_comm_ = comm_.duplicate();
@@ -164,8 +162,8 @@ void GradReducer::finish() {
     Tensor& p = params_[k];
     const auto [b, e] = where_[k];
     const size_t elem = dtype_size(p.dtype());
-    const char* src =
-        static_cast<const char*>(buckets_[b].flat.raw_data()) + buckets_[b].entries[e].offset * elem;
+    const char* src = static_cast<const char*>(buckets_[b].flat.raw_data()) +
+                      buckets_[b].entries[e].offset * elem;
     Tensor g = p.grad();
     if (!g.defined()) {
       g = Tensor::empty(p.shape(), p.dtype(), p.device());

@@ -37,7 +37,8 @@ struct GradReducerOptions {
 
 class GradReducer {
  public:
-  GradReducer(Comm& comm, const std::vector<Tensor>& params, const GradReducerOptions& options = {});
+  GradReducer(Comm& comm, const std::vector<Tensor>& params,
+              const GradReducerOptions& options = {});
   ~GradReducer();
   GradReducer(const GradReducer&) = delete;
   GradReducer& operator=(const GradReducer&) = delete;

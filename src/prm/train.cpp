@@ -97,9 +97,11 @@ void build(Run& run) {
   run.comm = &world(run.device);  // before any CUDA allocation: it picks this rank's GPU
   Comm& comm = *run.comm;
   const int R = comm.size();
-  PRM_CHECK(R <= c.batch, "started with ", R, " ranks but --batch is ", c.batch,
-            ": every rank needs at least one image of each batch (the batch is the global "
-            "batch); start at most ", c.batch, " ranks");
+  if (R > c.batch)  // every rank sees this alike
+    throw CollectiveError(str_cat("started with ", R, " ranks but --batch is ", c.batch,
+                                  ": every rank needs at least one image of each batch (the "
+                                  "batch is the global batch); start at most ", c.batch,
+                                  " ranks"));
   check_same_config(comm, c);
   agree(comm, [&] { run.train_set = std::make_unique<VocDataset>(voc_options(c, c.train_split)); });
   agree(comm, [&] {
@@ -341,7 +343,8 @@ StepOutcome train_step(Run& run, const Batch& batch) {
   const bool placeholder = local == 0 && c.sync_bn && comm.size() > 1;
   std::vector<std::pair<int64_t, int64_t>> pieces;
   for (int p = 0; p < c.micro_batches; ++p) {
-    const auto [b, e] = shard_range(static_cast<size_t>(local), p, static_cast<int>(c.micro_batches));
+    const auto [b, e] =
+        shard_range(static_cast<size_t>(local), p, static_cast<int>(c.micro_batches));
     if (e > b) pieces.emplace_back(static_cast<int64_t>(b), static_cast<int64_t>(e));
   }
   if (placeholder) pieces.emplace_back(0, 0);
@@ -464,7 +467,8 @@ TrainResult run_epochs(Run& run, const std::atomic<bool>* stop) {
       if (stopping != 0) {
         if (run.lead()) {
           save_checkpoint(run);
-          std::fprintf(stderr, "\ninterrupted: checkpoint written to %s (resume with --resume %s)\n",
+          std::fprintf(stderr,
+                       "\ninterrupted: checkpoint written to %s (resume with --resume %s)\n",
                        checkpoint_path(c.out).c_str(), c.out.c_str());
         }
         comm.barrier();  // the checkpoint is on disk before any rank exits
