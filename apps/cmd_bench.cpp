@@ -14,6 +14,8 @@
 
 #include "args.h"
 #include "commands.h"
+#include "dist/comm.h"
+#include "dist/grad_reducer.h"
 #include "layers/resnet.h"
 #include "prm/peak_backprop.h"
 #include "tensor/allocator.h"
@@ -107,8 +109,9 @@ int cmd_bench(int argc, char** argv) {
             "class scores by peak stimulation on the CRMs upsampled x8, multilabel soft-margin\n"
             "loss, backward, SGD update) and peak back-propagation of K peaks of one image\n"
             "(prm_forward, then prm_batched: one backward for all K, prm_per_peak: one backward\n"
-            "per peak, the official way); one JSON line per measurement with median_s, min_s\n"
-            "and peak_mem_mb.");
+            "per peak, the official way) and the all-reduce of the network's gradients over the\n"
+            "ranks (`mpirun -np R prm bench --only allreduce`; one rank: the bucket copies only);\n"
+            "one JSON line per measurement with median_s, min_s and peak_mem_mb.");
   args.choice("arch", kArchChoices, "the network", "resnet50");
   args.option("size", "input height and width", "448");
   args.option("batch", "batch size", "1");
@@ -116,7 +119,8 @@ int cmd_bench(int argc, char** argv) {
   args.option("runs", "timed runs per measurement", "5");
   args.option("warmup", "untimed runs first", "1");
   args.option("width", "stem width (64 for the real networks)", "64");
-  args.choice("only", {"forward", "train", "prm"}, "run only this one (default: all three)", "");
+  args.choice("only", {"forward", "train", "prm", "allreduce"},
+              "run only this one (default: all; under mpirun only allreduce)", "");
   args.choice("peak-grad", {"official", "mean"}, "class-score gradient in the training step",
               "official");
   args.option("peaks", "PRM rows: peaks back-propagated (K, the first K kept peaks)", "16");
@@ -129,6 +133,9 @@ int cmd_bench(int argc, char** argv) {
   const int64_t peaks = args.get_int("peaks");
   PRM_CHECK(peaks >= 1, "--peaks must be at least 1");
   const ConvEngine engine = parse_conv_engine(args.get("conv-engine"));
+  Comm& comm = world(device);
+  PRM_CHECK(comm.size() == 1 || only == "allreduce",
+            "under mpirun, prm bench measures the gradient all-reduce only: add --only allreduce");
   const int64_t size = args.get_int("size"), batch = args.get_int("batch");
   const int runs = static_cast<int>(args.get_int("runs"));
   const int warmup = static_cast<int>(args.get_int("warmup"));
@@ -191,6 +198,47 @@ int cmd_bench(int argc, char** argv) {
          std::string(", \"peak_grad\": \"") + peak_grad_name(peak_grad) + "\"");
   }
   if (only.empty() || only == "prm") bench_prm(net, size, device, peaks, warmup, runs, emit);
+  if (only.empty() || only == "allreduce") {
+    // The data-parallel step's communication: every parameter's gradient (here all ones) into
+    // its bucket, one all-reduce per bucket, the sums back (dist/grad_reducer.h). A run's time is
+    // the slowest rank's.
+    const std::vector<Tensor> params = net.parameters();
+    auto ones = [&] {
+      for (Tensor p : params) p.set_grad(Tensor::full(p.shape(), 1.0, p.dtype(), p.device()));
+    };
+    GradReducer reducer(comm, params);
+    auto reduce = [&] {
+      reducer.begin();
+      for (size_t k = params.size(); k-- > 0;) reducer.on_grad_ready(params[k]);
+      reducer.finish();
+    };
+    std::vector<double> times;
+    for (int i = -warmup; i < runs; ++i) {
+      ones();
+      comm.barrier();
+      const auto t0 = std::chrono::steady_clock::now();
+      reduce();
+      cuda_synchronize();
+      double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      comm.all_reduce(&t, 1, ReduceOp::max);
+      if (i >= 0) times.push_back(t);
+    }
+    const double expected = static_cast<double>(comm.size());
+    PRM_CHECK(params.front().grad().to_vector().front() == expected,
+              "bench: the all-reduce of ones over ", comm.size(), " ranks gave ",
+              params.front().grad().to_vector().front());
+    const Timing t = summarize(times);
+    const double bytes = static_cast<double>(reducer.total_bytes());
+    const double R = comm.size();
+    char extra[512];
+    std::snprintf(extra, sizeof extra,
+                  ", \"ranks\": %d, \"backend\": \"%s\", \"bytes\": %.0f, \"buckets\": %zu, "
+                  "\"overlap_thread\": %s, \"algbw_gb_s\": %.3f, \"busbw_gb_s\": %.3f",
+                  comm.size(), comm.backend().c_str(), bytes, reducer.bucket_count(),
+                  reducer.overlapping() ? "true" : "false", bytes / t.median_s / 1e9,
+                  2 * (R - 1) / R * bytes / t.median_s / 1e9);
+    if (comm.rank() == 0) emit("allreduce", t, 0, extra);
+  }
   return 0;
 }
 
