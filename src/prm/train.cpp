@@ -136,7 +136,12 @@ void build(Run& run) {
   lo.shard_count = R;
   run.loader = std::make_unique<Loader>(*run.train_set, lo);
   if (R > 1) {
-    run.reducer = std::make_unique<GradReducer>(comm, run.net->parameters());
+    // Tuning knobs that do not change the result (docs/scaling.md): bucket size and overlap.
+    GradReducerOptions ro;
+    if (const char* mb = std::getenv("PRM_BUCKET_MB"))
+      ro.bucket_bytes = static_cast<size_t>(std::max(1.0, std::atof(mb)) * 1048576.0);
+    if (const char* ov = std::getenv("PRM_GRAD_OVERLAP")) ro.overlap = std::atoi(ov) != 0;
+    run.reducer = std::make_unique<GradReducer>(comm, run.net->parameters(), ro);
     if (c.sync_bn) {
       run.bn_group = std::make_unique<CommBatchNormGroup>(comm);
       set_batch_norm_group(*run.net, run.bn_group.get());
