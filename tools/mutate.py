@@ -227,6 +227,27 @@ MUTATIONS: List[Mutation] = [
     M("PRM: negative input gradients kept (no clamp at 0)",
       S("src/prm/peak_backprop.cpp", "Tensor summed = relu_forward(sum(g, {1}));",
         "Tensor summed = sum(g, {1});")),
+    # ---- data-parallel training (src/dist, docs/scaling.md) ----
+    M("sync BN: pooled variance without the between-rank term (m_r - mean)^2",
+      S("src/tensor/ops/batch_norm.cpp", "mul_scalar_forward(add(var, mul(d, d)), w);",
+        "mul_scalar_forward(var, w);")),
+    M("sync BN: the backward's dx uses this rank's sums (no group sum)",
+      S("src/tensor/ops/batch_norm.cpp", "      saved.group->sum(group_sums);\n", "")),
+    M("sync BN: dx divided by the local M, not the group's",
+      S("src/tensor/ops/batch_norm.cpp", "      M = saved.group_values;", "      M = N * HW;")),
+    M("shard_range: the larger parts last",
+      S("src/data/loader.cpp", "return {begin, begin + base + (r < extra ? 1 : 0)};",
+        "return {r * base + (r + extra >= R ? r + extra - R : 0), "
+        "r * base + (r + extra >= R ? r + extra - R : 0) + base + (r + extra >= R ? 1 : 0)};")),
+    M("train: every rank's loss seeded with 1 / R instead of its share of the batch",
+      S("src/prm/train.cpp", "static_cast<double>(n) / count, loss.dtype(),",
+        "1.0 / comm.size() / c.micro_batches, loss.dtype(),")),
+    M("grad reducer: a parameter without gradient leaves stale values in its bucket (not zeros)",
+      S("src/dist/grad_reducer.cpp", "  if (!g.defined()) g = Tensor::zeros(p.shape(), p.dtype(), p.device());",
+        "  if (!g.defined()) return;")),
+    M("backward engine: leaves reported on their first gradient, not their last",
+      S("src/tensor/autograd.cpp", "if (--leaf_edges[&input.impl()] == 0) on_leaf_ready(input);",
+        "if (leaf_edges[&input.impl()]-- == 2 || leaf_edges[&input.impl()] == 0) on_leaf_ready(input);")),
 ]
 
 
