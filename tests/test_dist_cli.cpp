@@ -216,3 +216,17 @@ TEST_CASE("mpirun: bad input stops every rank with a clear error, never a hang")
     CHECK_MESSAGE(o.err.find("stopping because rank(s)") != std::string::npos, o.err);
   }
 }
+
+TEST_CASE("mpirun: one rank goes through the all-reduce path and trains the one-process weights") {
+  if (!mpi_ready()) return;
+  const fs::path& d = dist_data();
+  const std::string p = prm_bin();
+  for (const char* run : {"plain1", "mpi1"}) fs::remove_all(d / run);
+  Outcome o = shell(p + kFlags + " --epochs 1 --out plain1", d);
+  REQUIRE_MESSAGE(o.exit_code == 0, o.err);
+  o = shell(mpirun(1) + p + kFlags + " --epochs 1 --out mpi1", d);
+  REQUIRE_MESSAGE(o.exit_code == 0, o.err);
+  // Buckets in and out, a one-rank all-reduce, the loss seeded with 5/5: no change to any bit.
+  CHECK(weights_difference(d / "plain1/weights.safetensors", d / "mpi1/weights.safetensors",
+                           false) == 0.0);
+}

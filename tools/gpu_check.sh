@@ -59,6 +59,30 @@ bench() {
   fi
 }
 step bench bench.jsonl bench
+# The data-parallel NCCL path (docs/scaling.md): one rank under mpirun against one process, on a
+# tiny synthetic set, same weights up to rounding. Needs OpenMPI on the GPU machine.
+nccl_check() {
+  local d=$out/nccl && rm -rf "$d" && mkdir -p "$d"
+  $build/prm synth --out "$d/data" --train 12 --val 0 --size 64 --classes 3 --seed 7 || return 1
+  local flags="--data $d/data --arch resnet18 --width 8 --size 64 --batch 4 --epochs 1 --device cuda --val-split none --workers 1"
+  $build/prm train $flags --out "$d/one" || return 1
+  mpirun --allow-run-as-root -np 1 $build/prm train $flags --out "$d/mpi" || return 1
+  python3 - "$d/one/weights.safetensors" "$d/mpi/weights.safetensors" <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+same = sum(a[k] == b[k] for k in a)
+print(f"nccl one-rank run: {same}/{len(a)} tensors bitwise equal to the one-process run")
+sys.exit(0 if same == len(a) else 1)
+PY
+}
+if command -v mpirun >/dev/null && grep -q 'USE_NCCL=1' "$out/build.log"; then
+  step nccl nccl.log nccl_check
+else
+  summary+=("skip  nccl (no mpirun or no NCCL in this build: the NCCL path did not run)")
+fi
 
 echo "== gpu_check on $(cat "$out/gpu.txt")"
 printf '%s\n' "${summary[@]}"

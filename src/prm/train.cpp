@@ -135,7 +135,7 @@ void build(Run& run) {
   lo.shard_rank = comm.rank();
   lo.shard_count = R;
   run.loader = std::make_unique<Loader>(*run.train_set, lo);
-  if (R > 1) {
+  if (comm.backend() != "single") {  // also one rank under mpirun: the same path as R ranks
     // Tuning knobs that do not change the result (docs/scaling.md): bucket size and overlap.
     GradReducerOptions ro;
     if (const char* mb = std::getenv("PRM_BUCKET_MB"))
@@ -344,8 +344,9 @@ StepOutcome train_step(Run& run, const Batch& batch) {
   out.images = static_cast<int64_t>(count);
   if (out.images == 0) return out;
   run.sgd->zero_grad();
-  const bool plain = comm.size() == 1 && c.micro_batches == 1;
-  const bool placeholder = local == 0 && c.sync_bn && comm.size() > 1;
+  const bool distributed = run.reducer != nullptr;  // under mpirun, even with one rank
+  const bool plain = !distributed && c.micro_batches == 1;
+  const bool placeholder = local == 0 && c.sync_bn && distributed;
   std::vector<std::pair<int64_t, int64_t>> pieces;
   for (int p = 0; p < c.micro_batches; ++p) {
     const auto [b, e] =
@@ -366,7 +367,7 @@ StepOutcome train_step(Run& run, const Batch& batch) {
     if (collective) throw CollectiveError(text);
     throw Error(text);
   };
-  for (size_t k = 0; k < pieces.size() || (k == 0 && comm.size() > 1); ++k) {
+  for (size_t k = 0; k < pieces.size() || (k == 0 && distributed); ++k) {
     const bool last = k + 1 >= pieces.size();
     Tensor loss;
     int64_t n = 0;
@@ -395,7 +396,7 @@ StepOutcome train_step(Run& run, const Batch& batch) {
       loss.backward();
       break;
     }
-    if (last && comm.size() > 1) {
+    if (last && distributed) {
       // The ranks agree on the loss (and on stopping for a NaN) before the gradients meet.
       comm.all_reduce(weighted, 2, ReduceOp::sum);
       out.loss = weighted[1] != 0 ? std::nan("") : weighted[0] / count;
@@ -410,7 +411,7 @@ StepOutcome train_step(Run& run, const Batch& batch) {
         reducer->on_grad_ready(leaf);
       }) : LeafReadyFn());
     }
-    if (last && comm.size() == 1) {
+    if (last && !distributed) {
       out.loss = weighted[1] != 0 ? std::nan("") : weighted[0] / count;
       check_finite(out.loss, false);
     }
