@@ -4,6 +4,7 @@
 // `prm eval --pred` scores.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -12,11 +13,14 @@
 #include "commands.h"
 #include "data/files.h"
 #include "data/image.h"
+#include "data/json.h"
+#include "data/npy.h"
 #include "data/predictions.h"
 #include "data/safetensors.h"
 #include "data/voc.h"
 #include "layers/resnet.h"
 #include "prm/infer.h"
+#include "prm/proposal_files.h"
 #include "prm/visualize.h"
 
 namespace fs = std::filesystem;
@@ -34,6 +38,52 @@ std::string progress_eta(size_t done, size_t total, double elapsed) {
   return text;
 }
 
+// With --dump DIR: what instance extraction saw for one image, at the extraction size E
+// (tools/demo_diagnose.py reads it): DIR/<id>_proposals.npy (uint8 [P, E, E]), <id>_prms.npy
+// (float32 [K, E, E]), <id>_scores.npy (float64 [K, P], step 6 scores, -1e300 for proposals not
+// considered) and <id>.json (peaks with their CRM values, instances with the proposal and peak
+// each chose).
+void write_diagnostics(const std::string& dir, const ImageInference& r) {
+  const InferDiagnostics& d = r.diagnostics;
+  const int E = d.size, K = static_cast<int>(r.response.count());
+  const int P = static_cast<int>(d.proposals.size());
+  if (E <= 0) return;  // no peaks: nothing was extracted
+  save_proposals_npy(dir + "/" + r.id + "_proposals.npy", d.proposals, E, E);
+  save_npy(dir + "/" + r.id + "_prms.npy",
+           Tensor::from_vector(std::vector<double>(d.prms.begin(), d.prms.end()), {K, E, E},
+                               DType::f32, Device::cpu));
+  std::vector<double> scores;
+  for (const std::vector<double>& row : d.scores)
+    for (double v : row) scores.push_back(std::isfinite(v) ? v : -1e300);
+  save_npy(dir + "/" + r.id + "_scores.npy",
+           Tensor::from_vector(scores, {K, P}, DType::f64, Device::cpu));
+  Json peaks = Json::array();
+  for (int k = 0; k < K; ++k) {
+    const int64_t* p = &r.response.peaks[4 * k];
+    peaks.push_back(Json::array({Json(p[1]), Json(p[2]), Json(p[3]),
+                                 Json(r.response.peak_values[k])}));
+  }
+  Json instances = Json::array();
+  for (const Instance& inst : r.instances) {
+    Json merged = Json::array();
+    for (int m : inst.merged_peaks) merged.push_back(Json(m));
+    instances.push_back(Json::object({{"class", Json(inst.class_index)},
+                                      {"score", Json(inst.score)},
+                                      {"peak", Json(inst.peak_index)},
+                                      {"proposal", Json(inst.proposal)},
+                                      {"merged_peaks", merged}}));
+  }
+  const Json out = Json::object({{"image", Json(r.id)},
+                                 {"width", Json(r.width)},
+                                 {"height", Json(r.height)},
+                                 {"extraction_size", Json(E)},
+                                 {"grid_height", Json(r.response.crm.size(2))},
+                                 {"grid_width", Json(r.response.crm.size(3))},
+                                 {"peaks", peaks},
+                                 {"instances", instances}});
+  write_file_atomic(dir + "/" + r.id + ".json", write_json(out) + "\n");
+}
+
 }  // namespace
 
 void declare_inference_flags(Args& args) {
@@ -46,6 +96,10 @@ void declare_inference_flags(Args& args) {
   args.option("class-threshold", "PRMs for classes whose peak score reaches this", "0");
   args.option("proposals", "segment proposals: ours (selective search), none (masks from the "
               "PRMs), or a folder with <id>.npy or <id>/*.png per image (MCG, COB)", "ours");
+  args.option("area-penalty", "instance extraction: subtract this times |S| / image area from "
+              "each proposal S's score (ours, for diffuse PRMs; 0 = DESIGN.md step 6 as is)", "0");
+  args.optional("dump", "also write, per image, what instance extraction saw (proposals, PRMs, "
+                "scores, choices) into this folder, for tools/demo_diagnose.py");
 }
 
 static InferOptions inference_options(const Args& args) {
@@ -59,6 +113,15 @@ static InferOptions inference_options(const Args& args) {
   o.proposals = args.get("proposals") == "ours" ? "" : args.get("proposals");
   if (!o.proposals.empty() && o.proposals != "none")
     PRM_CHECK(fs::is_directory(o.proposals), o.proposals, ": no such proposals folder");
+  o.instances.area_penalty = args.get_double("area-penalty");
+  PRM_CHECK(std::isfinite(o.instances.area_penalty) && o.instances.area_penalty >= 0,
+            "--area-penalty must be finite and >= 0");
+  o.keep_diagnostics = args.has("dump");
+  if (o.keep_diagnostics) {
+    std::error_code ec;
+    fs::create_directories(args.get("dump"), ec);
+    PRM_CHECK(!ec, args.get("dump"), ": cannot create the dump folder (", ec.message(), ")");
+  }
   return o;
 }
 
@@ -66,7 +129,7 @@ static InferOptions inference_options(const Args& args) {
 static void predict_split(const std::string& voc_root, const std::vector<std::string>& ids,
                    ResNet& net, Device device, const InferOptions& options,
                    const std::vector<std::string>& classes, const std::string& pred_dir,
-                   bool skip_bad) {
+                   bool skip_bad, const std::string& dump_dir) {
   PredictionWriter writer(pred_dir);
   const auto t0 = std::chrono::steady_clock::now();
   size_t done = 0;
@@ -81,6 +144,7 @@ static void predict_split(const std::string& voc_root, const std::vector<std::st
       continue;
     }
     const ImageInference r = infer_image(net, image, id, device, options);
+    if (!dump_dir.empty()) write_diagnostics(dump_dir, r);
     for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
       writer.add_score(id, classes[c], r.class_scores[c]);
     for (const PointPrediction& p : r.points)
@@ -113,7 +177,8 @@ void predict_split_with_weights(const Args& args, const std::string& data,
   PRM_CHECK(net->options().num_classes == static_cast<int64_t>(classes.size()), args.get("weights"),
             ": ", net->options().num_classes, " classes, but the VOC class list has ",
             classes.size());
-  predict_split(root, ids, *net, device, options, classes, pred_dir, args.get_toggle("skip-bad"));
+  predict_split(root, ids, *net, device, options, classes, pred_dir, args.get_toggle("skip-bad"),
+                args.has("dump") ? args.get("dump") : "");
 }
 
 int cmd_infer(int argc, char** argv) {
@@ -160,6 +225,7 @@ int cmd_infer(int argc, char** argv) {
     const std::string id = fs::path(files[i]).stem().string();
     const Image image = load_image(files[i], 3);
     const ImageInference r = infer_image(*net, image, id, device, options);
+    if (args.has("dump")) write_diagnostics(args.get("dump"), r);
     std::vector<std::string> mask_files;
     for (size_t k = 0; k < r.instances.size(); ++k) {
       Image m;  // 8-bit grey, 255 inside (the format prm eval reads)

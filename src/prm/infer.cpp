@@ -114,6 +114,12 @@ ImageInference infer_image(Module& net, const Image& image, const std::string& i
   const std::vector<double> crm_values = r.response.crm.to_vector();
   const std::vector<float> crms(crm_values.begin(), crm_values.end());
   r.instances = extract_instances(prms, crms.data(), C, h, w, proposals, o.instances);
+  if (o.keep_diagnostics) {
+    r.diagnostics.size = E;
+    r.diagnostics.scores = proposal_scores(prms, crms.data(), C, h, w, proposals, o.instances);
+    r.diagnostics.proposals = proposals;
+    r.diagnostics.prms = std::move(prm_f);
+  }
   for (Instance& inst : r.instances) inst.mask = resize_mask_nearest(inst.mask, image.height, image.width);
   r.seconds_extraction = seconds_since(t0);
   return r;

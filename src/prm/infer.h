@@ -26,6 +26,16 @@ struct InferOptions {
   std::string proposals;         // "" ours (selective search), "none" from PRMs, else a folder
   ProposalOptions search;        // for ours
   InstanceOptions instances;
+  bool keep_diagnostics = false;  // fill ImageInference::diagnostics (prm infer/eval --dump)
+};
+
+// What instance extraction saw, for studying where quality is lost (tools/demo_diagnose.py):
+// everything at the extraction size E x E.
+struct InferDiagnostics {
+  int size = 0;                               // E
+  std::vector<Mask> proposals;                // [P] E x E, in the order extraction sees them
+  std::vector<float> prms;                    // [K, E, E], as extraction scores them
+  std::vector<std::vector<double>> scores;    // [K][P] step 6 scores (-inf: not considered)
 };
 
 struct PointPrediction {
@@ -41,6 +51,7 @@ struct ImageInference {
   std::vector<PointPrediction> points;    // one per peak used for PRMs
   std::vector<Instance> instances;        // masks at the original size (prm at S x S)
   PeakResponse response;                  // CRMs, peaks, PRMs at S x S
+  InferDiagnostics diagnostics;           // only with InferOptions::keep_diagnostics
   double seconds_forward_backprop = 0, seconds_proposals = 0, seconds_extraction = 0;
 };
 

@@ -131,6 +131,8 @@ void validate(const std::vector<PeakPrm>& prms, const float* crms, int C, int h,
   const char* op = "extract_instances";
   PRM_CHECK(opts.proposal_limit >= 0, op, ": proposal_limit must be >= 0, got ",
             opts.proposal_limit);
+  PRM_CHECK(std::isfinite(opts.area_penalty) && opts.area_penalty >= 0, op,
+            ": area_penalty must be finite and >= 0, got ", opts.area_penalty);
   PRM_CHECK(opts.contour_width >= 1 && opts.contour_width % 2 == 1, op,
             ": contour_width must be odd and >= 1, got ", opts.contour_width);
   const int H = prms[0].height, W = prms[0].width;
@@ -241,6 +243,8 @@ std::vector<std::vector<double>> score_matrix(const std::vector<PeakPrm>& prms, 
     sum_rows(in_mask.data(), interleaved.data(), K, inside);
     sum_rows(on_contour.data(), interleaved.data(), K, contour);
     std::vector<int64_t> background_inside(C, -1);  // sum(Q over S) per class, when needed
+    const double area_term = opts.area_penalty * static_cast<double>(inside.size()) /
+                             static_cast<double>(HW);
     for (size_t k = 0; k < K; ++k) {
       const int c = static_cast<int>(prms[k].c);
       if (background_inside[c] < 0) {
@@ -249,7 +253,7 @@ std::vector<std::vector<double>> score_matrix(const std::vector<PeakPrm>& prms, 
         background_inside[c] = n;
       }
       scores[k][j] = opts.balance * in_mask[k] + on_contour[k] -
-                     opts.penalty * static_cast<double>(background_inside[c]);
+                     opts.penalty * static_cast<double>(background_inside[c]) - area_term;
     }
   }
   return scores;

@@ -4,7 +4,8 @@
 // For a peak of class c with PRM R (float [H, W], input resolution) and a proposal S:
 //   C = morphological gradient of S with a 5x5 square (its contour band),
 //   Q = [bicubic-upsampled CRM of class c < 0.95 * mean of that upsampled CRM] (background prior),
-//   score = 0.8 * sum(R over S) + sum(R over C) - 1e-5 * sum(Q over S).
+//   score = 0.8 * sum(R over S) + sum(R over C) - 1e-5 * sum(Q over S)
+//           [- area_penalty * |S| / (H * W), an option of ours, off by default].
 // Each peak keeps its best proposal (first on ties); instances are sorted by score (descending,
 // stable) and a kept instance suppresses every later one whose mask IoU with it is >= 0.3, adding
 // the suppressed PRMs to its own. The choices where the official code (ZhouYanzhao/PRM,
@@ -65,6 +66,12 @@ struct InstanceOptions {
   double background_factor = 0.95;  // Q = [upsampled CRM < factor * its mean]
   double balance = 0.8;          // weight of sum(R over S)
   double penalty = 1e-5;         // weight of sum(Q over S)
+  // Ours, not the paper's (0 = off, the default): minus area_penalty * |S| / (H * W), i.e.
+  // area_penalty times the mass a uniform PRM would put inside S. With it a pixel adds to the
+  // score only where balance * R exceeds area_penalty / (H * W): for diffuse PRMs (a network
+  // trained from scratch on small images spreads most of a PRM's mass over the background),
+  // which otherwise favour the largest proposals through the peak (docs/prm.md, the demo).
+  double area_penalty = 0;
   double nms_iou = 0.3;          // suppress at IoU >= this; a value > 1 disables NMS
   bool nms_across_classes = true;  // official: any class suppresses any class
   bool merge_prms = true;        // a kept instance adds the suppressed ones' PRMs
