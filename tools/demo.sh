@@ -12,9 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PRM=${PRM:-build/prm}
 DIR=${DEMO_DIR:-demo}
-SIZE=${DEMO_SIZE:-128}
-EPOCHS=${DEMO_EPOCHS:-24}
+# The images are 128 pixels wide; the network sees them at 192 (6x6 class response maps instead
+# of 4x4): classification mAP 0.96 instead of 0.885 on val, 1.7x the time per epoch.
+SIZE=${DEMO_SIZE:-192}
+EPOCHS=${DEMO_EPOCHS:-20}
+DROP=$(( EPOCHS * 3 / 4 + 1 ))  # the rate x0.1 for the last quarter of the epochs (16..20)
 NET=(--arch resnet18 --size "$SIZE")
+# Instance extraction: DESIGN.md step 6's score, minus 3 x (proposal area / image area). The PRMs
+# of this small network trained from scratch put half of their mass or more outside the
+# objects, which makes the paper's score prefer proposals 3-4x larger than the object; the penalty
+# (ours, an option of prm infer/eval, off by default) was chosen on a separate synthetic set
+# (seed 11), not on val. docs/prm.md, "The demo's numbers", has the measurements.
+EXTRACT=(--peak-threshold 0 --area-penalty 3)
 start=$(date +%s)
 rm -rf "$DIR"
 mkdir -p "$DIR"
@@ -25,18 +34,18 @@ echo "== 2/4 training ($EPOCHS epochs)"
 # trained faster than the paper's rule in our runs (val mAP 0.84 vs 0.80 after 10-12 epochs);
 # prm train's default stays the paper's (official).
 "$PRM" train --data "$DIR/data" --out "$DIR/run" "${NET[@]}" --width 16 --batch 8 \
-  --epochs "$EPOCHS" --lr 0.05 --lr-drops 19 --backbone-lr-mult 1 --workers 2 --peak-grad mean
+  --epochs "$EPOCHS" --lr 0.05 --lr-drops "$DROP" --backbone-lr-mult 1 --workers 2 --peak-grad mean
 echo "== 3/4 evaluation on the val split"
 mkdir -p "$DIR/eval"
 "$PRM" eval --weights "$DIR/run/weights.safetensors" "${NET[@]}" --data "$DIR/data" --split val \
-  --out "$DIR/eval" --peak-threshold 0 | tee "$DIR/eval/table.txt"
+  --out "$DIR/eval" "${EXTRACT[@]}" | tee "$DIR/eval/table.txt"
 echo "== 4/4 pictures"
 mkdir -p "$DIR/pictures/input"
 head -n 6 "$DIR/data/ImageSets/Segmentation/val.txt" | while read -r id; do
   cp "$DIR/data/JPEGImages/$id.jpg" "$DIR/pictures/input/"
 done
 "$PRM" infer --weights "$DIR/run/weights.safetensors" "${NET[@]}" --input "$DIR/pictures/input" \
-  --out "$DIR/pictures" --peak-threshold 0
+  --out "$DIR/pictures" "${EXTRACT[@]}"
 secs=$(( $(date +%s) - start ))
 python3 - "$DIR" "$secs" <<'PY' || true
 import json, sys

@@ -75,7 +75,7 @@ def main():
     gt_best_all, gt_best_considered, gt_best_pred = [], [], []
     peaks_total = peaks_on_own = peaks_absent_class = 0
     area_own = []
-    mass_own, mass_class, mass_any = [], [], []
+    mass_own, mass_class, mass_any, mass_any_void = [], [], [], []
     chosen_iou, best_iou_for_peak, best_rank = [], [], []
     chosen_area_ratio = []
     proposals_count, considered_count = [], []
@@ -130,6 +130,8 @@ def main():
             gt_best_pred.append(best)
         # (b) PRM mass, (c) choice
         gts_e = [resize_nearest(g[None].astype(np.uint8), E, E)[0].astype(bool) for g in gts]
+        # objects with the void band VOC draws along their boundaries (PRMs light outlines)
+        objects_and_void = resize_nearest((obj != 0)[None].astype(np.uint8), E, E)[0].astype(bool)
         oracle = [0.0] * len(gts)
         # the proposal each peak chose before NMS: the argmax of its scores row
         for k, (c, py, px, value) in enumerate(d["peaks"]):
@@ -156,6 +158,7 @@ def main():
             mass_own.append(max(masses))
             mass_class.append(sum(masses))
             mass_any.append(prm[anyobj].sum() / total)
+            mass_any_void.append(prm[objects_and_void].sum() / total)
             area_own.append(gts_e[own].sum() / (E * E))
             row = scores[k]
             pick = int(np.argmax(row))
@@ -194,6 +197,7 @@ def main():
     out["b_mass_in_own_instance"] = float(np.mean(mass_own)) if mass_own else 0
     out["b_mass_in_class_objects"] = float(np.mean(mass_class)) if mass_class else 0
     out["b_mass_in_any_object"] = float(np.mean(mass_any)) if mass_any else 0
+    out["b_mass_in_objects_and_void_band"] = float(np.mean(mass_any_void)) if mass_any_void else 0
     out["c_chosen_iou"] = float(np.mean(chosen_iou)) if chosen_iou else 0
     out["c_best_considered_iou"] = float(np.mean(best_iou_for_peak)) if best_iou_for_peak else 0
     out["c_chosen_is_best"] = float(np.mean(np.array(chosen_iou) >= np.array(best_iou_for_peak) - 1e-9)) if chosen_iou else 0
@@ -222,7 +226,8 @@ def main():
           f"with most mass) {out['b_mass_in_own_instance']:.3f} (its area: "
           f"{out['b_target_area_fraction']:.3f} of the image), "
           f"inside objects of its class {out['b_mass_in_class_objects']:.3f}, "
-          f"inside any object {out['b_mass_in_any_object']:.3f}")
+          f"inside any object {out['b_mass_in_any_object']:.3f} (with the void band along "
+          f"object boundaries {out['b_mass_in_objects_and_void_band']:.3f})")
     print(f"(c) per peak of a present class, with its target: IoU of the chosen proposal {out['c_chosen_iou']:.3f} vs the "
           f"best considered {out['c_best_considered_iou']:.3f}; chosen is best "
           f"{out['c_chosen_is_best']:.3f}; median score rank of the best "
