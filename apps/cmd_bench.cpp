@@ -66,7 +66,7 @@ double peak_memory_mb(Device device) {
 // apart, so prm_batched / prm_per_peak time the back-propagation of the K peaks alone.
 template <typename Emit>
 void bench_prm(ResNet& net, int64_t size, Device device, int64_t peaks, int warmup, int runs,
-               Emit emit) {
+               const std::string& modes, Emit emit) {
   std::mt19937_64 rng(1);
   const Tensor image = Tensor::randn({1, 3, size, size}, rng, DType::f32, device);
   PeakBackpropOptions opts;
@@ -75,6 +75,7 @@ void bench_prm(ResNet& net, int64_t size, Device device, int64_t peaks, int warm
   opts.max_peaks = peaks;
   FrozenParameters frozen(net);
   for (bool batched : {true, false}) {
+    if (modes != "both" && (modes == "batched") != batched) continue;
     cuda_reset_peak_memory();
     std::vector<double> forward_s, backprop_s;
     int64_t K = 0;
@@ -96,7 +97,7 @@ void bench_prm(ResNet& net, int64_t size, Device device, int64_t peaks, int warm
     }
     std::fprintf(stderr, "\n");
     const std::string extra = ", \"peaks\": " + std::to_string(K);
-    if (batched) emit("prm_forward", summarize(forward_s), 1, extra);
+    if (batched || modes == "per-peak") emit("prm_forward", summarize(forward_s), 1, extra);
     emit(batched ? "prm_batched" : "prm_per_peak", summarize(backprop_s), 1, extra);
   }
 }
@@ -124,6 +125,8 @@ int cmd_bench(int argc, char** argv) {
   args.choice("peak-grad", {"official", "mean"}, "class-score gradient in the training step",
               "official");
   args.option("peaks", "PRM rows: peaks back-propagated (K, the first K kept peaks)", "16");
+  args.choice("prm-mode", {"both", "batched", "per-peak"},
+              "PRM rows: all K peaks in one backward, one backward per peak, or both", "both");
   args.choice("conv-engine", {"native", "cudnn"}, "CUDA convolution: im2col + cuBLAS, or cuDNN",
               "native");
   if (!args.parse(argc, argv)) return 0;
@@ -197,7 +200,7 @@ int cmd_bench(int argc, char** argv) {
     emit("train_step", time_runs(step, warmup, runs, "train_step"), batch,
          std::string(", \"peak_grad\": \"") + peak_grad_name(peak_grad) + "\"");
   }
-  if (only.empty() || only == "prm") bench_prm(net, size, device, peaks, warmup, runs, emit);
+  if (only.empty() || only == "prm") bench_prm(net, size, device, peaks, warmup, runs, args.get("prm-mode"), emit);
   if (only.empty() || only == "allreduce") {
     // The data-parallel step's communication: every parameter's gradient (here all ones) into
     // its bucket, one all-reduce per bucket, the sums back (dist/grad_reducer.h). A run's time is
