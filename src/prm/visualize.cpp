@@ -85,9 +85,13 @@ void draw_text(Image& img, int x, int y, const std::string& s, const std::array<
 }
 
 // Text on a filled box of `box` colour, in black or white, whichever reads better; kept inside
-// the image.
-void draw_label(Image& img, int x, int y, const std::string& s, const std::array<uint8_t, 3>& box) {
-  const int scale = text_scale(img), pad = scale;
+// the image: a label wider than the image is drawn smaller, and cut at the right if it still
+// does not fit at the smallest size.
+void draw_label(Image& img, int x, int y, std::string s, const std::array<uint8_t, 3>& box) {
+  int scale = text_scale(img);
+  while (scale > 1 && text_width(s, scale) + 2 * scale > img.width) --scale;
+  while (s.size() > 1 && text_width(s, scale) + 2 * scale > img.width) s.pop_back();
+  const int pad = scale;
   const int w = text_width(s, scale) + 2 * pad, h = 9 * scale + 2 * pad;
   x = std::clamp(x, 0, std::max(0, img.width - w));
   y = std::clamp(y, 0, std::max(0, img.height - h));
