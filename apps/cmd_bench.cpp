@@ -129,8 +129,14 @@ int cmd_bench(int argc, char** argv) {
               "PRM rows: all K peaks in one backward, one backward per peak, or both", "both");
   args.choice("conv-engine", {"native", "cudnn"}, "CUDA convolution: im2col + cuBLAS, or cuDNN",
               "native");
+  args.choice("precision", {"fp32", "tf32", "bf16"},
+              "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet; "
+              "the CPU computes in fp32 whatever this says)",
+              "fp32");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
+  const Precision precision = parse_precision(args.get("precision"));
+  set_matmul_precision(precision);
   const std::string only = args.has("only") ? args.get("only") : "";
   const PeakGrad peak_grad = parse_peak_grad(args.get("peak-grad"));
   const int64_t peaks = args.get_int("peaks");
@@ -166,10 +172,11 @@ int cmd_bench(int argc, char** argv) {
         "{\"bench\": \"%s\", \"impl\": \"prm\", \"arch\": \"%s\", \"size\": %ld, \"batch\": %ld, "
         "\"device\": \"%s\", \"median_s\": %.6f, \"min_s\": %.6f, \"runs\": %d, "
         "\"peak_mem_mb\": %.1f, \"images_per_s\": %.3f, \"threads\": %d, "
-        "\"conv_engine\": \"%s\"%s}\n",
+        "\"conv_engine\": \"%s\", \"precision\": \"%s\"%s}\n",
         bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(images),
         device_name(device), t.median_s, t.min_s, t.runs, peak_memory_mb(device),
-        images / t.median_s, omp_get_max_threads(), conv_engine_name(engine), extra.c_str());
+        images / t.median_s, omp_get_max_threads(), conv_engine_name(engine),
+        precision_name(precision), extra.c_str());
     std::fflush(stdout);
   };
 

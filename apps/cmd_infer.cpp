@@ -92,6 +92,9 @@ void declare_inference_flags(Args& args) {
   args.option("extraction-size", "proposals and instance extraction on the image resized to this "
               "(the official pipeline's 448, where DESIGN.md's constants hold)", "448");
   args.choice("device", kDeviceChoices, "where to run", "cpu");
+  args.choice("precision", {"fp32", "tf32", "bf16"},
+              "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet)",
+              "fp32");
   args.option("peak-threshold", "PRMs for peaks whose CRM value exceeds this (official: 30)", "30");
   args.option("class-threshold", "PRMs for classes whose peak score reaches this", "0");
   args.option("proposals", "segment proposals: ours (selective search), none (masks from the "
@@ -103,6 +106,7 @@ void declare_inference_flags(Args& args) {
 }
 
 static InferOptions inference_options(const Args& args) {
+  set_matmul_precision(parse_precision(args.get("precision")));
   InferOptions o;
   o.size = static_cast<int>(args.get_int("size"));
   o.extraction_size = static_cast<int>(args.get_int("extraction-size"));

@@ -91,6 +91,10 @@ int cmd_train(int argc, char** argv) {
   args.optional("momentum", "SGD momentum [0.9]");
   args.optional("weight-decay", "SGD weight decay [0.0001]");
   args.choice("device", kDeviceChoices, "where to train [cpu]", "");
+  args.choice("precision", {"fp32", "tf32", "bf16"},
+              "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet) "
+              "[fp32]",
+              "");
   args.optional("seed", "initialisation, shuffling and flips [1]");
   args.optional("workers", "loader threads [2]");
   args.choice("peak-grad", {"official", "mean"},
@@ -146,6 +150,7 @@ int train_command(const Args& args) {
     check_agrees(args, "size", std::to_string(c.size));
     check_agrees(args, "batch", std::to_string(c.batch));
     check_agrees(args, "device", c.device);
+    check_agrees(args, "precision", c.precision);
     check_agrees(args, "seed", std::to_string(c.seed));
     check_agrees(args, "peak-grad", peak_grad_name(c.peak_grad));
     check_agrees(args, "micro-batches", std::to_string(c.micro_batches));
@@ -183,6 +188,7 @@ int train_command(const Args& args) {
     if (args.has("weight-decay")) c.weight_decay = args.get_double("weight-decay");
     if (args.has("device")) c.device = args.get("device");
     if (args.has("device")) (void)args.get_device("device");  // cuda only when a GPU is visible
+    if (args.has("precision")) c.precision = args.get("precision");
     if (args.has("seed")) c.seed = static_cast<uint64_t>(args.get_int("seed"));
     if (args.has("workers")) c.workers = args.get_int("workers");
     if (args.has("peak-grad")) c.peak_grad = parse_peak_grad(args.get("peak-grad"));

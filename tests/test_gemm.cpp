@@ -177,6 +177,19 @@ TEST_CASE("matmul errors name the op and the shapes") {
                   Error);
 }
 
+TEST_CASE("precision: parsed by name; bf16 is refused with what is missing") {
+  CHECK(parse_precision("fp32") == Precision::fp32);
+  CHECK(parse_precision("tf32") == Precision::tf32);
+  CHECK_THROWS_WITH_AS(parse_precision("fp16"), doctest::Contains("expected fp32, tf32 or bf16"),
+                       Error);
+  CHECK_THROWS_WITH_AS(set_matmul_precision(Precision::bf16),
+                       doctest::Contains("not implemented yet"), Error);
+  CHECK(matmul_precision() == Precision::fp32);
+  set_matmul_precision(Precision::tf32);
+  CHECK(matmul_precision() == Precision::tf32);
+  set_matmul_precision(Precision::fp32);
+}
+
 TEST_SUITE("cuda") {
   TEST_CASE("matmul on cuda (cuBLAS) matches naive products") {
     PRM_REQUIRE_CUDA_OR_SKIP();
@@ -184,6 +197,40 @@ TEST_SUITE("cuda") {
     check_matmul({33, 70}, {70, 41}, DType::f32, Device::cuda, 1e-4);
     check_matmul({3, 4, 5}, {3, 5, 6}, DType::f64, Device::cuda, 1e-12);
     check_matmul({2, 17, 9}, {2, 9, 35}, DType::f32, Device::cuda, 1e-4);
+  }
+
+  // TF32 rounds each float32 input to a 10-bit mantissa (relative error <= 2^-11), so a product
+  // a*b is off by at most ~2^-10 of |a*b| and a sum of them by 2^-10 * sum |a||b| (float32
+  // accumulation adds ~K * 2^-24, negligible): each element is checked against that bound, with a
+  // factor 2 of margin, from a float64 loop. fp32 mode must stay within float32 rounding, and
+  // tf32 must actually change the result (else the switch did nothing).
+  TEST_CASE("gemm precision tf32 on cuda: within the TF32 bound, and fp32 stays exact") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    const int64_t M = 128, N = 96, K = 256;
+    std::mt19937_64 rng(5);
+    const Tensor a = Tensor::randn({M, K}, rng), b = Tensor::randn({K, N}, rng);
+    const std::vector<double> av = a.to_vector(), bv = b.to_vector();
+    std::vector<double> exact(M * N, 0.0), bound(M * N, 0.0);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j)
+        for (int64_t k = 0; k < K; ++k) {
+          exact[i * N + j] += av[i * K + k] * bv[k * N + j];
+          bound[i * N + j] += std::abs(av[i * K + k] * bv[k * N + j]);
+        }
+    auto product = [&](Precision p) {
+      set_matmul_precision(p);
+      const std::vector<double> c = matmul(a.to(Device::cuda), b.to(Device::cuda)).to_vector();
+      set_matmul_precision(Precision::fp32);
+      return c;
+    };
+    const std::vector<double> fp32 = product(Precision::fp32), tf32 = product(Precision::tf32);
+    double tf32_vs_fp32 = 0;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      CHECK(std::abs(fp32[i] - exact[i]) <= 1e-5 * bound[i]);
+      CHECK(std::abs(tf32[i] - exact[i]) <= 2.0 * std::ldexp(bound[i], -10));
+      tf32_vs_fp32 = std::max(tf32_vs_fp32, std::abs(tf32[i] - fp32[i]) / bound[i]);
+    }
+    CHECK(tf32_vs_fp32 > 1e-5);  // the tensor cores were used
   }
 
   TEST_CASE("matmul errors for operands on different devices") {

@@ -252,6 +252,9 @@ def main():
     p.add_argument("--width", type=int, default=64, help="stem width (64 for the real networks)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--only", choices=["forward", "train", "prm"], default=None)
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32",
+                   help="fp32: TF32 off; tf32: TF32 allowed in cuBLAS and cuDNN; bf16: autocast "
+                        "to bfloat16 with channels_last (PyTorch's AMP), forward and train rows")
     p.add_argument("--peak-grad", choices=["official", "mean"], default="official",
                    help="class-score gradient in the training step")
     p.add_argument("--peaks", type=int, default=16,
@@ -261,9 +264,19 @@ def main():
         p.error("--size must be >= 32, --batch, --runs and --peaks >= 1, --warmup >= 0")
     torch.set_num_threads(a.threads or os.cpu_count())
     dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.benchmark = True
+    amp = a.precision == "bf16"
     torch.manual_seed(0)
     model = FCResNet(a.arch, width=a.width).to(dev)
     x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
+
+    def autocast():
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp)
     target = (torch.rand(a.batch, 20, device=dev) > 0.7).float()
     cuda = dev.type == "cuda"
     sync = (lambda: torch.cuda.synchronize()) if cuda else (lambda: None)
@@ -281,7 +294,7 @@ def main():
         row = {"bench": bench, "impl": "torch", "arch": a.arch, "size": a.size, "batch": images,
                "device": a.device, "median_s": None, "min_s": None, "runs": 0,
                "peak_mem_mb": round(peak_mb(), 1), "images_per_s": None,
-               "threads": torch.get_num_threads()}
+               "threads": torch.get_num_threads(), "precision": a.precision}
         if times:
             med = statistics.median(times)
             row.update(median_s=med, min_s=min(times), runs=len(times),
@@ -292,7 +305,7 @@ def main():
     if a.only in (None, "forward"):
         model.eval()
         reset_peak()
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             emit("forward", timed(lambda: model(x), a.runs, a.warmup, sync), a.batch)
     if a.only in (None, "train"):
         model.train()
@@ -301,7 +314,10 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            scores = PeakStimulation.apply(upsample8(model(x)), mean_grad)
+            with autocast():
+                crm = model(x)
+            # peak stimulation and the loss in float32, as prm's bf16 mode would
+            scores = PeakStimulation.apply(upsample8(crm.float()), mean_grad)
             loss = F.multilabel_soft_margin_loss(scores, target)
             loss.backward()
             opt.step()

@@ -48,13 +48,20 @@ if command -v compute-sanitizer >/dev/null || [ -x /usr/local/cuda/bin/compute-s
     $build/prm_tests --test-suite=cuda --test-case='*parity*,*conv*,*loader*,*peak*'
 fi
 bench() {
-  for engine in native cudnn; do
-    $build/prm bench --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 \
-      --conv-engine $engine || return 1
+  for precision in fp32 tf32; do
+    for engine in native cudnn; do
+      $build/prm bench --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 \
+        --conv-engine $engine --precision $precision --only forward || return 1
+      $build/prm bench --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 \
+        --conv-engine $engine --precision $precision --only train || return 1
+    done
   done
+  $build/prm bench --device cuda --arch resnet50 --size 448 --runs 10 --only prm --peaks 16 || return 1
   if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-    python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only forward
-    python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only train
+    for precision in fp32 tf32 bf16; do
+      python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only forward --precision $precision
+      python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --batch 16 --runs 10 --only train --precision $precision
+    done
     python3 tools/bench_torch.py --device cuda --arch resnet50 --size 448 --runs 10 --only prm --peaks 16
   fi
 }
@@ -86,4 +93,4 @@ fi
 
 echo "== gpu_check on $(cat "$out/gpu.txt")"
 printf '%s\n' "${summary[@]}"
-grep -h '^{' "$out/bench.jsonl" 2>/dev/null | sed -E 's/.*"bench": "([a-z_]+)", "impl": "([a-z]+)".*"batch": ([0-9]+).*"median_s": ([0-9.]+).*"peak_mem_mb": ([0-9.]+).*/\2 \1 batch \3: median \4 s, peak \5 MB/'
+grep -h '^{' "$out/bench.jsonl" 2>/dev/null | sed -E 's/.*"bench": "([a-z_]+)", "impl": "([a-z]+)".*"batch": ([0-9]+).*"median_s": ([0-9.]+).*"peak_mem_mb": ([0-9.]+).*"precision": "([a-z0-9]+)".*/\2 \1 \6 batch \3: median \4 s, peak \5 MB/'

@@ -94,6 +94,7 @@ void check_same_config(Comm& comm, const TrainConfig& c) {
 void build(Run& run) {
   const TrainConfig& c = run.config;
   run.device = parse_device(c.device);
+  set_matmul_precision(parse_precision(c.precision));
   run.comm = &world(run.device);  // before any CUDA allocation: it picks this rank's GPU
   Comm& comm = *run.comm;
   const int R = comm.size();
@@ -538,6 +539,7 @@ Json TrainConfig::to_json() const {
   j.set("momentum", Json(momentum));
   j.set("weight_decay", Json(weight_decay));
   j.set("device", device);
+  j.set("precision", precision);
   j.set("seed", Json(seed));
   j.set("workers", Json(workers));
   j.set("peak_grad", peak_grad_name(peak_grad));
@@ -567,6 +569,7 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& source) {
     c.momentum = j.at("momentum").as_double();
     c.weight_decay = j.at("weight_decay").as_double();
     c.device = j.at("device").as_string();
+    if (const Json* p = j.find("precision")) c.precision = p->as_string();  // older runs: fp32
     PRM_CHECK(j.at("seed").get_uint64(c.seed), "seed is not an unsigned integer");
     c.workers = j.at("workers").as_int64();
     c.peak_grad = parse_peak_grad(j.at("peak_grad").as_string());
@@ -585,6 +588,7 @@ TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop) {
   PRM_CHECK(config.epochs >= 1 && config.batch >= 1 && config.size >= 32 && config.workers >= 0 &&
                 config.micro_batches >= 1,
             "train: need epochs >= 1, batch >= 1, size >= 32, workers >= 0, micro-batches >= 1");
+  set_matmul_precision(parse_precision(config.precision));  // bf16: refused before any work
   PRM_CHECK(!(config.sync_bn && config.micro_batches > 1),
             "train: --sync-bn and --micro-batches > 1 do not go together (synchronised statistics "
             "are those of each rank's whole part of the batch)");

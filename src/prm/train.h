@@ -49,6 +49,7 @@ struct TrainConfig {
   double momentum = 0.9;
   double weight_decay = 1e-4;
   std::string device = "cpu";
+  std::string precision = "fp32";    // float32 math on CUDA (tensor/dtype.h Precision)
   uint64_t seed = 1;
   int64_t workers = 2;
   PeakGrad peak_grad = PeakGrad::official;

@@ -1,5 +1,7 @@
 #include "tensor/dtype.h"
 
+#include <atomic>
+
 #include "tensor/error.h"
 
 namespace prm {
@@ -16,5 +18,29 @@ DType parse_dtype(const std::string& s) {
   if (s == "int64") return DType::i64;
   throw Error(str_cat("unknown dtype '", s, "' (expected float32, float64 or int64)"));
 }
+
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return Precision::fp32;
+  if (s == "tf32") return Precision::tf32;
+  if (s == "bf16") return Precision::bf16;
+  throw Error(str_cat("unknown precision '", s, "' (expected fp32, tf32 or bf16)"));
+}
+
+const char* precision_name(Precision p) {
+  return p == Precision::fp32 ? "fp32" : p == Precision::tf32 ? "tf32" : "bf16";
+}
+
+namespace {
+std::atomic<Precision> g_matmul_precision{Precision::fp32};
+}  // namespace
+
+void set_matmul_precision(Precision p) {
+  PRM_CHECK(p != Precision::bf16,
+            "precision bf16 (mixed precision: bf16 activations and GEMM inputs, float32 master "
+            "weights) is not implemented yet; use fp32 or tf32");
+  g_matmul_precision.store(p);
+}
+
+Precision matmul_precision() { return g_matmul_precision.load(); }
 
 }  // namespace prm

@@ -17,6 +17,20 @@ inline const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cu
 Device parse_device(const std::string& s);  // "cpu" | "cuda", else prm::Error
 DType parse_dtype(const std::string& s);    // "float32" | "float64" | "int64"
 
+// How float32 convolutions and matrix products may round on CUDA (a process-wide switch, like
+// torch.backends.cuda.matmul.allow_tf32):
+//   fp32  exact float32 products (the default; what the gradient checks and parity tests prove)
+//   tf32  cuBLAS and cuDNN may use tensor cores on inputs rounded to TF32 (10-bit mantissa),
+//         accumulating in float32; float64 work is unaffected
+//   bf16  mixed precision (bf16 activations, float32 master weights): not implemented yet, so
+//         asking for it is an error naming what is missing
+// The CPU computes in float32 whatever the setting.
+enum class Precision { fp32, tf32, bf16 };
+Precision parse_precision(const std::string& s);  // "fp32" | "tf32" | "bf16", else prm::Error
+const char* precision_name(Precision p);
+void set_matmul_precision(Precision p);  // bf16: prm::Error
+Precision matmul_precision();
+
 template <typename T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
 template <> struct dtype_of<double> { static constexpr DType value = DType::f64; };

@@ -42,6 +42,11 @@ int as_int(int64_t v) {
 }
 
 // The four descriptors of one convolution, destroyed with the object.
+// Whether this convolution may use TF32 tensor cores: float32 data under --precision tf32.
+bool tensor_cores(cudnnDataType_t dt) {
+  return dt == CUDNN_DATA_FLOAT && matmul_precision() == Precision::tf32;
+}
+
 struct ConvDescriptors {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
@@ -62,8 +67,11 @@ struct ConvDescriptors {
     const int pad = as_int(win.pad), stride = as_int(win.stride), dil = as_int(win.dilation);
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, pad, pad, stride, stride, dil, dil,
                                                 CUDNN_CROSS_CORRELATION, dt));
-    // Plain FMA math: no TF32, so the engine agrees with the native one to float32 rounding.
-    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    // fp32: plain FMA math, no TF32, so the engine agrees with the native one to float32
+    // rounding. tf32 (float32 data only): cuDNN's default math, which lets Ampere and later use
+    // TF32 tensor cores.
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tensor_cores(dt) ? CUDNN_DEFAULT_MATH
+                                                                   : CUDNN_FMA_MATH));
   }
   ~ConvDescriptors() {
     cudnnDestroyConvolutionDescriptor(conv);
@@ -75,17 +83,17 @@ struct ConvDescriptors {
   ConvDescriptors& operator=(const ConvDescriptors&) = delete;
 };
 
-// Cache key: direction, dtype, N, C, H, W, O, kh, kw, stride, pad, dilation.
-using ShapeKey = std::array<int64_t, 12>;
+// Cache key: direction, dtype, N, C, H, W, O, kh, kw, stride, pad, dilation, tensor cores.
+using ShapeKey = std::array<int64_t, 13>;
 
 ShapeKey shape_key(int direction, cudnnDataType_t dt, int64_t N, int64_t C, int64_t H, int64_t W,
                    int64_t O, const ConvWindow& win) {
-  return {direction,   static_cast<int64_t>(dt), N, C, H, W, O, win.kh, win.kw, win.stride, win.pad,
-          win.dilation};
+  return {direction,  static_cast<int64_t>(dt), N, C, H, W, O, win.kh, win.kw, win.stride, win.pad,
+          win.dilation, tensor_cores(dt) ? 1 : 0};
 }
 
-// The first algorithm of cuDNN's heuristic ranking that reports success with plain FMA math,
-// per shape.
+// The first algorithm of cuDNN's heuristic ranking that reports success with the math the
+// precision allows (plain FMA math for fp32; tensor-core math too for tf32), per shape.
 template <typename Algo, typename Perf, typename Query>
 Algo cached_algorithm(const ShapeKey& key, Query query, const char* what) {
   static std::mutex mutex;
@@ -100,7 +108,8 @@ Algo cached_algorithm(const ShapeKey& key, Query query, const char* what) {
   for (int i = 0; i < returned; ++i) {
     const bool plain_math = perf[i].mathType == CUDNN_DEFAULT_MATH ||
                             perf[i].mathType == CUDNN_FMA_MATH;  // no tensor-core rounding
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && plain_math) {
+    const bool allowed = plain_math || (key[12] == 1 && perf[i].mathType == CUDNN_TENSOR_OP_MATH);
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && allowed) {
       cache.emplace(key, perf[i].algo);
       return perf[i].algo;
     }

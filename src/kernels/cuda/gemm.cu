@@ -2,7 +2,8 @@
 // column-major N x M matrix Cᵀ, and Cᵀ = op(B)ᵀ · op(A)ᵀ, so every call passes B before A and
 // swaps M and N. The handle is created on first use and lives for the process (destroying it at
 // exit could run after the CUDA runtime has shut down). All work goes to the default stream,
-// like every other kernel of ours. Math mode is cuBLAS's default: plain FP32/FP64, no TF32.
+// like every other kernel of ours. Math mode follows matmul_precision() (tensor/dtype.h): fp32 is
+// cuBLAS's default (plain FP32/FP64), tf32 lets single-precision products use TF32 tensor cores.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -32,10 +33,20 @@ int as_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// The handle's math mode for a float32 product under the current precision (a host-side setting,
+// cheap enough to make before every call).
+cublasHandle_t float_handle() {
+  cublasHandle_t h = cublas_handle();
+  CUBLAS_CHECK(cublasSetMathMode(h, matmul_precision() == Precision::tf32
+                                        ? CUBLAS_TF32_TENSOR_OP_MATH
+                                        : CUBLAS_DEFAULT_MATH));
+  return h;
+}
+
 void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k, const float* alpha,
                const float* B, int ldb, const float* A, int lda, const float* beta, float* C,
                int ldc) {
-  CUBLAS_CHECK(cublasSgemm(cublas_handle(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc));
+  CUBLAS_CHECK(cublasSgemm(float_handle(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc));
 }
 void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k, const double* alpha,
                const double* B, int ldb, const double* A, int lda, const double* beta, double* C,
@@ -47,7 +58,7 @@ void batched_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int 
                   const float* alpha, const float* B, int ldb, long long sb, const float* A,
                   int lda, long long sa, const float* beta, float* C, int ldc, long long sc,
                   int batch) {
-  CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), tb, ta, n, m, k, alpha, B, ldb, sb, A,
+  CUBLAS_CHECK(cublasSgemmStridedBatched(float_handle(), tb, ta, n, m, k, alpha, B, ldb, sb, A,
                                          lda, sa, beta, C, ldc, sc, batch));
 }
 void batched_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k,
