@@ -236,9 +236,10 @@ MUTATIONS: List[Mutation] = [
     M("sync BN: dx divided by the local M, not the group's",
       S("src/tensor/ops/batch_norm.cpp", "      M = saved.group_values;", "      M = N * HW;")),
     M("shard_range: the larger parts last",
-      S("src/data/loader.cpp", "return {begin, begin + base + (r < extra ? 1 : 0)};",
-        "return {r * base + (r + extra >= R ? r + extra - R : 0), "
-        "r * base + (r + extra >= R ? r + extra - R : 0) + base + (r + extra >= R ? 1 : 0)};")),
+      S("src/data/loader.cpp", "const size_t begin = r * base + std::min(r, extra);",
+        "const size_t begin = r * base + (r + extra > R ? r + extra - R : 0);",
+        "return {begin, begin + base + (r < extra ? 1 : 0)};",
+        "return {begin, begin + base + (r + extra >= R ? 1 : 0)};")),
     M("train: every rank's loss seeded with 1 / R instead of its share of the batch",
       S("src/prm/train.cpp", "static_cast<double>(n) / count, loss.dtype(),",
         "1.0 / comm.size() / c.micro_batches, loss.dtype(),")),
