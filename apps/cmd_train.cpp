@@ -108,6 +108,9 @@ int cmd_train(int argc, char** argv) {
                 "forward and backward each, batch-norm statistics per piece [1]");
   if (!args.parse(argc, argv)) return 0;
   std::signal(SIGINT, on_interrupt);
+  // mpirun does not pass Ctrl-C on (it ends the ranks), but it forwards SIGUSR1: `kill -USR1
+  // <mpirun>` stops a data-parallel run after the current step with a checkpoint.
+  std::signal(SIGUSR1, on_interrupt);
   if (launched_ranks() > 1) {
     const std::string run = args.has("resume") ? args.get("resume")
                             : args.has("out")  ? args.get("out")
