@@ -123,6 +123,19 @@ TEST_CASE("conv2d matches the naive convolution on cpu (float64, float32)") {
   }
 }
 
+TEST_CASE("conv2d's chunked native path (CUDA's: batched GEMMs, weight gradient summed by one "
+          "GEMM) matches the naive convolution on cpu") {
+  for (int64_t chunk : {2, 3}) {
+    set_conv_images_per_chunk_for_testing(chunk);
+    for (const ConvCase& k : kCases) {
+      CAPTURE(chunk);
+      CAPTURE(describe(k));
+      check_against_naive(k, DType::f64, Device::cpu, 1e-11, 1e-11);
+    }
+  }
+  set_conv_images_per_chunk_for_testing(0);
+}
+
 TEST_CASE("conv2d raw pieces equal the autograd gradients and record no graph") {
   const ConvCase k = kCases[1];
   std::mt19937_64 rng(3);

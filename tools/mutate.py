@@ -227,6 +227,9 @@ MUTATIONS: List[Mutation] = [
     M("PRM: negative input gradients kept (no clamp at 0)",
       S("src/prm/peak_backprop.cpp", "Tensor summed = relu_forward(sum(g, {1}));",
         "Tensor summed = sum(g, {1});")),
+    M("conv weight gradient, chunked: each chunk's sum overwrites dW (beta 0 after the first)",
+      S("src/tensor/ops/conv2d.cpp", "launch<Gemm, T>(dev, false, false, 1, OK, nb, T(1), ones.data<T>(), nb, partial.data<T>(), OK,\n                    beta, dw, OK);",
+        "launch<Gemm, T>(dev, false, false, 1, OK, nb, T(1), ones.data<T>(), nb, partial.data<T>(), OK,\n                    T(0), dw, OK);")),
     # ---- data-parallel training (src/dist, docs/scaling.md) ----
     M("sync BN: pooled variance without the between-rank term (m_r - mean)^2",
       S("src/tensor/ops/batch_norm.cpp", "mul_scalar_forward(add(var, mul(d, d)), w);",

@@ -65,9 +65,13 @@ void check_operands(const char* op, const Tensor& x, const Tensor& w, const char
   check_same_device(op, x, w);
 }
 
+int64_t g_chunk_override = 0;  // set_conv_images_per_chunk_for_testing
+
 // Images per im2col/GEMM round: one on the CPU (the column buffer stays in cache, the GEMM is
 // threaded), as many as fit the budget on CUDA (fewer, larger launches).
 int64_t images_per_chunk(Device dev, const ConvDims& d) {
+  if (g_chunk_override > 0)
+    return std::clamp<int64_t>(g_chunk_override, 1, std::max<int64_t>(d.N, 1));
   if (dev == Device::cpu) return 1;
   const int64_t per_image = std::max<int64_t>(1, d.col_rows() * d.pixels());
   return std::clamp<int64_t>(kColBudget / per_image, 1, std::max<int64_t>(d.N, 1));
@@ -154,7 +158,7 @@ void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, in
 // dx_n = col2im(Wᵀ [K, O] · dy_n [O, P])   (overwrites dx)
 template <typename T>
 void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const ConvDims& d) {
-  if (dev == Device::cpu) {
+  if (dev == Device::cpu && g_chunk_override == 0) {
     const int64_t m = cpu_merge_count(d);
     if (m > 1) return backward_input_merged(dx, dy, w, d, m);
   }
@@ -172,13 +176,21 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
   }
 }
 
-// dW [O, K] = Σ_n dy_n [O, P] · col_nᵀ [P, K]   (the first image overwrites, the rest add)
+// dW [O, K] = Σ_n dy_n [O, P] · col_nᵀ [P, K]   (the first chunk overwrites, the rest add)
+// One image per round (the CPU): one GEMM with beta = 1 accumulating into dW. Several (CUDA):
+// the chunk's per-image products dW_i in ONE strided-batched GEMM into a scratch [nb, O·K], then
+// ONE more GEMM sums them into dW (ones [1, nb] · scratch): two launches per chunk, not nb.
 template <typename T>
 void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const ConvDims& d) {
-  const int64_t K = d.col_rows(), P = d.pixels();
-  const int64_t chunk = images_per_chunk(dev, d);
+  const int64_t K = d.col_rows(), P = d.pixels(), OK = d.O * K;
+  // The scratch of per-image products stays under the column budget too.
+  const int64_t chunk = std::min(images_per_chunk(dev, d),
+                                 std::max<int64_t>(1, kColBudget / std::max<int64_t>(1, OK)));
   const bool pointwise = d.win.is_pointwise();
-  Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
+  const DType dt = dtype_of<T>::value;
+  Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dt, dev);
+  Tensor partial = chunk > 1 ? Tensor::empty({chunk * OK}, dt, dev) : Tensor();
+  Tensor ones = chunk > 1 ? Tensor::full({chunk}, 1.0, dt, dev) : Tensor();
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
@@ -186,13 +198,22 @@ void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const Co
       launch<Im2col, T>(dev, col.data<T>(), cols, nb, d.C, d.H, d.W, d.win);
       cols = col.data<T>();
     }
-    for (int64_t i = 0; i < nb; ++i)
-      launch<Gemm, T>(dev, false, true, d.O, K, P, T(1), dy + (n0 + i) * d.y_image(), P,
-                      cols + i * K * P, P, n0 + i == 0 ? T(0) : T(1), dw, K);
+    const T beta = n0 == 0 ? T(0) : T(1);
+    if (nb == 1) {
+      launch<Gemm, T>(dev, false, true, d.O, K, P, T(1), dy + n0 * d.y_image(), P, cols, P, beta,
+                      dw, K);
+      continue;
+    }
+    gemm_batched_on(dev, false, true, d.O, K, P, dy + n0 * d.y_image(), P, d.y_image(), cols, P,
+                    K * P, partial.data<T>(), K, OK, nb);
+    launch<Gemm, T>(dev, false, false, 1, OK, nb, T(1), ones.data<T>(), nb, partial.data<T>(), OK,
+                    beta, dw, OK);
   }
 }
 
 }  // namespace
+
+void set_conv_images_per_chunk_for_testing(int64_t images) { g_chunk_override = images; }
 
 const char* conv_engine_name(ConvEngine engine) {
   return engine == ConvEngine::cudnn ? "cudnn" : "native";

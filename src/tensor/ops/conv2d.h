@@ -51,6 +51,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
                              const Conv2dOptions& opt = {});
 // dW [Cout, Cin, kh, kw] = Σ_n grad_out_n · im2col(x_n)ᵀ.
+// For tests: the native engine's images per im2col/GEMM round (0: automatic, one on the CPU), so
+// that the CPU runs the chunked path CUDA takes.
+void set_conv_images_per_chunk_for_testing(int64_t images);
+
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt = {});
 // db [Cout] = grad_out summed over batch and pixels.
