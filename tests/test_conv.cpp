@@ -125,9 +125,13 @@ TEST_CASE("conv2d matches the naive convolution on cpu (float64, float32)") {
 
 TEST_CASE("conv2d's chunked native path (CUDA's: batched GEMMs, weight gradient summed by one "
           "GEMM) matches the naive convolution on cpu") {
+  // Batch 5 in chunks of 2 is 2 + 2 + 1: a second multi-image chunk must add to dW.
+  std::vector<ConvCase> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back({5, 3, 6, 5, 4, 3, 3, {1, 1, 1}, true});
+  cases.push_back({5, 4, 5, 5, 3, 1, 1, {1, 0, 1}, false});  // pointwise, batch 5
   for (int64_t chunk : {2, 3}) {
     set_conv_images_per_chunk_for_testing(chunk);
-    for (const ConvCase& k : kCases) {
+    for (const ConvCase& k : cases) {
       CAPTURE(chunk);
       CAPTURE(describe(k));
       check_against_naive(k, DType::f64, Device::cpu, 1e-11, 1e-11);
