@@ -230,3 +230,33 @@ TEST_CASE("mpirun: one rank goes through the all-reduce path and trains the one-
   CHECK(weights_difference(d / "plain1/weights.safetensors", d / "mpi1/weights.safetensors",
                            false) == 0.0);
 }
+
+TEST_CASE("mpirun: SIGUSR1 stops every rank after the same step with a checkpoint (exit 130)") {
+  if (!mpi_ready()) return;
+  const fs::path& d = dist_data();
+  const std::string p = prm_bin();
+  fs::remove_all(d / "usr1");
+  // mpirun in the background; once the first epoch's metrics line is written, SIGUSR1 to mpirun
+  // (which forwards it to every rank); then mpirun's exit status.
+  const std::string script = "( " + mpirun(2) + p + kFlags +
+                             " --epochs 500 --out usr1 & echo $! > usr1.pid; wait $!; "
+                             "echo $? > usr1.rc ) ; true";
+  const std::string driver = "bash -c '(" + script +
+                             ") & for i in $(seq 1 900); do [ -s usr1/metrics.jsonl ] && break; "
+                             "sleep 0.1; done; kill -USR1 $(cat usr1.pid); wait'";
+  const Outcome o = shell(driver, d);
+  std::ifstream rc_file(d / "usr1.rc");
+  int rc = -1;
+  rc_file >> rc;
+  CHECK_MESSAGE(rc == 130, o.err);
+  CHECK_MESSAGE(o.err.find("interrupted: checkpoint written to usr1/checkpoint.safetensors") !=
+                    std::string::npos,
+                o.err);
+  const SafetensorsContents ck = load_safetensors((d / "usr1/checkpoint.safetensors").string());
+  CHECK(std::stoi(ck.metadata.at("epoch")) >= 1);
+  CHECK(std::stoi(ck.metadata.at("epoch")) < 500);
+  const Outcome r = shell(
+      p + " train --resume usr1 --epochs " + std::to_string(std::stoi(ck.metadata.at("epoch")) + 1),
+      d);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+}
