@@ -36,8 +36,8 @@ echo "== 2/4 training ($EPOCHS epochs)"
 # DEMO_RANKS=2 (a build with MPI, mpirun on the PATH): one single-threaded rank per core with
 # synchronised batch norm, about 1.6x faster here (this network's layers are too small to split
 # well across threads; docs/scaling.md). Not the default: the numbers in README.md are the
-# one-process run's, and peak stimulation's discontinuous peak choice lets rounding-level
-# differences take the two runs apart (the 2-rank numbers are in README.md too).
+# one-process run's, and a training step's discontinuities (ReLU kinks, peak choices) let
+# rounding-level differences take the two runs apart (the 2-rank numbers are in README.md too).
 RANKS=${DEMO_RANKS:-1}
 TRAIN=("$PRM" train --data "$DIR/data" --out "$DIR/run" "${NET[@]}" --width 16 --batch 8 \
   --epochs "$EPOCHS" --lr 0.05 --lr-drops "$DROP" --backbone-lr-mult 1 --peak-grad mean)
