@@ -94,3 +94,6 @@ fi
 echo "== gpu_check on $(cat "$out/gpu.txt")"
 printf '%s\n' "${summary[@]}"
 grep -h '^{' "$out/bench.jsonl" 2>/dev/null | sed -E 's/.*"bench": "([a-z_]+)", "impl": "([a-z]+)".*"batch": ([0-9]+).*"median_s": ([0-9.]+).*"peak_mem_mb": ([0-9.]+).*"precision": "([a-z0-9]+)".*/\2 \1 \6 batch \3: median \4 s, peak \5 MB/'
+echo
+echo "== prm against PyTorch on this GPU (PyTorch's median / prm's best engine; > 1: prm faster)"
+python3 tools/bench_table.py "$out/bench.jsonl" | tee "$out/bench_table.md" || true
