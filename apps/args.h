@@ -17,6 +17,7 @@ namespace prm {
 inline const std::vector<std::string> kArchChoices = {"resnet18", "resnet34", "resnet50",
                                                       "resnet101"};
 inline const std::vector<std::string> kDeviceChoices = {"cpu", "cuda"};
+inline const std::vector<std::string> kPrecisionChoices = {"fp32", "tf32", "bf16"};
 
 class Args {
  public:

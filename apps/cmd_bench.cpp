@@ -129,7 +129,7 @@ int cmd_bench(int argc, char** argv) {
               "PRM rows: all K peaks in one backward, one backward per peak, or both", "both");
   args.choice("conv-engine", {"native", "cudnn"}, "CUDA convolution: im2col + cuBLAS, or cuDNN",
               "native");
-  args.choice("precision", {"fp32", "tf32", "bf16"},
+  args.choice("precision", kPrecisionChoices,
               "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet; "
               "the CPU computes in fp32 whatever this says)",
               "fp32");

@@ -92,7 +92,7 @@ void declare_inference_flags(Args& args) {
   args.option("extraction-size", "proposals and instance extraction on the image resized to this "
               "(the official pipeline's 448, where DESIGN.md's constants hold)", "448");
   args.choice("device", kDeviceChoices, "where to run", "cpu");
-  args.choice("precision", {"fp32", "tf32", "bf16"},
+  args.choice("precision", kPrecisionChoices,
               "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet)",
               "fp32");
   args.option("peak-threshold", "PRMs for peaks whose CRM value exceeds this (official: 30)", "30");

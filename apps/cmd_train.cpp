@@ -91,7 +91,7 @@ int cmd_train(int argc, char** argv) {
   args.optional("momentum", "SGD momentum [0.9]");
   args.optional("weight-decay", "SGD weight decay [0.0001]");
   args.choice("device", kDeviceChoices, "where to train [cpu]", "");
-  args.choice("precision", {"fp32", "tf32", "bf16"},
+  args.choice("precision", kPrecisionChoices,
               "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet) "
               "[fp32]",
               "");

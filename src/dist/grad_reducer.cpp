@@ -1,7 +1,5 @@
 #include "dist/grad_reducer.h"
 
-#include <chrono>
-
 #include "tensor/allocator.h"
 
 namespace prm {
@@ -69,7 +67,6 @@ void GradReducer::begin() {
     b.ready = false;
   }
   next_reduce_ = 0;
-  reduced_ = 0;
   error_ = nullptr;
   active_ = true;
   if (worker_comm_) worker_ = std::thread([this] { worker_loop(); });
@@ -129,17 +126,10 @@ void GradReducer::worker_loop() {
         if (!buckets_[b].ready) return;  // shutting down
       }
       worker_comm_->all_reduce_sum(buckets_[b].flat);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        reduced_ = b + 1;
-      }
-      cv_.notify_all();
     }
-  } catch (...) {
+  } catch (...) {  // finish() joins, then rethrows it
     std::lock_guard<std::mutex> lock(mutex_);
     error_ = std::current_exception();
-    reduced_ = buckets_.size();
-    cv_.notify_all();
   }
 }
 
@@ -151,9 +141,7 @@ void GradReducer::finish() {
       fill(k);
       mark_filled(k);
     }
-  const auto started = std::chrono::steady_clock::now();
   if (worker_.joinable()) worker_.join();
-  wait_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   active_ = false;
   if (error_) std::rethrow_exception(error_);
   PRM_CHECK(worker_comm_ || next_reduce_ == buckets_.size(),

@@ -50,7 +50,6 @@ class GradReducer {
   size_t bucket_count() const { return buckets_.size(); }
   size_t total_bytes() const;
   bool overlapping() const { return worker_comm_ != nullptr; }
-  double last_wait_seconds() const { return wait_seconds_; }  // finish()'s wait on communication
 
  private:
   struct Entry {
@@ -79,10 +78,8 @@ class GradReducer {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::thread worker_;
-  size_t reduced_ = 0;
   std::exception_ptr error_;
   bool active_ = false;
-  double wait_seconds_ = 0;
 };
 
 }  // namespace prm
