@@ -2,9 +2,16 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,4 +52,53 @@ std::string raw_bytes(std::initializer_list<T> values) {
   std::string out;
   for (T v : values) out.append(reinterpret_cast<const char*>(&v), sizeof(T));
   return out;
+}
+
+// ---- running the `prm` program (PRM_BIN, set by `make test`) and other commands ----
+
+// In a test case that runs `prm`: without PRM_BIN the case reports itself skipped.
+#define PRM_REQUIRE_BIN_OR_SKIP()                                        \
+  do {                                                                   \
+    if (!std::getenv("PRM_BIN")) {                                       \
+      MESSAGE("skipped: PRM_BIN not set (make test sets it)");           \
+      return;                                                            \
+    }                                                                    \
+  } while (0)
+
+inline std::string prm_bin() { return std::filesystem::absolute(std::getenv("PRM_BIN")).string(); }
+
+struct CommandResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string out, err;
+};
+
+// Runs a shell command line, capturing its stdout and stderr (through files, so that neither
+// can fill a pipe and block the other).
+inline CommandResult run_command(const std::string& line) {
+  static std::atomic<int> serial{0};
+  const std::string base = (std::filesystem::temp_directory_path() /
+                            ("prm_test_cmd_" + std::to_string(::getpid()) + "_" +
+                             std::to_string(serial++)))
+                               .string();
+  const std::string out = base + ".out", err = base + ".err";
+  const int status =
+      std::system(("{ " + line + "\n} > '" + out + "' 2> '" + err + "'").c_str());
+  auto slurp = [](const std::string& path) {
+    std::stringstream ss;
+    ss << std::ifstream(path).rdbuf();
+    std::filesystem::remove(path);
+    return ss.str();
+  };
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+// How many times `what` occurs in `text`.
+inline size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
 }

@@ -3,41 +3,23 @@
 // starts with "--" is given as --flag=value), --flag=value works, errors carry the command's
 // prefix once, and choices are checked by the parser with one line naming the flag.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "helpers.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::stringstream ss;
-  ss << std::ifstream(path).rdbuf();
-  return ss.str();
-}
+using Run = CommandResult;
 
 // Runs `prm <args>` with `dir` as the working directory.
 Run run_prm(const std::string& args, const fs::path& dir) {
-  const std::string bin = fs::absolute(std::getenv("PRM_BIN")).string();
-  const std::string cmd = "cd '" + dir.string() + "' && '" + bin + "' " + args +
-                          " > stdout.txt 2> stderr.txt";
-  const int status = std::system(cmd.c_str());
-  Run r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "stdout.txt");
-  r.err = slurp(dir / "stderr.txt");
-  return r;
+  return run_command("cd '" + dir.string() + "' && '" + prm_bin() + "' " + args);
 }
 
 fs::path fresh_dir(const std::string& name) {
@@ -47,32 +29,18 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-#define PRM_ARGS_REQUIRE_BIN()                                 \
-  do {                                                         \
-    if (!std::getenv("PRM_BIN")) {                             \
-      MESSAGE("skipped: PRM_BIN not set (make test sets it)"); \
-      return;                                                  \
-    }                                                          \
-  } while (0)
-
 // One error line: "prm <command>: error: <message>", the prefix once, a non-zero exit.
 void check_one_error(const Run& r, const std::string& command, const std::string& message) {
   CHECK(r.exit_code == 1);
   CHECK(r.err == "prm " + command + ": error: " + message + "\n");
-  CHECK(count(r.err, "prm " + command + ":") == 1);
+  CHECK(count_of(r.err, "prm " + command + ":") == 1);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
 }  // namespace
 
 TEST_CASE("args: a flag where a value is expected is an error, not the value") {
-  PRM_ARGS_REQUIRE_BIN();
+  PRM_REQUIRE_BIN_OR_SKIP();
   const fs::path dir = fresh_dir("flag_as_value");
   // Before: a synthetic dataset was written into a folder named "--help".
   Run r = run_prm("synth --out --help", dir);
@@ -93,7 +61,7 @@ TEST_CASE("args: a flag where a value is expected is an error, not the value") {
 }
 
 TEST_CASE("args: --flag=value, including a value that starts with --, and negative numbers") {
-  PRM_ARGS_REQUIRE_BIN();
+  PRM_REQUIRE_BIN_OR_SKIP();
   const fs::path dir = fresh_dir("inline");
   Run r = run_prm("synth --out=--odd-name --train=1 --val=1 --size=32 --classes=2", dir);
   CHECK(r.exit_code == 0);
@@ -112,7 +80,7 @@ TEST_CASE("args: --flag=value, including a value that starts with --, and negati
 }
 
 TEST_CASE("args: errors carry the command's prefix once") {
-  PRM_ARGS_REQUIRE_BIN();
+  PRM_REQUIRE_BIN_OR_SKIP();
   const fs::path dir = fresh_dir("prefix");
   check_one_error(run_prm("synth --bogus 1", dir), "synth",
                   "unknown flag --bogus (see prm synth --help)");
@@ -129,7 +97,7 @@ TEST_CASE("args: errors carry the command's prefix once") {
 }
 
 TEST_CASE("args: choices are checked by the parser, before any work") {
-  PRM_ARGS_REQUIRE_BIN();
+  PRM_REQUIRE_BIN_OR_SKIP();
   const fs::path dir = fresh_dir("choices");
   const std::string archs = "resnet18, resnet34, resnet50, resnet101";
   check_one_error(run_prm("bench --only backward", dir), "bench",

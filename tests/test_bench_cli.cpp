@@ -2,11 +2,8 @@
 // with bench, arch, size, batch, device, median_s, min_s, runs, peak_mem_mb; PRM rows with peaks;
 // --precision recorded in every row, bf16 refused with one line and a non-zero exit.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,27 +12,8 @@
 #include "helpers.h"
 
 using namespace prm;
-namespace fs = std::filesystem;
 
 namespace {
-
-struct Captured {
-  int exit_code = -1;
-  std::string out;
-};
-
-Captured capture_stdout(const std::string& args) {
-  const std::string cmd = fs::absolute(std::getenv("PRM_BIN")).string() + " " + args + " 2>&1";
-  Captured c;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) c.out.append(buf, n);
-  const int status = pclose(pipe);
-  c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return c;
-}
 
 std::vector<Json> json_lines(const std::string& text) {
   std::vector<Json> rows;
@@ -43,7 +21,6 @@ std::vector<Json> json_lines(const std::string& text) {
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
-    // stderr is mixed in (progress lines start with \r or text): keep the JSON objects.
     const std::string line = text.substr(start, end - start);
     const size_t brace = line.find("{\"bench\"");
     if (brace != std::string::npos) rows.push_back(parse_json(line.substr(brace), "bench output"));
@@ -55,14 +32,11 @@ std::vector<Json> json_lines(const std::string& text) {
 }  // namespace
 
 TEST_CASE("prm bench prints DESIGN.md's JSON lines for every measurement, with the precision") {
-  if (!std::getenv("PRM_BIN")) {
-    MESSAGE("skipped: PRM_BIN not set (make test sets it)");
-    return;
-  }
-  const Captured c = capture_stdout(
-      "bench --arch resnet18 --width 8 --size 64 --batch 2 --runs 2 --warmup 0 --peaks 3 "
-      "--precision tf32");
-  REQUIRE_MESSAGE(c.exit_code == 0, c.out);
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const CommandResult c = run_command(prm_bin() +
+                                      " bench --arch resnet18 --width 8 --size 64 --batch 2 "
+                                      "--runs 2 --warmup 0 --peaks 3 --precision tf32");
+  REQUIRE_MESSAGE(c.exit_code == 0, c.err);
   const std::vector<Json> rows = json_lines(c.out);
   std::map<std::string, const Json*> by_name;
   for (const Json& r : rows) by_name[r.at("bench").as_string()] = &r;
@@ -87,8 +61,9 @@ TEST_CASE("prm bench prints DESIGN.md's JSON lines for every measurement, with t
   CHECK(by_name["allreduce"]->at("ranks").as_int64() == 1);
   CHECK(by_name["allreduce"]->at("bytes").as_double() > 0);
 
-  const Captured bf16 = capture_stdout("bench --arch resnet18 --width 8 --size 64 --precision bf16");
+  const CommandResult bf16 =
+      run_command(prm_bin() + " bench --arch resnet18 --width 8 --size 64 --precision bf16");
   CHECK(bf16.exit_code != 0);
-  CHECK_MESSAGE(bf16.out.find("prm bench: error: precision bf16") != std::string::npos, bf16.out);
+  CHECK_MESSAGE(bf16.err.find("prm bench: error: precision bf16") != std::string::npos, bf16.err);
   CHECK(json_lines(bf16.out).empty());
 }

@@ -24,24 +24,10 @@ namespace {
 
 const char* kFixtures = "tests/fixtures/resnet/";
 
-struct RunResult {
-  int exit_code = -1;
-  std::string err;
-};
+using RunResult = CommandResult;
 
-RunResult run_prm(const std::string& args, const fs::path& dir) {
-  const fs::path err_file = dir / "stderr.txt";
-  const std::string cmd =
-      std::string(std::getenv("PRM_BIN")) + " " + args + " 2> " + err_file.string() + " >/dev/null";
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  return r;
-}
+// Runs `prm <args>` from the repository root (where the fixtures are).
+RunResult run_prm(const std::string& args) { return run_command(prm_bin() + " " + args); }
 
 fs::path fresh_dir(const std::string& name) {
   fs::path dir = fs::temp_directory_path() / ("prm_cli_test_" + name);
@@ -49,14 +35,6 @@ fs::path fresh_dir(const std::string& name) {
   fs::create_directories(dir);
   return dir;
 }
-
-#define PRM_REQUIRE_BIN_OR_SKIP()                                        \
-  do {                                                                   \
-    if (!std::getenv("PRM_BIN")) {                                       \
-      MESSAGE("skipped: PRM_BIN not set (make test sets it)");           \
-      return;                                                            \
-    }                                                                    \
-  } while (0)
 
 // Max |a - e| / max(max |e|, tiny): the per-tensor relative error the fixture tests use.
 double relative_error(const Tensor& actual, const Tensor& expected) {
@@ -84,8 +62,7 @@ void check_forward_against_fixtures(const std::string& device) {
                                 " --output " + (dir / "crm.npy").string() + " --grad-output " +
                                 kFixtures + "grad_output.npy --input-grad " +
                                 (dir / "gx.npy").string() + " --dtype " + dtype +
-                                " --device " + device,
-                            dir);
+                                " --device " + device);
       INFO(r.err);
       REQUIRE(r.exit_code == 0);
       const double tol = std::string(dtype) == "float64" ? 1e-5 : 1e-4;
@@ -148,7 +125,7 @@ TEST_CASE("prm forward: bad input is one clear line and a non-zero exit") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.args);
-    RunResult r = run_prm(c.args, dir);
+    RunResult r = run_prm(c.args);
     CHECK(r.exit_code != 0);
     CHECK(r.err.find(c.must_name) != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line, no crash trace
@@ -190,7 +167,7 @@ TEST_CASE("prm graph prints every node of a training step with its named backwar
   dot_text << dot_in.rdbuf();
   CHECK(dot_text.str().rfind("digraph backward {", 0) == 0);
   CHECK(dot_text.str().find("classifier.weight") != std::string::npos);
-  const RunResult bad = run_prm("graph --arch resnet7", dir);
+  const RunResult bad = run_prm("graph --arch resnet7");
   CHECK(bad.exit_code != 0);
 }
 
@@ -205,8 +182,7 @@ TEST_CASE("prm forward --prm-dir writes peaks, scores and PRMs as the PyTorch fi
                                   "weights.safetensors --input " + fx + "input.npy --output " +
                                   (dir / "crm.npy").string() + " --dtype float64 --prm-dir " +
                                   (dir / "prm").string() + " --peak-threshold " +
-                                  std::to_string(threshold),
-                              dir);
+                                  std::to_string(threshold));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const Tensor peaks = load_npy((dir / "prm" / "peaks.npy").string());
   CHECK(peaks.dtype() == DType::i64);
@@ -219,8 +195,7 @@ TEST_CASE("prm forward --prm-dir writes peaks, scores and PRMs as the PyTorch fi
   const RunResult none = run_prm("forward --arch resnet18 --weights " + fx +
                                      "weights.safetensors --input " + fx + "input.npy --output " +
                                      (dir / "crm.npy").string() + " --prm-dir " +
-                                     (dir / "none").string() + " --peak-threshold 1e9",
-                                 dir);
+                                     (dir / "none").string() + " --peak-threshold 1e9");
   REQUIRE(none.exit_code == 0);
   CHECK(load_npy((dir / "none" / "prms.npy").string()).shape() == Shape{0, 96, 96});
 }
@@ -231,27 +206,24 @@ TEST_CASE("prm synth, train, infer and eval --weights work together") {
   PRM_REQUIRE_BIN_OR_SKIP();
   const fs::path dir = fresh_dir("end_to_end");
   const std::string data = (dir / "data").string(), run = (dir / "run").string();
-  REQUIRE(run_prm("synth --out " + data + " --train 8 --val 4 --size 64 --classes 2", dir)
+  REQUIRE(run_prm("synth --out " + data + " --train 8 --val 4 --size 64 --classes 2")
               .exit_code == 0);
   const RunResult t = run_prm("train --data " + data + " --out " + run +
                                   " --arch resnet18 --width 4 --size 48 --batch 4 --epochs 1"
-                                  " --workers 1",
-                              dir);
+                                  " --workers 1");
   REQUIRE_MESSAGE(t.exit_code == 0, t.err);
   CHECK(t.err.find("img/s") != std::string::npos);  // the progress line
   const std::string net = " --arch resnet18 --size 48 --peak-threshold -1e9 --class-threshold -1e9";
   const RunResult inf = run_prm("infer --weights " + run + "/weights.safetensors --input " + data +
                                     "/JPEGImages/2012_000009.jpg --out " + (dir / "inf").string() +
-                                    net,
-                                dir);
+                                    net);
   REQUIRE_MESSAGE(inf.exit_code == 0, inf.err);
   const std::string json = read_file_bytes((dir / "inf" / "2012_000009.json").string());
   CHECK(json.find("\"class_scores\"") != std::string::npos);
   CHECK(json.find("\"instances\"") != std::string::npos);
   CHECK(fs::exists(dir / "inf" / "2012_000009_instances.png"));
   const RunResult ev = run_prm("eval --weights " + run + "/weights.safetensors --data " + data +
-                                   " --split val --out " + (dir / "eval").string() + net,
-                               dir);
+                                   " --split val --out " + (dir / "eval").string() + net);
   REQUIRE_MESSAGE(ev.exit_code == 0, ev.err);
   for (const char* f : {"eval.json", "eval.md", "predictions/classification.txt",
                         "predictions/points.txt", "predictions/instances.txt"})
@@ -259,11 +231,10 @@ TEST_CASE("prm synth, train, infer and eval --weights work together") {
   const std::string report = read_file_bytes((dir / "eval" / "eval.json").string());
   CHECK(report.find("\"classification\"") != std::string::npos);
   // Both --pred and --weights, or neither: one clear line.
-  CHECK(run_prm("eval --data " + data + " --split val", dir).exit_code != 0);
+  CHECK(run_prm("eval --data " + data + " --split val").exit_code != 0);
   const RunResult wrong = run_prm("infer --weights " + run + "/weights.safetensors --input " +
                                       (dir / "nothing.jpg").string() + " --out " +
-                                      (dir / "x").string() + net,
-                                  dir);
+                                      (dir / "x").string() + net);
   CHECK(wrong.exit_code != 0);
   CHECK(wrong.err.find("nothing.jpg") != std::string::npos);
 }

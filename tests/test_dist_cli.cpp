@@ -3,13 +3,11 @@
 // command: with --sync-bn R ranks must give the one-process weights up to rounding, without it the
 // weights of one process that splits each batch like the ranks (--micro-batches R), exactly.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "data/safetensors.h"
@@ -20,27 +18,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-  int exit_code = -1;
-  std::string err;
-};
+using Outcome = CommandResult;
 
-// Runs a shell command line with a time limit (a hang fails the test, exit code 124).
+// Runs a shell command line in `dir` with a time limit (a hang fails the test, exit code 124).
 Outcome shell(const std::string& line, const fs::path& dir) {
-  const fs::path err = dir / "stderr.txt";
-  const std::string cmd = "cd " + dir.string() + " && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " +
-                          "timeout 180 " + line + " > /dev/null 2> " + err.string();
-  const int status = std::system(cmd.c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  o.err = ss.str();
-  return o;
+  return run_command("cd " + dir.string() + " && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " +
+                     "timeout 180 " + line);
 }
-
-std::string prm_bin() { return fs::absolute(std::getenv("PRM_BIN")).string(); }
 
 // Under `make asan` the ranks run without LeakSanitizer: OpenMPI's components (dlopen'ed, closed
 // at exit) leave allocations LSan reports but cannot attribute. Our own code's leaks are checked
@@ -110,11 +94,6 @@ double weights_difference(const fs::path& a, const fs::path& b, bool params_only
   return worst;
 }
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-  return n;
-}
 
 }  // namespace
 
@@ -173,7 +152,7 @@ TEST_CASE("mpirun: bad input stops every rank with a clear error, never a hang")
   SUBCASE("more ranks than images in a batch: every rank says so") {
     const Outcome o = shell(mpirun(3) + p + kFlags + " --batch 2 --epochs 1 --out many", d);
     CHECK(o.exit_code != 0);
-    CHECK_MESSAGE(count(o.err, "started with 3 ranks but --batch is 2") == 3, o.err);
+    CHECK_MESSAGE(count_of(o.err, "started with 3 ranks but --batch is 2") == 3, o.err);
   }
   SUBCASE("ranks that disagree on the configuration") {
     const std::string a = p + kFlags + " --epochs 1 --out differ";
@@ -212,7 +191,7 @@ TEST_CASE("mpirun: bad input stops every rank with a clear error, never a hang")
                                 "--workers 1 --val-split none --epochs 1 --out badimg",
                             d);
     CHECK(o.exit_code != 0);
-    CHECK_MESSAGE(count(o.err, id + ".jpg: cannot decode image") == 1, o.err);
+    CHECK_MESSAGE(count_of(o.err, id + ".jpg: cannot decode image") == 1, o.err);
     CHECK_MESSAGE(o.err.find("stopping because rank(s)") != std::string::npos, o.err);
   }
 }
