@@ -346,7 +346,6 @@ StepOutcome train_step(Run& run, const Batch& batch) {
   if (out.images == 0) return out;
   run.sgd->zero_grad();
   const bool distributed = run.reducer != nullptr;  // under mpirun, even with one rank
-  const bool plain = !distributed && c.micro_batches == 1;
   const bool placeholder = local == 0 && c.sync_bn && distributed;
   std::vector<std::pair<int64_t, int64_t>> pieces;
   for (int p = 0; p < c.micro_batches; ++p) {
@@ -358,66 +357,62 @@ StepOutcome train_step(Run& run, const Batch& batch) {
   if (run.bn_group) run.bn_group->set_samples(local, out.images);
   const int64_t S = c.size, C = static_cast<int64_t>(run.train_set->classes().size());
   double weighted[2] = {0, 0};  // sum of piece losses x piece sizes; non-finite flag
-  double value = 0;             // the last piece's loss
-  auto check_finite = [&](double loss, bool collective) {
-    if (std::isfinite(loss)) return;
-    const std::string text = str_cat("the loss became ", loss, " at epoch ", run.position.epoch + 1,
-                                     " batch ", run.position.batch + 1,
+  // The loss of one piece (its images, or the placeholder), counted into `weighted`.
+  auto forward = [&](int64_t b, int64_t e) {
+    const bool whole = b == 0 && e == local && local > 0;
+    const Tensor images = placeholder ? Tensor::zeros({1, 3, S, S}, DType::f32, run.device)
+                          : whole     ? batch.images
+                                      : batch_rows(batch.images, b, e);
+    const Tensor targets = placeholder ? Tensor::zeros({1, C}, DType::f32, run.device)
+                           : whole     ? batch.targets
+                                       : batch_rows(batch.targets, b, e);
+    Tensor crm = run.net->forward(images);
+    Tensor scores = peak_stimulation(upsample_bilinear_scale(crm, 8.0, true), c.peak_grad);
+    Tensor loss = multilabel_soft_margin(scores, targets);
+    if (e > b) {
+      const double value = loss.item();
+      weighted[0] += value * static_cast<double>(e - b);
+      if (!std::isfinite(value)) weighted[1] = 1;
+    }
+    return loss;
+  };
+  // Back-propagates a piece's loss scaled by its share of the global batch (a share of 1 is the
+  // default seed exactly, so one process with one piece is the plain step).
+  auto backward = [&](const Tensor& loss, int64_t n, const LeafReadyFn& on_leaf_ready) {
+    run_backward(loss,
+                 Tensor::full(loss.shape(), static_cast<double>(n) / count, loss.dtype(),
+                              loss.device()),
+                 false, nullptr, on_leaf_ready);
+  };
+  // Every piece but the last: forward and backward at once (their gradients accumulate).
+  for (size_t k = 0; k + 1 < pieces.size(); ++k)
+    backward(forward(pieces[k].first, pieces[k].second), pieces[k].second - pieces[k].first,
+             nullptr);
+  const Tensor last =
+      pieces.empty() ? Tensor() : forward(pieces.back().first, pieces.back().second);
+  // The ranks agree on the loss (and on stopping for a NaN) before the gradients meet; the loss
+  // of a float32 network times a piece size and divided again is exact, so one piece reports
+  // its own loss.
+  if (distributed) comm.all_reduce(weighted, 2, ReduceOp::sum);
+  out.loss = weighted[1] != 0 ? std::nan("") : weighted[0] / count;
+  if (!std::isfinite(out.loss)) {
+    const std::string text = str_cat("the loss became ", out.loss, " at epoch ",
+                                     run.position.epoch + 1, " batch ", run.position.batch + 1,
                                      "; stopped, the last good checkpoint is kept in ",
                                      checkpoint_path(c.out));
-    if (collective) throw CollectiveError(text);
+    if (distributed) throw CollectiveError(text);
     throw Error(text);
-  };
-  for (size_t k = 0; k < pieces.size() || (k == 0 && distributed); ++k) {
-    const bool last = k + 1 >= pieces.size();
-    Tensor loss;
-    int64_t n = 0;
-    if (k < pieces.size()) {
-      const auto [b, e] = pieces[k];
-      n = e - b;
-      const bool whole = b == 0 && e == local && local > 0;
-      const Tensor images = placeholder ? Tensor::zeros({1, 3, S, S}, DType::f32, run.device)
-                            : whole     ? batch.images
-                                        : batch_rows(batch.images, b, e);
-      const Tensor targets = placeholder ? Tensor::zeros({1, C}, DType::f32, run.device)
-                             : whole     ? batch.targets
-                                         : batch_rows(batch.targets, b, e);
-      Tensor crm = run.net->forward(images);
-      Tensor scores = peak_stimulation(upsample_bilinear_scale(crm, 8.0, true), c.peak_grad);
-      loss = multilabel_soft_margin(scores, targets);
-      if (n > 0) {
-        value = loss.item();
-        weighted[0] += value * static_cast<double>(n);
-        if (!std::isfinite(value)) weighted[1] = 1;
-      }
-    }
-    if (plain) {
-      out.loss = value;
-      check_finite(out.loss, false);
-      loss.backward();
-      break;
-    }
-    if (last && distributed) {
-      // The ranks agree on the loss (and on stopping for a NaN) before the gradients meet.
-      comm.all_reduce(weighted, 2, ReduceOp::sum);
-      out.loss = weighted[1] != 0 ? std::nan("") : weighted[0] / count;
-      check_finite(out.loss, true);
-      run.reducer->begin();
-    }
-    if (loss.defined()) {
-      const Tensor seed = Tensor::full(loss.shape(), static_cast<double>(n) / count, loss.dtype(),
-                                       loss.device());
-      GradReducer* reducer = last && run.reducer ? run.reducer.get() : nullptr;
-      run_backward(loss, seed, false, nullptr, reducer ? LeafReadyFn([reducer](const Tensor& leaf) {
-        reducer->on_grad_ready(leaf);
-      }) : LeafReadyFn());
-    }
-    if (last && !distributed) {
-      out.loss = weighted[1] != 0 ? std::nan("") : weighted[0] / count;
-      check_finite(out.loss, false);
-    }
   }
-  if (run.reducer) run.reducer->finish();
+  if (run.reducer) {
+    GradReducer* reducer = run.reducer.get();
+    reducer->begin();
+    if (last.defined())
+      backward(last, pieces.back().second - pieces.back().first,
+               [reducer](const Tensor& leaf) { reducer->on_grad_ready(leaf); });
+    reducer->finish();
+  } else {
+    backward(last, pieces.back().second - pieces.back().first, nullptr);
+  }
   run.sgd->step();
   out.stepped = true;
   return out;
