@@ -40,7 +40,11 @@ endif
 # stb's JPEG writer left-shifts negative ints (UB in C++17, harmless in practice): exempt the one
 # file that compiles stb from that single check, not our whole code.
 $(BUILD)/src/data/image.o: OPT += $(if $(filter 1,$(SANITIZE)),-fno-sanitize=shift-base)
-CXXFLAGS = -std=c++17 $(OPT) -fopenmp $(WARN) $(INCLUDES) $(MPI_INCLUDES) $(DEFINES) -MMD -MP
+# -ffp-contract=off: the CPU computes what the source says. g++ would otherwise contract a * b + c
+# into an FMA wherever it likes, differently in two loops that share one formula (a fused kernel
+# and its unfused twin gave 1-ulp differences), and the CPU is the reference everything else is
+# compared to.
+CXXFLAGS = -std=c++17 $(OPT) -ffp-contract=off -fopenmp $(WARN) $(INCLUDES) $(MPI_INCLUDES) $(DEFINES) -MMD -MP
 ifeq ($(USE_CUDA),1)
   CXXFLAGS += -I$(CUDA_HOME)/include
 endif

@@ -134,9 +134,10 @@ TEST_CASE("prm forward: bad input is one clear line and a non-zero exit") {
 }
 
 // `prm graph`: a tiny ResNet-18 (width 4, 3 classes, 32x32). Counted by hand from the network:
-// stem conv, bn, relu, max-pool (4) + 8 basic blocks of conv, bn, relu, conv, bn, add, relu (56)
-// + 3 downsample conv, bn pairs (6) + classifier conv (1) + the class scores' sum and mul_scalar
-// (2) + the loss (1) = 70 nodes; 21 of them conv2d, 20 batch_norm.
+// stem conv, bn + relu (one fused node), max-pool (3) + 8 basic blocks of conv, bn + relu, conv,
+// bn + add + relu (32) + 3 downsample conv, bn pairs (6) + classifier conv (1) + the class
+// scores' sum and mul_scalar (2) + the loss (1) = 45 nodes; 21 of them conv2d, 20 batch norms
+// (9 fused with a ReLU, 8 with the residual add and a ReLU, 3 plain), no separate add or relu.
 TEST_CASE("prm graph prints every node of a training step with its named backward function") {
   PRM_REQUIRE_BIN_OR_SKIP();
   const fs::path dir = fresh_dir("graph");
@@ -150,7 +151,7 @@ TEST_CASE("prm graph prints every node of a training step with its named backwar
   for (std::string line; std::getline(in, line);)
     if (!line.empty() && line[0] != '#' && line.find("node") == std::string::npos)
       rows.push_back(line);
-  REQUIRE(rows.size() == 70);
+  REQUIRE(rows.size() == 45);
   auto count = [&](const std::string& what) {
     return std::count_if(rows.begin(), rows.end(),
                          [&](const std::string& r) { return r.find(what) != std::string::npos; });
@@ -160,8 +161,11 @@ TEST_CASE("prm graph prints every node of a training step with its named backwar
   CHECK(count(" conv2d ") == 21);
   CHECK(count("batch_norm_backward") == 20);
   CHECK(count("max_pool2d_backward") == 1);
-  CHECK(count("add_backward") == 8);
-  CHECK(count("relu_backward") == 17);
+  CHECK(count(" batch_norm_relu ") == 9);
+  CHECK(count(" batch_norm_add_relu ") == 8);
+  CHECK(count(" batch_norm ") == 3);
+  CHECK(count("add_backward") == 0);
+  CHECK(count("relu_backward") == 0);
   std::ifstream dot_in(dot);
   std::stringstream dot_text;
   dot_text << dot_in.rdbuf();

@@ -6,17 +6,26 @@
 //                         running = (1 - momentum) * running + momentum * batch, with the batch
 //                         variance made unbiased (* M / (M - 1)) as torch does
 //                         (overwrites invstd, updates the running buffers in place)
-//   BatchNormApply:       out = (x - mean[c]) * invstd[c] * weight[c] + bias[c]     (overwrites)
-//                         weight / bias may be null (affine off: 1 and 0)
-//   BatchNormBackwardReduce:     sum_dout[c] = sum dout, sum_dout_xhat[c] = sum dout * xhat
-//                         with xhat = (x - mean[c]) * invstd[c]                     (overwrites)
-//                         These are exactly dbias and dweight.
-//   BatchNormBackwardInput:      dinp (overwrites; an activation gradient)
-//                         training: dinp = weight * invstd * (dout - sum_dout / M
+//   BatchNormApply:       out = act((x - mean[c]) * invstd[c] * weight[c] + bias[c] + res)
+//                         (overwrites); weight / bias may be null (affine off: 1 and 0); the
+//                         epilogue is fused: residual null adds nothing, relu false is no ReLU
+//   BatchNormBackwardReduce:     sum_dout[c] = sum d, sum_dout_xhat[c] = sum d * xhat
+//                         with xhat = (x - mean[c]) * invstd[c] and d = dout gated by the ReLU
+//                         epilogue (d = relu_out > 0 ? dout : 0; relu_out null: d = dout)
+//                         (overwrites). These are exactly dbias and dweight.
+//   BatchNormBackwardInput:      dinp (overwrites; an activation gradient), with d as above
+//                         training: dinp = weight * invstd * (d - sum_dout / M
 //                                                             - xhat * sum_dout_xhat / M)
 //                         where M is the number of values the sums were taken over (N * HW,
 //                         or the group's with synchronised batch norm)
-//                         eval:     dinp = weight * invstd * dout    (statistics are constants)
+//                         eval:     dinp = weight * invstd * d      (statistics are constants)
+//                         and, when dres is non-null, dres = d (the residual's gradient) in the
+//                         same pass
+//
+// The epilogue is what the ResNet blocks end with (relu(bn(conv(x)) + shortcut)): fused, the
+// forward reads x and the residual and writes y once, instead of three passes with two
+// temporaries, and the backward reads (dout, y, x) twice instead of materialising the ReLU's
+// and the add's gradients (docs/batch_norm.md, "Fused epilogue").
 //
 // The statistics and the backward reductions are per-channel sums with a body per device: a plain
 // loop on the CPU, a shared-memory block reduction per channel on CUDA. The per-element steps are
@@ -39,8 +48,8 @@ struct BatchNormStats {  // one body per device
 template <class Loop>
 struct BatchNormBackwardReduce {  // one body per device
   template <typename T>
-  static void run(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* inp, const T* mean,
-                  const T* invstd, int64_t N, int64_t C, int64_t HW);
+  static void run(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* relu_out, const T* inp,
+                  const T* mean, const T* invstd, int64_t N, int64_t C, int64_t HW);
 };
 
 template <class Loop>
@@ -58,11 +67,13 @@ template <class Loop>
 struct BatchNormApply {
   template <typename T>
   static void run(T* out, const T* inp, const T* mean, const T* invstd, const T* weight,
-                  const T* bias, int64_t N, int64_t C, int64_t HW) {
+                  const T* bias, const T* residual, bool relu, int64_t N, int64_t C,
+                  int64_t HW) {
     Loop::for_each_run(N * C, HW, PRM_LAMBDA(int64_t plane, int64_t begin, int64_t end) {
       const int64_t c = plane % C, base = plane * HW;
       for (int64_t i = base + begin; i < base + end; ++i)
-        out[i] = batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c);
+        out[i] = batch_norm_epilogue_one(
+            batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c), residual, relu, i);
     });
   }
 };
@@ -70,14 +81,18 @@ struct BatchNormApply {
 template <class Loop>
 struct BatchNormBackwardInput {
   template <typename T>
-  static void run(T* dinp, const T* dout, const T* inp, const T* mean, const T* invstd,
-                  const T* weight, const T* sum_dout, const T* sum_dout_xhat, bool training,
-                  int64_t N, int64_t C, int64_t HW, int64_t M) {
+  static void run(T* dinp, T* dres, const T* dout, const T* relu_out, const T* inp,
+                  const T* mean, const T* invstd, const T* weight, const T* sum_dout,
+                  const T* sum_dout_xhat, bool training, int64_t N, int64_t C, int64_t HW,
+                  int64_t M) {
     Loop::for_each_run(N * C, HW, PRM_LAMBDA(int64_t plane, int64_t begin, int64_t end) {
       const int64_t c = plane % C, base = plane * HW;
-      for (int64_t i = base + begin; i < base + end; ++i)
-        dinp[i] = batch_norm_backward_input_one(dout[i], inp[i], mean[c], invstd[c], weight,
+      for (int64_t i = base + begin; i < base + end; ++i) {
+        const T d = batch_norm_gated_grad(dout[i], relu_out, i);
+        if (dres != nullptr) dres[i] = d;
+        dinp[i] = batch_norm_backward_input_one(d, inp[i], mean[c], invstd[c], weight,
                                                 sum_dout[c], sum_dout_xhat[c], training, M, c);
+      }
     });
   }
 };

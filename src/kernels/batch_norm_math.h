@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/common.h"
+#include "kernels/elementwise_math.h"
 
 namespace prm {
 
@@ -30,6 +31,23 @@ PRM_HD T batch_norm_apply_one(T x, T mean, T invstd, const T* weight, const T* b
   const T xhat = (x - mean) * invstd;
   const T scaled = weight != nullptr ? xhat * weight[c] : xhat;
   return bias != nullptr ? scaled + bias[c] : scaled;
+}
+
+// The fused epilogue of BatchNormApply: out = relu(bn + residual[i]), each step optional
+// (residual null: no add; relu false: no ReLU). The same roundings as bn, then add, then relu
+// as three ops, so the fused and unfused networks compute the same numbers.
+template <typename T>
+PRM_HD T batch_norm_epilogue_one(T bn, const T* residual, bool relu, int64_t i) {
+  const T z = residual != nullptr ? bn + residual[i] : bn;
+  return relu ? unary_apply(UnaryOp::relu, z, T(0)) : z;
+}
+
+// The gradient reaching the batch norm (and the residual) from the epilogue: dout gated by the
+// ReLU, read off its saved output (relu_out > 0 exactly when its input was > 0; NaN and -0 give
+// 0 both ways). relu_out null: no ReLU, dout itself.
+template <typename T>
+PRM_HD T batch_norm_gated_grad(T dout, const T* relu_out, int64_t i) {
+  return relu_out != nullptr ? relu_grad(dout, relu_out[i]) : dout;
 }
 
 // dinp[i]; in training the batch statistics depend on every x of the channel, which gives the

@@ -68,12 +68,18 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps_, double momentum_)
   register_buffer("num_batches_tracked", &num_batches_tracked);
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return forward_with(x, {}); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x, const Tensor& residual) {
+  return forward_with(x, {residual, true});
+}
+
+Tensor BatchNorm2d::forward_with(const Tensor& x, const BatchNormEpilogue& epilogue) {
   PRM_CHECK(x.dim() == 4 && x.size(1) == weight.size(0), "BatchNorm2d: input ", x.shape_str(),
             " does not have ", weight.size(0), " channels (expected [N, ", weight.size(0),
             ", H, W])");
-  Tensor y =
-      batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, group);
+  Tensor y = batch_norm_act(x, weight, bias, running_mean, running_var, is_training(), epilogue,
+                            momentum, eps, group);
   if (is_training()) num_batches_tracked.fill_(static_cast<double>(++batches_tracked_));
   return y;
 }

@@ -47,6 +47,9 @@ class BatchNorm2d : public Module {
   // Training: batch statistics, running buffers updated, num_batches_tracked += 1.
   // Eval: running statistics.
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x) + residual) as one fused op (tensor/ops/batch_norm.h, batch_norm_act): the
+  // residual may be undefined (relu(forward(x))).
+  Tensor forward_relu(const Tensor& x, const Tensor& residual = Tensor());
 
   Tensor weight, bias;               // parameters [C]
   Tensor running_mean, running_var;  // buffers [C]
@@ -59,6 +62,7 @@ class BatchNorm2d : public Module {
   void after_load() override;
 
  private:
+  Tensor forward_with(const Tensor& x, const BatchNormEpilogue& epilogue);
   int64_t batches_tracked_ = 0;  // host copy of num_batches_tracked (no device sync per step)
 };
 

@@ -42,10 +42,12 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, std::mt
   if (downsample) register_module("downsample", downsample);
 }
 
+// Each batch norm and the ReLU (and residual add) after it run as one fused op.
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = bn2->forward(conv2->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
+  out = conv2->forward(out);
+  const Tensor shortcut = downsample ? downsample->forward(x) : x;
+  return bn2->forward_relu(out, shortcut);
 }
 
 Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, std::mt19937_64& rng) {
@@ -61,10 +63,11 @@ Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, std::mt
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = relu(bn2->forward(conv2->forward(out)));
-  out = bn3->forward(conv3->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
+  out = bn2->forward_relu(conv2->forward(out));
+  out = conv3->forward(out);
+  const Tensor shortcut = downsample ? downsample->forward(x) : x;
+  return bn3->forward_relu(out, shortcut);
 }
 
 // ---- ResNet ----
@@ -86,7 +89,6 @@ ResNet::ResNet(const ResNetOptions& options) : options_(options) {
   const int64_t w = options.width;
   conv1 = register_module("conv1", std::make_shared<Conv2d>(3, w, 7, rng, Conv2dOptions{2, 3, 1}));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(w));
-  relu = register_module("relu", std::make_shared<ReLU>());
   maxpool = register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
   int64_t inplanes = w;
   auto stage = [&](int64_t planes, int64_t blocks, int64_t stride) {
@@ -107,7 +109,7 @@ ResNet::ResNet(const ResNetOptions& options) : options_(options) {
 Tensor ResNet::features(const Tensor& x) {
   PRM_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: input ", x.shape_str(),
             " is not an image batch [N, 3, H, W]");
-  Tensor y = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));
+  Tensor y = maxpool->forward(bn1->forward_relu(conv1->forward(x)));
   return layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
 }
 

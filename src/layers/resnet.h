@@ -10,6 +10,8 @@
 //                (1x1 -> 3x3 -> 1x1, expansion 4)
 //   shortcut = x, or downsample = Sequential(conv 1x1 stride s, BatchNorm2d) ("downsample.0",
 //   "downsample.1") when the stride or the channel count changes.
+// Every relu(bn(.)) and relu(bn(.) + shortcut) above runs as one fused op
+// (BatchNorm2d::forward_relu), with the same numbers as the three ops.
 //
 // `width` is the stem width (64 in torchvision); stage widths are width * {1, 2, 4, 8}, so tests
 // can build tiny networks (width 4 or 8) with the real layout.
@@ -72,7 +74,6 @@ class ResNet : public Module {
 
   std::shared_ptr<Conv2d> conv1;
   std::shared_ptr<BatchNorm2d> bn1;
-  std::shared_ptr<ReLU> relu;
   std::shared_ptr<MaxPool2d> maxpool;
   std::shared_ptr<Sequential> layer1, layer2, layer3, layer4;
   std::shared_ptr<Conv2d> classifier;

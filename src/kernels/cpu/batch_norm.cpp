@@ -41,15 +41,16 @@ void BatchNormStats<CpuLoop>::run(T* mean, T* var, const T* inp, int64_t N, int6
 template <>
 template <typename T>
 void BatchNormBackwardReduce<CpuLoop>::run(T* sum_dout, T* sum_dout_xhat, const T* dout,
-                                           const T* inp, const T* mean, const T* invstd,
-                                           int64_t N, int64_t C, int64_t HW) {
+                                           const T* relu_out, const T* inp, const T* mean,
+                                           const T* invstd, int64_t N, int64_t C, int64_t HW) {
 #pragma omp parallel for schedule(static) if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
     double sum_dy = 0, sum_dy_xhat = 0;
     const double m = mean[c], s = invstd[c];
     for_channel(c, N, C, HW, [&](int64_t i) {
-      sum_dy += dout[i];
-      sum_dy_xhat += dout[i] * ((inp[i] - m) * s);
+      const T d = batch_norm_gated_grad(dout[i], relu_out, i);
+      sum_dy += d;
+      sum_dy_xhat += d * ((inp[i] - m) * s);
     });
     sum_dout[c] = static_cast<T>(sum_dy);
     sum_dout_xhat[c] = static_cast<T>(sum_dy_xhat);

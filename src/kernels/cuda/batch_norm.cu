@@ -71,9 +71,9 @@ __global__ void stats_kernel(T* mean, T* var, const T* inp, int64_t N, int64_t C
 }
 
 template <typename T>
-__global__ void backward_reduce_kernel(T* sum_dout, T* sum_dout_xhat, const T* dout, const T* inp,
-                                       const T* mean, const T* invstd, int64_t N, int64_t C,
-                                       int64_t HW) {
+__global__ void backward_reduce_kernel(T* sum_dout, T* sum_dout_xhat, const T* dout,
+                                       const T* relu_out, const T* inp, const T* mean,
+                                       const T* invstd, int64_t N, int64_t C, int64_t HW) {
   __shared__ double shared[kReduceThreads];
   const int64_t c = blockIdx.x, M = N * HW;
   const double m = mean[c], s = invstd[c];
@@ -81,8 +81,9 @@ __global__ void backward_reduce_kernel(T* sum_dout, T* sum_dout_xhat, const T* d
   ChannelCursor at(c, C, HW);
   for (int64_t j = threadIdx.x; j < M; j += blockDim.x, at.advance()) {
     const int64_t i = at.index();
-    sum_dy += dout[i];
-    sum_dy_xhat += dout[i] * ((inp[i] - m) * s);
+    const T d = batch_norm_gated_grad(dout[i], relu_out, i);
+    sum_dy += d;
+    sum_dy_xhat += d * ((inp[i] - m) * s);
   }
   sum_dy = block_sum(sum_dy, shared);
   sum_dy_xhat = block_sum(sum_dy_xhat, shared);
@@ -106,11 +107,11 @@ void BatchNormStats<CudaLoop>::run(T* mean, T* var, const T* inp, int64_t N, int
 template <>
 template <typename T>
 void BatchNormBackwardReduce<CudaLoop>::run(T* sum_dout, T* sum_dout_xhat, const T* dout,
-                                            const T* inp, const T* mean, const T* invstd,
-                                            int64_t N, int64_t C, int64_t HW) {
+                                            const T* relu_out, const T* inp, const T* mean,
+                                            const T* invstd, int64_t N, int64_t C, int64_t HW) {
   if (C == 0) return;
   backward_reduce_kernel<<<static_cast<unsigned>(C), kReduceThreads>>>(
-      sum_dout, sum_dout_xhat, dout, inp, mean, invstd, N, C, HW);
+      sum_dout, sum_dout_xhat, dout, relu_out, inp, mean, invstd, N, C, HW);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -95,6 +95,49 @@ void add_batch_norm_cases(std::vector<GradcheckCase>& cases) {
   }
 }
 
+// batch_norm_act: batch_norm's inputs then the residual. The residual is moved so that no
+// ReLU input bn(x) + residual lies within 0.05 of the kink (bn(x) from the composition of
+// plain ops, in float64), far beyond what a finite-difference step can move it.
+void add_batch_norm_act_cases(std::vector<GradcheckCase>& cases) {
+  struct Variant {
+    const char* name;
+    Shape shape;
+    bool residual, relu, training;
+  };
+  const Variant variants[] = {
+      {"train_add_relu_3x5x3x5", {3, 5, 3, 5}, true, true, true},
+      {"train_relu_2x3x5x3", {2, 3, 5, 3}, false, true, true},
+      {"train_add_2x4x3x3", {2, 4, 3, 3}, true, false, true},
+      {"eval_add_relu_3x5x3x5", {3, 5, 3, 5}, true, true, false},
+  };
+  for (const Variant& v : variants) {
+    const Shape shape = v.shape;
+    const bool residual = v.residual, relu = v.relu, training = v.training;
+    cases.push_back(
+        {"batch_norm_act", v.name,
+         [shape, residual, training](DType dt, std::mt19937_64& rng) {
+           Inputs in = batch_norm_inputs(shape, true, dt, rng);
+           if (!residual) return in;
+           const Tensor bn = batch_norm_forward(in[0].to(DType::f64), in[1].to(DType::f64),
+                                                in[2].to(DType::f64), in[3].to(DType::f64),
+                                                in[4].to(DType::f64), training, 0.1, 1e-5,
+                                                nullptr);
+           std::vector<double> b = bn.to_vector(), r = Tensor::randn(shape, rng).to_vector();
+           for (size_t i = 0; i < r.size(); ++i) {
+             const double z = b[i] + r[i];
+             if (std::abs(z) < 0.05) r[i] += z >= 0 ? 0.1 : -0.1;
+           }
+           in.push_back(leaf(Tensor::from_vector(r, shape, dt)));
+           return in;
+         },
+         [residual, relu, training](const Inputs& x) {
+           return batch_norm_act(x[0], x[1], x[2], x[3], x[4], training,
+                                 {residual ? x[5] : Tensor(), relu}, 0.1, 1e-5);
+         },
+         1e-6, 1e-5, 5e-5});
+  }
+}
+
 void add_pooling_cases(std::vector<GradcheckCase>& cases) {
   struct MaxVariant {
     const char* name;
@@ -176,6 +219,7 @@ void add_upsample_cases(std::vector<GradcheckCase>& cases) {
 
 void add_nn_cases(std::vector<GradcheckCase>& cases) {
   add_batch_norm_cases(cases);
+  add_batch_norm_act_cases(cases);
   add_pooling_cases(cases);
   add_upsample_cases(cases);
 }

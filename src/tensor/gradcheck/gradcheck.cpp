@@ -141,7 +141,7 @@ const std::vector<std::string>& required_gradcheck_ops() {
       "add", "sub", "mul", "div", "add_scalar", "mul_scalar", "pow_scalar", "sum", "mean", "relu",
       "bce_with_logits", "multilabel_soft_margin",
       "matmul", "conv2d",
-      "batch_norm", "max_pool2d", "adaptive_avg_pool2d", "upsample_bilinear",
+      "batch_norm", "batch_norm_act", "max_pool2d", "adaptive_avg_pool2d", "upsample_bilinear",
       "peak_stimulation"};
   return ops;
 }

@@ -29,7 +29,7 @@ T* ptr_or_null(const Tensor& t) {
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& running_mean, const Tensor& running_var, bool training,
                           double momentum, double eps, BatchNormSaved* saved,
-                          BatchNormGroup* group) {
+                          BatchNormGroup* group, const BatchNormEpilogue& epilogue) {
   check_float("batch_norm", x);
   PRM_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ",
             x.shape_str());
@@ -42,6 +42,11 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
   PRM_CHECK(training || running_mean.defined(),
             "batch_norm: eval mode needs running_mean and running_var");
   PRM_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
+  const Tensor& res = epilogue.residual;
+  PRM_CHECK(!res.defined() || (res.shape() == x.shape() && res.dtype() == x.dtype() &&
+                               res.device() == x.device()),
+            "batch_norm: the residual is ", res.defined() ? res.describe() : "",
+            ", expected the input's ", x.describe());
 
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
@@ -92,9 +97,13 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
     }
     launch<BatchNormApply, scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(),
                                      mean.data<scalar_t>(), s, ptr_or_null<scalar_t>(weight),
-                                     ptr_or_null<scalar_t>(bias), N, C, HW);
+                                     ptr_or_null<scalar_t>(bias), ptr_or_null<scalar_t>(res),
+                                     epilogue.relu, N, C, HW);
   });
-  if (saved) *saved = {mean, invstd, training, group, M_group};
+  if (saved) {
+    *saved = {mean, invstd, training, group, M_group,
+              epilogue.relu ? out.detach() : Tensor(), res.defined()};
+  }
   return out;
 }
 
@@ -103,17 +112,20 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
   if (g.shape() != x.shape()) {
     // Batched cotangents through eval-mode BN: dx = g * weight[c] * invstd[c], the per-channel
     // scale formed once and broadcast over the K gradients (training couples the batch).
+    // Through the epilogue first: d = g gated by the ReLU's output, broadcast the same way.
     PRM_CHECK(!saved.training, "batch_norm_backward: batched cotangents need eval mode");
     Shape channel(x.dim(), 1);
     channel[1] = x.size(1);
     const Tensor scale = weight.defined() ? mul(weight, saved.invstd) : saved.invstd;
-    return {mul(g, reshape(scale, channel)), Tensor(), Tensor()};
+    const Tensor d = saved.relu_out.defined() ? relu_backward(g, saved.relu_out) : g;
+    return {mul(d, reshape(scale, channel)), Tensor(), Tensor(), saved.residual ? d : Tensor()};
   }
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   const Device dev = x.device();
   BatchNormGrads grads;
   grads.dx = Tensor::empty(x.shape(), x.dtype(), dev);
+  if (saved.residual) grads.dresidual = Tensor::empty(x.shape(), x.dtype(), dev);
   // The sums are dbias and dweight, and the training-mode dx needs them; eval-mode dx does not.
   const bool sums = saved.training || param_grads;
   Tensor sum_g = Tensor::empty({C}, x.dtype(), dev), sum_gx = Tensor::empty({C}, x.dtype(), dev);
@@ -125,7 +137,10 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
     scalar_t *sg = sum_g.data<scalar_t>(), *sgx = sum_gx.data<scalar_t>();
     const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
                    *m = saved.mean.data<scalar_t>(), *s = saved.invstd.data<scalar_t>();
-    if (sums) launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, in, m, s, N, C, HW);
+    const scalar_t* gate = ptr_or_null<scalar_t>(saved.relu_out);
+    if (sums) {
+      launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, gate, in, m, s, N, C, HW);
+    }
     int64_t M = N * HW;
     Tensor group_sums;  // synchronised: [sum g, sum g * xhat] over the group, for dx only
     if (saved.training && saved.group) {
@@ -138,25 +153,37 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
       sgx = both + C;
       M = saved.group_values;
     }
-    launch<BatchNormBackwardInput, scalar_t>(dev, grads.dx.data<scalar_t>(), gp, in, m, s,
-                                             ptr_or_null<scalar_t>(weight), sg, sgx,
-                                             saved.training, N, C, HW, M);
+    launch<BatchNormBackwardInput, scalar_t>(
+        dev, grads.dx.data<scalar_t>(), ptr_or_null<scalar_t>(grads.dresidual), gp, gate, in, m,
+        s, ptr_or_null<scalar_t>(weight), sg, sgx, saved.training, N, C, HW, M);
   });
   return grads;
 }
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                  const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum, double eps, BatchNormGroup* group) {
+namespace {
+
+// The graph node's name: what the op fuses.
+const char* batch_norm_node_name(const BatchNormSaved& saved) {
+  if (saved.group) return "sync_batch_norm";
+  if (saved.residual) return saved.relu_out.defined() ? "batch_norm_add_relu" : "batch_norm_add";
+  return saved.relu_out.defined() ? "batch_norm_relu" : "batch_norm";
+}
+
+}  // namespace
+
+Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Tensor& running_mean, const Tensor& running_var, bool training,
+                      const BatchNormEpilogue& epilogue, double momentum, double eps,
+                      BatchNormGroup* group) {
   BatchNormSaved saved;
   Tensor out = batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum,
-                                  eps, &saved, group);
+                                  eps, &saved, group, epilogue);
   // Only defined tensors are graph edges; the gradients come back in the same order.
   std::vector<Tensor> inputs{x};
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);
-  attach_grad_fn(out, saved.group ? "sync_batch_norm" : "batch_norm", "batch_norm_backward",
-                 inputs,
+  if (saved.residual) inputs.push_back(epilogue.residual);
+  attach_grad_fn(out, batch_norm_node_name(saved), "batch_norm_backward", inputs,
                  [x = x.detach(), weight = weight.defined() ? weight.detach() : Tensor(),
                   has_bias = bias.defined(), saved,
                   param_grads = (weight.defined() && weight.requires_grad()) ||
@@ -165,9 +192,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                    std::vector<Tensor> grads{d.dx};
                    if (weight.defined()) grads.push_back(d.dweight);
                    if (has_bias) grads.push_back(d.dbias);
+                   if (saved.residual) grads.push_back(d.dresidual);
                    return grads;
                  });
   return out;
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps, BatchNormGroup* group) {
+  return batch_norm_act(x, weight, bias, running_mean, running_var, training, {}, momentum, eps,
+                        group);
 }
 
 }  // namespace prm

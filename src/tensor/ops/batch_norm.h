@@ -26,6 +26,12 @@
 // with these (unbiased with M). The backward sums the two channel sums over the group before
 // dx (the formula above with the group's sums and M); dweight and dbias stay this rank's own
 // sums, which the gradient all-reduce adds up like every other parameter gradient.
+//
+// Fused epilogue (batch_norm_act): y = relu(batch_norm(x) + residual), the add and the ReLU each
+// optional, computed in the batch norm's own passes over memory (kernels/batch_norm.h). The
+// gradients are the composition's: with d = g * [y > 0] (g without ReLU), the batch norm's
+// formulas above take d for g, and dresidual = d. The numbers are those of the three ops
+// (the same roundings in the same order), which tests/test_batch_norm_act.cpp checks bit for bit.
 #pragma once
 #include "tensor/tensor.h"
 
@@ -50,22 +56,39 @@ struct BatchNormSaved {
   bool training = true;
   BatchNormGroup* group = nullptr;  // synchronised: the backward sums over it
   int64_t group_values = 0;         // M over the group (synchronised only)
+  Tensor relu_out;                  // the output, when the epilogue ends with a ReLU (its gate)
+  bool residual = false;            // the epilogue added a residual (the backward returns dres)
 };
 struct BatchNormGrads {
   Tensor dx, dweight, dbias;  // dweight = sum g * xhat, dbias = sum g (computed even if unused)
+  Tensor dresidual;           // the epilogue's residual (saved.residual only)
+};
+
+// What batch_norm_act does after the normalisation, in the same pass.
+struct BatchNormEpilogue {
+  Tensor residual;    // added (x's shape, dtype and device); undefined: nothing added
+  bool relu = false;  // then max(., 0), NaN kept as relu() keeps it
 };
 
 // The forward with no graph; fills *saved when given. Moves the running buffers in training.
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& running_mean, const Tensor& running_var, bool training,
                           double momentum, double eps, BatchNormSaved* saved,
-                          BatchNormGroup* group = nullptr);
+                          BatchNormGroup* group = nullptr,
+                          const BatchNormEpilogue& epilogue = {});
 // weight may be undefined (affine off: 1). param_grads false: dweight and dbias are left
-// undefined (and in eval mode their per-channel sums are not computed at all).
+// undefined (and in eval mode their per-channel sums are not computed at all). g may carry K
+// batched cotangents [K, ...] of an input of batch 1 in eval mode (peak back-propagation).
 BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
                                    const BatchNormSaved& saved, bool param_grads = true);
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   double momentum = 0.1, double eps = 1e-5, BatchNormGroup* group = nullptr);
+// relu(batch_norm(x) + epilogue.residual) as one op (the residual and the ReLU optional); its
+// graph node is named after what it fuses ("batch_norm_add_relu", "batch_norm_relu", ...).
+Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Tensor& running_mean, const Tensor& running_var, bool training,
+                      const BatchNormEpilogue& epilogue, double momentum = 0.1,
+                      double eps = 1e-5, BatchNormGroup* group = nullptr);
 
 }  // namespace prm
