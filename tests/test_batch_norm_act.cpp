@@ -185,7 +185,53 @@ TEST_CASE("batch_norm_act: a residual of another shape, dtype or device is refus
                        doctest::Contains("expected the input's"), Error);
 }
 
+namespace {
+
+// Float32 activations with mean 1e5 and spread 1e-2 (channel 1 starts with an outlier 1e3 spreads
+// away), [3, 2, 17, 19]: several blocks per plane. momentum 1 makes the running buffers the batch
+// mean and the unbiased variance. Reference: two passes over the same floats in long double.
+void check_stats_on_hard_data(Device dev) {
+  const Shape shape{3, 2, 17, 19};
+  const int64_t HW = 17 * 19, M = 3 * HW;
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> spread(0.0, 1e-2);
+  std::vector<double> v(shape_numel(shape));
+  for (double& x : v) x = static_cast<double>(static_cast<float>(1e5 + spread(rng)));
+  v[1 * HW] = static_cast<double>(static_cast<float>(1e5 + 10.0));
+  const Tensor x = Tensor::from_vector(v, shape, DType::f32, dev);
+  const Tensor rm = Tensor::zeros({2}, DType::f32, dev), rv = Tensor::zeros({2}, DType::f32, dev);
+  batch_norm_forward(x, Tensor(), Tensor(), rm, rv, true, 1.0, 1e-5, nullptr);
+  const std::vector<double> got_mean = rm.to_vector(), got_var = rv.to_vector();
+  for (int64_t c = 0; c < 2; ++c) {
+    CAPTURE(c);
+    long double sum = 0, sq = 0;
+    for (int64_t n = 0; n < 3; ++n)
+      for (int64_t j = 0; j < HW; ++j) sum += v[(n * 2 + c) * HW + j];
+    const long double mean = sum / M;
+    for (int64_t n = 0; n < 3; ++n)
+      for (int64_t j = 0; j < HW; ++j) {
+        const long double d = v[(n * 2 + c) * HW + j] - mean;
+        sq += d * d;
+      }
+    const double want_var = static_cast<double>(sq / (M - 1));
+    CHECK(got_mean[c] == doctest::Approx(static_cast<double>(mean)).epsilon(1e-7));
+    // E[x^2] - mean^2 in double would be off by about 1e-16 * 1e10 = 1e-6 here, 1% of var.
+    CHECK(got_var[c] == doctest::Approx(want_var).epsilon(1e-6));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm statistics: one pass, as exact as two on a large mean and small spread") {
+  check_stats_on_hard_data(Device::cpu);
+}
+
 #if PRM_USE_CUDA
+TEST_CASE("batch_norm statistics cuda: one pass, as exact as two on a large mean") {
+  PRM_REQUIRE_CUDA_OR_SKIP();
+  check_stats_on_hard_data(Device::cuda);
+}
+
 TEST_CASE("batch_norm_act cuda: matches the CPU for every epilogue") {
   PRM_REQUIRE_CUDA_OR_SKIP();
   for (const Case& c : kCases) {

@@ -2,6 +2,7 @@
 // channel (kernels/dispatch.h), registered in cpu/batch_norm.cpp and cuda/batch_norm.cu.
 //
 //   BatchNormStats:       mean[c] = sum x / M, var[c] = sum (x - mean)^2 / M (biased)  (overwrites)
+//                         in one pass over x (Moments in batch_norm_math.h)
 //   BatchNormFinalize:    invstd[c] = 1 / sqrt(var[c] + eps); when running_mean is non-null also
 //                         running = (1 - momentum) * running + momentum * batch, with the batch
 //                         variance made unbiased (* M / (M - 1)) as torch does

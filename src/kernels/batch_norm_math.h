@@ -11,6 +11,36 @@ namespace prm {
 
 PRM_HD int64_t batch_norm_channel(int64_t i, int64_t C, int64_t HW) { return (i / HW) % C; }
 
+// Running moments of a set of values: count, mean and M2 = sum (x - mean)^2, in double. Two sets
+// merge exactly (Chan, Golub and LeVeque's pairwise update, which Welford's one-value update is
+// the case n_b = 1 of):
+//   delta = mean_b - mean_a,  n = n_a + n_b
+//   mean  = mean_a + delta * n_b / n,   M2 = M2_a + M2_b + delta^2 * n_a * n_b / n
+// No sum of squares is ever formed, so a large mean next to a small spread loses nothing to
+// cancellation (E[x^2] - mean^2 would). The statistics kernels read x once: each small block of
+// values gets its exact two-pass moments from registers or L1 (moments_of), and the blocks merge.
+struct Moments {  // a plain aggregate (CUDA shared memory holds arrays of it): start at {0, 0, 0}
+  double n, mean, m2;
+};
+
+PRM_HD Moments moments_merge(Moments a, Moments b) {
+  const double n = a.n + b.n;
+  if (n == 0) return a;
+  const double delta = b.mean - a.mean, wb = b.n / n;
+  return {n, a.mean + delta * wb, a.m2 + b.m2 + delta * delta * a.n * wb};
+}
+
+// The exact moments of v[0..count) (count > 0): the block's mean, then its squared deviations.
+template <typename T>
+PRM_HD Moments moments_of(const T* v, int count) {
+  double sum = 0;
+  for (int k = 0; k < count; ++k) sum += v[k];
+  const double mean = sum / count;
+  double m2 = 0;
+  for (int k = 0; k < count; ++k) m2 += (v[k] - mean) * (v[k] - mean);
+  return {static_cast<double>(count), mean, m2};
+}
+
 // Channel c: invstd from the variance; the running buffers move towards the batch statistics
 // when they are given (training), with the unbiased variance as torch uses.
 template <typename T>

@@ -48,25 +48,42 @@ __device__ double block_sum(double value, double* shared) {
   return total;
 }
 
-// Same two passes as the CPU twin: mean, then squared deviations, in double.
+// The merge of every thread's moments over the block (shared-memory tree); every thread gets it.
+__device__ Moments block_moments(Moments m, Moments* shared) {
+  shared[threadIdx.x] = m;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride)
+      shared[threadIdx.x] = moments_merge(shared[threadIdx.x], shared[threadIdx.x + stride]);
+    __syncthreads();
+  }
+  return shared[0];
+}
+
+// One pass over x, as the CPU twin: each thread takes its values kChunk at a time into
+// registers, gives each chunk its exact two-pass moments and merges them (Moments), then the
+// threads' moments merge over the block.
 template <typename T>
 __global__ void stats_kernel(T* mean, T* var, const T* inp, int64_t N, int64_t C, int64_t HW) {
-  __shared__ double shared[kReduceThreads];
+  constexpr int kChunk = 8;
+  __shared__ Moments shared[kReduceThreads];
   const int64_t c = blockIdx.x, M = N * HW;
-  double sum = 0;
+  Moments acc{0, 0, 0};
+  T chunk[kChunk];
+  int count = 0;
   ChannelCursor at(c, C, HW);
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x, at.advance()) sum += inp[at.index()];
-  const double m = block_sum(sum, shared) / M;
-  double sq = 0;
-  at = ChannelCursor(c, C, HW);
   for (int64_t j = threadIdx.x; j < M; j += blockDim.x, at.advance()) {
-    const double d = inp[at.index()] - m;
-    sq += d * d;
+    chunk[count++] = inp[at.index()];
+    if (count == kChunk) {
+      acc = moments_merge(acc, moments_of(chunk, kChunk));
+      count = 0;
+    }
   }
-  const double v = block_sum(sq, shared) / M;
+  if (count > 0) acc = moments_merge(acc, moments_of(chunk, count));
+  const Moments total = block_moments(acc, shared);
   if (threadIdx.x == 0) {
-    mean[c] = static_cast<T>(m);
-    var[c] = static_cast<T>(v);
+    mean[c] = static_cast<T>(total.mean);
+    var[c] = static_cast<T>(total.m2 / total.n);
   }
 }
 

@@ -22,7 +22,7 @@
 // group's samples * H * W values per channel. Each rank has its local mean m_r and biased
 // variance v_r over its w_r = local_samples * H * W values; two sums over the group give
 //   mean = sum_r w_r m_r / M,   var = sum_r w_r (v_r + (m_r - mean)^2) / M
-// (the exact pooled variance, from the ranks' two-pass statistics), and the running buffers move
+// (the exact pooled variance, from the ranks' own statistics), and the running buffers move
 // with these (unbiased with M). The backward sums the two channel sums over the group before
 // dx (the formula above with the group's sums and M); dweight and dbias stay this rank's own
 // sums, which the gradient all-reduce adds up like every other parameter gradient.
