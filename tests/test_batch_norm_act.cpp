@@ -227,22 +227,24 @@ TEST_CASE("batch_norm statistics: one pass, as exact as two on a large mean and 
 }
 
 #if PRM_USE_CUDA
-TEST_CASE("batch_norm statistics cuda: one pass, as exact as two on a large mean") {
-  PRM_REQUIRE_CUDA_OR_SKIP();
-  check_stats_on_hard_data(Device::cuda);
-}
+TEST_SUITE("cuda") {
+  TEST_CASE("batch_norm statistics cuda: one pass, as exact as two on a large mean") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    check_stats_on_hard_data(Device::cuda);
+  }
 
-TEST_CASE("batch_norm_act cuda: matches the CPU for every epilogue") {
-  PRM_REQUIRE_CUDA_OR_SKIP();
-  for (const Case& c : kCases) {
-    CAPTURE(shape_str(c.shape));
-    CAPTURE(c.residual);
-    CAPTURE(c.relu);
-    CAPTURE(c.training);
-    // float64 on both: the sums are formed in another order (block tree against a loop), and
-    // nvcc contracts a * b + c into FMAs, so agreement is to a few units in the last place.
-    check_same(run(c, DType::f64, Device::cuda, true), run(c, DType::f64, Device::cpu, true),
-               1e-12);
+  TEST_CASE("batch_norm_act cuda: matches the CPU for every epilogue") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    for (const Case& c : kCases) {
+      CAPTURE(shape_str(c.shape));
+      CAPTURE(c.residual);
+      CAPTURE(c.relu);
+      CAPTURE(c.training);
+      // float64 on both: the sums are formed in another order (block tree against a loop), and
+      // nvcc contracts a * b + c into FMAs, so agreement is to a few units in the last place.
+      check_same(run(c, DType::f64, Device::cuda, true), run(c, DType::f64, Device::cpu, true),
+                 1e-12);
+    }
   }
 }
 #endif

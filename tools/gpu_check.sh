@@ -45,7 +45,7 @@ step test-gpu test_gpu.log make BUILD=$build USE_OPENBLAS=0 test-gpu
 if command -v compute-sanitizer >/dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   step memcheck memcheck.log "$cs" --tool memcheck --error-exitcode 1 \
-    $build/prm_tests --test-suite=cuda --test-case='*parity*,*conv*,*loader*,*peak*'
+    $build/prm_tests --test-suite=cuda --test-case='*parity*,*conv*,*loader*,*peak*,*batch_norm*'
 fi
 bench() {
   for precision in fp32 tf32; do
