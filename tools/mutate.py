@@ -252,6 +252,27 @@ MUTATIONS: List[Mutation] = [
     M("backward engine: leaves reported on their first gradient, not their last",
       S("src/tensor/autograd.cpp", "if (--leaf_edges[&input.impl()] == 0) on_leaf_ready(input);",
         "if (leaf_edges[&input.impl()]-- == 2 || leaf_edges[&input.impl()] == 0) on_leaf_ready(input);")),
+    # ---- fused batch-norm epilogue and one-pass statistics (docs/batch_norm.md) ----
+    M("batch_norm_act: the ReLU gate left out of the backward reductions (dweight, dbias)",
+      S("src/kernels/cpu/batch_norm.cpp", "const T d = batch_norm_gated_grad(dout[i], relu_out, i);",
+        "const T d = dout[i];")),
+    M("batch_norm_act: the residual's gradient not gated by the ReLU",
+      S("src/kernels/batch_norm.h", "if (dres != nullptr) dres[i] = d;",
+        "if (dres != nullptr) dres[i] = dout[i];")),
+    M("batch_norm_act: the gate read at the kink as >= 0",
+      S("src/kernels/batch_norm_math.h", "return relu_out != nullptr ? relu_grad(dout, relu_out[i]) : dout;",
+        "return relu_out != nullptr ? (relu_out[i] >= T(0) ? dout : T(0)) : dout;")),
+    M("batch_norm_act: batched cotangents skip the gate",
+      S("src/tensor/ops/batch_norm.cpp",
+        "const Tensor d = saved.relu_out.defined() ? relu_backward(g, saved.relu_out) : g;",
+        "const Tensor d = g;")),
+    M("batch-norm statistics: blocks merged without the between-block term delta^2",
+      S("src/kernels/batch_norm_math.h", "a.m2 + b.m2 + delta * delta * a.n * wb",
+        "a.m2 + b.m2")),
+    M("batch-norm statistics: sum of squares in one pass (E[x^2] - mean^2 in double)",
+      S("src/kernels/batch_norm_math.h",
+        "for (int k = 0; k < count; ++k) m2 += (v[k] - mean) * (v[k] - mean);",
+        "for (int k = 0; k < count; ++k) m2 += double(v[k]) * v[k];\n  m2 -= count * mean * mean;")),
 ]
 
 
