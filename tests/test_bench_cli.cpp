@@ -1,6 +1,7 @@
 // `prm bench` keeps DESIGN.md's JSON-lines contract: one object per measurement on stdout, each
 // with bench, arch, size, batch, device, median_s, min_s, runs, peak_mem_mb; PRM rows with peaks;
-// --precision recorded in every row, bf16 refused with one line and a non-zero exit.
+// --precision recorded in every row (bf16 too: it runs, with bf16 GEMM inputs), an unknown
+// precision refused with one line and a non-zero exit.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -61,9 +62,18 @@ TEST_CASE("prm bench prints DESIGN.md's JSON lines for every measurement, with t
   CHECK(by_name["allreduce"]->at("ranks").as_int64() == 1);
   CHECK(by_name["allreduce"]->at("bytes").as_double() > 0);
 
-  const CommandResult bf16 =
-      run_command(prm_bin() + " bench --arch resnet18 --width 8 --size 64 --precision bf16");
-  CHECK(bf16.exit_code != 0);
-  CHECK_MESSAGE(bf16.err.find("prm bench: error: precision bf16") != std::string::npos, bf16.err);
-  CHECK(json_lines(bf16.out).empty());
+  // bf16 runs a training step (GEMM inputs rounded to bf16 on the CPU too) and says so.
+  const CommandResult bf16 = run_command(prm_bin() +
+                                         " bench --arch resnet18 --width 8 --size 64 --batch 1 "
+                                         "--runs 1 --warmup 0 --only train --precision bf16");
+  REQUIRE_MESSAGE(bf16.exit_code == 0, bf16.err);
+  const std::vector<Json> bf16_rows = json_lines(bf16.out);
+  REQUIRE(!bf16_rows.empty());
+  for (const Json& r : bf16_rows) CHECK(r.at("precision").as_string() == "bf16");
+
+  const CommandResult fp16 =
+      run_command(prm_bin() + " bench --arch resnet18 --width 8 --size 64 --precision fp16");
+  CHECK(fp16.exit_code != 0);
+  CHECK_MESSAGE(fp16.err.find("fp16") != std::string::npos, fp16.err);
+  CHECK(json_lines(fp16.out).empty());
 }

@@ -1,8 +1,8 @@
 // GEMM against a naive triple loop written here: our blocked GEMM (tested even when OpenBLAS is
-// the default), the Gemm kernel on the CPU, every transpose combination, sizes that leave partial register tiles
-// and cross the cache-block edges, alpha/beta, padded leading dimensions, strided batches; then
-// the matmul op (forward and both gradients against naive products) and its errors; on CUDA the
-// cuBLAS path against the same loops.
+// the default), the Gemm kernel on the CPU, every transpose combination, sizes that leave partial
+// register tiles and cross the cache-block edges, alpha/beta, padded leading dimensions, strided
+// batches; then the matmul op (forward and both gradients against naive products) and its errors;
+// on CUDA the cuBLAS path against the same loops.
 #include <cmath>
 #include <limits>
 #include <random>
@@ -177,17 +177,18 @@ TEST_CASE("matmul errors name the op and the shapes") {
                   Error);
 }
 
-TEST_CASE("precision: parsed by name; bf16 is refused with what is missing") {
+TEST_CASE("precision: parsed by name; each one is accepted (bf16: tests/test_bf16.cpp)") {
   CHECK(parse_precision("fp32") == Precision::fp32);
   CHECK(parse_precision("tf32") == Precision::tf32);
+  CHECK(parse_precision("bf16") == Precision::bf16);
   CHECK_THROWS_WITH_AS(parse_precision("fp16"), doctest::Contains("expected fp32, tf32 or bf16"),
                        Error);
-  CHECK_THROWS_WITH_AS(set_matmul_precision(Precision::bf16),
-                       doctest::Contains("not implemented yet"), Error);
   CHECK(matmul_precision() == Precision::fp32);
-  set_matmul_precision(Precision::tf32);
-  CHECK(matmul_precision() == Precision::tf32);
-  set_matmul_precision(Precision::fp32);
+  for (Precision p : {Precision::tf32, Precision::bf16, Precision::fp32}) {
+    set_matmul_precision(p);
+    CHECK(matmul_precision() == p);
+    CHECK(parse_precision(precision_name(p)) == p);
+  }
 }
 
 TEST_SUITE("cuda") {

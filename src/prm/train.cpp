@@ -583,7 +583,7 @@ TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop) {
   PRM_CHECK(config.epochs >= 1 && config.batch >= 1 && config.size >= 32 && config.workers >= 0 &&
                 config.micro_batches >= 1,
             "train: need epochs >= 1, batch >= 1, size >= 32, workers >= 0, micro-batches >= 1");
-  set_matmul_precision(parse_precision(config.precision));  // bf16: refused before any work
+  set_matmul_precision(parse_precision(config.precision));  // bf16: GEMM inputs only, dtype.h
   PRM_CHECK(!(config.sync_bn && config.micro_batches > 1),
             "train: --sync-bn and --micro-batches > 1 do not go together (synchronised statistics "
             "are those of each rank's whole part of the batch)");

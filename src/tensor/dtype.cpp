@@ -32,15 +32,16 @@ const char* precision_name(Precision p) {
 
 namespace {
 std::atomic<Precision> g_matmul_precision{Precision::fp32};
+thread_local int t_exact_scopes = 0;
 }  // namespace
 
-void set_matmul_precision(Precision p) {
-  PRM_CHECK(p != Precision::bf16,
-            "precision bf16 (mixed precision: bf16 activations and GEMM inputs, float32 master "
-            "weights) is not implemented yet; use fp32 or tf32");
-  g_matmul_precision.store(p);
+void set_matmul_precision(Precision p) { g_matmul_precision.store(p); }
+
+Precision matmul_precision() {
+  return t_exact_scopes > 0 ? Precision::fp32 : g_matmul_precision.load();
 }
 
-Precision matmul_precision() { return g_matmul_precision.load(); }
+ExactMatmulScope::ExactMatmulScope() { ++t_exact_scopes; }
+ExactMatmulScope::~ExactMatmulScope() { --t_exact_scopes; }
 
 }  // namespace prm

@@ -8,6 +8,12 @@
 // micro-kernel multiplies one MR x KC strip of A by one KC x NR strip of B, keeping the MR x NR
 // block of C in vector registers: packed B strip in L1, packed A block in L2, B panel in L3.
 // The (row strip, column strip) tiles of a block are shared among the OpenMP threads.
+//
+// Under --precision bf16 (tensor/dtype.h) a float32 GEMM is the exact emulation of bf16 inputs
+// with float32 accumulation: A and B are copied into compact scratch rounded to bf16 values
+// (RoundToBf16, kernels/bf16.h), and the same float32 GEMM runs on the copies. A product of two
+// bf16 values is exact in float32, so this differs from cuBLAS's bf16 GEMM only in the order of
+// the float32 additions. float64 GEMMs are unaffected.
 #include "kernels/gemm.h"
 
 #include <omp.h>
@@ -16,7 +22,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/loop.h"
 #include "kernels/register.h"
 #include "tensor/error.h"
@@ -261,11 +269,12 @@ void blas_gemm_split(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
 
 namespace prm {
 
-template <>
+namespace {
+
+// One float32 or float64 GEMM at the precision of the inputs given (no bf16 rounding here).
 template <typename T>
-void Gemm<CpuLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                        const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                        int64_t ldc) {
+void gemm_plain(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   using namespace cpu;
   if (M <= 0 || N <= 0) return;
 #if PRM_USE_OPENBLAS
@@ -279,16 +288,78 @@ void Gemm<CpuLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
 #endif
 }
 
+// Whether this GEMM takes bf16-rounded inputs: float32 under --precision bf16, with something
+// to multiply (K = 0 or alpha = 0 only scale C, which bf16 does not touch).
+template <typename T>
+bool bf16_inputs(int64_t M, int64_t N, int64_t K, T alpha) {
+  return std::is_same_v<T, float> && matmul_precision() == Precision::bf16 && M > 0 && N > 0 &&
+         K > 0 && alpha != T(0);
+}
+
+// `batch` matrices of op-storage rows x cols (matrix b at src + b * stride, rows ld apart; one
+// matrix when stride is 0) copied compact and rounded to bf16 values.
+struct RoundedCopy {
+  std::unique_ptr<float[]> data;
+  int64_t ld = 0, stride = 0;
+  RoundedCopy(const float* src, int64_t rows, int64_t cols, int64_t ld_src, int64_t stride_src,
+              int64_t batch) {
+    const int64_t copies = stride_src == 0 ? 1 : batch;
+    data.reset(new float[static_cast<size_t>(copies * rows * cols)]);
+    RoundToBf16<CpuLoop>::run(data.get(), src, copies, rows, cols, ld_src, stride_src);
+    ld = cols;
+    stride = stride_src == 0 ? 0 : rows * cols;
+  }
+};
+
+template <typename T>
+void gemm_batched_plain(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                        const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                        int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
+                        int64_t batch) {
+  // One threaded GEMM after another: the GEMMs themselves use every core.
+  for (int64_t b = 0; b < batch; ++b)
+    gemm_plain(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+               C + b * stride_c, ldc);
+}
+
+template <typename T>
+void gemm_batched_any(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                      const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                      int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
+                      int64_t batch) {
+  if (batch <= 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16_inputs(M, N, K, alpha)) {
+      // Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K).
+      const RoundedCopy a(A, trans_a ? K : M, trans_a ? M : K, lda, stride_a, batch);
+      const RoundedCopy b(B, trans_b ? N : K, trans_b ? K : N, ldb, stride_b, batch);
+      gemm_batched_plain(trans_a, trans_b, M, N, K, alpha, a.data.get(), a.ld, a.stride,
+                         b.data.get(), b.ld, b.stride, beta, C, ldc, stride_c, batch);
+      return;
+    }
+  }
+  gemm_batched_plain(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                     ldc, stride_c, batch);
+}
+
+}  // namespace
+
+template <>
+template <typename T>
+void Gemm<CpuLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                        const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                        int64_t ldc) {
+  gemm_batched_any(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+
 template <>
 template <typename T>
 void GemmStridedBatched<CpuLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                                       T alpha, const T* A, int64_t lda, int64_t stride_a,
                                       const T* B, int64_t ldb, int64_t stride_b, T beta, T* C,
                                       int64_t ldc, int64_t stride_c, int64_t batch) {
-  // One threaded GEMM after another: the GEMMs themselves use every core.
-  for (int64_t b = 0; b < batch; ++b)
-    Gemm<CpuLoop>::run(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b,
-                       ldb, beta, C + b * stride_c, ldc);
+  gemm_batched_any(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                   ldc, stride_c, batch);
 }
 
 template void cpu::gemm_blocked<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,

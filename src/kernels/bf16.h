@@ -1,0 +1,49 @@
+// Kernels that round float32 matrices to bf16 (the math of bf16_math.h), written once for both
+// devices (kernels/dispatch.h); registered for float in cpu/bf16.cpp and cuda/bf16.cu. They are
+// what --precision bf16 feeds to a float32 GEMM (cpu/gemm.cpp, cuda/gemm.cu): the operands are
+// copied, rounded, into compact scratch, and the product accumulates in float32.
+//
+// Both read `batch` matrices of rows x cols, matrix b starting at in + b * stride and its rows
+// ld elements apart (ld >= cols; the padding between rows is never read), and write them
+// packed: out[(b * rows + r) * cols + c], i.e. leading dimension cols and stride rows * cols.
+//   RoundToBf16: the rounded values as float32 (the CPU's exact emulation of bf16 inputs)
+//   ToBf16Bits:  the bf16 bit patterns (a __nv_bfloat16 workspace for cublasGemmEx)
+#pragma once
+#include <cstdint>
+
+#include "kernels/bf16_math.h"
+#include "kernels/dispatch.h"
+
+namespace prm {
+
+template <class Loop>
+struct RoundToBf16 {
+  template <typename T>
+  static void run(T* out, const T* in, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+                  int64_t stride) {
+    static_assert(sizeof(T) == 4, "RoundToBf16: float32 only");
+    const int64_t per = rows * cols;
+    Loop::for_each(
+        batch * per, PRM_LAMBDA(int64_t i) {
+          const int64_t b = i / per, r = (i % per) / cols, c = i % cols;
+          out[i] = round_to_bf16(in[b * stride + r * ld + c]);
+        });
+  }
+};
+
+template <class Loop>
+struct ToBf16Bits {
+  template <typename T>
+  static void run(uint16_t* out, const T* in, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+                  int64_t stride) {
+    static_assert(sizeof(T) == 4, "ToBf16Bits: float32 only");
+    const int64_t per = rows * cols;
+    Loop::for_each(
+        batch * per, PRM_LAMBDA(int64_t i) {
+          const int64_t b = i / per, r = (i % per) / cols, c = i % cols;
+          out[i] = float_to_bf16_bits(in[b * stride + r * ld + c]);
+        });
+  }
+};
+
+}  // namespace prm
