@@ -64,7 +64,7 @@ T* scratch(int role, size_t count) {
     size_t bytes = 0;
     ~Buffer() { std::free(ptr); }
   };
-  thread_local Buffer buffers[2];
+  thread_local Buffer buffers[4];  // 0, 1: packing; 2, 3: bf16-rounded copies of A and B
   Buffer& b = buffers[role];
   const size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
   if (b.bytes < bytes) {
@@ -297,15 +297,18 @@ bool bf16_inputs(int64_t M, int64_t N, int64_t K, T alpha) {
 }
 
 // `batch` matrices of op-storage rows x cols (matrix b at src + b * stride, rows ld apart; one
-// matrix when stride is 0) copied compact and rounded to bf16 values.
+// matrix when stride is 0) copied compact and rounded to bf16 values, into this thread's scratch
+// buffer `role` (2 for A, 3 for B; reused by the next GEMM, so fresh pages are not faulted in
+// on every call).
 struct RoundedCopy {
-  std::unique_ptr<float[]> data;
+  const float* data = nullptr;
   int64_t ld = 0, stride = 0;
-  RoundedCopy(const float* src, int64_t rows, int64_t cols, int64_t ld_src, int64_t stride_src,
-              int64_t batch) {
+  RoundedCopy(int role, const float* src, int64_t rows, int64_t cols, int64_t ld_src,
+              int64_t stride_src, int64_t batch) {
     const int64_t copies = stride_src == 0 ? 1 : batch;
-    data.reset(new float[static_cast<size_t>(copies * rows * cols)]);
-    RoundToBf16<CpuLoop>::run(data.get(), src, copies, rows, cols, ld_src, stride_src);
+    float* dst = cpu::scratch<float>(role, static_cast<size_t>(copies * rows * cols));
+    RoundToBf16<CpuLoop>::run(dst, src, copies, rows, cols, ld_src, stride_src);
+    data = dst;
     ld = cols;
     stride = stride_src == 0 ? 0 : rows * cols;
   }
@@ -331,10 +334,10 @@ void gemm_batched_any(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
   if constexpr (std::is_same_v<T, float>) {
     if (bf16_inputs(M, N, K, alpha)) {
       // Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K).
-      const RoundedCopy a(A, trans_a ? K : M, trans_a ? M : K, lda, stride_a, batch);
-      const RoundedCopy b(B, trans_b ? N : K, trans_b ? K : N, ldb, stride_b, batch);
-      gemm_batched_plain(trans_a, trans_b, M, N, K, alpha, a.data.get(), a.ld, a.stride,
-                         b.data.get(), b.ld, b.stride, beta, C, ldc, stride_c, batch);
+      const RoundedCopy a(2, A, trans_a ? K : M, trans_a ? M : K, lda, stride_a, batch);
+      const RoundedCopy b(3, B, trans_b ? N : K, trans_b ? K : N, ldb, stride_b, batch);
+      gemm_batched_plain(trans_a, trans_b, M, N, K, alpha, a.data, a.ld, a.stride, b.data, b.ld,
+                         b.stride, beta, C, ldc, stride_c, batch);
       return;
     }
   }
