@@ -130,8 +130,8 @@ int cmd_bench(int argc, char** argv) {
   args.choice("conv-engine", {"native", "cudnn"}, "CUDA convolution: im2col + cuBLAS, or cuDNN",
               "native");
   args.choice("precision", kPrecisionChoices,
-              "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet; "
-              "the CPU computes in fp32 whatever this says)",
+              "float32 GEMMs and convolutions: fp32 exact; tf32 tensor cores on CUDA (fp32 on the CPU); "
+              "bf16 inputs with float32 sums (docs/precision.md)",
               "fp32");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
@@ -142,6 +142,9 @@ int cmd_bench(int argc, char** argv) {
   const int64_t peaks = args.get_int("peaks");
   PRM_CHECK(peaks >= 1, "--peaks must be at least 1");
   const ConvEngine engine = parse_conv_engine(args.get("conv-engine"));
+  PRM_CHECK(!(engine == ConvEngine::cudnn && precision == Precision::bf16 &&
+              device == Device::cuda),
+            "conv engine cudnn does not support --precision bf16 yet; use --conv-engine native");
   Comm& comm = world(device);
   PRM_CHECK(comm.size() == 1 || only == "allreduce",
             "under mpirun, prm bench measures the gradient all-reduce only: add --only allreduce");

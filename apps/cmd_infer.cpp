@@ -93,7 +93,8 @@ void declare_inference_flags(Args& args) {
               "(the official pipeline's 448, where DESIGN.md's constants hold)", "448");
   args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.choice("precision", kPrecisionChoices,
-              "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet)",
+              "float32 GEMMs and convolutions: fp32 exact; tf32 tensor cores on CUDA (fp32 on the CPU); "
+              "bf16 inputs with float32 sums (docs/precision.md)",
               "fp32");
   args.option("peak-threshold", "PRMs for peaks whose CRM value exceeds this (official: 30)", "30");
   args.option("class-threshold", "PRMs for classes whose peak score reaches this", "0");

@@ -92,8 +92,8 @@ int cmd_train(int argc, char** argv) {
   args.optional("weight-decay", "SGD weight decay [0.0001]");
   args.choice("device", kDeviceChoices, "where to train [cpu]", "");
   args.choice("precision", kPrecisionChoices,
-              "float32 math on CUDA: fp32 exact, tf32 tensor cores (bf16: not implemented yet) "
-              "[fp32]",
+              "float32 GEMMs and convolutions: fp32 exact; tf32 tensor cores on CUDA (fp32 on the CPU); "
+              "bf16 inputs with float32 sums (docs/precision.md) [fp32]",
               "");
   args.optional("seed", "initialisation, shuffling and flips [1]");
   args.optional("workers", "loader threads [2]");

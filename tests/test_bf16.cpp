@@ -370,6 +370,47 @@ TEST_CASE("precision bf16: strided-batched GEMM with a shared operand, and matmu
     CHECK(std::abs(got[i] - da[i]) <= (n + 2) * std::ldexp(da_scale[i], -24));
 }
 
+TEST_CASE("precision bf16: conv weight and bias gradients sum their per-image pieces in fp32") {
+  // The weight gradient of a chunk of images is nb per-image products (bf16 inputs) summed by
+  // one more GEMM against a vector of ones, and the bias gradient is ones · dy: sums, which
+  // must not round their addends to bf16 (ExactMatmulScope in conv2d.cpp). Reference: the
+  // products of the bf16-rounded x and dy summed in double, a naive loop (1x1 convolution, so
+  // dW[o, c] = sum over n, p of dy[n, o, p] x[n, c, p], and db[o] = sum of the unrounded dy).
+  const int64_t N = 5, C = 3, O = 4, H = 6, W = 5, P = H * W;
+  std::mt19937_64 rng(21);
+  const std::vector<double> xv = random_values(N * C * P, rng), gv = random_values(N * O * P, rng);
+  const Tensor x = Tensor::from_vector(xv, {N, C, H, W});
+  const Tensor dy = Tensor::from_vector(gv, {N, O, H, W});
+  std::vector<double> dw(O * C, 0.0), scale(O * C, 0.0), db(O, 0.0), db_scale(O, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t p = 0; p < P; ++p) {
+        const double g = static_cast<float>(gv[(n * O + o) * P + p]);
+        db[o] += g;
+        db_scale[o] += std::abs(g);
+        const double gr = round_to_bf16(static_cast<float>(g));
+        for (int64_t c = 0; c < C; ++c) {
+          const double xr = round_to_bf16(static_cast<float>(xv[(n * C + c) * P + p]));
+          dw[o * C + c] += gr * xr;
+          scale[o * C + c] += std::abs(gr * xr);
+        }
+      }
+  const PrecisionFor bf16(Precision::bf16);
+  for (int64_t chunk : {0, 2, 5}) {  // 0: the CPU's own path (one wide GEMM)
+    CAPTURE(chunk);
+    set_conv_images_per_chunk_for_testing(chunk);
+    const std::vector<double> got_w = conv2d_backward_weight(dy, x, {O, C, 1, 1}, {}).to_vector();
+    const std::vector<double> got_b = conv2d_backward_bias(dy).to_vector();
+    set_conv_images_per_chunk_for_testing(0);
+    // float32 sums of N * P exact products: |error| <= N P 2^-24 sum |x dy|. Rounding an
+    // addend to bf16 costs up to 2^-9 of it, which this bound does not allow.
+    for (int64_t i = 0; i < O * C; ++i)
+      CHECK(std::abs(got_w[i] - dw[i]) <= N * P * std::ldexp(scale[i], -24));
+    for (int64_t o = 0; o < O; ++o)
+      CHECK(std::abs(got_b[o] - db[o]) <= N * P * std::ldexp(db_scale[o], -24));
+  }
+}
+
 TEST_SUITE("cuda") {
   TEST_CASE("bf16 packing kernels on cuda give the CPU twins' bits (fixture values, NaN)") {
     PRM_REQUIRE_CUDA_OR_SKIP();

@@ -206,6 +206,7 @@ void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const Co
     }
     gemm_batched_on(dev, false, true, d.O, K, P, dy + n0 * d.y_image(), P, d.y_image(), cols, P,
                     K * P, partial.data<T>(), K, OK, nb);
+    const ExactMatmulScope sum_in_fp32;  // a sum, not a product: no bf16/TF32 rounding here
     launch<Gemm, T>(dev, false, false, 1, OK, nb, T(1), ones.data<T>(), nb, partial.data<T>(), OK,
                     beta, dw, OK);
   }
@@ -333,7 +334,8 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
     return db;
   }
   Tensor ones = Tensor::full({P}, 1.0, grad_out.dtype(), dev);
-  // db [1, O] (+)= ones [1, P] · dy_nᵀ [P, O], image by image.
+  // db [1, O] (+)= ones [1, P] · dy_nᵀ [P, O], image by image: sums, so never in bf16 or TF32.
+  const ExactMatmulScope sum_in_fp32;
   PRM_DISPATCH_FLOAT(grad_out.dtype(), op, {
     const scalar_t* dy = grad_out.data<scalar_t>();
     for (int64_t n = 0; n < N; ++n)
