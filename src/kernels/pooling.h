@@ -5,8 +5,11 @@
 //   MaxPool2dForward:  out = max over the k x k window at (oh * s - p, ow * s - p), padding
 //                      counting as -inf; argmax = h * W + w of the first maximum in scan order
 //                      (row by row), as torch                         (overwrites out, argmax)
-//   MaxPool2dBackward: dinp[h, w] = sum of dout over the windows whose argmax is (h, w)
-//                      (a gather over the windows containing (h, w); overwrites)
+//   MaxPool2dBackward: dinp[h, w] = sum of dout over the windows whose argmax is (h, w), in
+//                      the windows' row-major order (overwrites). One body per device: CUDA
+//                      gathers over the windows containing (h, w), a thread per input; the CPU
+//                      scatters each window's gradient to its argmax, a plane per thread (no
+//                      divisions per element). Both add in the same order: the same numbers.
 //   AdaptiveAvgPool2dForward: out[oh, ow] = mean of inp over rows [start(oh), end(oh)) and
 //                      columns [start(ow), end(ow)), start(o) = floor(o * H / OH),
 //                      end(o) = ceil((o + 1) * H / OH) (torch's rule)  (overwrites)
@@ -26,22 +29,22 @@ struct MaxPool2dForward {
   static void run(T* out, int64_t* argmax, const T* inp, int64_t N, int64_t C, int64_t H,
                   int64_t W, int64_t OH, int64_t OW, int64_t kernel, int64_t stride,
                   int64_t padding) {
-    Loop::for_each(N * C * OH * OW, PRM_LAMBDA(int64_t i) {
-      max_pool2d_forward_one(i, out, argmax, inp, H, W, OH, OW, kernel, stride, padding);
+    // A run per output row: the plane and the row are known without dividing per element.
+    Loop::for_each_run(N * C * OH, OW, PRM_LAMBDA(int64_t row, int64_t begin, int64_t end) {
+      const T* x = inp + (row / OH) * H * W;
+      for (int64_t ow = begin; ow < end; ++ow)
+        max_pool2d_window(row % OH, ow, out + row * OW + ow, argmax + row * OW + ow, x, H, W,
+                          kernel, stride, padding);
     });
   }
 };
 
 template <class Loop>
-struct MaxPool2dBackward {
+struct MaxPool2dBackward {  // one body per device
   template <typename T>
   static void run(T* dinp, const T* dout, const int64_t* argmax, int64_t N, int64_t C, int64_t H,
                   int64_t W, int64_t OH, int64_t OW, int64_t kernel, int64_t stride,
-                  int64_t padding) {
-    Loop::for_each(N * C * H * W, PRM_LAMBDA(int64_t i) {
-      dinp[i] = max_pool2d_backward_one(i, dout, argmax, H, W, OH, OW, kernel, stride, padding);
-    });
-  }
+                  int64_t padding);
 };
 
 template <class Loop>

@@ -1,5 +1,6 @@
 // Per-element pooling math shared by the CPU and CUDA twins (see pooling.h). Index i runs over
-// the outputs (forward) or the inputs (backward) of all N * C planes in row-major order.
+// the outputs (forward) or the inputs (backward) of all N * C planes in row-major order; the max
+// pool's forward takes its output's (row, column) in a plane instead.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -13,14 +14,12 @@ PRM_HD int64_t pool_max(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // ---- max pooling ----
 
-// Output i: the window's maximum and its plane index. Padding is -inf, so it never wins; a NaN
-// wins and propagates, as in torch.
+// Output (oh, ow) of the plane x [H, W]: the window's maximum, into *out, and its plane index,
+// into *argmax. Padding is -inf, so it never wins; a NaN wins and propagates, as in torch.
 template <typename T>
-PRM_HD void max_pool2d_forward_one(int64_t i, T* out, int64_t* argmax, const T* inp, int64_t H,
-                                   int64_t W, int64_t OH, int64_t OW, int64_t kernel,
-                                   int64_t stride, int64_t padding) {
-  const int64_t ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
-  const T* x = inp + plane * H * W;
+PRM_HD void max_pool2d_window(int64_t oh, int64_t ow, T* out, int64_t* argmax, const T* x,
+                              int64_t H, int64_t W, int64_t kernel, int64_t stride,
+                              int64_t padding) {
   const int64_t h0 = oh * stride - padding, w0 = ow * stride - padding;
   const int64_t h_begin = pool_max(h0, 0), h_end = pool_min(h0 + kernel, H);
   const int64_t w_begin = pool_max(w0, 0), w_end = pool_min(w0 + kernel, W);
@@ -28,14 +27,15 @@ PRM_HD void max_pool2d_forward_one(int64_t i, T* out, int64_t* argmax, const T* 
   int64_t best_index = h_begin * W + w_begin;
   for (int64_t h = h_begin; h < h_end; ++h)
     for (int64_t w = w_begin; w < w_end; ++w) {
+      // Strict: the first maximum wins ties. Selects rather than a branch, which would
+      // mispredict: which element wins depends on the data.
       const T v = x[h * W + w];
-      if (v > best || v != v) {  // strict: the first maximum wins ties
-        best = v;
-        best_index = h * W + w;
-      }
+      const bool take = v > best || v != v;
+      best = take ? v : best;
+      best_index = take ? h * W + w : best_index;
     }
-  out[i] = best;
-  argmax[i] = best_index;
+  *out = best;
+  *argmax = best_index;
 }
 
 // The outputs o whose window [o * stride - padding, + kernel) contains input position x.
