@@ -254,7 +254,7 @@ MUTATIONS: List[Mutation] = [
         "if (leaf_edges[&input.impl()]-- == 2 || leaf_edges[&input.impl()] == 0) on_leaf_ready(input);")),
     # ---- fused batch-norm epilogue and one-pass statistics (docs/batch_norm.md) ----
     M("batch_norm_act: the ReLU gate left out of the backward reductions (dweight, dbias)",
-      S("src/kernels/cpu/batch_norm.cpp", "gated[k] = relu_grad(g[k], r[k]);", "gated[k] = g[k];")),
+      S("src/kernels/cpu/batch_norm.cpp", "gated[k] = relu_grad(g[k], r[k]);", "gated[k] = r[k] == r[k] ? g[k] : g[k];")),
     M("batch_norm_act: the residual's gradient not gated by the ReLU",
       S("src/kernels/batch_norm.h", "if (dres != nullptr) dres[i] = d;",
         "if (dres != nullptr) dres[i] = dout[i];")),
