@@ -31,6 +31,9 @@ const ConvCase kCases[] = {
     {2, 6, 7, 7, 5, 1, 1, {2, 0, 1}, false},    // 1x1 stride 2 (ResNet downsample)
     {1, 3, 13, 15, 4, 7, 7, {2, 3, 1}, true},   // ResNet stem shape
     {2, 33, 5, 4, 35, 3, 3, {1, 1, 1}, true},   // channels just past 32
+    {1, 2, 5, 4, 3, 3, 3, {3, 4, 1}, true},     // stride 3, padding past the kernel: rows and
+                                                // columns of col that are all padding
+    {2, 2, 3, 9, 2, 2, 5, {2, 3, 2}, false},    // stride 2 with dilation 2 (the general path)
 };
 
 // The 7 loops: n, o, oy, ox, c, ki, kj. Each visits one (output, weight, input) triple; the

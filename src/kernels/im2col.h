@@ -49,7 +49,7 @@ struct Im2col {
       default: return run_fixed<0>(col, x, N, C, H, W, win);
     }
   }
-  // One run per (n, c, ki, kj, oy): Wo columns of col.
+  // One run per (n, c, ki, kj, oy): Wo columns of col, the formula of im2col_math.h's header.
   template <int kStride, typename T>
   static void run_fixed(T* col, const T* x, int64_t N, int64_t C, int64_t H, int64_t W,
                         ConvWindow win) {
@@ -64,10 +64,20 @@ struct Im2col {
       const int64_t ki = rest % w.kh;
       rest /= w.kh;
       const int64_t c = rest % C, n = rest / C;
-      const T* xn = x + n * C * H * W;
       T* out = col + row * Wo;
-      for (int64_t ox = begin; ox < end; ++ox)
-        out[ox] = im2col_value(xn, H, W, w, c, ki, kj, oy, ox);
+      // Padding, then the columns that read x (a plain strided copy), then padding again.
+      const int64_t iy = oy * w.stride - w.pad + ki * w.dilation;
+      int64_t lo = end, hi = end;  // a row iy in the padding reads nothing
+      if (iy >= 0 && iy < H) {
+        im2col_inside_columns(w, W, Wo, kj, &lo, &hi);
+        lo = lo < begin ? begin : (lo > end ? end : lo);
+        hi = hi < lo ? lo : (hi > end ? end : hi);
+      }
+      const T* x_row = x + ((n * C + c) * H + (iy >= 0 && iy < H ? iy : 0)) * W;
+      const int64_t x0 = kj * w.dilation - w.pad;
+      for (int64_t ox = begin; ox < lo; ++ox) out[ox] = T(0);
+      for (int64_t ox = lo; ox < hi; ++ox) out[ox] = x_row[ox * w.stride + x0];
+      for (int64_t ox = hi; ox < end; ++ox) out[ox] = T(0);
     });
   }
 };

@@ -33,14 +33,17 @@ struct ConvWindow {
   PRM_HD bool is_pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
 
-// col entry (row (c, ki, kj), column (oy, ox)) of one image x [C][H][W].
-template <typename T>
-PRM_HD T im2col_value(const T* x, int64_t H, int64_t W, const ConvWindow& win, int64_t c,
-                      int64_t ki, int64_t kj, int64_t oy, int64_t ox) {
-  const int64_t iy = oy * win.stride - win.pad + ki * win.dilation;
-  const int64_t ix = ox * win.stride - win.pad + kj * win.dilation;
-  const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
-  return inside ? x[(c * H + iy) * W + ix] : T(0);
+// The columns ox of an im2col row of tap kj whose input column ix = ox*s - p + kj*d lies in
+// [0, W), as [*first, *last) within [0, Wo): ix >= 0 from ox >= ceil((p - kj*d) / s), ix <= W - 1
+// up to ox <= floor((W - 1 + p - kj*d) / s). The entries of the row outside them are padding (0),
+// the ones inside read x[c][iy][ox*s + kj*d - p] with no test per element.
+PRM_HD void im2col_inside_columns(const ConvWindow& win, int64_t W, int64_t Wo, int64_t kj,
+                                  int64_t* first, int64_t* last) {
+  const int64_t x0 = kj * win.dilation - win.pad;  // ix of ox = 0
+  const int64_t lo = x0 >= 0 ? 0 : (-x0 + win.stride - 1) / win.stride;
+  const int64_t hi = W - 1 - x0 < 0 ? 0 : (W - 1 - x0) / win.stride + 1;
+  *first = lo < Wo ? lo : Wo;
+  *last = hi < *first ? *first : (hi < Wo ? hi : Wo);
 }
 
 PRM_HD int64_t div_by(int64_t a, int64_t b) { return b == 1 ? a : a / b; }  // no idiv for 1
