@@ -110,3 +110,16 @@ TEST_SUITE("cuda") {
     CHECK(cuda_memory_stats().allocated_bytes > 0);
   }
 }
+
+TEST_CASE("two gradients meeting at a node are summed into fresh storage, not into either") {
+  // plus(x2, x2) hands the same gradient g to both edges of x2 = scale(x, 1): the two meet at x2
+  // and their sum must not be written into g, which is also the caller's seed (and, in a wider
+  // graph, another node's gradient). x's gradient is 2 * seed, and the seed stays as it was.
+  Tensor x = Tensor::from_vector({1, 2}, {2}, DType::f64).set_requires_grad(true);
+  Tensor x2 = scale(x, 1);
+  Tensor y = plus(x2, x2);
+  const Tensor seed = Tensor::from_vector({3, 4}, {2}, DType::f64);
+  y.backward(seed);
+  CHECK(x.grad().to_vector() == std::vector<double>{6, 8});
+  CHECK(seed.to_vector() == std::vector<double>{3, 4});
+}
