@@ -142,9 +142,7 @@ int cmd_bench(int argc, char** argv) {
   const int64_t peaks = args.get_int("peaks");
   PRM_CHECK(peaks >= 1, "--peaks must be at least 1");
   const ConvEngine engine = parse_conv_engine(args.get("conv-engine"));
-  PRM_CHECK(!(engine == ConvEngine::cudnn && precision == Precision::bf16 &&
-              device == Device::cuda),
-            "conv engine cudnn does not support --precision bf16 yet; use --conv-engine native");
+  if (device == Device::cuda) check_conv_engine_precision(engine, DType::f32);  // before any work
   Comm& comm = world(device);
   PRM_CHECK(comm.size() == 1 || only == "allreduce",
             "under mpirun, prm bench measures the gradient all-reduce only: add --only allreduce");

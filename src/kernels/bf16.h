@@ -16,20 +16,33 @@
 
 namespace prm {
 
+// The body both share: each source row through `convert` into its packed place. One run per
+// matrix row: a plain vectorisable loop on the CPU, one element per thread on CUDA.
+template <class Loop, typename Out, typename T, typename Convert>
+void pack_rows_bf16(Out* out, const T* in, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+                    int64_t stride, Convert convert) {
+  static_assert(sizeof(T) == 4, "bf16 packing: float32 only");
+  Loop::for_each_run(
+      batch * rows, cols, PRM_LAMBDA(int64_t row, int64_t begin, int64_t end) {
+        const T* src = in + (row / rows) * stride + (row % rows) * ld;
+        Out* dst = out + row * cols;
+        for (int64_t c = begin; c < end; ++c) dst[c] = convert(src[c]);
+      });
+}
+
+struct RoundedBf16Value {  // the rounded value, still a float
+  PRM_HD float operator()(float x) const { return round_to_bf16(x); }
+};
+struct Bf16Bits {  // the bf16 bit pattern
+  PRM_HD uint16_t operator()(float x) const { return float_to_bf16_bits(x); }
+};
+
 template <class Loop>
 struct RoundToBf16 {
   template <typename T>
   static void run(T* out, const T* in, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
                   int64_t stride) {
-    static_assert(sizeof(T) == 4, "RoundToBf16: float32 only");
-    // One run per matrix row: a plain vectorisable loop on the CPU, one element per thread on
-    // CUDA.
-    Loop::for_each_run(
-        batch * rows, cols, PRM_LAMBDA(int64_t row, int64_t begin, int64_t end) {
-          const T* src = in + (row / rows) * stride + (row % rows) * ld;
-          T* dst = out + row * cols;
-          for (int64_t c = begin; c < end; ++c) dst[c] = round_to_bf16(src[c]);
-        });
+    pack_rows_bf16<Loop>(out, in, batch, rows, cols, ld, stride, RoundedBf16Value{});
   }
 };
 
@@ -38,13 +51,7 @@ struct ToBf16Bits {
   template <typename T>
   static void run(uint16_t* out, const T* in, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
                   int64_t stride) {
-    static_assert(sizeof(T) == 4, "ToBf16Bits: float32 only");
-    Loop::for_each_run(
-        batch * rows, cols, PRM_LAMBDA(int64_t row, int64_t begin, int64_t end) {
-          const T* src = in + (row / rows) * stride + (row % rows) * ld;
-          uint16_t* dst = out + row * cols;
-          for (int64_t c = begin; c < end; ++c) dst[c] = float_to_bf16_bits(src[c]);
-        });
+    pack_rows_bf16<Loop>(out, in, batch, rows, cols, ld, stride, Bf16Bits{});
   }
 };
 

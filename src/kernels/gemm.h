@@ -15,6 +15,7 @@
 // pointer + b * stride (a stride of 0 shares one matrix across the batch).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/dispatch.h"
 
@@ -34,6 +35,14 @@ struct GemmStridedBatched {
                   const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
                   int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch);
 };
+
+// Whether a GEMM of T takes bf16-rounded inputs (both devices): float32 under --precision bf16,
+// with something to multiply (K = 0 or alpha = 0 only scale C, which bf16 does not touch).
+template <typename T>
+bool gemm_bf16_inputs(int64_t K, T alpha) {
+  return std::is_same_v<T, float> && matmul_precision() == Precision::bf16 && K > 0 &&
+         alpha != T(0);
+}
 
 namespace cpu {
 // Our own cache-blocked GEMM (what Gemm<CpuLoop> uses without OpenBLAS), same arguments.

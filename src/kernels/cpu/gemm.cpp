@@ -288,14 +288,6 @@ void gemm_plain(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T a
 #endif
 }
 
-// Whether this GEMM takes bf16-rounded inputs: float32 under --precision bf16, with something
-// to multiply (K = 0 or alpha = 0 only scale C, which bf16 does not touch).
-template <typename T>
-bool bf16_inputs(int64_t M, int64_t N, int64_t K, T alpha) {
-  return std::is_same_v<T, float> && matmul_precision() == Precision::bf16 && M > 0 && N > 0 &&
-         K > 0 && alpha != T(0);
-}
-
 // `batch` matrices of op-storage rows x cols (matrix b at src + b * stride, rows ld apart; one
 // matrix when stride is 0) copied compact and rounded to bf16 values, into this thread's scratch
 // buffer `role` (2 for A, 3 for B; reused by the next GEMM, so fresh pages are not faulted in
@@ -330,9 +322,9 @@ void gemm_batched_any(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
                       int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                       int64_t batch) {
-  if (batch <= 0) return;
+  if (batch <= 0 || M <= 0 || N <= 0) return;
   if constexpr (std::is_same_v<T, float>) {
-    if (bf16_inputs(M, N, K, alpha)) {
+    if (gemm_bf16_inputs(K, alpha)) {
       // Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K).
       const RoundedCopy a(2, A, trans_a ? K : M, trans_a ? M : K, lda, stride_a, batch);
       const RoundedCopy b(3, B, trans_b ? N : K, trans_b ? K : N, ldb, stride_b, batch);

@@ -2,9 +2,8 @@
 // algorithm for each (direction, shape, dtype) is chosen once by cuDNN's heuristics and cached.
 // The handle is created on first use and kept for the process, on the default stream like the
 // rest of our kernels. Workspace comes from our caching allocator, so repeated shapes reuse it.
-// --precision bf16 is refused here for float32 data (a one-line error naming the native engine):
-// bf16 inputs exist so far only in the native engine's GEMMs (cuda/gemm.cu), and cuDNN on
-// float32 descriptors would silently compute fp32 while the run claims bf16.
+// --precision bf16 never reaches it for float32 data: conv2d refuses that first
+// (check_conv_engine_precision, tensor/ops/conv2d.h).
 #include <cudnn.h>
 
 #include <array>
@@ -57,8 +56,6 @@ struct ConvDescriptors {
 
   ConvDescriptors(cudnnDataType_t dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                   const ConvWindow& win) {
-    PRM_CHECK(!(dt == CUDNN_DATA_FLOAT && matmul_precision() == Precision::bf16),
-              "conv engine cudnn does not support --precision bf16 yet; use --conv-engine native");
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));

@@ -105,12 +105,6 @@ struct Bf16Copy {
   Bf16Copy& operator=(const Bf16Copy&) = delete;
 };
 
-// Whether this float32 GEMM takes bf16 inputs: under --precision bf16, with something to
-// multiply (K = 0 or alpha = 0 only scale C, which the plain call does).
-bool bf16_inputs(int64_t K, float alpha) {
-  return matmul_precision() == Precision::bf16 && K > 0 && alpha != 0.0f;
-}
-
 // C (row-major, float32) = alpha * op(A) op(B) + beta * C with A and B rounded to bf16,
 // `batch` of them (M, N, K > 0). Column-major as above: B's copy goes first.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -144,7 +138,7 @@ void Gemm<CudaLoop>::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64
                          int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if constexpr (std::is_same_v<T, float>) {
-    if (bf16_inputs(K, alpha))
+    if (gemm_bf16_inputs(K, alpha))
       return gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
   }
   // cuBLAS handles K = 0 as C = beta * C; its leading dimensions must still be >= 1.
@@ -161,7 +155,7 @@ void GemmStridedBatched<CudaLoop>::run(bool trans_a, bool trans_b, int64_t M, in
                                        int64_t ldc, int64_t stride_c, int64_t batch) {
   if (M <= 0 || N <= 0 || batch <= 0) return;
   if constexpr (std::is_same_v<T, float>) {
-    if (bf16_inputs(K, alpha))
+    if (gemm_bf16_inputs(K, alpha))
       return gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta,
                        C, ldc, stride_c, batch);
   }

@@ -95,9 +95,10 @@ void add_batch_norm_cases(std::vector<GradcheckCase>& cases) {
   }
 }
 
-// batch_norm_act: batch_norm's inputs then the residual. The residual is moved so that no
-// ReLU input bn(x) + residual lies within 0.05 of the kink (bn(x) from the composition of
-// plain ops, in float64), far beyond what a finite-difference step can move it.
+// batch_norm_act: batch_norm's inputs then the residual. Where there is one, the residual is
+// moved so that no ReLU input bn(x) + residual lies within 0.05 of the kink (bn(x) by
+// batch_norm_forward in float64), far beyond what a finite-difference step can move it; the
+// variant without a residual relies on its random bn(x) missing the kink by more than the step.
 void add_batch_norm_act_cases(std::vector<GradcheckCase>& cases) {
   struct Variant {
     const char* name;

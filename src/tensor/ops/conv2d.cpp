@@ -78,13 +78,15 @@ int64_t images_per_chunk(Device dev, const ConvDims& d) {
 }
 
 // The engine is chosen per call (Conv2dOptions::engine); it has no effect on the CPU.
-bool use_cudnn(Device dev, const Conv2dOptions& opt) {
+bool use_cudnn(Device dev, DType dtype, const Conv2dOptions& opt) {
 #if !PRM_USE_CUDNN
   PRM_CHECK(opt.engine != ConvEngine::cudnn,
             "conv2d: the cudnn engine needs a build with cuDNN (USE_CUDNN=1); this build has "
             "USE_CUDNN=0");
 #endif
-  return dev == Device::cuda && opt.engine == ConvEngine::cudnn;
+  if (dev != Device::cuda || opt.engine != ConvEngine::cudnn) return false;
+  check_conv_engine_precision(opt.engine, dtype);
+  return true;
 }
 
 // batch GEMMs C_i = op(A_i) op(B_i) (overwriting C_i), operand i at pointer + i * stride.
@@ -230,6 +232,12 @@ ConvEngine parse_conv_engine(const std::string& name) {
   return name == "cudnn" ? ConvEngine::cudnn : ConvEngine::native;
 }
 
+void check_conv_engine_precision(ConvEngine engine, DType dtype) {
+  PRM_CHECK(!(engine == ConvEngine::cudnn && dtype == DType::f32 &&
+              matmul_precision() == Precision::bf16),
+            "conv engine cudnn does not support --precision bf16 yet; use --conv-engine native");
+}
+
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Conv2dOptions& opt) {
   const char* op = "conv2d";
@@ -248,7 +256,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
     scalar_t* yp = y.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* wp = weight.data<scalar_t>();
-    if (use_cudnn(dev, opt)) {
+    if (use_cudnn(dev, dtype_of<scalar_t>::value, opt)) {
 #if PRM_USE_CUDNN
       cuda::cudnn_conv2d_forward(yp, xp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
 #endif
@@ -280,7 +288,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
     scalar_t* dxp = dx.data<scalar_t>();
     const scalar_t* dyp = grad_out.data<scalar_t>();
     const scalar_t* wp = weight.data<scalar_t>();
-    if (use_cudnn(dev, opt)) {
+    if (use_cudnn(dev, dtype_of<scalar_t>::value, opt)) {
 #if PRM_USE_CUDNN
       cuda::cudnn_conv2d_backward_data(dxp, dyp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
 #endif
@@ -309,7 +317,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
     scalar_t* dwp = dw.data<scalar_t>();
     const scalar_t* dyp = grad_out.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
-    if (use_cudnn(dev, opt)) {
+    if (use_cudnn(dev, dtype_of<scalar_t>::value, opt)) {
 #if PRM_USE_CUDNN
       cuda::cudnn_conv2d_backward_filter(dwp, dyp, xp, d.N, d.C, d.H, d.W, d.O, d.win);
 #endif

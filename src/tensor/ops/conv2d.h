@@ -30,6 +30,11 @@ enum class ConvEngine { native, cudnn };
 const char* conv_engine_name(ConvEngine engine);  // "native" | "cudnn"
 // "native" | "cudnn"; prm::Error for anything else, or cudnn in a build without cuDNN.
 ConvEngine parse_conv_engine(const std::string& name);
+// Whether `engine` computes `dtype` on CUDA at matmul_precision() as it says: cuDNN does not take
+// --precision bf16 for float32 data (bf16 inputs exist only in the native engine's GEMMs, and
+// cuDNN would silently compute fp32), so that is a one-line prm::Error naming the native engine.
+// Every cuDNN convolution checks it; a command may call it first, to fail before any work.
+void check_conv_engine_precision(ConvEngine engine, DType dtype);
 
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1;
