@@ -10,6 +10,7 @@
 #include <random>
 
 #include "fixtures/bf16/torch_bf16_reference.h"
+#include "gemm_problems.h"
 #include "helpers.h"
 #include "kernels/bf16.h"
 #include "kernels/gemm.h"
@@ -48,13 +49,6 @@ struct PrecisionFor {
   explicit PrecisionFor(Precision p) { set_matmul_precision(p); }
   ~PrecisionFor() { set_matmul_precision(Precision::fp32); }
 };
-
-std::vector<double> random_values(int64_t n, std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> dist(-1, 1);
-  std::vector<double> v(n);
-  for (double& e : v) e = dist(rng);
-  return v;
-}
 
 }  // namespace
 
@@ -192,10 +186,6 @@ void naive_bf16_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double a
     }
 }
 
-struct GemmShape {
-  int64_t M, N, K;
-};
-
 // Around the CPU GEMM's register tile (6 x 16/32), K slice (256) and row block (96).
 const GemmShape kShapes[] = {{1, 1, 1},     {7, 13, 5},     {37, 51, 29},
                              {100, 3, 257}, {130, 67, 520}, {97, 200, 31}};
@@ -208,45 +198,28 @@ const GemmShape kShapes[] = {{1, 1, 1},     {7, 13, 5},     {37, 51, 29},
 // K - 1 additions, plus alpha's and beta's roundings; any summation order, FMA or not).
 TEST_CASE("precision bf16: the CPU GEMM equals a naive loop over bf16-rounded inputs") {
   PrecisionFor bf16(Precision::bf16);
-  std::mt19937_64 rng(17);
-  for (const GemmShape& s : kShapes)
-    for (int trans = 0; trans < 4; ++trans) {
-      const bool ta = trans & 1, tb = trans & 2;
-      const int64_t lda = (ta ? s.M : s.K) + 3, ldb = (tb ? s.K : s.N) + 2, ldc = s.N + 5;
-      const std::vector<double> A = random_values((ta ? s.K : s.M) * lda, rng);
-      const std::vector<double> B = random_values((tb ? s.N : s.K) * ldb, rng);
-      const std::vector<double> C0 = random_values(s.M * ldc, rng);
-      for (double beta : {0.0, 1.0, -0.5}) {
-        const double alpha = beta == 0.0 ? 1.0 : 0.75;
-        CAPTURE(s.M);
-        CAPTURE(s.N);
-        CAPTURE(s.K);
-        CAPTURE(trans);
-        CAPTURE(beta);
-        std::vector<double> expected = C0, scale(C0.size(), 0.0);
-        naive_bf16_gemm(ta, tb, s.M, s.N, s.K, alpha, A, lda, B, ldb, beta, expected, scale, ldc);
-        std::vector<float> a(A.begin(), A.end()), b(B.begin(), B.end()), c(C0.begin(), C0.end());
-        if (beta == 0.0)  // beta = 0 must not read C
-          for (int64_t i = 0; i < s.M; ++i)
-            for (int64_t j = 0; j < s.N; ++j)
-              c[i * ldc + j] = std::numeric_limits<float>::quiet_NaN();
-        launch<Gemm, float>(Device::cpu, ta, tb, s.M, s.N, s.K, float(alpha), a.data(), lda,
-                            b.data(), ldb, float(beta), c.data(), ldc);
-        for (int64_t i = 0; i < s.M; ++i)
-          for (int64_t j = 0; j < ldc; ++j) {
-            const int64_t o = i * ldc + j;
-            if (j >= s.N) {  // padding columns of C untouched
-              CHECK(c[o] == static_cast<float>(C0[o]));
-              continue;
-            }
-            const double tol = (s.K + 2) * std::ldexp(scale[o], -24) + 1e-30;
-            if (!(std::abs(c[o] - expected[o]) <= tol)) {
-              FAIL_CHECK("(" << i << ", " << j << "): " << c[o] << " vs " << expected[o]);
-              break;
-            }
-          }
+  for_each_gemm_problem(kShapes, 17, [&](const GemmProblem& p) {
+    std::vector<double> expected = p.C0, scale(p.C0.size(), 0.0);
+    naive_bf16_gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, expected,
+                    scale, p.ldc);
+    std::vector<float> a(p.A.begin(), p.A.end()), b(p.B.begin(), p.B.end());
+    std::vector<float> c = gemm_c_input<float>(p);
+    launch<Gemm, float>(Device::cpu, p.ta, p.tb, p.M, p.N, p.K, float(p.alpha), a.data(), p.lda,
+                        b.data(), p.ldb, float(p.beta), c.data(), p.ldc);
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.ldc; ++j) {
+        const int64_t o = i * p.ldc + j;
+        if (j >= p.N) {  // padding columns of C untouched
+          CHECK(c[o] == static_cast<float>(p.C0[o]));
+          continue;
+        }
+        const double tol = (p.K + 2) * std::ldexp(scale[o], -24) + 1e-30;
+        if (!(std::abs(c[o] - expected[o]) <= tol)) {
+          FAIL_CHECK("(" << i << ", " << j << "): " << c[o] << " vs " << expected[o]);
+          break;
+        }
       }
-    }
+  });
 }
 
 TEST_CASE("precision bf16: the CPU GEMM differs from fp32 exactly where bf16 rounds") {
@@ -308,13 +281,8 @@ TEST_CASE("precision bf16: matmul on the CPU within the derived bound of the exa
   std::mt19937_64 rng(5);
   const Tensor a = Tensor::randn({M, K}, rng), b = Tensor::randn({K, N}, rng);
   const std::vector<double> av = a.to_vector(), bv = b.to_vector();
-  std::vector<double> exact(M * N, 0.0), mag(M * N, 0.0);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j)
-      for (int64_t k = 0; k < K; ++k) {
-        exact[i * N + j] += av[i * K + k] * bv[k * N + j];
-        mag[i * N + j] += std::abs(av[i * K + k] * bv[k * N + j]);
-      }
+  const ExactProduct ref = exact_product(av, bv, M, N, K);
+  const std::vector<double>&exact = ref.value, &mag = ref.magnitude;
   std::vector<double> c;
   {
     PrecisionFor bf16(Precision::bf16);
@@ -408,6 +376,24 @@ TEST_CASE("precision bf16: conv weight and bias gradients sum their per-image pi
       CHECK(std::abs(got_w[i] - dw[i]) <= N * P * std::ldexp(scale[i], -24));
     for (int64_t o = 0; o < O; ++o)
       CHECK(std::abs(got_b[o] - db[o]) <= N * P * std::ldexp(db_scale[o], -24));
+  }
+}
+
+TEST_CASE("precision bf16: the cuDNN engine is refused for float32, before any CUDA work") {
+  // check_conv_engine_precision is host code: every cuDNN convolution calls it, and prm bench
+  // calls it before building the network.
+  {
+    const PrecisionFor bf16(Precision::bf16);
+    CHECK_THROWS_WITH_AS(check_conv_engine_precision(ConvEngine::cudnn, DType::f32),
+                         "conv engine cudnn does not support --precision bf16 yet; use "
+                         "--conv-engine native",
+                         Error);
+    CHECK_NOTHROW(check_conv_engine_precision(ConvEngine::native, DType::f32));
+    CHECK_NOTHROW(check_conv_engine_precision(ConvEngine::cudnn, DType::f64));
+  }
+  for (Precision p : {Precision::fp32, Precision::tf32}) {
+    const PrecisionFor scope(p);
+    CHECK_NOTHROW(check_conv_engine_precision(ConvEngine::cudnn, DType::f32));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "gemm_problems.h"
 #include "helpers.h"
 #include "kernels/gemm.h"
 #include "tensor/autograd.h"
@@ -29,21 +30,10 @@ void naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
     }
 }
 
-std::vector<double> random_values(int64_t n, std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> dist(-1, 1);
-  std::vector<double> v(n);
-  for (double& e : v) e = dist(rng);
-  return v;
-}
-
 template <typename T>
 std::vector<T> cast(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
-
-struct GemmShape {
-  int64_t M, N, K;
-};
 
 // M, N, K around the register tile (6 x 16/32), the K slice (256), the row block (96) and
 // degenerate ones.
@@ -52,35 +42,16 @@ const GemmShape kShapes[] = {{1, 1, 1},     {7, 13, 5},    {6, 32, 8},     {37, 
 
 template <typename T>
 void check_gemm(bool use_blocked, double rtol) {
-  std::mt19937_64 rng(17);
-  for (const GemmShape& s : kShapes)
-    for (int trans = 0; trans < 4; ++trans) {
-      const bool ta = trans & 1, tb = trans & 2;
-      // Leading dimensions wider than the rows they hold, as for a sub-matrix.
-      const int64_t lda = (ta ? s.M : s.K) + 3, ldb = (tb ? s.K : s.N) + 2, ldc = s.N + 5;
-      const std::vector<double> A = random_values((ta ? s.K : s.M) * lda, rng);
-      const std::vector<double> B = random_values((tb ? s.N : s.K) * ldb, rng);
-      const std::vector<double> C0 = random_values(s.M * ldc, rng);
-      for (double beta : {0.0, 1.0, -0.5}) {
-        const double alpha = beta == 0.0 ? 1.0 : 0.75;
-        CAPTURE(s.M);
-        CAPTURE(s.N);
-        CAPTURE(s.K);
-        CAPTURE(ta);
-        CAPTURE(tb);
-        CAPTURE(beta);
-        std::vector<double> expected = C0;
-        naive_gemm(ta, tb, s.M, s.N, s.K, alpha, A, lda, B, ldb, beta, expected, ldc);
-        std::vector<T> a = cast<T>(A), b = cast<T>(B), c = cast<T>(C0);
-        if (beta == 0.0)  // beta = 0 must not read C: NaN there may not leak into the result
-          for (int64_t i = 0; i < s.M; ++i)
-            for (int64_t j = 0; j < s.N; ++j) c[i * ldc + j] = std::numeric_limits<T>::quiet_NaN();
-        auto f = use_blocked ? cpu::gemm_blocked<T> : kernel_entry<Gemm, CpuLoop, T>();
-        f(ta, tb, s.M, s.N, s.K, T(alpha), a.data(), lda, b.data(), ldb, T(beta), c.data(), ldc);
-        // Padding columns of C past N are untouched: compare every element of every row.
-        check_close(std::vector<double>(c.begin(), c.end()), expected, rtol, rtol);
-      }
-    }
+  for_each_gemm_problem(kShapes, 17, [&](const GemmProblem& p) {
+    std::vector<double> expected = p.C0;
+    naive_gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, expected, p.ldc);
+    std::vector<T> a = cast<T>(p.A), b = cast<T>(p.B), c = gemm_c_input<T>(p);
+    auto f = use_blocked ? cpu::gemm_blocked<T> : kernel_entry<Gemm, CpuLoop, T>();
+    f(p.ta, p.tb, p.M, p.N, p.K, T(p.alpha), a.data(), p.lda, b.data(), p.ldb, T(p.beta), c.data(),
+      p.ldc);
+    // Padding columns of C past N are untouched: compare every element of every row.
+    check_close(std::vector<double>(c.begin(), c.end()), expected, rtol, rtol);
+  });
 }
 
 }  // namespace
@@ -211,13 +182,8 @@ TEST_SUITE("cuda") {
     std::mt19937_64 rng(5);
     const Tensor a = Tensor::randn({M, K}, rng), b = Tensor::randn({K, N}, rng);
     const std::vector<double> av = a.to_vector(), bv = b.to_vector();
-    std::vector<double> exact(M * N, 0.0), bound(M * N, 0.0);
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j)
-        for (int64_t k = 0; k < K; ++k) {
-          exact[i * N + j] += av[i * K + k] * bv[k * N + j];
-          bound[i * N + j] += std::abs(av[i * K + k] * bv[k * N + j]);
-        }
+    const ExactProduct ref = exact_product(av, bv, M, N, K);
+    const std::vector<double>&exact = ref.value, &bound = ref.magnitude;
     auto product = [&](Precision p) {
       set_matmul_precision(p);
       const std::vector<double> c = matmul(a.to(Device::cuda), b.to(Device::cuda)).to_vector();
