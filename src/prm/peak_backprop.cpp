@@ -18,6 +18,8 @@ Tensor one_hot_seeds(const PeakResponse& r, int64_t first, int64_t count, const 
   return Tensor::from_vector(seeds, {count, C, H, W}, crm.dtype(), crm.device());
 }
 
+}  // namespace
+
 // PRM = max(sum over channels of g, 0) / its sum, per map; g [K, 3, H, W] -> [K, H, W].
 Tensor prms_from_gradients(const Tensor& g) {
   const int64_t K = g.size(0), H = g.size(2), W = g.size(3);
@@ -31,8 +33,6 @@ Tensor prms_from_gradients(const Tensor& g) {
   }
   return Tensor::from_vector(v, {K, H, W}, g.dtype(), g.device());
 }
-
-}  // namespace
 
 FrozenParameters::FrozenParameters(Module& net) : params_(net.parameters()) {
   for (Tensor& p : params_) {

@@ -53,6 +53,10 @@ struct PeakGraph {
 PeakGraph peak_forward(Module& net, const Tensor& image, const PeakBackpropOptions& opts);
 void back_propagate_peaks(PeakGraph& graph, bool batched);
 
+// Step 4 alone, on input gradients g [K, 3, H, W] (any device, float): PRM_k = max(sum over
+// the channels of g_k, 0), normalised to sum 1; an all-zero map stays zero. [K, H, W].
+Tensor prms_from_gradients(const Tensor& g);
+
 // Parameters stop requiring grad for the scope: peak back-propagation wants the input's gradient
 // only, and batched cotangents allow activation gradients only.
 class FrozenParameters {
