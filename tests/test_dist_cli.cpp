@@ -44,6 +44,10 @@ bool mpi_ready() {
   MESSAGE("skipped: built without MPI (USE_MPI=0)");
   return false;
 #else
+  if (std::getenv("PRM_TEST_NO_MPIRUN")) {
+    MESSAGE("skipped: PRM_TEST_NO_MPIRUN is set (tools/mutate.py: no catch may need mpirun)");
+    return false;
+  }
   if (std::system("command -v mpirun > /dev/null 2>&1") != 0) {
     MESSAGE("skipped: no mpirun on the PATH (make deps installs OpenMPI)");
     return false;
