@@ -53,7 +53,7 @@ namespace {
 void write_prm_dir(ResNet& net, const Tensor& x, const PeakBackpropOptions& opts,
                    const std::string& dir) {
   std::filesystem::create_directories(dir);
-  std::vector<int64_t> peaks;
+  std::vector<Peak> peaks;
   std::vector<Tensor> scores, prms;
   for (int64_t b = 0; b < x.size(0); ++b) {
     Tensor image = Tensor::empty({1, 3, x.size(2), x.size(3)}, x.dtype(), x.device());
@@ -61,16 +61,17 @@ void write_prm_dir(ResNet& net, const Tensor& x, const PeakBackpropOptions& opts
     device_copy(image.raw_data(), x.device(), static_cast<const char*>(x.raw_data()) + b * bytes,
                 x.device(), bytes);
     PeakResponse r = peak_response_maps(net, image, opts);
-    for (int64_t k = 0; k < r.count(); ++k) {
-      peaks.insert(peaks.end(), r.peaks.begin() + 4 * k, r.peaks.begin() + 4 * k + 4);
-      peaks[peaks.size() - 4] = b;
+    for (Peak p : r.peaks) {
+      p.b = b;
+      peaks.push_back(p);
     }
     scores.push_back(r.scores.to(Device::cpu).to(DType::f32));
     prms.push_back(r.prms.to(Device::cpu).to(DType::f32));
   }
-  const int64_t K = static_cast<int64_t>(peaks.size() / 4);
-  std::vector<double> peak_values(peaks.begin(), peaks.end());
-  save_npy(dir + "/peaks.npy", Tensor::from_vector(peak_values, {K, 4}, DType::i64));
+  const int64_t K = static_cast<int64_t>(peaks.size());
+  const std::vector<int64_t> rows = peak_rows(peaks);
+  save_npy(dir + "/peaks.npy",
+           Tensor::from_vector(std::vector<double>(rows.begin(), rows.end()), {K, 4}, DType::i64));
   save_npy(dir + "/scores.npy", concat(scores, 0));
   save_npy(dir + "/prms.npy", concat(prms, 0));
   std::fprintf(stderr, "prm forward: %lld peak response maps -> %s\n", static_cast<long long>(K),

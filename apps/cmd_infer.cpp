@@ -58,16 +58,13 @@ void write_diagnostics(const std::string& dir, const ImageInference& r) {
   save_npy(dir + "/" + r.id + "_scores.npy",
            Tensor::from_vector(scores, {K, P}, DType::f64, Device::cpu));
   Json peaks = Json::array();
-  for (int k = 0; k < K; ++k) {
-    const int64_t* p = &r.response.peaks[4 * k];
-    peaks.push_back(Json::array({Json(p[1]), Json(p[2]), Json(p[3]),
-                                 Json(r.response.peak_values[k])}));
-  }
+  for (const Peak& p : r.response.peaks)
+    peaks.push_back(Json::array({Json(p.c), Json(p.y), Json(p.x), Json(p.value)}));
   Json instances = Json::array();
   for (const Instance& inst : r.instances) {
     Json merged = Json::array();
     for (int m : inst.merged_peaks) merged.push_back(Json(m));
-    instances.push_back(Json::object({{"class", Json(inst.class_index)},
+    instances.push_back(Json::object({{"class", Json(inst.peak.c)},
                                       {"score", Json(inst.score)},
                                       {"peak", Json(inst.peak_index)},
                                       {"proposal", Json(inst.proposal)},
@@ -157,7 +154,7 @@ static void predict_split(const std::string& voc_root, const std::vector<std::st
     for (const Instance& inst : r.instances) {
       std::vector<uint8_t> mask(inst.mask.data.size());
       for (size_t i = 0; i < mask.size(); ++i) mask[i] = inst.mask.data[i] ? 255 : 0;
-      writer.add_instance(id, classes[inst.class_index], inst.score, mask, r.width, r.height);
+      writer.add_instance(id, classes[inst.peak.c], inst.score, mask, r.width, r.height);
     }
     ++done;
     const double elapsed =

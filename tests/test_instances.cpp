@@ -30,9 +30,9 @@ prm::Mask box(int height, int width, int y0, int y1, int x0, int x1) {
 
 prm::PeakPrm peak(int c, int height, int width) {
   prm::PeakPrm p;
-  p.c = c;
-  p.y = 7;
-  p.x = 9;
+  p.peak.c = c;
+  p.peak.y = 7;
+  p.peak.x = 9;
   p.height = height;
   p.width = width;
   p.prm.assign(static_cast<size_t>(height) * width, 0.0f);
@@ -241,17 +241,17 @@ TEST_CASE("extract_instances: the hand-computed scores and winners") {
 
   const auto inst = prm::extract_instances(hc.prms, hc.crms.data(), 2, 10, 10, hc.proposals);
   REQUIRE(inst.size() == 2);  // A and Cp do not overlap: both kept, best first
-  CHECK(inst[0].class_index == 1);
+  CHECK(inst[0].peak.c == 1);
   CHECK(inst[0].proposal == 2);
   CHECK(inst[0].peak_index == 1);
   CHECK(inst[0].score == doctest::Approx(1.8).epsilon(1e-7));
   CHECK(inst[0].mask.data == hc.proposals[2].data);
   CHECK(inst[0].prm == hc.prms[1].prm);
-  CHECK(inst[1].class_index == 0);
+  CHECK(inst[1].peak.c == 0);
   CHECK(inst[1].proposal == 0);
   CHECK(inst[1].score == doctest::Approx(1.48).epsilon(1e-7));
-  CHECK(inst[1].y == 7);
-  CHECK(inst[1].x == 9);
+  CHECK(inst[1].peak.y == 7);
+  CHECK(inst[1].peak.x == 9);
   CHECK(inst[1].merged_peaks.empty());
 }
 
@@ -334,7 +334,7 @@ TEST_CASE("instance_nms: greedy, IoU >= 0.3 suppresses, the kept instance sums t
   const int classes[3] = {0, 1, 0};
   for (int i = 0; i < 3; ++i) {
     in[i].score = 3 - i;
-    in[i].class_index = classes[i];
+    in[i].peak.c = classes[i];
     in[i].mask = masks[i];
     in[i].peak_index = i;
     in[i].prm.assign(20, static_cast<float>(std::pow(10, i)));  // 1, 10, 100
@@ -362,10 +362,10 @@ TEST_CASE("instance_nms: greedy, IoU >= 0.3 suppresses, the kept instance sums t
 TEST_CASE("instance_label_maps: the highest score wins an overlapped pixel") {
   std::vector<prm::Instance> in(2);
   in[0].score = 1;
-  in[0].class_index = 4;
+  in[0].peak.c = 4;
   in[0].mask = box(2, 3, 0, 1, 0, 1);
   in[1].score = 2;
-  in[1].class_index = 7;
+  in[1].peak.c = 7;
   in[1].mask = box(2, 3, 0, 0, 1, 2);
   const prm::LabelMaps maps = prm::instance_label_maps(in, 2, 3);
   CHECK(maps.instance_labels == std::vector<int32_t>{1, 2, 2, 1, 1, 0});
@@ -393,7 +393,7 @@ TEST_CASE("extract_instances: bad and empty input give a defined result") {
                        doctest::Contains("proposal 1 is 10x11"), prm::Error);
   // A class outside the CRMs, a NaN in a PRM, PRMs of different sizes, missing CRMs.
   HandCase bad = hc;
-  bad.prms[1].c = 2;
+  bad.prms[1].peak.c = 2;
   CHECK_THROWS_AS(prm::extract_instances(bad.prms, bad.crms.data(), 2, 10, 10, bad.proposals),
                   prm::Error);
   bad = hc;
@@ -408,14 +408,17 @@ TEST_CASE("extract_instances: bad and empty input give a defined result") {
 }
 
 TEST_CASE("make_peak_prms reads peaks.npy / prms.npy layouts") {
-  const int64_t peaks[8] = {0, 3, 10, 20, 0, 5, 30, 40};
+  const int64_t rows[8] = {0, 3, 10, 20, 1, 5, 30, 40};
+  const std::vector<prm::Peak> peaks = prm::peaks_from_rows(rows, 2);
+  CHECK(prm::peak_rows(peaks) == std::vector<int64_t>(rows, rows + 8));
   std::vector<float> prms(2 * 6);
   for (int i = 0; i < 12; ++i) prms[i] = static_cast<float>(i);
-  const auto p = prm::make_peak_prms(peaks, prms.data(), 2, 2, 3);
+  const auto p = prm::make_peak_prms(peaks, prms.data(), 2, 3);
   REQUIRE(p.size() == 2);
-  CHECK(p[1].c == 5);
-  CHECK(p[1].y == 30);
-  CHECK(p[1].x == 40);
+  CHECK(p[1].peak.b == 1);
+  CHECK(p[1].peak.c == 5);
+  CHECK(p[1].peak.y == 30);
+  CHECK(p[1].peak.x == 40);
   CHECK(p[1].prm == std::vector<float>{6, 7, 8, 9, 10, 11});
 }
 
@@ -428,10 +431,10 @@ TEST_CASE("pictures: instances, PRM and CRM heat maps are written at the image s
   img.pixels.assign(300 * 200 * 3, 100);
   std::vector<prm::Instance> inst(2);
   inst[0].score = 1.5;
-  inst[0].class_index = 7;
+  inst[0].peak.c = 7;
   inst[0].mask = box(200, 300, 50, 150, 40, 140);
   inst[1].score = 0.7;
-  inst[1].class_index = 99;  // no name: labelled "c99"
+  inst[1].peak.c = 99;  // no name: labelled "c99"
   inst[1].mask = box(200, 300, 20, 90, 200, 280);
   const std::vector<std::string> names = {"a", "b", "c", "d", "e", "f", "g", "cat"};
   const prm::Image pic = prm::draw_instances(img, inst, names);

@@ -28,7 +28,7 @@ prm::Mask box(int height, int width, int y0, int y1, int x0, int x1) {
 
 prm::PeakPrm zero_peak(int c, int height, int width) {
   prm::PeakPrm p;
-  p.c = c;
+  p.peak.c = c;
   p.height = height;
   p.width = width;
   p.prm.assign(static_cast<size_t>(height) * width, 0.0f);

@@ -88,13 +88,12 @@ ImageInference infer_image(Module& net, const Image& image, const std::string& i
     const double cell = up_size > 1 ? up * (own - 1) / (up_size - 1) : 0.0;
     return std::clamp((cell + 0.5) * image_size / own - 0.5, 0.0, image_size - 1.0);
   };
-  for (int64_t k = 0; k < r.response.count(); ++k) {
-    const int64_t* p = &r.response.peaks[4 * k];
+  for (const Peak& p : r.response.peaks) {
     PointPrediction pt;
-    pt.class_index = static_cast<int>(p[1]);
-    pt.score = r.response.peak_values[k];
-    pt.x = to_image(p[3], w, o.peaks.upsample, image.width);
-    pt.y = to_image(p[2], h, o.peaks.upsample, image.height);
+    pt.class_index = static_cast<int>(p.c);
+    pt.score = p.value;
+    pt.x = to_image(p.x, w, o.peaks.head.upsample, image.width);
+    pt.y = to_image(p.y, h, o.peaks.head.upsample, image.height);
     r.points.push_back(pt);
   }
   if (r.response.count() == 0) return r;
@@ -108,9 +107,7 @@ ImageInference infer_image(Module& net, const Image& image, const std::string& i
   r.seconds_proposals = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  std::vector<int64_t> peaks = r.response.peaks;
-  const std::vector<PeakPrm> prms =
-      make_peak_prms(peaks.data(), prm_f.data(), static_cast<int>(r.response.count()), E, E);
+  const std::vector<PeakPrm> prms = make_peak_prms(r.response.peaks, prm_f.data(), E, E);
   const std::vector<double> crm_values = r.response.crm.to_vector();
   const std::vector<float> crms(crm_values.begin(), crm_values.end());
   r.instances = extract_instances(prms, crms.data(), C, h, w, proposals, o.instances);
@@ -136,7 +133,7 @@ void write_inference_pictures(const std::string& dir, const Image& image,
     std::vector<float> prm(prms.begin() + k * S * S, prms.begin() + (k + 1) * S * S);
     std::vector<float> shown = bicubic_upsample(prm.data(), S, S, image.height, image.width);
     for (float& v : shown) v = std::max(v, 0.0f);  // bicubic overshoot
-    const std::string name = class_names[r.response.peaks[4 * k + 1]];
+    const std::string name = class_names[r.response.peaks[k].c];
     save_png_atomic(dir + "/" + r.id + "_prm_" + std::to_string(k) + "_" + name + ".png",
                     draw_heatmap(image, shown.data(), image.height, image.width, name));
   }
@@ -144,7 +141,7 @@ void write_inference_pictures(const std::string& dir, const Image& image,
   const int h = static_cast<int>(r.response.crm.size(2)), w = static_cast<int>(r.response.crm.size(3));
   const std::vector<double> crm = r.response.crm.to_vector();
   std::vector<bool> present(C, false);  // a class with a used peak or a positive score
-  for (int64_t k = 0; k < r.response.count(); ++k) present[r.response.peaks[4 * k + 1]] = true;
+  for (const Peak& p : r.response.peaks) present[p.c] = true;
   for (int c = 0; c < C; ++c) present[c] = present[c] || r.class_scores[c] > 0;
   for (int c = 0; c < C; ++c) {
     if (!present[c]) continue;
@@ -172,9 +169,10 @@ std::string inference_json(const ImageInference& r, const std::vector<std::strin
   for (size_t i = 0; i < r.instances.size(); ++i) {
     const Instance& inst = r.instances[i];
     Json j = Json::object();
-    j.set("class", class_names[inst.class_index]);
+    j.set("class", class_names[inst.peak.c]);
     j.set("score", Json(inst.score));
-    j.set("peak", Json::array({Json(inst.b), Json(inst.c), Json(inst.y), Json(inst.x)}));
+    const Peak& p = inst.peak;
+    j.set("peak", Json::array({Json(p.b), Json(p.c), Json(p.y), Json(p.x)}));
     j.set("mask", i < mask_files.size() ? Json(mask_files[i]) : Json());
     j.set("area", Json(inst.mask.area()));
     instances.push_back(j);

@@ -146,7 +146,8 @@ void validate(const std::vector<PeakPrm>& prms, const float* crms, int C, int h,
               static_cast<size_t>(H) * W);
     PRM_CHECK(all_finite(p.prm.data(), p.prm.size()), op, ": PRM ", k,
               " has a non-finite value");
-    PRM_CHECK(p.c >= 0 && p.c < C, op, ": peak ", k, " has class ", p.c, ", the CRMs have ", C,
+    PRM_CHECK(p.peak.c >= 0 && p.peak.c < C, op, ": peak ", k, " has class ", p.peak.c,
+              ", the CRMs have ", C,
               " classes");
   }
   PRM_CHECK(crms != nullptr && C > 0 && h > 0 && w > 0, op, ": no CRMs given (C=", C, ", h=", h,
@@ -222,9 +223,9 @@ std::vector<std::vector<double>> score_matrix(const std::vector<PeakPrm>& prms, 
   // Background priors of the classes that have peaks, built once per class.
   std::vector<std::vector<uint8_t>> background(C);
   for (const PeakPrm& p : prms) {
-    std::vector<uint8_t>& q = background[p.c];
+    std::vector<uint8_t>& q = background[p.peak.c];
     if (q.empty()) {
-      q = background_prior(crms + p.c * static_cast<size_t>(h) * w, h, w, H, W,
+      q = background_prior(crms + p.peak.c * static_cast<size_t>(h) * w, h, w, H, W,
                            opts.background_factor);
     }
   }
@@ -246,7 +247,7 @@ std::vector<std::vector<double>> score_matrix(const std::vector<PeakPrm>& prms, 
     const double area_term = opts.area_penalty * static_cast<double>(inside.size()) /
                              static_cast<double>(HW);
     for (size_t k = 0; k < K; ++k) {
-      const int c = static_cast<int>(prms[k].c);
+      const int c = static_cast<int>(prms[k].peak.c);
       if (background_inside[c] < 0) {
         int64_t n = 0;
         for (int32_t i : inside) n += background[c][i];
@@ -332,17 +333,14 @@ double mask_iou(const Mask& a, const Mask& b) {
   return uni == 0 ? 0.0 : static_cast<double>(inter) / static_cast<double>(uni);
 }
 
-std::vector<PeakPrm> make_peak_prms(const int64_t* peaks, const float* prms, int K, int H,
+std::vector<PeakPrm> make_peak_prms(const std::vector<Peak>& peaks, const float* prms, int H,
                                     int W) {
-  PRM_CHECK(K >= 0 && H > 0 && W > 0, "make_peak_prms: bad sizes K=", K, ", ", H, "x", W);
-  std::vector<PeakPrm> out(K);
+  PRM_CHECK(H > 0 && W > 0, "make_peak_prms: bad PRM size ", H, "x", W);
+  std::vector<PeakPrm> out(peaks.size());
   const size_t n = static_cast<size_t>(H) * W;
-  for (int k = 0; k < K; ++k) {
+  for (size_t k = 0; k < peaks.size(); ++k) {
     PeakPrm& p = out[k];
-    p.b = peaks[4 * k];
-    p.c = peaks[4 * k + 1];
-    p.y = peaks[4 * k + 2];
-    p.x = peaks[4 * k + 3];
+    p.peak = peaks[k];
     p.height = H;
     p.width = W;
     p.prm.assign(prms + k * n, prms + (k + 1) * n);
@@ -376,12 +374,8 @@ std::vector<Instance> extract_instances(const std::vector<PeakPrm>& prms, const 
     }
     if (best < 0) continue;
     Instance inst;
-    inst.class_index = static_cast<int>(p.c);
     inst.score = best_score;
-    inst.b = p.b;
-    inst.c = p.c;
-    inst.y = p.y;
-    inst.x = p.x;
+    inst.peak = p.peak;
     inst.proposal = best;
     inst.mask = proposals[best];
     for (uint8_t& v : inst.mask.data) v = v != 0;
@@ -403,7 +397,7 @@ std::vector<Instance> instance_nms(std::vector<Instance> sorted, const InstanceO
     for (size_t j = i + 1; j < sorted.size(); ++j) {
       if (!alive[j]) continue;
       const Instance& other = sorted[j];
-      if (!opts.nms_across_classes && other.class_index != keep.class_index) continue;
+      if (!opts.nms_across_classes && other.peak.c != keep.peak.c) continue;
       if (mask_iou(keep.mask, other.mask) < opts.nms_iou) continue;
       alive[j] = false;
       keep.merged_peaks.push_back(other.peak_index);
@@ -440,7 +434,7 @@ LabelMaps instance_label_maps(const std::vector<Instance>& instances, int height
     for (size_t p = 0; p < m.data.size(); ++p) {
       if (!m.data[p]) continue;
       maps.instance_labels[p] = static_cast<int32_t>(i + 1);
-      maps.class_labels[p] = instances[i].class_index + 1;
+      maps.class_labels[p] = static_cast<int32_t>(instances[i].peak.c + 1);
     }
   }
   return maps;

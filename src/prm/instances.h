@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "prm/mask.h"
+#include "prm/peak.h"
 
 namespace prm {
 
@@ -44,16 +45,17 @@ Mask resize_mask_nearest(const Mask& mask, int height, int width);
 // Intersection over union of two masks of the same size (0 when both are empty).
 double mask_iou(const Mask& a, const Mask& b);
 
-// One peak and its response map, as `prm forward --prm-dir` writes them: b, c, y, x in
+// One peak and its response map, as `prm forward --prm-dir` writes them: the peak in
 // upsampled-CRM coordinates (peaks.npy) and the PRM at input resolution (prms.npy).
 struct PeakPrm {
-  int64_t b = 0, c = 0, y = 0, x = 0;
+  Peak peak;
   int height = 0, width = 0;
   std::vector<float> prm;  // height * width, row-major
 };
 
-// peaks: int64 [K, 4]; prms: float [K, H, W].
-std::vector<PeakPrm> make_peak_prms(const int64_t* peaks, const float* prms, int K, int H, int W);
+// prms: float [K, H, W], K = peaks.size().
+std::vector<PeakPrm> make_peak_prms(const std::vector<Peak>& peaks, const float* prms, int H,
+                                    int W);
 
 struct InstanceOptions {
   int proposal_limit = 100;      // proposals considered per image
@@ -78,9 +80,8 @@ struct InstanceOptions {
 };
 
 struct Instance {
-  int class_index = 0;
   double score = 0;  // the extraction score above; also the ranking score for mAP^r
-  int64_t b = 0, c = 0, y = 0, x = 0;  // the peak that chose the mask
+  Peak peak;         // the peak that chose the mask (peak.c: the instance's class)
   int proposal = -1;                   // index into the proposals vector
   Mask mask;
   std::vector<float> prm;       // own PRM plus the PRMs of the instances it suppressed

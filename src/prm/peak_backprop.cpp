@@ -12,8 +12,8 @@ Tensor one_hot_seeds(const PeakResponse& r, int64_t first, int64_t count, const 
   const int64_t C = crm.size(1), H = crm.size(2), W = crm.size(3);
   std::vector<double> seeds(static_cast<size_t>(count * C * H * W), 0.0);
   for (int64_t k = 0; k < count; ++k) {
-    const int64_t* p = &r.peaks[(first + k) * 4];
-    seeds[((k * C + p[1]) * H + p[2]) * W + p[3]] = 1.0;
+    const Peak& p = r.peaks[first + k];
+    seeds[((k * C + p.c) * H + p.y) * W + p.x] = 1.0;
   }
   return Tensor::from_vector(seeds, {count, C, H, W}, crm.dtype(), crm.device());
 }
@@ -51,22 +51,16 @@ PeakGraph peak_forward(Module& net, const Tensor& image, const PeakBackpropOptio
   net.eval();
   PeakGraph g;
   g.input = image.detach().set_requires_grad(true);
-  g.crm_graph = upsample_bilinear_scale(net.forward(g.input), opts.upsample, true);
+  g.crm_graph = opts.head.upsampled(net.forward(g.input));
   PeakResponse& r = g.response;
   r.crm = g.crm_graph.detach();
-  PeakStimulationSaved saved;
-  r.scores = peak_stimulation_forward(r.crm, opts.window, &saved);
-  const std::vector<double> kept = saved.peak_map.to_vector();
-  const std::vector<double> values = r.crm.to_vector();
+  PrmHead::Stimulated found = opts.head.stimulate(r.crm);
+  r.scores = found.scores;
   const std::vector<double> scores = r.scores.to_vector();
-  const int64_t C = r.crm.size(1), HW = r.crm.size(2) * r.crm.size(3), W = r.crm.size(3);
-  for (int64_t i = 0; i < C * HW; ++i) {
-    const int64_t c = i / HW;
-    if (kept[i] == 0 || scores[c] < opts.class_threshold || !(values[i] > opts.peak_threshold))
-      continue;
+  for (const Peak& p : found.peaks) {
+    if (scores[p.c] < opts.class_threshold || !(p.value > opts.peak_threshold)) continue;
     if (opts.max_peaks > 0 && r.count() == opts.max_peaks) break;
-    r.peaks.insert(r.peaks.end(), {0, c, (i % HW) / W, i % W});
-    r.peak_values.push_back(values[i]);
+    r.peaks.push_back(p);
   }
   return g;
 }

@@ -1,9 +1,9 @@
 // Peak back-propagation (PRM, DESIGN.md step 5; docs/peak_backprop.md): from the class peaks of
 // one image to its peak response maps.
-//   1. Forward once (eval-mode BN, batch 1): CRMs M, upsampled x8 (align_corners).
-//   2. Peak stimulation on the upsampled M: scores s [1, C] and the kept peaks (row-major order
-//      over (class, y, x), as the official code's torch.nonzero). A peak (0, c, y, x) is used
-//      when s_c >= class_threshold and M[0, c, y, x] > peak_threshold.
+//   1. Forward once (eval-mode BN, batch 1): CRMs M, upsampled by the head (x8, align_corners).
+//   2. The head's peak stimulation on the upsampled M: scores s [1, C] and the kept peaks
+//      (row-major order over (class, y, x), as the official code's torch.nonzero). A peak
+//      (0, c, y, x) is used when s_c >= class_threshold and M[0, c, y, x] > peak_threshold.
 //   3. Backward of a one-hot gradient at each used peak to the input image, every conv2d
 //      propagating by the excitation-backprop rule (conv2d.h, ExcitationBackprop).
 //        batched:   all K peaks in ONE backward pass (BatchedCotangents: K one-hot seeds as the
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "prm/head.h"
 #include "tensor/tensor.h"
 
 namespace prm {
@@ -23,19 +24,17 @@ namespace prm {
 struct PeakBackpropOptions {
   double peak_threshold = 30.0;  // the official code's default; M must exceed it
   double class_threshold = 0.0;  // s_c must reach it
-  double upsample = 8.0;         // sub-pixel factor (bilinear, align_corners)
-  int64_t window = 3;            // peak window
+  PrmHead head;                  // upsampling and peak window (its peak_grad is unused here)
   bool batched = true;           // false: one backward per peak (the official way)
   int64_t max_peaks = 0;         // > 0: only the first max_peaks used peaks (benchmarks)
 };
 
 struct PeakResponse {
-  Tensor crm;                  // [1, C, 8h, 8w] upsampled class response maps (detached)
-  Tensor scores;               // [1, C] class scores by peak stimulation
-  std::vector<int64_t> peaks;  // K * 4: (b, c, y, x) in upsampled-CRM coordinates
-  std::vector<double> peak_values;  // K: M at each peak
-  Tensor prms;                 // [K, H, W] on the image's device, float of the image's dtype
-  int64_t count() const { return static_cast<int64_t>(peak_values.size()); }
+  Tensor crm;               // [1, C, 8h, 8w] upsampled class response maps (detached)
+  Tensor scores;            // [1, C] class scores by peak stimulation
+  std::vector<Peak> peaks;  // the K used peaks, in upsampled-CRM coordinates
+  Tensor prms;              // [K, H, W] on the image's device, float of the image's dtype
+  int64_t count() const { return static_cast<int64_t>(peaks.size()); }
 };
 
 // net maps [1, 3, H, W] to CRMs [1, C, h, w]. It is put in eval mode; its parameters stop

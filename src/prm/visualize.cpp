@@ -173,12 +173,11 @@ Image draw_instances(const Image& image, const std::vector<Instance>& instances,
       }
     }
     if (top == H) continue;  // empty mask: nothing to label
-    const bool named = inst.class_index >= 0 &&
-                       inst.class_index < static_cast<int>(class_names.size());
+    const int64_t c = inst.peak.c;
+    const bool named = c >= 0 && c < static_cast<int64_t>(class_names.size());
     char score[32];
     std::snprintf(score, sizeof score, " %.3g", inst.score);
-    const std::string name =
-        named ? class_names[inst.class_index] : str_cat("c", inst.class_index);
+    const std::string name = named ? class_names[c] : str_cat("c", c);
     draw_label(out, left, top, name + score, instance_colour(static_cast<int>(i)));
   }
   return out;

@@ -20,7 +20,7 @@ namespace prm {
 std::array<uint8_t, 3> instance_colour(int i);
 
 // Instance i (in the given order) gets instance_colour(i); lower scores are drawn first so the
-// best instance lies on top. class_names[class_index] labels it ("c<index>" when out of range).
+// best instance lies on top. class_names[peak.c] labels it ("c<index>" when out of range).
 // Masks must have the image's size (prm::Error otherwise).
 Image draw_instances(const Image& image, const std::vector<Instance>& instances,
                      const std::vector<std::string>& class_names);
