@@ -18,6 +18,7 @@
 #include "dist/grad_reducer.h"
 #include "layers/resnet.h"
 #include "prm/peak_backprop.h"
+#include "prm/train_step.h"
 #include "tensor/allocator.h"
 #include "tensor/ops.h"
 
@@ -188,23 +189,20 @@ int cmd_bench(int argc, char** argv) {
     emit("forward", time_runs([&] { net(x); }, warmup, runs, "forward"), batch, "");
   }
   if (only.empty() || only == "train") {
+    // prm train's own step (prm/train_step.h) with a run's default settings, on a fixed batch
+    // (tools/bench_torch.py times the same recipe, so the two stay comparable).
     net.train();
-    SGDOptions sgd_options;
-    sgd_options.lr = 0.01;
-    sgd_options.momentum = 0.9;
-    sgd_options.weight_decay = 1e-4;
-    SGD sgd(net.param_groups(0.1), sgd_options);
+    TrainConfig config;
+    config.size = size;
+    config.device = device_name(device);
+    config.head.peak_grad = peak_grad;
+    StandaloneStep train_step(net, config);
+    Batch fixed;
+    fixed.images = x;
+    fixed.targets = target;
+    for (int64_t i = 0; i < batch; ++i) fixed.indices.push_back(static_cast<size_t>(i));
     cuda_reset_peak_memory();
-    auto step = [&] {
-      sgd.zero_grad();
-      Tensor crm = net(x);
-      // Class scores by peak stimulation on the CRMs upsampled x8 (tools/bench_torch.py does the
-      // same, so the two stay comparable).
-      Tensor scores = peak_stimulation(upsample_bilinear_scale(crm, 8.0, true), peak_grad);
-      Tensor loss = multilabel_soft_margin(scores, target);
-      loss.backward();
-      sgd.step();
-    };
+    auto step = [&] { train_step(fixed); };
     emit("train_step", time_runs(step, warmup, runs, "train_step"), batch,
          std::string(", \"peak_grad\": \"") + peak_grad_name(peak_grad) + "\"");
   }

@@ -56,11 +56,7 @@ void write_prm_dir(ResNet& net, const Tensor& x, const PeakBackpropOptions& opts
   std::vector<Peak> peaks;
   std::vector<Tensor> scores, prms;
   for (int64_t b = 0; b < x.size(0); ++b) {
-    Tensor image = Tensor::empty({1, 3, x.size(2), x.size(3)}, x.dtype(), x.device());
-    const size_t bytes = image.numel() * dtype_size(x.dtype());
-    device_copy(image.raw_data(), x.device(), static_cast<const char*>(x.raw_data()) + b * bytes,
-                x.device(), bytes);
-    PeakResponse r = peak_response_maps(net, image, opts);
+    PeakResponse r = peak_response_maps(net, narrow(x, 0, b, 1), opts);
     for (Peak p : r.peaks) {
       p.b = b;
       peaks.push_back(p);

@@ -106,6 +106,17 @@ int cmd_train(int argc, char** argv) {
   args.optional("micro-batches",
                 "gradient accumulation: each batch (each rank's part) in this many pieces, one "
                 "forward and backward each, batch-norm statistics per piece [1]");
+  args.optional("bucket-mb",
+                "under mpirun: gradient all-reduce bucket size in MB; does not change the weights "
+                "[25]");
+  args.choice("grad-overlap", {"on", "off"},
+              "under mpirun: reduce gradient buckets during the backward; does not change the "
+              "weights [on]",
+              "");
+  args.toggle("test-die-during-checkpoint",
+              "for tests: end like a kill -9 half-way through the first checkpoint written after "
+              "a step");
+  args.optional("test-kill-rank", "for tests: RANK:STEP, that rank ends like a kill -9 before that step");
   if (!args.parse(argc, argv)) return 0;
   std::signal(SIGINT, on_interrupt);
   // mpirun does not pass Ctrl-C on (it ends the ranks), but it forwards SIGUSR1: `kill -USR1
@@ -138,7 +149,21 @@ int cmd_train(int argc, char** argv) {
 namespace {
 
 int train_command(const Args& args) {
-
+  TrainControls controls;
+  controls.stop = &g_stop;
+  if (args.has("bucket-mb")) controls.bucket_mb = args.get_double("bucket-mb");
+  if (args.has("grad-overlap")) controls.grad_overlap = args.get("grad-overlap") == "on";
+  controls.die_during_checkpoint = args.get_toggle("test-die-during-checkpoint");
+  if (args.has("test-kill-rank")) {
+    const std::string spec = args.get("test-kill-rank");
+    long long rank = -1, step = -1;
+    char tail = 0;
+    PRM_CHECK(std::sscanf(spec.c_str(), "%lld:%lld%c", &rank, &step, &tail) == 2 && rank >= 0 &&
+                  step >= 0,
+              "--test-kill-rank: '", spec, "' is not RANK:STEP");
+    controls.kill_rank = static_cast<int>(rank);
+    controls.kill_step = step;
+  }
   TrainResult result;
   if (args.has("resume")) {
     PRM_CHECK(!args.has("out") && !args.has("data"),
@@ -155,7 +180,7 @@ int train_command(const Args& args) {
     check_agrees(args, "device", c.device);
     check_agrees(args, "precision", c.precision);
     check_agrees(args, "seed", std::to_string(c.seed));
-    check_agrees(args, "peak-grad", peak_grad_name(c.peak_grad));
+    check_agrees(args, "peak-grad", peak_grad_name(c.head.peak_grad));
     check_agrees(args, "micro-batches", std::to_string(c.micro_batches));
     PRM_CHECK(!args.get_toggle("sync-bn") || c.sync_bn,
               "--sync-bn differs from the run's stored configuration (off)");
@@ -170,7 +195,7 @@ int train_command(const Args& args) {
       PRM_CHECK(!args.has(flag) || args.get_double(flag) == stored, "--", flag, " ",
                 args.has(flag) ? args.get(flag) : "", " differs from the run's stored configuration (",
                 number_text(stored), ")");
-    result = resume_training(run, args.has("epochs") ? args.get_int("epochs") : 0, &g_stop);
+    result = resume_training(run, args.has("epochs") ? args.get_int("epochs") : 0, controls);
   } else {
     PRM_CHECK(args.has("data") && args.has("out"), "give --data and --out (or --resume RUN)");
     TrainConfig c;
@@ -194,11 +219,11 @@ int train_command(const Args& args) {
     if (args.has("precision")) c.precision = args.get("precision");
     if (args.has("seed")) c.seed = static_cast<uint64_t>(args.get_int("seed"));
     if (args.has("workers")) c.workers = args.get_int("workers");
-    if (args.has("peak-grad")) c.peak_grad = parse_peak_grad(args.get("peak-grad"));
+    if (args.has("peak-grad")) c.head.peak_grad = parse_peak_grad(args.get("peak-grad"));
     c.skip_bad = args.get_toggle("skip-bad");
     c.sync_bn = args.get_toggle("sync-bn");
     if (args.has("micro-batches")) c.micro_batches = args.get_int("micro-batches");
-    result = train(c, &g_stop);
+    result = train(c, controls);
   }
   return result.interrupted ? 130 : 0;
 }

@@ -171,8 +171,7 @@ TEST_CASE("mpirun: bad input stops every rank with a clear error, never a hang")
   }
   SUBCASE("a rank that dies: the others stop, the last checkpoint stays intact") {
     // Rank 1 dies like a killed process at step 6 (epoch 2): the epoch-1 checkpoint stays.
-    const Outcome o = shell("env PRM_TEST_KILL_RANK=1:6 " + mpirun(2, "-x PRM_TEST_KILL_RANK") + p +
-                                kFlags + " --epochs 3 --out killed",
+    const Outcome o = shell(mpirun(2) + p + kFlags + " --epochs 3 --out killed --test-kill-rank 1:6",
                             d);
     CHECK(o.exit_code != 0);
     CHECK(o.exit_code != 124);  // not the time limit

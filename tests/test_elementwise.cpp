@@ -323,3 +323,42 @@ TEST_SUITE("cuda") {
     check_close(xg.grad(), xc.grad().to_vector(), 1e-5, 1e-8);
   }
 }
+
+TEST_CASE("narrow: a slice along any dim, its gradient back in place (also K batched cotangents)") {
+  using namespace prm;
+  // x[i][j][k] = 100 i + 10 j + k, shape [2, 4, 3]; the slice j in [1, 3).
+  std::vector<double> v;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j)
+      for (int k = 0; k < 3; ++k) v.push_back(100 * i + 10 * j + k);
+  const Tensor x = Tensor::from_vector(v, {2, 4, 3}, DType::f64).set_requires_grad(true);
+  const Tensor y = narrow(x, 1, 1, 2);
+  CHECK(y.shape() == Shape{2, 2, 3});
+  CHECK(y.to_vector() == std::vector<double>{10, 11, 12, 20, 21, 22, 110, 111, 112, 120, 121, 122});
+  CHECK(narrow(x, -1, 2, 1).to_vector() == std::vector<double>{2, 12, 22, 32, 102, 112, 122, 132});
+  CHECK(narrow(x, 0, 1, 1).to_vector() ==
+        std::vector<double>(v.begin() + 12, v.end()));  // the second row
+  // dx: g in the slice, zeros elsewhere.
+  std::vector<double> g(12);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<double>(i + 1);
+  run_backward(y, Tensor::from_vector(g, {2, 2, 3}, DType::f64), false);
+  std::vector<double> expected(24, 0.0);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 1; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) expected[(i * 4 + j) * 3 + k] = g[(i * 2 + (j - 1)) * 3 + k];
+  CHECK(x.grad().to_vector() == expected);
+  // K = 2 cotangents of a batch-1 input: each lands in its own copy of x's shape.
+  const NarrowSaved s = narrow_layout(Tensor::zeros({1, 4, 3}, DType::f64), 1, 2, 2);
+  BatchedCotangents batched(2);
+  std::vector<double> gk(12);
+  for (size_t i = 0; i < gk.size(); ++i) gk[i] = static_cast<double>(i + 1);
+  const Tensor dx = narrow_backward(Tensor::from_vector(gk, {2, 2, 3}, DType::f64), s);
+  CHECK(dx.shape() == Shape{2, 4, 3});
+  std::vector<double> ek(24, 0.0);
+  for (int kk = 0; kk < 2; ++kk)
+    for (int j = 2; j < 4; ++j)
+      for (int k = 0; k < 3; ++k) ek[(kk * 4 + j) * 3 + k] = gk[(kk * 2 + (j - 2)) * 3 + k];
+  CHECK(dx.to_vector() == ek);
+  CHECK_THROWS_WITH_AS(narrow(x, 1, 3, 2), doctest::Contains("is not inside dim 1"), Error);
+  CHECK_THROWS_WITH_AS(narrow(x, 3, 0, 1), doctest::Contains("out of range"), Error);
+}

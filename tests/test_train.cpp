@@ -115,7 +115,9 @@ TEST_CASE("train: an interrupt mid-epoch checkpoints; resuming continues identic
   train(whole);
   const TrainConfig cut = tiny_config("interrupted", 2);
   std::atomic<bool> stop{true};  // as if Ctrl-C came during the first step
-  const TrainResult first = train(cut, &stop);
+  TrainControls controls;
+  controls.stop = &stop;
+  const TrainResult first = train(cut, controls);
   CHECK(first.interrupted);
   CHECK(first.position.epoch == 0);
   CHECK(first.position.batch == 1);
@@ -134,8 +136,8 @@ TEST_CASE("train: a run killed while writing a checkpoint keeps the previous one
   const TrainConfig c = tiny_config("killed", 1);
   train(c);
   const std::string before = read_file_bytes(c.out + "/checkpoint.safetensors");
-  const std::string cmd = "PRM_TEST_DIE_DURING_CHECKPOINT=1 " + std::string(std::getenv("PRM_BIN")) +
-                          " train --resume " + c.out + " --epochs 2 2>/dev/null >/dev/null";
+  const std::string cmd = std::string(std::getenv("PRM_BIN")) + " train --resume " + c.out +
+                          " --epochs 2 --test-die-during-checkpoint 2>/dev/null >/dev/null";
   const int status = std::system(cmd.c_str());
   CHECK(WEXITSTATUS(status) == 137);  // died in the middle of the write
   CHECK(fs::exists(c.out + "/checkpoint.safetensors.partial-write"));

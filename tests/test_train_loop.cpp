@@ -24,6 +24,7 @@
 
 #include "data/files.h"
 #include "data/json.h"
+#include "data/labels.h"
 #include "data/loader.h"
 #include "data/safetensors.h"
 #include "data/synth.h"
@@ -32,6 +33,7 @@
 #include "helpers.h"
 #include "layers/resnet.h"
 #include "prm/train.h"
+#include "prm/train_step.h"
 #include "tensor/autograd.h"
 
 using namespace prm;
@@ -416,7 +418,7 @@ TEST_CASE("train loop: three one-step epochs against the step recomputed by hand
 
 TEST_CASE("train loop: --peak-grad mean divides the class gradient by the kept peaks") {
   TrainConfig c = one_step_config("mean");
-  c.peak_grad = PeakGrad::mean;
+  c.head.peak_grad = PeakGrad::mean;
   c.weight_decay = 0;
   train(c);
   const SafetensorsContents ck = load_safetensors(c.out + "/checkpoint.safetensors");
@@ -520,7 +522,9 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   CHECK(d.momentum == 0.9);
   CHECK(d.weight_decay == 1e-4);
   CHECK(d.lr_drops.empty());
-  CHECK(d.peak_grad == PeakGrad::official);
+  CHECK(d.head.peak_grad == PeakGrad::official);
+  CHECK(d.head.upsample == 8.0);
+  CHECK(d.head.window == 3);
   CHECK(d.seed == 1);
   CHECK(d.train_split == "train");
   CHECK(d.val_split == "val");
@@ -528,13 +532,19 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   CHECK(d.micro_batches == 1);
   CHECK_FALSE(d.sync_bn);
   CHECK_FALSE(d.skip_bad);
-  // A configuration from before precision, sync_bn, micro_batches and lr_drops were stored.
+  // A configuration from before precision, sync_bn, micro_batches, lr_drops and the head were
+  // stored (the gradient rule was a field of its own).
   Json old = d.to_json();
   Json trimmed = Json::object();
   for (const auto& [key, value] : old.fields())
-    if (key != "precision" && key != "sync_bn" && key != "micro_batches" && key != "lr_drops")
+    if (key != "precision" && key != "sync_bn" && key != "micro_batches" && key != "lr_drops" &&
+        key != "head")
       trimmed.set(key, value);
+  trimmed.set("peak_grad", "mean");
   const TrainConfig back = TrainConfig::from_json(trimmed, "old.json");
+  CHECK(back.head.peak_grad == PeakGrad::mean);
+  CHECK(back.head.upsample == 8.0);
+  CHECK(back.head.window == 3);
   CHECK(back.precision == "fp32");
   CHECK_FALSE(back.sync_bn);
   CHECK(back.micro_batches == 1);
@@ -554,7 +564,9 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   CHECK(j.at("backbone_lr_mult").as_double() == 0.01);
   CHECK(j.at("momentum").as_double() == 0.9);
   CHECK(j.at("weight_decay").as_double() == 1e-4);
-  CHECK(j.at("peak_grad").as_string() == "official");
+  CHECK(j.at("head").at("peak_grad").as_string() == "official");
+  CHECK(j.at("head").at("upsample").as_double() == 8.0);
+  CHECK(j.at("head").at("window").as_int64() == 3);
   CHECK(j.at("seed").as_int64() == 1);
   CHECK(j.at("lr_drops").items().empty());
   CHECK(j.at("micro_batches").as_int64() == 1);
@@ -570,7 +582,7 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   CHECK(j.at("backbone_lr_mult").as_double() == 0.5);
   CHECK(j.at("momentum").as_double() == 0.7);
   CHECK(j.at("weight_decay").as_double() == 0.002);
-  CHECK(j.at("peak_grad").as_string() == "mean");
+  CHECK(j.at("head").at("peak_grad").as_string() == "mean");
   CHECK(j.at("seed").as_int64() == 9);
   REQUIRE(j.at("lr_drops").items().size() == 2);
   CHECK(j.at("lr_drops").items()[0].as_int64() == 3);
@@ -580,4 +592,55 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   CHECK(j.at("width").as_int64() == 4);
   CHECK(j.at("size").as_int64() == 32);
   CHECK(j.at("batch").as_int64() == 4);
+}
+
+TEST_CASE("train loop: prm bench's step is train's step (the same weights bit for bit)") {
+  // A one-step run, and StandaloneStep (what `prm bench --only train` times) on the same batch
+  // from the same initial network: the same function, head, loss and update.
+  TrainConfig c = one_step_config("bench_step");
+  train(c);
+  const SafetensorsContents ck = load_safetensors(c.out + "/checkpoint.safetensors");
+  ResNet net(net_options(c));
+  StandaloneStep step(net, c);
+  VocOptions vo;
+  vo.root = c.data;
+  const VocDataset set(vo);
+  LoaderOptions lo;
+  lo.batch_size = static_cast<int>(c.batch);
+  lo.image_size = static_cast<int>(c.size);
+  lo.workers = 0;
+  lo.seed = c.seed;
+  Loader loader(set, lo);
+  loader.start_epoch(0);
+  Batch batch;
+  REQUIRE(loader.next(batch));
+  net.train();
+  const StepOutcome out = step(batch);
+  CHECK(out.stepped);
+  CHECK(out.images == c.batch);
+  CHECK(metrics_lines(c.out).at(0).at("loss").as_double() == out.loss);
+  for (const auto& [name, t] : net.state_dict()) {
+    CAPTURE(name);
+    CHECK(t.to_vector() == ck.tensors.at("model." + name).to_vector());
+  }
+}
+
+TEST_CASE("labels: VOC's image-level rule, for training, validation and evaluation alike") {
+  auto object = [](int c, bool difficult) {
+    VocObject o;
+    o.class_id = c;
+    o.difficult = difficult;
+    return o;
+  };
+  // Class 0: one plain object; 1: only difficult ones; 2: a difficult and a plain one; 3: none;
+  // class 7 lies outside the 4 classes and is not counted.
+  const std::vector<VocObject> objects = {object(1, true), object(0, false), object(2, true),
+                                          object(1, true), object(2, false), object(7, false)};
+  CHECK(voc_image_labels(objects, 4) == std::vector<int>{1, 0, 1, -1});
+  CHECK(voc_image_labels({}, 2) == std::vector<int>{-1, -1});
+  CHECK(training_target(1, false) == 1.0f);
+  CHECK(training_target(0, false) == 1.0f);  // difficult counts as positive in training
+  CHECK(training_target(-1, false) == 0.0f);
+  CHECK(training_target(0, true) == 0.0f);   // unless excluded
+  CHECK(training_target(1, true) == 1.0f);
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "data/image.h"
+#include "data/labels.h"
 #include "tensor/error.h"
 
 namespace prm {
@@ -102,12 +103,7 @@ std::vector<uint8_t> read_mask(const std::string& path, int width, int height) {
 
 std::vector<std::vector<int>> image_labels(const std::vector<VocSample>& samples, int C) {
   std::vector<std::vector<int>> labels;
-  for (const VocSample& s : samples) {
-    std::vector<int> l(C, -1);  // VOC: 1 present, 0 difficult only, -1 absent
-    for (const VocObject& o : s.annotation.objects)
-      l[o.class_id] = std::max(l[o.class_id], o.difficult ? 0 : 1);
-    labels.push_back(std::move(l));
-  }
+  for (const VocSample& s : samples) labels.push_back(voc_image_labels(s.annotation.objects, C));
   return labels;
 }
 

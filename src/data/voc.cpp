@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "data/image.h"
+#include "data/labels.h"
 #include "data/xml.h"
 #include "tensor/error.h"
 
@@ -222,9 +223,9 @@ VocDataset::VocDataset(const VocOptions& options) : options_(options) {
       PRM_CHECK(exists_file(xml_path), xml_path, ": annotation listed in split '", options_.split,
                 "' is missing");
       s.annotation = read_voc_annotation(xml_path, options_.classes);
-      s.target.assign(C, 0.0f);
-      for (const VocObject& o : s.annotation.objects)
-        if (!(o.difficult && options_.exclude_difficult)) s.target[o.class_id] = 1.0f;
+      s.target.clear();
+      for (int label : voc_image_labels(s.annotation.objects, C))
+        s.target.push_back(training_target(label, options_.exclude_difficult));
       samples_.push_back(std::move(s));
     } catch (const Error& e) {
       if (!options_.skip_bad) throw;

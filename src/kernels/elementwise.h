@@ -9,9 +9,9 @@
 //   SigmoidBackward:   dinp[i] = dout[i] * out[i] * (1 - out[i])
 //   PowScalarBackward: dinp[i] = dout[i] * p * inp[i]^(p-1)
 //   CopyIntoSlice:     rows of inp [outer, inner_inp] into columns [offset, offset+inner_inp)
-//                      of out [outer, inner_out]             (concat forward)
+//                      of out [outer, inner_out]             (concat forward, narrow backward)
 //   CopyFromSlice:     the reverse: out [outer, inner_out] from columns [offset, ...) of
-//                      inp [outer, inner_inp]                 (concat backward)
+//                      inp [outer, inner_inp]                 (concat backward, narrow)
 // Strided walks go by runs of the innermost dim (Loop::for_each_run): strided_offset once per
 // run, then a plain strided loop, which the CPU compiler vectorises.
 #pragma once

@@ -127,6 +127,12 @@ void add_shape_cases(std::vector<GradcheckCase>& cases) {
                                    Tensor::randn({3, 5, 3}, rng, dt)};
                    },
                    [](const Inputs& x) { return concat(x, -1); }});
+  cases.push_back(normal_case("narrow", "dim0_rows_1_to_3_of_5x4", {{5, 4}},
+                              [](const Inputs& x) { return narrow(x[0], 0, 1, 3); }));
+  cases.push_back(normal_case("narrow", "dim1_2_of_3x6x5", {{3, 6, 5}},
+                              [](const Inputs& x) { return narrow(x[0], 1, 4, 2); }));
+  cases.push_back(normal_case("narrow", "dim-1_last_entry_2x3x4", {{2, 3, 4}},
+                              [](const Inputs& x) { return narrow(x[0], -1, 3, 1); }));
 }
 
 void add_loss_cases(std::vector<GradcheckCase>& cases) {

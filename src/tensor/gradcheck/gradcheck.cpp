@@ -137,7 +137,7 @@ const std::vector<GradcheckCase>& gradcheck_cases() {
 
 const std::vector<std::string>& required_gradcheck_ops() {
   static const std::vector<std::string> ops = {
-      "to_dtype", "clone", "reshape", "concat",
+      "to_dtype", "clone", "reshape", "concat", "narrow",
       "add", "sub", "mul", "div", "add_scalar", "mul_scalar", "pow_scalar", "sum", "mean", "relu",
       "bce_with_logits", "multilabel_soft_margin",
       "matmul", "conv2d",

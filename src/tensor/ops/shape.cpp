@@ -1,4 +1,4 @@
-// Shape ops: reshape (a view) and concat, with their backward as stated in shape.h.
+// Shape ops: reshape (a view), concat and narrow, with their backward as stated in shape.h.
 #include "tensor/ops/shape.h"
 
 #include "kernels/elementwise.h"
@@ -107,6 +107,58 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   Tensor out = concat_forward(xs, saved);
   attach_grad_fn(out, "concat", "concat_backward", xs,
                  [saved](const Tensor& g) { return concat_backward(g, saved); });
+  return out;
+}
+
+NarrowSaved narrow_layout(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  check_float("narrow", x);
+  const int64_t nd = x.dim();
+  PRM_CHECK(nd > 0, "narrow: cannot slice a 0-dim tensor");
+  PRM_CHECK(dim >= -nd && dim < nd, "narrow: dim ", dim, " out of range for shape ",
+            x.shape_str());
+  NarrowSaved s;
+  s.dim = dim < 0 ? dim + nd : dim;
+  s.start = start;
+  s.length = length;
+  s.x_shape = x.shape();
+  PRM_CHECK(start >= 0 && length >= 0 && start + length <= x.shape()[s.dim], "narrow: [", start,
+            ", ", start + length, ") is not inside dim ", s.dim, " of shape ", x.shape_str());
+  for (int64_t j = s.dim + 1; j < nd; ++j) s.inner *= x.shape()[j];
+  return s;
+}
+
+Tensor narrow_forward(const Tensor& x, const NarrowSaved& s) {
+  Shape shape = s.x_shape;
+  shape[s.dim] = s.length;
+  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  const int64_t row = s.x_shape[s.dim] * s.inner;  // one outer row of x
+  const int64_t outer = row > 0 ? x.numel() / row : 0;
+  PRM_DISPATCH_FLOAT(x.dtype(), "narrow", {
+    launch<CopyFromSlice, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(), outer,
+                                    s.length * s.inner, row, s.start * s.inner);
+  });
+  return out;
+}
+
+Tensor narrow_backward(const Tensor& g, const NarrowSaved& s) {
+  // Batched cotangents: g and dx carry K in front when x's leading size is 1 (grad_shape); the
+  // K copies are just more outer rows.
+  Tensor dx = Tensor::zeros(grad_shape(s.x_shape), g.dtype(), g.device());
+  const int64_t row = s.x_shape[s.dim] * s.inner;
+  const int64_t outer = row > 0 ? dx.numel() / row : 0;
+  PRM_DISPATCH_FLOAT(g.dtype(), "narrow_backward", {
+    launch<CopyIntoSlice, scalar_t>(g.device(), dx.data<scalar_t>(), g.data<scalar_t>(), outer,
+                                    s.length * s.inner, row, s.start * s.inner);
+  });
+  return dx;
+}
+
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  const NarrowSaved saved = narrow_layout(x, dim, start, length);
+  Tensor out = narrow_forward(x, saved);
+  attach_grad_fn(out, "narrow", "narrow_backward", {x}, [saved](const Tensor& g) {
+    return std::vector<Tensor>{narrow_backward(g, saved)};
+  });
   return out;
 }
 

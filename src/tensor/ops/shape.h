@@ -5,6 +5,9 @@
 //   concat(xs, dim): the tensors joined along `dim` (negative counts from the end); all have the
 //     same dtype, device, rank and sizes except along `dim`.
 //     Gradient: dx_k = the slice of g that x_k filled.
+//   narrow(x, dim, start, length): the `length` entries of x from `start` along `dim` (a copy;
+//     rows of a batch, a channel range).
+//     Gradient: dx = zeros of x's shape with g written into the slice [start, start + length).
 #pragma once
 #include <vector>
 
@@ -28,5 +31,15 @@ ConcatSaved concat_layout(const std::vector<Tensor>& xs, int64_t dim);  // valid
 Tensor concat_forward(const std::vector<Tensor>& xs, const ConcatSaved& saved);
 std::vector<Tensor> concat_backward(const Tensor& g, const ConcatSaved& saved);
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+
+// What narrow's forward and backward share: the slice within x's rows.
+struct NarrowSaved {
+  int64_t dim = 0, start = 0, length = 0, inner = 1;  // x = [outer, x_shape[dim] * inner] rows
+  Shape x_shape;
+};
+NarrowSaved narrow_layout(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor narrow_forward(const Tensor& x, const NarrowSaved& saved);
+Tensor narrow_backward(const Tensor& g, const NarrowSaved& saved);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 
 }  // namespace prm
