@@ -6,6 +6,7 @@
 
 #include "data/json.h"
 #include "data/transforms.h"
+#include "prm/image_ops.h"
 #include "prm/proposal_files.h"
 #include "prm/proposals.h"
 #include "prm/visualize.h"

@@ -20,30 +20,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "prm/image_ops.h"
 #include "prm/mask.h"
 #include "prm/peak.h"
 
 namespace prm {
-
-// out[H, W] = bicubic interpolation of in[h, w], as torch F.interpolate(mode='bicubic',
-// align_corners=False) with an output size: source coordinate (dst + 0.5) * (in / out) - 0.5,
-// not clamped; cubic convolution with a = -0.75 over the 4 taps floor(src) - 1 .. floor(src) + 2,
-// each tap index clamped to the border. Any sizes >= 1, up or down (no antialiasing, as torch).
-void bicubic_upsample(float* out, const float* in, int h, int w, int H, int W);
-std::vector<float> bicubic_upsample(const float* in, int h, int w, int H, int W);
-
-// Dilation minus erosion with a size x size square (size odd, anchor at the centre). Border rule
-// of OpenCV's morphologyEx defaults (which the official code used): pixels outside the image
-// never win, i.e. they count as off for the dilation and as on for the erosion, so a mask that
-// touches the image edge gets no contour along that edge.
-Mask morphological_gradient(const Mask& mask, int size);
-
-// Nearest-neighbour resize of a mask (source index floor((dst + 0.5) * in / out), as PIL's
-// NEAREST, which the official code used to bring proposals to the PRM size).
-Mask resize_mask_nearest(const Mask& mask, int height, int width);
-
-// Intersection over union of two masks of the same size (0 when both are empty).
-double mask_iou(const Mask& a, const Mask& b);
 
 // One peak and its response map, as `prm forward --prm-dir` writes them: the peak in
 // upsampled-CRM coordinates (peaks.npy) and the PRM at input resolution (prms.npy).

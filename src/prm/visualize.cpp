@@ -7,6 +7,7 @@
 
 #include "data/files.h"
 #include "data/plot.h"
+#include "prm/image_ops.h"
 #include "tensor/error.h"
 
 #if defined(__GNUC__)
