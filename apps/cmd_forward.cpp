@@ -12,40 +12,12 @@
 #include "data/safetensors.h"
 #include "layers/resnet.h"
 #include "prm/peak_backprop.h"
+#include "prm/weights.h"
 #include "tensor/ops.h"
 #include "tensor/autograd.h"
 #include "tensor/allocator.h"
 
 namespace prm {
-
-namespace {
-
-int64_t leading_dim(const TensorMap& tensors, const std::string& name, const std::string& path) {
-  auto it = tensors.find(name);
-  PRM_CHECK(it != tensors.end(), path, ": no tensor '", name, "' (needed to size the network)");
-  PRM_CHECK(it->second.dim() == 4, path, ": tensor '", name, "' has shape ",
-            it->second.shape_str(), ", expected 4 dims");
-  return it->second.size(0);
-}
-
-}  // namespace
-
-std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& weights_path,
-                                        DType dtype, Device device) {
-  SafetensorsContents weights = load_safetensors(weights_path);
-  ResNetOptions options;
-  options.arch = arch;
-  options.width = leading_dim(weights.tensors, "conv1.weight", weights_path);
-  options.num_classes = leading_dim(weights.tensors, "classifier.weight", weights_path);
-  auto net = std::make_unique<ResNet>(options);
-  LoadOptions load;
-  load.skip_prefixes = {"fc."};
-  net->load_state_dict(weights.tensors, load, weights_path);
-  net->to(dtype);
-  net->to(device);
-  net->eval();
-  return net;
-}
 
 namespace {
 

@@ -1,7 +1,6 @@
-// prm infer: instances of a trained PRM classifier for images (prm/infer.h): per image a JSON of
-// class scores, points and instances with mask PNGs, and the pictures. Also the prediction pass
-// behind `prm eval --weights` (predict_split), which writes a predictions folder in the format
-// `prm eval --pred` scores.
+// prm infer: instances of a trained PRM classifier for images (prm/infer.h, prm/predict.h): per
+// image a JSON of class scores, points and instances with mask PNGs, and the pictures. Also the
+// flags and the set-up of the prediction pass behind `prm eval --weights` (predict_split).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,75 +12,15 @@
 #include "commands.h"
 #include "data/files.h"
 #include "data/image.h"
-#include "data/json.h"
-#include "data/npy.h"
-#include "data/predictions.h"
-#include "data/safetensors.h"
 #include "data/voc.h"
 #include "layers/resnet.h"
 #include "prm/infer.h"
-#include "prm/proposal_files.h"
-#include "prm/visualize.h"
+#include "prm/predict.h"
+#include "prm/weights.h"
 
 namespace fs = std::filesystem;
 
 namespace prm {
-
-namespace {
-
-std::string progress_eta(size_t done, size_t total, double elapsed) {
-  const double rate = done / std::max(elapsed, 1e-9);
-  const long eta = static_cast<long>((total - done) / std::max(rate, 1e-9) + 0.5);
-  char text[96];
-  std::snprintf(text, sizeof text, "%zu/%zu images  %.2f img/s  ETA %ld:%02ld", done, total, rate,
-                eta / 60, eta % 60);
-  return text;
-}
-
-// With --dump DIR: what instance extraction saw for one image, at the extraction size E
-// (tools/demo_diagnose.py reads it): DIR/<id>_proposals.npy (uint8 [P, E, E]), <id>_prms.npy
-// (float32 [K, E, E]), <id>_scores.npy (float64 [K, P], step 6 scores, -1e300 for proposals not
-// considered) and <id>.json (peaks with their CRM values, instances with the proposal and peak
-// each chose).
-void write_diagnostics(const std::string& dir, const ImageInference& r) {
-  const InferDiagnostics& d = r.diagnostics;
-  const int E = d.size, K = static_cast<int>(r.response.count());
-  const int P = static_cast<int>(d.proposals.size());
-  if (E <= 0) return;  // no peaks: nothing was extracted
-  save_proposals_npy(dir + "/" + r.id + "_proposals.npy", d.proposals, E, E);
-  save_npy(dir + "/" + r.id + "_prms.npy",
-           Tensor::from_vector(std::vector<double>(d.prms.begin(), d.prms.end()), {K, E, E},
-                               DType::f32, Device::cpu));
-  std::vector<double> scores;
-  for (const std::vector<double>& row : d.scores)
-    for (double v : row) scores.push_back(std::isfinite(v) ? v : -1e300);
-  save_npy(dir + "/" + r.id + "_scores.npy",
-           Tensor::from_vector(scores, {K, P}, DType::f64, Device::cpu));
-  Json peaks = Json::array();
-  for (const Peak& p : r.response.peaks)
-    peaks.push_back(Json::array({Json(p.c), Json(p.y), Json(p.x), Json(p.value)}));
-  Json instances = Json::array();
-  for (const Instance& inst : r.instances) {
-    Json merged = Json::array();
-    for (int m : inst.merged_peaks) merged.push_back(Json(m));
-    instances.push_back(Json::object({{"class", Json(inst.peak.c)},
-                                      {"score", Json(inst.score)},
-                                      {"peak", Json(inst.peak_index)},
-                                      {"proposal", Json(inst.proposal)},
-                                      {"merged_peaks", merged}}));
-  }
-  const Json out = Json::object({{"image", Json(r.id)},
-                                 {"width", Json(r.width)},
-                                 {"height", Json(r.height)},
-                                 {"extraction_size", Json(E)},
-                                 {"grid_height", Json(r.response.crm.size(2))},
-                                 {"grid_width", Json(r.response.crm.size(3))},
-                                 {"peaks", peaks},
-                                 {"instances", instances}});
-  write_file_atomic(dir + "/" + r.id + ".json", write_json(out) + "\n");
-}
-
-}  // namespace
 
 void declare_inference_flags(Args& args) {
   args.choice("arch", kArchChoices, "the network (as trained)", "resnet50");
@@ -127,54 +66,13 @@ static InferOptions inference_options(const Args& args) {
   return o;
 }
 
-// Inference over ids (images under root/JPEGImages) into a predictions folder for prm eval.
-static void predict_split(const std::string& voc_root, const std::vector<std::string>& ids,
-                   ResNet& net, Device device, const InferOptions& options,
-                   const std::vector<std::string>& classes, const std::string& pred_dir,
-                   bool skip_bad, const std::string& dump_dir) {
-  PredictionWriter writer(pred_dir);
-  const auto t0 = std::chrono::steady_clock::now();
-  size_t done = 0;
-  for (const std::string& id : ids) {
-    const std::string path = voc_root + "/JPEGImages/" + id + ".jpg";
-    Image image;
-    try {
-      image = load_image(path, 3);
-    } catch (const Error& e) {
-      if (!skip_bad) throw;
-      std::fprintf(stderr, "\nskipping %s: %s\n", id.c_str(), e.what());
-      continue;
-    }
-    const ImageInference r = infer_image(net, image, id, device, options);
-    if (!dump_dir.empty()) write_diagnostics(dump_dir, r);
-    for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
-      writer.add_score(id, classes[c], r.class_scores[c]);
-    for (const PointPrediction& p : r.points)
-      writer.add_point(id, classes[p.class_index], p.score, p.x, p.y);
-    for (const Instance& inst : r.instances) {
-      std::vector<uint8_t> mask(inst.mask.data.size());
-      for (size_t i = 0; i < mask.size(); ++i) mask[i] = inst.mask.data[i] ? 255 : 0;
-      writer.add_instance(id, classes[inst.peak.c], inst.score, mask, r.width, r.height);
-    }
-    ++done;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\rinference: %s   ", progress_eta(done, ids.size(), elapsed).c_str());
-  }
-  std::fprintf(stderr, "\n");
-  writer.flush();
-}
-
 void predict_split_with_weights(const Args& args, const std::string& data,
                                 const std::string& split, const std::string& pred_dir) {
   const Device device = args.get_device("device");
   const InferOptions options = inference_options(args);
   std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), DType::f32, device);
   const std::string root = resolve_voc_root(data);
-  std::vector<std::string> ids = read_voc_split(root, "Main", split);
-  if (fs::exists(root + "/ImageSets/Segmentation/" + split + ".txt"))
-    for (const std::string& id : read_voc_split(root, "Segmentation", split))
-      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  const std::vector<std::string> ids = split_image_ids(root, split);
   const std::vector<std::string>& classes = voc_class_names();
   PRM_CHECK(net->options().num_classes == static_cast<int64_t>(classes.size()), args.get("weights"),
             ": ", net->options().num_classes, " classes, but the VOC class list has ",
@@ -192,7 +90,6 @@ int cmd_infer(int argc, char** argv) {
   args.required("weights", "the classifier .safetensors (RUN/weights.safetensors of prm train)");
   args.required("input", "an image file or a folder of images");
   args.required("out", "output folder (created)");
-  args.optional("classes", "class names, comma-separated (default: the 20 VOC classes)");
   declare_inference_flags(args);
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
@@ -228,20 +125,7 @@ int cmd_infer(int argc, char** argv) {
     const Image image = load_image(files[i], 3);
     const ImageInference r = infer_image(*net, image, id, device, options);
     if (args.has("dump")) write_diagnostics(args.get("dump"), r);
-    std::vector<std::string> mask_files;
-    for (size_t k = 0; k < r.instances.size(); ++k) {
-      Image m;  // 8-bit grey, 255 inside (the format prm eval reads)
-      m.width = r.width;
-      m.height = r.height;
-      m.channels = 1;
-      m.pixels.resize(r.instances[k].mask.data.size());
-      for (size_t p = 0; p < m.pixels.size(); ++p) m.pixels[p] = r.instances[k].mask.data[p] ? 255 : 0;
-      const std::string rel = "masks/" + id + "_" + std::to_string(k) + ".png";
-      save_png_atomic(out + "/" + rel, m);
-      mask_files.push_back(rel);
-    }
-    write_inference_pictures(out, image, r, classes);
-    write_file_atomic(out + "/" + id + ".json", inference_json(r, classes, mask_files) + "\n");
+    write_image_results(out, image, r, classes);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "\rinference: %s   ", progress_eta(i + 1, files.size(), elapsed).c_str());

@@ -18,11 +18,6 @@ int cmd_train(int argc, char** argv);
 int cmd_infer(int argc, char** argv);
 
 class Args;
-class ResNet;
-// A trained classifier from its .safetensors: width and class count read from the weights
-// (conv1.weight, classifier.weight), fc.* ignored, in eval mode on `device` (cmd_forward.cpp).
-std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& weights_path,
-                                        DType dtype, Device device);
 // Shared by prm infer and prm eval --weights (cmd_infer.cpp): the inference flags, and the
 // prediction pass over a split (the images of ImageSets/Main and ImageSets/Segmentation).
 void declare_inference_flags(Args& args);

@@ -1,5 +1,5 @@
 // Shared by the CPU and CUDA twins: the host/device qualifier for per-element math, and the
-// macro that routes a call to the CUDA twin (or fails clearly in a CPU-only build).
+// sizes and strides a kernel receives by value. (Which twin runs is kernels/dispatch.h's job.)
 #pragma once
 #include <cstdint>
 
@@ -9,12 +9,6 @@
 #define PRM_HD __host__ __device__ inline
 #else
 #define PRM_HD inline
-#endif
-
-#if PRM_USE_CUDA
-#define PRM_CUDA_ONLY(...) __VA_ARGS__
-#else
-#define PRM_CUDA_ONLY(...) ::prm::throw_no_cuda(__FILE__, __LINE__)
 #endif
 
 namespace prm {

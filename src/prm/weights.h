@@ -2,6 +2,7 @@
 // (data/safetensors.h). This is the one place that composes the two, so that layers/ knows no
 // file format and data/ knows no module. Errors name the file.
 #pragma once
+#include <memory>
 #include <string>
 
 #include "data/safetensors.h"
@@ -19,5 +20,10 @@ void save_weights(const Module& module, const std::string& path, const Metadata&
 // classifier).
 LoadReport load_resnet_weights(ResNet& net, const std::string& path, bool fresh_classifier,
                                bool strict = true);
+
+// A trained classifier from its weights file: width and class count read from the weights
+// (conv1.weight, classifier.weight), fc.* ignored, in eval mode, of `dtype` on `device`.
+std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& path,
+                                        DType dtype, Device device);
 
 }  // namespace prm
