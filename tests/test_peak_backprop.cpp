@@ -57,22 +57,27 @@ TEST_CASE("excitation rule: Z < 1e-10 passes nothing; K cotangents at once") {
   check_close(conv2d_backward_input_excitation(gk, u, w), {0, 0, 4, 0, 0, 0}, 1e-9, 1e-12);
 }
 
-TEST_CASE("excitation switch: conv2d's node uses the rule only inside the scope") {
+TEST_CASE("excitation override: conv2d's node uses the rule only in the pass given it") {
   Tensor w = Tensor::from_vector({1, 1}, {1, 1, 1, 2}, DType::f64);
+  const Tensor seed = Tensor::from_vector({3, 4}, {1, 1, 1, 2}, DType::f64);
   auto input_grad = [&](bool excitation) {
     Tensor u = Tensor::from_vector({-1, -1, 5}, {1, 1, 1, 3}, DType::f64).set_requires_grad(true);
     Tensor y = conv2d(u, w, Tensor());
-    if (excitation) {
-      ExcitationBackprop scope;
-      y.backward(Tensor::from_vector({3, 4}, {1, 1, 1, 2}, DType::f64));
-    } else {
-      y.backward(Tensor::from_vector({3, 4}, {1, 1, 1, 2}, DType::f64));
-    }
+    run_backward(y, seed, false, nullptr, nullptr,
+                 excitation ? excitation_backprop_overrides() : BackwardOverrides{});
     return u.grad().to_vector();
   };
   check_close(input_grad(true), {0, 0, 4}, 1e-9, 1e-12);
   check_close(input_grad(false), {3, 7, 4}, 0, 0);  // the true gradient: G * W, overlapping
-  CHECK_FALSE(excitation_backprop_enabled());
+  check_close(input_grad(true), {0, 0, 4}, 1e-9, 1e-12);  // no state left between passes
+  // An op that keeps no saved state cannot be overridden.
+  Tensor a = Tensor::from_vector({1, 2}, {2}, DType::f64).set_requires_grad(true);
+  BackwardOverrides bad{{"relu", [](const std::any&, const Tensor& g) {
+                           return std::vector<Tensor>{g};
+                         }}};
+  CHECK_THROWS_WITH_AS(run_backward(relu(a), Tensor::from_vector({1, 1}, {2}, DType::f64), false,
+                                    nullptr, nullptr, bad),
+                       doctest::Contains("cannot be overridden"), Error);
 }
 
 TEST_CASE("peak back-propagation matches the PyTorch re-implementation of the official method") {
@@ -178,12 +183,12 @@ TEST_CASE("PRMs keep only the positive part of the input gradient") {
   {
     FrozenParameters frozen(net);
     PeakGraph g = peak_forward(net, load_npy(std::string(kFixtures) + "input.npy"), opts);
-    ExcitationBackprop excitation;
     Tensor seed = Tensor::zeros(g.crm_graph.shape(), DType::f64);
     std::vector<double> s = seed.to_vector();
     const Peak& p = g.response.peaks.at(0);
     s[(p.c * seed.size(2) + p.y) * seed.size(3) + p.x] = 1;
-    run_backward(g.crm_graph, Tensor::from_vector(s, seed.shape(), DType::f64), false);
+    run_backward(g.crm_graph, Tensor::from_vector(s, seed.shape(), DType::f64), false, nullptr,
+                 nullptr, excitation_backprop_overrides());
     const std::vector<double> grad = sum(g.input.grad(), {1}).to_vector();
     CHECK(*std::min_element(grad.begin(), grad.end()) < 0);
     CHECK(*std::max_element(grad.begin(), grad.end()) > 0);

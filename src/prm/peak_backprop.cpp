@@ -20,6 +20,18 @@ Tensor one_hot_seeds(const PeakResponse& r, int64_t first, int64_t count, const 
 
 }  // namespace
 
+BackwardOverrides excitation_backprop_overrides() {
+  OverrideFn conv = [](const std::any& saved, const Tensor& g) {
+    const Conv2dSaved& s = std::any_cast<const Conv2dSaved&>(saved);
+    std::vector<Tensor> grads{
+        s.need_x ? conv2d_backward_input_excitation(g, s.x, s.weight, s.opt) : Tensor(),
+        s.need_w ? conv2d_backward_weight(g, s.x, s.weight.shape(), s.opt) : Tensor()};
+    if (s.has_bias) grads.push_back(s.need_b ? conv2d_backward_bias(g) : Tensor());
+    return grads;
+  };
+  return {{"conv2d", conv}};
+}
+
 // PRM = max(sum over channels of g, 0) / its sum, per map; g [K, 3, H, W] -> [K, H, W].
 Tensor prms_from_gradients(const Tensor& g) {
   const int64_t K = g.size(0), H = g.size(2), W = g.size(3);
@@ -73,16 +85,18 @@ void back_propagate_peaks(PeakGraph& g, bool batched) {
     r.prms = Tensor::zeros({0, x.size(2), x.size(3)}, x.dtype(), x.device());
     return;
   }
-  ExcitationBackprop excitation;
+  const BackwardOverrides excitation = excitation_backprop_overrides();
   if (batched) {
     BatchedCotangents cotangents(K);
-    run_backward(g.crm_graph, one_hot_seeds(r, 0, K, g.crm_graph), /*retain_graph=*/false);
+    run_backward(g.crm_graph, one_hot_seeds(r, 0, K, g.crm_graph), /*retain_graph=*/false,
+                 nullptr, nullptr, excitation);
     r.prms = prms_from_gradients(x.grad());
   } else {
     std::vector<Tensor> maps;
     for (int64_t k = 0; k < K; ++k) {
       x.impl().grad = nullptr;
-      run_backward(g.crm_graph, one_hot_seeds(r, k, 1, g.crm_graph), /*retain_graph=*/k + 1 < K);
+      run_backward(g.crm_graph, one_hot_seeds(r, k, 1, g.crm_graph), /*retain_graph=*/k + 1 < K,
+                   nullptr, nullptr, excitation);
       maps.push_back(prms_from_gradients(x.grad()));
     }
     r.prms = concat(maps, 0);

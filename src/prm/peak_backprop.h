@@ -5,7 +5,8 @@
 //      (row-major order over (class, y, x), as the official code's torch.nonzero). A peak
 //      (0, c, y, x) is used when s_c >= class_threshold and M[0, c, y, x] > peak_threshold.
 //   3. Backward of a one-hot gradient at each used peak to the input image, every conv2d
-//      propagating by the excitation-backprop rule (conv2d.h, ExcitationBackprop).
+//      propagating by the excitation-backprop rule: excitation_backprop_overrides(), passed to
+//      the backward pass (conv2d's own backward is not touched).
 //        batched:   all K peaks in ONE backward pass (BatchedCotangents: K one-hot seeds as the
 //                   leading dimension of the gradients; forward activations and Z shared)
 //        per_peak:  one backward per peak with retain_graph, as the official code (reference)
@@ -17,6 +18,7 @@
 
 #include "layers/module.h"
 #include "prm/head.h"
+#include "tensor/autograd.h"
 #include "tensor/tensor.h"
 
 namespace prm {
@@ -51,6 +53,11 @@ struct PeakGraph {
 };
 PeakGraph peak_forward(Module& net, const Tensor& image, const PeakBackpropOptions& opts);
 void back_propagate_peaks(PeakGraph& graph, bool batched);
+
+// The excitation-backprop rule for run_backward: every conv2d node's input gradient by
+// conv2d_backward_input_excitation (conv2d.h; docs/excitation_backprop.md); its weight and bias
+// gradients, when wanted, as conv2d's own.
+BackwardOverrides excitation_backprop_overrides();
 
 // Step 4 alone, on input gradients g [K, 3, H, W] (any device, float): PRM_k = max(sum over
 // the channels of g_k, 0), normalised to sum 1; an all-zero map stays zero. [K, H, W].

@@ -105,13 +105,14 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 }
 
 void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
-                    std::vector<Tensor> inputs, BackwardFn backward) {
+                    std::vector<Tensor> inputs, BackwardFn backward, std::any saved) {
   if (!needs_grad(inputs)) return;
   auto node = std::make_shared<Node>();
   node->name = name;
   node->backward_name = backward_name;
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
+  node->saved = std::move(saved);
   node->output_shape = output.shape();
   node->output_dtype = output.dtype();
   node->output_device = output.device();
@@ -120,7 +121,8 @@ void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
 }
 
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
-                  const BackwardObserver& observer, const LeafReadyFn& on_leaf_ready) {
+                  const BackwardObserver& observer, const LeafReadyFn& on_leaf_ready,
+                  const BackwardOverrides& overrides) {
   PRM_CHECK(root.requires_grad(), "backward: tensor ", root.describe(),
             " does not require grad and has no grad_fn");
   Tensor seed = grad_root;
@@ -168,7 +170,15 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     check_grad_matches("output", node->name, grad_output, grad_shape(node->output_shape),
                        node->output_dtype, node->output_device);
     if (observer) observer(*node, grad_output);
-    std::vector<Tensor> grads = node->backward(grad_output);
+    const auto rule = overrides.find(node->name);
+    std::vector<Tensor> grads;
+    if (rule == overrides.end()) {
+      grads = node->backward(grad_output);
+    } else {
+      PRM_CHECK(node->saved.has_value(), "backward: op '", node->name,
+                "' keeps no saved state, so its backward cannot be overridden");
+      grads = rule->second(node->saved, grad_output);
+    }
     PRM_CHECK(grads.size() == node->inputs.size(), "backward of ", node->name, " returned ",
               grads.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {
@@ -190,6 +200,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     leaf_edges_done(*node);
     if (!retain_graph) {
       node->backward = nullptr;
+      node->saved.reset();
       node->inputs.clear();
       node->released = true;
     }

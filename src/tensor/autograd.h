@@ -20,7 +20,9 @@
 // - X_backward runs with grad mode off (under the engine), so it may call differentiable ops
 //   freely; activation gradients are WRITTEN, leaf gradients ACCUMULATE across backward calls.
 #pragma once
+#include <any>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,8 @@ struct Node {
   std::string backward_name;   // the named backward function(s) the closure calls
   std::vector<Tensor> inputs;  // edges, in the order backward() returns their gradients
   BackwardFn backward;         // released (with inputs) after use unless retain_graph
+  std::any saved;              // what backward reads, for a BackwardOverride (ops that allow
+                               // one set it; e.g. Conv2dSaved); released with backward
   Shape output_shape;          // the gradient fed in must have this shape
   DType output_dtype = DType::f32;
   Device output_device = Device::cpu;
@@ -84,8 +88,9 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Called by an op after computing `output`: records the node when needs_grad(inputs).
 // `backward_name` names the X_backward function(s) the closure calls (for `prm graph`).
+// `saved` (optional) exposes what the closure keeps to a BackwardOverride of this op.
 void attach_grad_fn(Tensor& output, const char* name, const char* backward_name,
-                    std::vector<Tensor> inputs, BackwardFn backward);
+                    std::vector<Tensor> inputs, BackwardFn backward, std::any saved = {});
 
 // Sees every node as backward runs it, with the gradient that flowed into its output, before the
 // node is released (for `prm graph` and other study tools).
@@ -96,9 +101,18 @@ using BackwardObserver = std::function<void(const Node& node, const Tensor& grad
 // starts reducing a bucket of gradients while the rest of the backward runs).
 using LeafReadyFn = std::function<void(const Tensor& leaf)>;
 
+// A backward rule put in place of an op's own for one backward pass, chosen by the caller of
+// that pass (peak back-propagation's excitation rule for conv2d, prm/peak_backprop.h): called
+// with the node's `saved` and its output's gradient, it returns the inputs' gradients as the op's
+// own backward would. Only ops that set Node::saved can be overridden (an error otherwise).
+using OverrideFn =
+    std::function<std::vector<Tensor>(const std::any& saved, const Tensor& grad_output)>;
+using BackwardOverrides = std::map<std::string, OverrideFn>;  // op name -> rule
+
 // The engine behind Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
                   const BackwardObserver& observer = nullptr,
-                  const LeafReadyFn& on_leaf_ready = nullptr);
+                  const LeafReadyFn& on_leaf_ready = nullptr,
+                  const BackwardOverrides& overrides = {});
 
 }  // namespace prm

@@ -354,14 +354,6 @@ Tensor conv2d_backward_bias(const Tensor& grad_out) {
   return db;
 }
 
-namespace {
-thread_local bool g_excitation = false;
-}
-
-ExcitationBackprop::ExcitationBackprop() : previous_(g_excitation) { g_excitation = true; }
-ExcitationBackprop::~ExcitationBackprop() { g_excitation = previous_; }
-bool excitation_backprop_enabled() { return g_excitation; }
-
 Tensor min_all(const Tensor& x) {
   check_float("min_all", x);
   PRM_CHECK(x.numel() > 0, "min_all: empty tensor ", x.shape_str());
@@ -405,23 +397,25 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor y = conv2d_forward(x, weight, bias, opt);
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
-  const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
-  const bool has_bias = bias.defined(), need_b = has_bias && bias.requires_grad();
-  attach_grad_fn(y, "conv2d", "conv2d_backward_input/weight/bias", std::move(inputs),
-                 [xs = x.detach(), ws = weight.detach(), opt, need_x, need_w, has_bias,
-                  need_b](const Tensor& g) {
-                   Tensor dx;
-                   if (need_x && excitation_backprop_enabled()) {
-                     dx = conv2d_backward_input_excitation(g, xs, ws, opt);
-                   } else if (need_x) {
-                     dx = conv2d_backward_input(g, ws, grad_shape(xs.shape()), opt);
-                   }
-                   std::vector<Tensor> grads{
-                       dx,
-                       need_w ? conv2d_backward_weight(g, xs, ws.shape(), opt) : Tensor()};
-                   if (has_bias) grads.push_back(need_b ? conv2d_backward_bias(g) : Tensor());
-                   return grads;
-                 });
+  Conv2dSaved s;
+  s.x = x.detach();
+  s.weight = weight.detach();
+  s.opt = opt;
+  s.need_x = x.requires_grad();
+  s.need_w = weight.requires_grad();
+  s.has_bias = bias.defined();
+  s.need_b = s.has_bias && bias.requires_grad();
+  attach_grad_fn(
+      y, "conv2d", "conv2d_backward_input/weight/bias", std::move(inputs),
+      [s](const Tensor& g) {
+        std::vector<Tensor> grads{
+            s.need_x ? conv2d_backward_input(g, s.weight, grad_shape(s.x.shape()), s.opt)
+                     : Tensor(),
+            s.need_w ? conv2d_backward_weight(g, s.x, s.weight.shape(), s.opt) : Tensor()};
+        if (s.has_bias) grads.push_back(s.need_b ? conv2d_backward_bias(g) : Tensor());
+        return grads;
+      },
+      s);
   return y;
 }
 

@@ -74,20 +74,14 @@ Tensor conv2d_backward_bias(const Tensor& grad_out);
 Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
                                         const Tensor& weight, const Conv2dOptions& opt = {});
 
-// The switch: inside the scope, conv2d's autograd node propagates its input gradient with
-// conv2d_backward_input_excitation instead of conv2d_backward_input (thread-local; nested scopes
-// restore the previous setting).
-class ExcitationBackprop {
- public:
-  ExcitationBackprop();
-  ~ExcitationBackprop();
-  ExcitationBackprop(const ExcitationBackprop&) = delete;
-  ExcitationBackprop& operator=(const ExcitationBackprop&) = delete;
-
- private:
-  bool previous_;
+// What conv2d's autograd node keeps (Node::saved), for a BackwardOverride of "conv2d": the
+// input and weight (detached), the options, and which gradients are wanted (need_*; the
+// gradients come back as {dx, dweight[, dbias]}).
+struct Conv2dSaved {
+  Tensor x, weight;
+  Conv2dOptions opt;
+  bool need_x = false, need_w = false, has_bias = false, need_b = false;
 };
-bool excitation_backprop_enabled();
 
 // min(x) over all elements as a 0-dim tensor on x's device (no host round trip).
 Tensor min_all(const Tensor& x);
