@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "args.h"
+#include "data/json.h"
 #include "commands.h"
 #include "dist/comm.h"
 #include "dist/grad_reducer.h"
@@ -97,7 +98,7 @@ void bench_prm(ResNet& net, int64_t size, Device device, int64_t peaks, int warm
                    backprop_s.back());
     }
     std::fprintf(stderr, "\n");
-    const std::string extra = ", \"peaks\": " + std::to_string(K);
+    const Json extra = Json::object({{"peaks", Json(K)}});
     if (batched || modes == "per-peak") emit("prm_forward", summarize(forward_s), 1, extra);
     emit(batched ? "prm_batched" : "prm_per_peak", summarize(backprop_s), 1, extra);
   }
@@ -168,17 +169,25 @@ int cmd_bench(int argc, char** argv) {
     return t;
   }(), target.shape(), DType::f32, device);
 
-  // extra: more JSON fields (", \"peaks\": 16"), images: images per timed run.
-  auto emit = [&](const char* bench, const Timing& t, int64_t images, const std::string& extra) {
-    std::printf(
-        "{\"bench\": \"%s\", \"impl\": \"prm\", \"arch\": \"%s\", \"size\": %ld, \"batch\": %ld, "
-        "\"device\": \"%s\", \"median_s\": %.6f, \"min_s\": %.6f, \"runs\": %d, "
-        "\"peak_mem_mb\": %.1f, \"images_per_s\": %.3f, \"threads\": %d, "
-        "\"conv_engine\": \"%s\", \"precision\": \"%s\"%s}\n",
-        bench, options.arch.c_str(), static_cast<long>(size), static_cast<long>(images),
-        device_name(device), t.median_s, t.min_s, t.runs, peak_memory_mb(device),
-        images / t.median_s, omp_get_max_threads(), conv_engine_name(engine),
-        precision_name(precision), extra.c_str());
+  // One JSON line per measurement: the contract's fields, then `extra`'s (an object).
+  // images: images per timed run.
+  auto emit = [&](const char* bench, const Timing& t, int64_t images, const Json& extra) {
+    Json line = Json::object({{"bench", Json(bench)},
+                              {"impl", Json("prm")},
+                              {"arch", Json(options.arch)},
+                              {"size", Json(size)},
+                              {"batch", Json(images)},
+                              {"device", Json(device_name(device))},
+                              {"median_s", Json(t.median_s)},
+                              {"min_s", Json(t.min_s)},
+                              {"runs", Json(t.runs)},
+                              {"peak_mem_mb", Json(peak_memory_mb(device))},
+                              {"images_per_s", Json(images / t.median_s)},
+                              {"threads", Json(omp_get_max_threads())},
+                              {"conv_engine", Json(conv_engine_name(engine))},
+                              {"precision", Json(precision_name(precision))}});
+    for (const auto& [key, value] : extra.fields()) line.set(key, value);
+    std::printf("%s\n", write_json(line).c_str());
     std::fflush(stdout);
   };
 
@@ -186,7 +195,7 @@ int cmd_bench(int argc, char** argv) {
     net.eval();
     cuda_reset_peak_memory();
     NoGradGuard no_grad;
-    emit("forward", time_runs([&] { net(x); }, warmup, runs, "forward"), batch, "");
+    emit("forward", time_runs([&] { net(x); }, warmup, runs, "forward"), batch, Json::object());
   }
   if (only.empty() || only == "train") {
     // prm train's own step (prm/train_step.h) with a run's default settings, on a fixed batch
@@ -204,7 +213,7 @@ int cmd_bench(int argc, char** argv) {
     cuda_reset_peak_memory();
     auto step = [&] { train_step(fixed); };
     emit("train_step", time_runs(step, warmup, runs, "train_step"), batch,
-         std::string(", \"peak_grad\": \"") + peak_grad_name(peak_grad) + "\"");
+         Json::object({{"peak_grad", Json(peak_grad_name(peak_grad))}}));
   }
   if (only.empty() || only == "prm") bench_prm(net, size, device, peaks, warmup, runs, args.get("prm-mode"), emit);
   if (only.empty() || only == "allreduce") {
@@ -239,13 +248,14 @@ int cmd_bench(int argc, char** argv) {
     const Timing t = summarize(times);
     const double bytes = static_cast<double>(reducer.total_bytes());
     const double R = comm.size();
-    char extra[512];
-    std::snprintf(extra, sizeof extra,
-                  ", \"ranks\": %d, \"backend\": \"%s\", \"bytes\": %.0f, \"buckets\": %zu, "
-                  "\"overlap_thread\": %s, \"algbw_gb_s\": %.3f, \"busbw_gb_s\": %.3f",
-                  comm.size(), comm.backend().c_str(), bytes, reducer.bucket_count(),
-                  reducer.overlapping() ? "true" : "false", bytes / t.median_s / 1e9,
-                  2 * (R - 1) / R * bytes / t.median_s / 1e9);
+    const Json extra = Json::object(
+        {{"ranks", Json(comm.size())},
+         {"backend", Json(comm.backend())},
+         {"bytes", Json(bytes)},
+         {"buckets", Json(static_cast<int64_t>(reducer.bucket_count()))},
+         {"overlap_thread", Json(reducer.overlapping())},
+         {"algbw_gb_s", Json(bytes / t.median_s / 1e9)},
+         {"busbw_gb_s", Json(2 * (R - 1) / R * bytes / t.median_s / 1e9)}});
     if (comm.rank() == 0) emit("allreduce", t, 0, extra);
   }
   return 0;
