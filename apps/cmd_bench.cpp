@@ -1,5 +1,5 @@
 // prm bench: forward and training-step time of a ResNet, as medians over repeated runs after
-// warm-up, plus peak memory; one JSON object per line on stdout (the contract in DESIGN.md),
+// warm-up, plus peak memory; one JSON object per line on stdout (the contract in docs/formats.md),
 // human-readable progress on stderr. Compare with tools/bench_torch.py run the same way.
 #include <omp.h>
 #include <sys/resource.h>

@@ -1,5 +1,5 @@
 // prm forward: eval-mode class response maps of a ResNet for an input tensor, and optionally the
-// plain input gradient of sum(CRM * G) (the contract in DESIGN.md). The network's width and class
+// plain input gradient of sum(CRM * G) (the contract in docs/formats.md). The network's width and class
 // count are read from the weights (conv1.weight, classifier.weight), so tiny test networks and
 // full-size ones go through the same command.
 #include <cstdio>

@@ -26,7 +26,7 @@ void declare_inference_flags(Args& args) {
   args.choice("arch", kArchChoices, "the network (as trained)", "resnet50");
   args.option("size", "network input size (as trained)", "448");
   args.option("extraction-size", "proposals and instance extraction on the image resized to this "
-              "(the official pipeline's 448, where DESIGN.md's constants hold)", "448");
+              "(the official pipeline's 448, where docs/prm.md's constants hold)", "448");
   args.choice("device", kDeviceChoices, "where to run", "cpu");
   args.choice("precision", kPrecisionChoices,
               "float32 GEMMs and convolutions: fp32 exact; tf32 tensor cores on CUDA (fp32 on the CPU); "
@@ -37,7 +37,7 @@ void declare_inference_flags(Args& args) {
   args.option("proposals", "segment proposals: ours (selective search), none (masks from the "
               "PRMs), or a folder with <id>.npy or <id>/*.png per image (MCG, COB)", "ours");
   args.option("area-penalty", "instance extraction: subtract this times |S| / image area from "
-              "each proposal S's score (ours, for diffuse PRMs; 0 = DESIGN.md step 6 as is)", "0");
+              "each proposal S's score (ours, for diffuse PRMs; 0 = docs/prm.md step 6 as is)", "0");
   args.optional("dump", "also write, per image, what instance extraction saw (proposals, PRMs, "
                 "scores, choices) into this folder, for tools/demo_diagnose.py");
 }

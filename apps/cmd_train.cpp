@@ -71,7 +71,7 @@ int cmd_train(int argc, char** argv) {
   Args args("train",
             "Trains a fully convolutional ResNet with image-level labels only: class scores by\n"
             "peak stimulation on the class response maps upsampled x8, multilabel soft-margin\n"
-            "loss, SGD with momentum (DESIGN.md's PRM settings are the defaults). Writes\n"
+            "loss, SGD with momentum (docs/prm.md's settings are the defaults). Writes\n"
             "RUN/checkpoint.safetensors every epoch and on Ctrl-C, RUN/metrics.jsonl (one line\n"
             "per epoch), and the final RUN/weights.safetensors for prm forward/infer/eval.");
   args.optional("data", "VOC-layout dataset: VOCdevkit/VOC2012, its parent, or a prm synth folder");

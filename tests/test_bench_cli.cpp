@@ -1,4 +1,4 @@
-// `prm bench` keeps DESIGN.md's JSON-lines contract: one object per measurement on stdout, each
+// `prm bench` keeps the JSON-lines contract of docs/formats.md: one object per measurement on stdout, each
 // with bench, arch, size, batch, device, median_s, min_s, runs, peak_mem_mb; PRM rows with peaks;
 // --precision recorded in every row (bf16 too: it runs, with bf16 GEMM inputs), an unknown
 // precision refused with one line and a non-zero exit.
@@ -32,7 +32,7 @@ std::vector<Json> json_lines(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("prm bench prints DESIGN.md's JSON lines for every measurement, with the precision") {
+TEST_CASE("prm bench prints the JSON lines of docs/formats.md for every measurement, with the precision") {
   PRM_REQUIRE_BIN_OR_SKIP();
   const CommandResult c = run_command(prm_bin() +
                                       " bench --arch resnet18 --width 8 --size 64 --batch 2 "

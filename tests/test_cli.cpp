@@ -175,7 +175,7 @@ TEST_CASE("prm graph prints every node of a training step with its named backwar
   CHECK(bad.exit_code != 0);
 }
 
-// `prm forward --prm-dir`: the DESIGN.md contract on the PRM fixture (tests/fixtures/prm, made by
+// `prm forward --prm-dir`: the docs/formats.md contract on the PRM fixture (tests/fixtures/prm, made by
 // tools/fixtures/make_prm_fixtures.py from a PyTorch re-implementation of the official method).
 TEST_CASE("prm forward --prm-dir writes peaks, scores and PRMs as the PyTorch fixture") {
   PRM_REQUIRE_BIN_OR_SKIP();

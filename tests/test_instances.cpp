@@ -1,4 +1,4 @@
-// Instance extraction (DESIGN.md step 6) and its pictures: bicubic upsampling against hand-derived
+// Instance extraction (docs/prm.md step 6) and its pictures: bicubic upsampling against hand-derived
 // weights and a naive 16-tap loop, the morphological gradient and its border rule by hand, the
 // proposal scores of a hand-made case (each expected number derived in the comments), the size
 // filter and proposal limit, greedy NMS with PRM merging, label maps, bad input, and the PNGs.

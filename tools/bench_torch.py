@@ -145,7 +145,7 @@ class PeakStimulation(torch.autograd.Function):
 
 
 class ExcitationConv(torch.autograd.Function):
-    """conv2d forward; backward by the excitation-backprop rule (DESIGN.md step 5): Û = U - min U,
+    """conv2d forward; backward by the excitation-backprop rule (docs/prm.md step 5): Û = U - min U,
     W+ = max(W, 0), Z = conv(Û, W+), grad_U = Û * conv_transpose(G / (|Z| + 1e-10), W+) with the
     quotient 0 where Z < 1e-10. No gradient for the weights (they are frozen)."""
 

@@ -18,7 +18,7 @@ SIZE=${DEMO_SIZE:-192}
 EPOCHS=${DEMO_EPOCHS:-20}
 DROP=$(( EPOCHS * 3 / 4 + 1 ))  # the rate x0.1 for the last quarter of the epochs (16..20)
 NET=(--arch resnet18 --size "$SIZE")
-# Instance extraction: DESIGN.md step 6's score, minus 3 x (proposal area / image area). The PRMs
+# Instance extraction: docs/prm.md step 6's score, minus 3 x (proposal area / image area). The PRMs
 # of this small network trained from scratch put half of their mass or more outside the
 # objects, which makes the paper's score prefer proposals 3-4x larger than the object; the penalty
 # (ours, an option of prm infer/eval, off by default) was chosen on a separate synthetic set

@@ -1,5 +1,5 @@
 // NumPy .npy files: float32 / float64 / int64, little-endian, C order (the on-disk tensor
-// contract in DESIGN.md). The reader accepts format versions 1.0 and 2.0 (2-byte and 4-byte
+// contract in docs/formats.md). The reader accepts format versions 1.0 and 2.0 (2-byte and 4-byte
 // header lengths) and is strict: Fortran order, big-endian or any other dtype, a truncated file,
 // trailing bytes or a header whose shape disagrees with the data size all throw prm::Error naming
 // the file. The writer emits version 1.0 (2.0 only for a header over 64 KiB), header padded so

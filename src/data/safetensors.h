@@ -1,4 +1,4 @@
-// .safetensors files (the weights contract in DESIGN.md): an 8-byte little-endian header length
+// .safetensors files (the weights contract in docs/formats.md): an 8-byte little-endian header length
 // N, N bytes of JSON, then the byte buffer:
 //   {"conv1.weight": {"dtype": "F32", "shape": [64, 3, 7, 7], "data_offsets": [0, 37632]},
 //    "__metadata__": {"format": "pt"}, ...}

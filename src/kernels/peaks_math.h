@@ -1,4 +1,4 @@
-// The per-element math of peak stimulation (PRM, DESIGN.md step 2), shared by the CPU and CUDA
+// The per-element math of peak stimulation (PRM, docs/prm.md step 2), shared by the CPU and CUDA
 // kernels: a location is a peak when it is the maximum of the w x w window centred on it, the
 // window padded with -inf, ties going to the first maximum in the window's row-major scan order
 // (max_pool2d's argmax rule, which the official code uses through F.max_pool2d's indices).

@@ -1,4 +1,4 @@
-// Inference of a trained PRM classifier on one image (DESIGN.md steps 1-6): the image resized to
+// Inference of a trained PRM classifier on one image (docs/prm.md steps 1-6): the image resized to
 // S x S and normalised as in training, class scores by peak stimulation, peak response maps by
 // batched peak back-propagation, segment proposals (ours: selective search on the S x S image;
 // "none": masks from the PRMs themselves; or a folder of proposals per image, e.g. MCG/COB), and
@@ -19,7 +19,7 @@ struct InferOptions {
   int size = 448;                // network input size (as in training)
   // Proposals and instance extraction run on the image resized to E x E, the PRMs bicubic-
   // resized to it (0: E = size). The official pipeline works at its input size 448, where the
-  // constants of DESIGN.md step 6 were set (the background penalty 1e-5 per pixel weighs 12x
+  // constants of docs/prm.md step 6 were set (the background penalty 1e-5 per pixel weighs 12x
   // less on a 128 x 128 image): a network trained at another size keeps them meaningful with 448.
   int extraction_size = 0;
   PeakBackpropOptions peaks;     // thresholds (peak_threshold 30 as the official code)

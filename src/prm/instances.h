@@ -1,4 +1,4 @@
-// Instance extraction (DESIGN.md step 6): each peak's response map (PRM) picks the segment
+// Instance extraction (docs/prm.md step 6): each peak's response map (PRM) picks the segment
 // proposal that best explains it, and overlapping picks are merged by greedy NMS.
 //
 // For a peak of class c with PRM R (float [H, W], input resolution) and a proposal S:
@@ -9,7 +9,7 @@
 // Each peak keeps its best proposal (first on ties); instances are sorted by score (descending,
 // stable) and a kept instance suppresses every later one whose mask IoU with it is >= 0.3, adding
 // the suppressed PRMs to its own. The choices where the official code (ZhouYanzhao/PRM,
-// peak_response_mapping.py) and DESIGN.md leave room are documented in docs/instances.md:
+// peak_response_mapping.py) and docs/prm.md leave room are documented in docs/instances.md:
 // the official order "first 100 proposals, then the size filter", the half-open size range
 // [0.00002, 0.85) of the image area, OpenCV's border rule for the gradient, and NMS across
 // classes.

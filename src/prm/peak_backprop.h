@@ -1,4 +1,4 @@
-// Peak back-propagation (PRM, DESIGN.md step 5; docs/peak_backprop.md): from the class peaks of
+// Peak back-propagation (PRM, docs/prm.md step 5; docs/peak_backprop.md): from the class peaks of
 // one image to its peak response maps.
 //   1. Forward once (eval-mode BN, batch 1): CRMs M, upsampled by the head (x8, align_corners).
 //   2. The head's peak stimulation on the upsampled M: scores s [1, C] and the kept peaks

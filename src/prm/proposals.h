@@ -1,4 +1,4 @@
-// Segment proposals for PRM instance extraction (DESIGN.md "PRM, exactly", step 6): where the
+// Segment proposals for PRM instance extraction (docs/prm.md step 6): where the
 // candidate masks come from. Three sources, all giving prm::Mask at the image's resolution:
 //   - selective_search (prm/selective_search.h): our own, from the image alone;
 //   - masks_from_prm (below): proposal-free, from one peak's response map itself;

@@ -1,4 +1,4 @@
-// Peak stimulation (PRM, Zhou et al. 2018; DESIGN.md step 2): class scores from the peaks of the
+// Peak stimulation (PRM, Zhou et al. 2018; docs/prm.md step 2): class scores from the peaks of the
 // class response maps. For crm [N, C, H, W] (the CRMs after sub-pixel upsampling x8), per image
 // n and class c:
 //   peaks  = locations that are the first maximum of their w x w window (-inf padding; w = 3)
