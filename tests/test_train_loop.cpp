@@ -18,6 +18,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -269,27 +270,35 @@ std::map<std::string, std::string> momentum_keys(const ResNet& net) {
   return keys;
 }
 
-// The step's batch as the training loader makes it, and the loss and bias gradient of the
-// network `before` the step on it (train-mode batch norm), recomputed.
-HeadResult recompute_step(const TrainConfig& c, ResNet& before, int64_t epoch,
-                          bool align_corners = true) {
+// The first batch of an epoch as the training loader makes it, and the training set.
+Batch training_batch(const TrainConfig& c, int64_t epoch, std::unique_ptr<VocDataset>* set_out) {
   VocOptions vo;
   vo.root = c.data;
   vo.split = c.train_split;
-  const VocDataset set(vo);
+  auto set = std::make_unique<VocDataset>(vo);
   LoaderOptions lo;
   lo.batch_size = static_cast<int>(c.batch);
   lo.image_size = static_cast<int>(c.size);
   lo.workers = 0;
   lo.seed = c.seed;
-  Loader loader(set, lo);
+  Loader loader(*set, lo);
   loader.start_epoch(epoch);
   Batch batch;
   REQUIRE(loader.next(batch));
+  *set_out = std::move(set);
+  return batch;
+}
+
+// The loss and bias gradient of the network `before` the step on the step's batch (train-mode
+// batch norm), recomputed.
+HeadResult recompute_step(const TrainConfig& c, ResNet& before, int64_t epoch,
+                          bool align_corners = true) {
+  std::unique_ptr<VocDataset> set;
+  const Batch batch = training_batch(c, epoch, &set);
   NoGradGuard no_grad;
   before.train();
   const Tensor crm = before.forward(batch.images);
-  return head(crm, train_targets(set, batch.indices), align_corners);
+  return head(crm, train_targets(*set, batch.indices), align_corners);
 }
 
 // The validation mAP of the weights in a checkpoint, recomputed (eval-mode batch norm).
@@ -602,18 +611,8 @@ TEST_CASE("train loop: prm bench's step is train's step (the same weights bit fo
   const SafetensorsContents ck = load_safetensors(c.out + "/checkpoint.safetensors");
   ResNet net(net_options(c));
   StandaloneStep step(net, c);
-  VocOptions vo;
-  vo.root = c.data;
-  const VocDataset set(vo);
-  LoaderOptions lo;
-  lo.batch_size = static_cast<int>(c.batch);
-  lo.image_size = static_cast<int>(c.size);
-  lo.workers = 0;
-  lo.seed = c.seed;
-  Loader loader(set, lo);
-  loader.start_epoch(0);
-  Batch batch;
-  REQUIRE(loader.next(batch));
+  std::unique_ptr<VocDataset> set;
+  const Batch batch = training_batch(c, 0, &set);
   net.train();
   const StepOutcome out = step(batch);
   CHECK(out.stepped);
