@@ -206,3 +206,84 @@ TEST_CASE("image: indexed PNG write/read round trip, and corrupt files name the 
   }
   fs::remove(path);
 }
+
+TEST_CASE("synth --cue shape: only the shape carries the class; the rest is the cue-all image") {
+  // The same seed with both cues: per class, the mean over its objects of each object's mean RGB
+  // (visible pixels, in [0, 1]). With cue all the classes differ in colour by far; with cue
+  // shape their means must agree (colour drawn independently of the class).
+  prm::SynthOptions all;
+  all.size = 64;
+  all.classes = 5;
+  all.seed = 7;
+  prm::SynthOptions shape = all;
+  shape.cue = prm::SynthCue::shape;
+  const int C = all.classes;
+  // [cue][class]: summed object mean colours and object counts.
+  double sum[2][5][3] = {}, count[2][5] = {};
+  int64_t background = 0, background_differing = 0, objects = 0, objects_differing = 0;
+  for (int i = 0; i < 400; ++i) {
+    const prm::SynthImage a = prm::synth_image(all, i), s = prm::synth_image(shape, i);
+    // Same geometry, classes, annotations and masks as the cue-all image of the seed.
+    REQUIRE(s.annotation.objects.size() == a.annotation.objects.size());
+    for (size_t k = 0; k < a.annotation.objects.size(); ++k) {
+      CHECK(s.annotation.objects[k].class_id == a.annotation.objects[k].class_id);
+      CHECK(s.annotation.objects[k].box.xmin == a.annotation.objects[k].box.xmin);
+      CHECK(s.annotation.objects[k].box.ymax == a.annotation.objects[k].box.ymax);
+      CHECK(s.annotation.objects[k].difficult == a.annotation.objects[k].difficult);
+    }
+    CHECK(s.objects.index == a.objects.index);
+    CHECK(s.classes.index == a.classes.index);
+    const prm::SynthImage* images[2] = {&a, &s};
+    for (int cue = 0; cue < 2; ++cue) {
+      const prm::SynthImage& im = *images[cue];
+      const size_t n = im.objects.index.size();
+      for (size_t k = 0; k < im.annotation.objects.size(); ++k) {
+        double rgb[3] = {0, 0, 0}, pixels = 0;
+        for (size_t p = 0; p < n; ++p)
+          if (im.objects.index[p] == k + 1) {
+            for (int c = 0; c < 3; ++c) rgb[c] += im.rgb.pixels[3 * p + c] / 255.0;
+            ++pixels;
+          }
+        if (pixels == 0) continue;  // all of it in the void band
+        const int cls = im.annotation.objects[k].class_id;
+        for (int c = 0; c < 3; ++c) sum[cue][cls][c] += rgb[c] / pixels;
+        count[cue][cls] += 1;
+      }
+    }
+    for (size_t p = 0; p < a.objects.index.size(); ++p) {
+      const bool differ = s.rgb.pixels[3 * p] != a.rgb.pixels[3 * p] ||
+                          s.rgb.pixels[3 * p + 1] != a.rgb.pixels[3 * p + 1] ||
+                          s.rgb.pixels[3 * p + 2] != a.rgb.pixels[3 * p + 2];
+      (a.objects.index[p] == 0 ? background : objects) += 1;
+      (a.objects.index[p] == 0 ? background_differing : objects_differing) += differ;
+    }
+  }
+  // The same backgrounds (but for the few objects too small to be annotated, which stay painted
+  // in the background); other object pixels.
+  CAPTURE(background_differing);
+  CAPTURE(objects_differing);
+  CHECK(background_differing < background / 500);
+  CHECK(objects_differing > objects / 2);
+  // The largest difference between two classes' mean colours, per channel.
+  double spread[2] = {0, 0};
+  for (int cue = 0; cue < 2; ++cue)
+    for (int c1 = 0; c1 < C; ++c1)
+      for (int c2 = 0; c2 < C; ++c2)
+        for (int ch = 0; ch < 3; ++ch) {
+          REQUIRE(count[cue][c1] >= 100);
+          const double d = sum[cue][c1][ch] / count[cue][c1] - sum[cue][c2][ch] / count[cue][c2];
+          spread[cue] = std::max(spread[cue], d);
+        }
+  CAPTURE(spread[0]);
+  CAPTURE(spread[1]);
+  CHECK(spread[0] > 0.4);   // cue all: the colour alone tells the classes apart
+  CHECK(spread[1] < 0.15);  // cue shape: it does not (0.06 here: sampling noise)
+
+  // Shapes are one per class: --cue shape takes at most 5 classes; an unknown cue is an error.
+  shape.classes = 6;
+  CHECK_THROWS_WITH_AS(prm::synth_image(shape, 0), doctest::Contains("at most 5 classes"),
+                       prm::Error);
+  CHECK(prm::parse_synth_cue("all") == prm::SynthCue::all);
+  CHECK_THROWS_WITH_AS(prm::parse_synth_cue("colour"), doctest::Contains("unknown cue"),
+                       prm::Error);
+}

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "data/labels.h"
 #include "tensor/error.h"
 
 namespace prm {
@@ -24,20 +25,23 @@ struct Rgb {
   double r, g, b;
 };
 
-// A distinct base colour per class: hues spread around the wheel, two brightness levels.
-Rgb class_colour(int c) {
-  const double h = std::fmod(c * 0.381966, 1.0) * 6.0;
-  const double v = c % 2 ? 0.95 : 0.7, s = 0.85;
+// A saturated colour of hue `hue` (in [0, 1)) and brightness v.
+Rgb hue_colour(double hue, double v) {
+  const double h = hue * 6.0, s = 0.85;
   const int i = static_cast<int>(h);
   const double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   Rgb rgb[6] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
   return rgb[i % 6];
 }
 
+// A distinct base colour per class: hues spread around the wheel, two brightness levels.
+Rgb class_colour(int c) { return hue_colour(std::fmod(c * 0.381966, 1.0), c % 2 ? 0.95 : 0.7); }
+
 struct Shape {
   int class_id = 0;
   double cx = 0, cy = 0, a = 1, b = 1, angle = 0;  // centre, half-axes, rotation
   double phase = 0, period = 6;                    // texture parameters
+  int texture_kind = 0;  // speckled, stripes, checks, dots
   Rgb colour{1, 1, 1};
 
   // Object-local coordinates of pixel centre (x, y): u along the rotated major axis.
@@ -71,7 +75,7 @@ struct Shape {
     const double dx = x - cx, dy = y - cy, c = std::cos(angle), s = std::sin(angle);
     const double u = c * dx + s * dy, v = -s * dx + c * dy;  // pixels, rotated
     double k = 1.0;
-    switch ((class_id / kShapes) % 4) {
+    switch (texture_kind) {
       case 0:
         k = 0.8 + 0.35 * std::uniform_real_distribution<double>(0, 1)(rng);
         break;  // speckled
@@ -153,8 +157,10 @@ void draw_background(Image& img, std::mt19937_64& rng) {
 }
 
 // Places 1-4 shapes: classes sometimes repeat; positions sometimes touch or overlap an earlier
-// object or sit across the border.
-std::vector<Shape> place_shapes(int W, int H, int K, std::mt19937_64& rng) {
+// object or sit across the border. With SynthCue::shape, each shape's base colour and texture
+// come from `side` instead of its class (`rng` draws the same numbers either way).
+std::vector<Shape> place_shapes(int W, int H, int K, SynthCue cue, std::mt19937_64& rng,
+                                std::mt19937_64& side) {
   std::uniform_real_distribution<double> U(0, 1);
   const int n = 1 + static_cast<int>(U(rng) * 4);
   const double S = std::min(W, H);
@@ -168,7 +174,13 @@ std::vector<Shape> place_shapes(int W, int H, int K, std::mt19937_64& rng) {
     s.angle = U(rng) * kPi;
     s.period = 4 + 4 * U(rng);
     s.phase = U(rng) * 10;
-    const Rgb base = class_colour(s.class_id);
+    Rgb base = class_colour(s.class_id);
+    s.texture_kind = (s.class_id / kShapes) % 4;
+    if (cue == SynthCue::shape) {
+      const double hue = U(side), bright = U(side) < 0.5 ? 0.95 : 0.7;
+      base = hue_colour(hue, bright);
+      s.texture_kind = std::min(3, static_cast<int>(U(side) * 4));
+    }
     const double j = 0.85 + 0.15 * U(rng);
     s.colour = {base.r * j, base.g * j, base.b * j};
     const double mode = U(rng);
@@ -212,6 +224,12 @@ void add_void_band(std::vector<uint8_t>& label, int W, int H) {
 
 }  // namespace
 
+SynthCue parse_synth_cue(const std::string& name) {
+  if (name == "all") return SynthCue::all;
+  if (name == "shape") return SynthCue::shape;
+  throw Error(str_cat("synth: unknown cue '", name, "' (all, shape)"));
+}
+
 std::string synth_image_id(int index) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "2012_%06d", index + 1);
@@ -223,8 +241,15 @@ SynthImage synth_image(const SynthOptions& options, int index) {
             options.size);
   PRM_CHECK(options.classes >= 1 && options.classes <= 20,
             "synth: --classes must be in [1, 20], got ", options.classes);
-  std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 7919u +
-                      1);
+  PRM_CHECK(options.cue == SynthCue::all || options.classes <= kShapes,
+            "synth: --cue shape tells at most ", kShapes,
+            " classes apart (one per shape), got --classes ", options.classes);
+  const uint64_t image_seed =
+      options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 7919u + 1;
+  std::mt19937_64 rng(image_seed);
+  // Colours, textures and speckle of the objects under SynthCue::shape (unused with all).
+  std::mt19937_64 side(image_seed ^ 0xD1B54A32D192ED03ull);
+  std::mt19937_64& object_rng = options.cue == SynthCue::shape ? side : rng;
   std::uniform_real_distribution<double> U(0, 1);
   SynthImage out;
   out.id = synth_image_id(index);
@@ -235,7 +260,7 @@ SynthImage synth_image(const SynthOptions& options, int index) {
   out.rgb.channels = 3;
   out.rgb.pixels.assign(static_cast<size_t>(W) * H * 3, 0);
   draw_background(out.rgb, rng);
-  std::vector<Shape> shapes = place_shapes(W, H, options.classes, rng);
+  std::vector<Shape> shapes = place_shapes(W, H, options.classes, options.cue, rng, side);
 
   // Paint in order: later shapes occlude earlier ones. owner: 0 background, k+1 shape k.
   const size_t N = static_cast<size_t>(W) * H;
@@ -254,7 +279,7 @@ SynthImage synth_image(const SynthOptions& options, int index) {
         }
         ++full_area[k];
         owner[static_cast<size_t>(y) * W + x] = static_cast<uint8_t>(k + 1);
-        const Rgb c = s.texture(x + 0.5, y + 0.5, rng);
+        const Rgb c = s.texture(x + 0.5, y + 0.5, object_rng);
         uint8_t* p = out.rgb.at(y, x);
         p[0] = static_cast<uint8_t>(255 * clamp01(c.r));
         p[1] = static_cast<uint8_t>(255 * clamp01(c.g));
@@ -362,9 +387,7 @@ std::vector<VocAnnotation> synthesize_voc(const SynthOptions& options) {
     for (int c = 0; c < options.classes; ++c) {
       std::vector<std::string> lines;
       for (size_t j = 0; j < list.size(); ++j) {
-        int label = -1;  // VOC: 1 present, 0 only difficult instances, -1 absent
-        for (const VocObject& o : anns[first + j].objects)
-          if (o.class_id == c) label = std::max(label, o.difficult ? 0 : 1);
+        const int label = voc_image_labels(anns[first + j].objects, options.classes)[c];
         char buf[64];
         std::snprintf(buf, sizeof buf, "%s %2d", list[j].c_str(), label);
         lines.push_back(buf);

@@ -4,7 +4,11 @@
 // and its texture (4 textures: speckled, striped, checked, dotted) and tints its colour, so a
 // classifier can learn it from image-level labels; size, aspect, rotation and position are
 // random. Objects may repeat a class, touch, overlap (later ones occlude earlier ones) or be cut
-// by the image border. Written per image:
+// by the image border. With SynthCue::shape (`prm synth --cue shape`) only the shape carries the
+// class: each object's colour (any hue, either brightness level) and texture are drawn at random,
+// independently of its class (at most 5 classes, one per shape), from a second random stream, so
+// that the backgrounds, the geometry, the classes, the annotations and the masks are those of the
+// same seed with SynthCue::all; only the objects' pixels differ. Written per image:
 //   JPEGImages/<id>.jpg, Annotations/<id>.xml (visible-extent boxes, truncated, occluded,
 //   difficult for tiny visible parts), SegmentationObject/<id>.png (instance k = k-th <object>)
 //   and SegmentationClass/<id>.png (class index + 1), both 8-bit palette PNGs with the VOC colour
@@ -21,6 +25,11 @@
 
 namespace prm {
 
+// What tells the classes apart: everything (shape, texture and colour; the default) or the shape
+// alone.
+enum class SynthCue { all, shape };
+SynthCue parse_synth_cue(const std::string& name);  // "all" | "shape"
+
 struct SynthOptions {
   std::string out;
   int train = 16;
@@ -28,6 +37,7 @@ struct SynthOptions {
   int size = 160;    // image width; height is drawn in [0.75, 1] * size
   int classes = 20;  // the first K VOC class names
   uint64_t seed = 1;
+  SynthCue cue = SynthCue::all;
 };
 
 struct SynthImage {
