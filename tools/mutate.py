@@ -33,8 +33,13 @@ tests skip themselves), so that no catch depends on mpirun being installed.
   survived            nothing failed: a missing test, or an equivalent mutant
 Results go to tools/mutation_results.jsonl, one JSON object a line (the latest line of an id wins;
 mutants already there are skipped unless --rerun). Triage: a survivor that cannot change any
-result goes to tools/mutation_equivalent.txt as `<id>  <one-line reason>`; any other deserves a
-test. Score = caught / (run - invalid - equivalent), per area, before and after the new tests.
+result goes to tools/mutation_equivalent.txt as `<id>  <one-line reason>`; one in code that only
+runs under MPI or on a GPU as `<id>  needs-mpi: <reason>` or `needs-gpu: <reason>` (counted apart);
+any other deserves a test. Score = caught / (run - invalid - equivalent - needs MPI or GPU), per
+area, before and after the new tests. A sweep pinned to a commit (--rev) can be judged again by
+the tests written since, on today's code: --recheck plants each unjudged survivor again in the
+working tree (its line found by its text, wherever a refactor moved it) and records the verdict
+in tools/mutation_recheck.jsonl; --report counts a survivor caught there as caught (new tests).
 
 Usage:
   tools/mutate.py --list                       the sampled mutants (100 per area), no build
@@ -43,6 +48,7 @@ Usage:
   tools/mutate.py --only 1a2b3c4d5e,... --new-tests '*test_pins_*.cpp'   rerun survivors, with
                                                the before/after split for the tests added since
   tools/mutate.py --rev HEAD --keep            the files of a commit; keep SCRATCH for next time
+  tools/mutate.py --recheck --scratch /tmp/prm-recheck   survivors of the results file, today
   tools/mutate.py '--doctest-args=-tce=slow*'  (the = form: the value starts with a dash)
 Exit status: 0 when no survivor of the sample is left unjudged, 1 otherwise, 2 when the
 unmutated copy fails.
@@ -70,6 +76,11 @@ AREAS = {"prm": "src/prm", "data": "src/data", "dist": "src/dist", "layers": "sr
          "ops": "src/tensor/ops"}
 RESULTS = os.path.join(REPO, "tools", "mutation_results.jsonl")
 EQUIVALENT = os.path.join(REPO, "tools", "mutation_equivalent.txt")
+RECHECK = os.path.join(REPO, "tools", "mutation_recheck.jsonl")
+# Reasons in the equivalent file that start with one of these mark a survivor that no test can
+# catch on a machine without MPI / without a GPU (code that only runs there): left out of the
+# score like an equivalent mutant, but counted in a column of its own.
+UNTESTABLE = ("needs-mpi:", "needs-gpu:")
 Files = Dict[str, Tuple[bytes, int]]
 
 
@@ -259,12 +270,15 @@ def load_equivalent(path: str) -> Dict[str, str]:
     return equivalent
 
 
-def report(picked: Dict[str, List[dict]], equivalent: Dict[str, str], command: str) -> int:
-    """Prints the Markdown table and the unjudged survivors; returns how many there are."""
+def report(picked: Dict[str, List[dict]], equivalent: Dict[str, str], command: str,
+           recheck: Optional[Dict[str, dict]] = None) -> int:
+    """Prints the Markdown table and the unjudged survivors; returns how many there are.
+    recheck: --recheck results; a survivor the tests of today catch counts as caught (new tests)."""
+    recheck = recheck or {}
     print(f"\nmutation score per area ({command}):\n")
-    print("| area | sampled | pending | invalid | equivalent | caught (old tests) | "
-          "caught (new tests) | survived | score before | score after |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| area | sampled | pending | invalid | equivalent | needs MPI or GPU | "
+          "caught (old tests) | caught (new tests) | survived | score before | score after |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     unjudged = []
     for area, recs in picked.items():
         n: Dict[str, int] = {}
@@ -272,8 +286,12 @@ def report(picked: Dict[str, List[dict]], equivalent: Dict[str, str], command: s
             status = r.get("status", "pending")
             if status == "caught":
                 status = "caught (old tests)"  # a run without --new-tests: the suite as it was
+            if status == "survived" and recheck.get(r["id"], {}).get("status", "").startswith(
+                    "caught"):
+                status = "caught (new tests)"
             if status == "survived" and r["id"] in equivalent:
-                status = "equivalent"
+                untestable = equivalent[r["id"]].startswith(UNTESTABLE)
+                status = "untestable" if untestable else "equivalent"
             elif status == "survived":
                 unjudged.append(r)
             n[status] = n.get(status, 0) + 1
@@ -283,15 +301,81 @@ def report(picked: Dict[str, List[dict]], equivalent: Dict[str, str], command: s
         def score(c: int) -> str:
             return f"{100 * c / denominator:.0f}% ({c}/{denominator})" if denominator else "-"
         print(f"| {area} | {len(recs)} | {n.get('pending', 0)} | {n.get('invalid', 0)} | "
-              f"{n.get('equivalent', 0)} | {old} | {new} | {n.get('survived', 0)} | "
+              f"{n.get('equivalent', 0)} | {n.get('untestable', 0)} | {old} | {new} | "
+              f"{n.get('survived', 0)} | "
               f"{score(old)} | {score(old + new)} |")
     if unjudged:
         print(f"\n{len(unjudged)} survivors not judged (a test, or a line in "
               f"{os.path.relpath(EQUIVALENT, REPO)}):")
         for r in unjudged:
-            print(f"  {r['id']}  {r['path']}:{r['line']}  {r['operator']}\n"
-                  f"      - {r['original'].strip()}\n      + {r['mutated'].strip()}")
+            again = recheck.get(r["id"], {}).get("status")
+            print(f"  {r['id']}  {r['path']}:{r['line']}  {r['operator']}"
+                  + (f"  (recheck: {again})" if again else "") +
+                  f"\n      - {r['original'].strip()}\n      + {r['mutated'].strip()}")
     return len(unjudged)
+
+
+def locate(files: Files, area: str, r: dict) -> Optional[Tuple[str, int]]:
+    """Where a recorded mutant's original line stands in `files`: its own path if the line is
+    there exactly once, else the one file of the area that has it exactly once."""
+    def hits(path: str) -> List[int]:
+        lines = files[path][0].decode().split("\n")
+        return [i + 1 for i, line in enumerate(lines) if line == r["original"]]
+    if r["path"] in files:
+        own = hits(r["path"])
+        if len(own) == 1:
+            return r["path"], own[0]
+    found = [(p, h) for p in sorted(files)
+             if os.path.dirname(p) == AREAS[area] and p.endswith((".cpp", ".h"))
+             for h in hits(p)]
+    return found[0] if len(found) == 1 else None
+
+
+def recheck_survivors(args: argparse.Namespace, results: Dict[str, dict],
+                      equivalent: Dict[str, str], extra: List[str]) -> Dict[str, dict]:
+    """--recheck: every unjudged survivor of the results file, planted again in today's working
+    tree (the same line, found by its text: code moves in a refactor) and judged by today's
+    tests. Appends to RECHECK; returns it."""
+    files = load_sources(None)
+    done = load_results(RECHECK)
+    todo = [r for r in results.values()
+            if r.get("status") == "survived" and r["id"] not in equivalent
+            and (args.rerun or r["id"] not in done)]
+    tree = os.path.join(args.scratch, "tree")
+    os.makedirs(tree, exist_ok=True)
+    sync_tree(tree, files)
+    ok, out = build(tree, args.jobs, args.build_timeout)
+    if not ok:
+        print(out[-4000:])
+        sys.exit("mutate.py --recheck: the working tree does not build")
+    rc, out = test(tree, extra, 3600)
+    if rc != 0:
+        print(out[-4000:])
+        sys.exit("mutate.py --recheck: the working tree fails its tests")
+    print(f"recheck: {len(todo)} survivors against the working tree ({summary_line(out)})",
+          flush=True)
+    for k, r in enumerate(todo, 1):
+        where = locate(files, r["area"], r)
+        rec = {"id": r["id"], "date": time.strftime("%Y-%m-%d %H:%M")}
+        if where is None:
+            rec.update(status="gone", detail="the original line is not in the working tree once")
+        else:
+            path, line = where
+            original, mode = files[path]
+            lines = original.decode().split("\n")
+            lines[line - 1] = r["mutated"]
+            try:
+                write_if_changed(os.path.join(tree, path), "\n".join(lines).encode(), mode)
+                status, cases, detail = judge(tree, args, extra, args.test_timeout or 600)
+            finally:
+                write_if_changed(os.path.join(tree, path), original, mode)
+            rec.update(status=status, path=path, line=line, failing_cases=cases, detail=detail)
+        with open(RECHECK, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        done[r["id"]] = rec
+        print(f"[{k}/{len(todo)}] {r['id']} {r['path']}:{r['line']} -> {rec.get('path', '?')}:"
+              f"{rec.get('line', '?')}: {rec['status']}", flush=True)
+    return done
 
 
 def record(m: Mutant, area: str) -> dict:
@@ -321,6 +405,10 @@ def main() -> int:
                          "the suite runs first without them, then only them (before/after)")
     ap.add_argument("--results", default=RESULTS, help="results file (JSON lines)")
     ap.add_argument("--equivalent", default=EQUIVALENT, help="survivors judged equivalent")
+    ap.add_argument("--recheck", action="store_true",
+                    help="plant every unjudged survivor of the results file again in the working "
+                         "tree (found by its line's text) and judge it by today's tests; "
+                         "results in tools/mutation_recheck.jsonl, which --report reads")
     ap.add_argument("--keep", action="store_true",
                     help="keep the scratch tree and build for the next run")
     ap.add_argument("--rev", help="mutate the files of this commit instead of the working tree")
@@ -380,7 +468,12 @@ def main() -> int:
         else:
             for area, m in todo:
                 picked[area].append(results.get(m.id, record(m, area)))
-        return 1 if report(picked, load_equivalent(args.equivalent), command) else 0
+        return 1 if report(picked, load_equivalent(args.equivalent), command,
+                           load_results(RECHECK)) else 0
+    if args.recheck:
+        recheck_survivors(args, results, load_equivalent(args.equivalent),
+                          args.doctest_args.split())
+        return 0
 
     pending = [(a, m) for a, m in todo if args.rerun or m.id not in results]
     tree = os.path.join(args.scratch, "tree")
@@ -443,7 +536,8 @@ def main() -> int:
     picked = {a: [] for a in areas}
     for area, m in todo:
         picked[area].append(results.get(m.id, record(m, area)))
-    return 1 if report(picked, load_equivalent(args.equivalent), command) else 0
+    return 1 if report(picked, load_equivalent(args.equivalent), command,
+                       load_results(RECHECK)) else 0
 
 
 if __name__ == "__main__":
