@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/files.h"
@@ -31,11 +32,15 @@
 #include "data/synth.h"
 #include "data/transforms.h"
 #include "data/voc.h"
+#include "dist/comm.h"
+#include "dist/grad_reducer.h"
+#include "dist/sync_batch_norm.h"
 #include "helpers.h"
 #include "layers/resnet.h"
 #include "prm/train.h"
 #include "prm/train_step.h"
 #include "tensor/autograd.h"
+#include "tensor/ops.h"
 
 using namespace prm;
 namespace fs = std::filesystem;
@@ -642,4 +647,112 @@ TEST_CASE("labels: VOC's image-level rule, for training, validation and evaluati
   CHECK(training_target(-1, false) == 0.0f);
   CHECK(training_target(0, true) == 0.0f);   // unless excluded
   CHECK(training_target(1, true) == 1.0f);
+}
+
+namespace {
+
+// train_step on R thread-ranks (ThreadGroup), rank r holding rows parts[r] of the global batch,
+// with the GradReducer and optionally synchronised batch norm: the weights after one step, rank
+// 0's (every rank's must be the same).
+std::vector<std::vector<double>> ranks_step(const TrainConfig& c, const Batch& global,
+                                            const std::vector<std::pair<int64_t, int64_t>>& parts,
+                                            double* loss) {
+  const int R = static_cast<int>(parts.size());
+  ThreadGroup group(R);
+  std::vector<std::unique_ptr<ResNet>> nets;
+  for (int r = 0; r < R; ++r) {
+    nets.push_back(std::make_unique<ResNet>(net_options(c)));
+    nets.back()->train();
+  }
+  std::vector<std::vector<std::vector<double>>> weights(R);
+  std::vector<double> losses(R);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < R; ++r)
+    threads.emplace_back([&, r] {
+      std::unique_ptr<SGD> sgd = make_sgd(*nets[r], c);
+      GradReducer reducer(group.comm(r), nets[r]->parameters());
+      CommBatchNormGroup bn(group.comm(r));
+      if (c.sync_bn) set_batch_norm_group(*nets[r], &bn);
+      StepContext s;
+      s.net = nets[r].get();
+      s.sgd = sgd.get();
+      s.head = c.head;
+      s.comm = &group.comm(r);
+      s.reducer = &reducer;
+      s.sync_bn = c.sync_bn;
+      s.bn_group = c.sync_bn ? &bn : nullptr;
+      s.size = c.size;
+      s.classes = 20;
+      Batch part;
+      const auto [b, e] = parts[r];
+      if (e > b) {
+        part.images = narrow(global.images, 0, b, e - b);
+        part.targets = narrow(global.targets, 0, b, e - b);
+        part.indices.assign(global.indices.begin() + b, global.indices.begin() + e);
+      }
+      losses[r] = train_step(s, part).loss;
+      if (c.sync_bn) set_batch_norm_group(*nets[r], nullptr);
+      for (const Tensor& p : nets[r]->parameters()) weights[r].push_back(p.to_vector());
+    });
+  for (std::thread& t : threads) t.join();
+  for (int r = 1; r < R; ++r) CHECK(weights[r] == weights[0]);
+  CHECK(losses[R - 1] == losses[0]);
+  *loss = losses[0];
+  return weights[0];
+}
+
+std::vector<std::vector<double>> one_process_step(const TrainConfig& c, const Batch& batch,
+                                                  double* loss) {
+  ResNet net(net_options(c));
+  net.train();
+  StandaloneStep step(net, c);
+  *loss = step(batch).loss;
+  std::vector<std::vector<double>> w;
+  for (const Tensor& p : net.parameters()) w.push_back(p.to_vector());
+  return w;
+}
+
+void check_same_weights(const std::vector<std::vector<double>>& a,
+                        const std::vector<std::vector<double>>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    check_close(a[i], b[i], 1e-5, 1e-7);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("train loop: train_step on thread-ranks with the gradient all-reduce makes the "
+          "one-process update") {
+  // The one-process twins of the mpirun tests: 2 ranks without synchronised batch norm train
+  // like one process with 2 micro-batches; with it, like one process with the whole batch; a
+  // rank with no image (a 1-image batch on 2 ranks) takes part with its placeholder.
+  TrainConfig c = one_step_config("ranks");
+  std::unique_ptr<VocDataset> set;
+  const Batch batch = training_batch(c, 0, &set);  // 4 images
+  double ranks_loss = 0, one_loss = 0;
+
+  TrainConfig pieces = c;
+  pieces.micro_batches = 2;
+  const auto plain = ranks_step(c, batch, {{0, 2}, {2, 4}}, &ranks_loss);
+  const auto plain_one = one_process_step(pieces, batch, &one_loss);
+  check_same_weights(plain, plain_one);
+  CHECK(ranks_loss == doctest::Approx(one_loss).epsilon(1e-6));
+
+  TrainConfig sync = c;
+  sync.sync_bn = true;
+  INFO("2 ranks (3 + 1 images) with synchronised batch norm");
+  const auto synced = ranks_step(sync, batch, {{0, 3}, {3, 4}}, &ranks_loss);
+  check_same_weights(synced, one_process_step(c, batch, &one_loss));
+  CHECK(ranks_loss == doctest::Approx(one_loss).epsilon(1e-6));
+
+  Batch single;
+  single.images = narrow(batch.images, 0, 0, 1);
+  single.targets = narrow(batch.targets, 0, 0, 1);
+  single.indices = {batch.indices[0]};
+  INFO("2 ranks (1 + 0 images) with synchronised batch norm");
+  const auto placeholder = ranks_step(sync, single, {{0, 1}, {1, 1}}, &ranks_loss);
+  check_same_weights(placeholder, one_process_step(c, single, &one_loss));
+  CHECK(ranks_loss == doctest::Approx(one_loss).epsilon(1e-6));
 }

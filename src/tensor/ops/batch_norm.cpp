@@ -102,7 +102,8 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
   });
   if (saved) {
     *saved = {mean, invstd, training, group, M_group,
-              epilogue.relu ? out.detach() : Tensor(), res.defined()};
+              epilogue.relu ? out.detach() : Tensor(), res.defined(),
+              group != nullptr && group->local_samples() == 0};
   }
   return out;
 }
@@ -157,6 +158,11 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
         dev, grads.dx.data<scalar_t>(), ptr_or_null<scalar_t>(grads.dresidual), gp, gate, in, m,
         s, ptr_or_null<scalar_t>(weight), sg, sgx, saved.training, N, C, HW, M);
   });
+  // A placeholder's output depends on the group's statistics, so the formula gives it a nonzero
+  // dx even with g = 0; but it stands for no sample, and its input gradient must not reach the
+  // layers below (their weight gradients would take it in). After the group's sums, which every
+  // rank takes part in.
+  if (saved.placeholder) grads.dx.fill_(0);
   return grads;
 }
 

@@ -58,6 +58,8 @@ struct BatchNormSaved {
   int64_t group_values = 0;         // M over the group (synchronised only)
   Tensor relu_out;                  // the output, when the epilogue ends with a ReLU (its gate)
   bool residual = false;            // the epilogue added a residual (the backward returns dres)
+  bool placeholder = false;         // synchronised, and this rank contributes no samples (its
+                                    // input is a placeholder): dx = 0, it is in no one's batch
 };
 struct BatchNormGrads {
   Tensor dx, dweight, dbias;  // dweight = sum g * xhat, dbias = sum g (computed even if unused)
