@@ -11,6 +11,7 @@
 #include "data/plot.h"
 #include "helpers.h"
 #include "prm/selective_search.h"
+#include "tensor/ops.h"
 
 using namespace prm;
 
@@ -100,4 +101,11 @@ TEST_CASE("plot: the precision-recall plot has its 0.2 grid, vertical and horizo
   MESSAGE("grid columns " << columns << ", rows " << rows);
   CHECK(columns >= 4);  // 0.2 .. 0.8 at least (0 and 1 may lie under the axes)
   CHECK(rows >= 4);
+}
+
+TEST_CASE("conv2d_backward_input: its operands are checked, by name") {
+  const Tensor w = Tensor::zeros({2, 3, 3, 3}, DType::f32);
+  const Tensor g64 = Tensor::zeros({1, 2, 4, 4}, DType::f64);
+  CHECK_THROWS_WITH_AS(conv2d_backward_input(g64, w, {1, 3, 6, 6}),
+                       doctest::Contains("conv2d_backward_input"), Error);
 }
