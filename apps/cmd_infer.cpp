@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "data/files.h"
 #include "data/image.h"
+#include "data/progress.h"
 #include "data/voc.h"
 #include "layers/resnet.h"
 #include "prm/infer.h"
@@ -83,14 +84,22 @@ void predict_split_with_weights(const Args& args, const std::string& data,
 
 int cmd_infer(int argc, char** argv) {
   Args args("infer",
-            "Instances of a trained PRM classifier: for each image (a file, or every .jpg/.png\n"
-            "of a folder) writes OUT/<id>.json (class scores, peaks as points, instances with\n"
-            "score, peak and mask PNG), OUT/masks/<id>_<k>.png, and the pictures\n"
-            "OUT/<id>_instances.png, OUT/<id>_prm_<k>_<class>.png, OUT/<id>_crm_<class>.png.");
+            "Instances of a trained PRM classifier: for each image (a file, or every\n"
+            ".jpg/.jpeg/.png of a folder, in name order) writes OUT/<id>.json (class scores,\n"
+            "peaks as points, instances with score, peak and mask PNG), OUT/masks/<id>_<k>.png,\n"
+            "and the pictures OUT/<id>_instances.png, OUT/<id>_prm_<k>_<class>.png and\n"
+            "OUT/<id>_crm_<class>.png (<id>: the file name without its extension). A folder run\n"
+            "goes on past an image that cannot be read, names it, lists the failures at the end\n"
+            "and exits 1 (0 with --skip-bad). Refused before any work: two images with one name\n"
+            "but different extensions (their outputs would mix), and --out equal to --input.");
   args.required("weights", "the classifier .safetensors (RUN/weights.safetensors of prm train)");
   args.required("input", "an image file or a folder of images");
   args.required("out", "output folder (created)");
   declare_inference_flags(args);
+  args.toggle("skip-bad",
+              "with a folder, exit 0 even when some images could not be read or inferred (each "
+              "is named as it fails, and the summary lists them; without the flag the others "
+              "are still done, and the exit status is 1)");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
   const InferOptions options = inference_options(args);
@@ -101,37 +110,41 @@ int cmd_infer(int argc, char** argv) {
             " classes, but the VOC class list has ", classes.size());
 
   const std::string input = args.get("input"), out = args.get("out");
-  std::vector<std::string> files;
-  if (fs::is_directory(input)) {
-    for (const auto& e : fs::directory_iterator(input)) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png"))
-        files.push_back(e.path().string());
-    }
-    std::sort(files.begin(), files.end());
-    PRM_CHECK(!files.empty(), input, ": no .jpg or .png images in this folder");
-  } else {
-    PRM_CHECK(fs::exists(input), input, ": no such image or folder");
-    files.push_back(input);
-  }
+  const std::vector<std::string> files = input_images(input, out);
   std::error_code ec;
   fs::create_directories(out + "/masks", ec);
   PRM_CHECK(!ec, out, ": cannot create the output folder (", ec.message(), ")");
 
+  // A folder: an image that cannot be read or inferred is named and skipped, the others are
+  // done; the summary lists the failures, and the exit status says whether there were any.
+  const bool folder = files.size() > 1 || fs::is_directory(input);
+  std::vector<std::string> failed;
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < files.size(); ++i) {
-    const std::string id = fs::path(files[i]).stem().string();
-    const Image image = load_image(files[i], 3);
-    const ImageInference r = infer_image(*net, image, id, device, options);
-    if (args.has("dump")) write_diagnostics(args.get("dump"), r);
-    write_image_results(out, image, r, classes);
+    try {
+      const std::string id = fs::path(files[i]).stem().string();
+      const Image image = load_image(files[i], 3);
+      const ImageInference r = infer_image(*net, image, id, device, options);
+      if (args.has("dump")) write_diagnostics(args.get("dump"), r);
+      write_image_results(out, image, r, classes);
+    } catch (const Error& e) {
+      if (!folder) throw;
+      progress_end();
+      std::fprintf(stderr, "failed: %s\n", e.what());
+      failed.push_back(files[i]);
+    }
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\rinference: %s   ", progress_eta(i + 1, files.size(), elapsed).c_str());
+    progress_update("inference: " + progress_eta(i + 1, files.size(), elapsed));
   }
-  std::fprintf(stderr, "\nwrote %zu results to %s\n", files.size(), out.c_str());
-  return 0;
+  progress_end();
+  std::fprintf(stderr, "wrote %zu results to %s\n", files.size() - failed.size(), out.c_str());
+  if (failed.empty()) return 0;
+  std::fprintf(stderr, "%zu of %zu images failed (%s):", failed.size(), files.size(),
+               args.get_toggle("skip-bad") ? "skipped, --skip-bad" : "exit status 1");
+  for (const std::string& f : failed) std::fprintf(stderr, " %s", f.c_str());
+  std::fprintf(stderr, "\n");
+  return args.get_toggle("skip-bad") ? 0 : 1;
 }
 
 }  // namespace prm

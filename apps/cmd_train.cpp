@@ -86,7 +86,8 @@ int cmd_train(int argc, char** argv) {
   args.optional("batch", "batch size [16]");
   args.optional("epochs", "epochs in all (with --resume: continue up to this many) [20]");
   args.optional("lr", "learning rate of the classifier [0.01]");
-  args.optional("backbone-lr-mult", "the backbone's rate is lr times this [0.01]");
+  args.optional("backbone-lr-mult",
+                "the backbone's rate is lr times this [0.01 with --pretrained, 1 without]");
   args.optional("lr-drops", "epochs (1-based, comma-separated) from which the rate is x0.1 [none]");
   args.optional("momentum", "SGD momentum [0.9]");
   args.optional("weight-decay", "SGD weight decay [0.0001]");
@@ -211,7 +212,15 @@ int train_command(const Args& args) {
     if (args.has("epochs")) c.epochs = args.get_int("epochs");
     if (args.has("lr")) c.lr = args.get_double("lr");
     if (args.has("lr-drops")) c.lr_drops = parse_epochs(args.get("lr-drops"));
-    if (args.has("backbone-lr-mult")) c.backbone_lr_mult = args.get_double("backbone-lr-mult");
+    if (args.has("backbone-lr-mult")) {
+      c.backbone_lr_mult = args.get_double("backbone-lr-mult");
+    } else if (!args.has("pretrained")) {
+      // The paper's 0.01 assumes ImageNet weights; a backbone trained from scratch at a hundredth
+      // of the rate barely moves.
+      c.backbone_lr_mult = 1.0;
+      std::fprintf(stderr, "no --pretrained: the backbone trains from scratch at the full rate "
+                   "(--backbone-lr-mult 1; the paper's 0.01 is for ImageNet weights)\n");
+    }
     if (args.has("momentum")) c.momentum = args.get_double("momentum");
     if (args.has("weight-decay")) c.weight_decay = args.get_double("weight-decay");
     if (args.has("device")) c.device = args.get("device");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "data/progress.h"
 
 namespace {
 
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
     try {
       return c.run(argc - 2, argv + 2);
     } catch (const std::exception& e) {
+      prm::progress_end();  // the error on a line of its own
       std::fprintf(stderr, "prm %s: error: %s\n", c.name, e.what());
       return 1;
     }

@@ -39,6 +39,7 @@
 #include "layers/resnet.h"
 #include "prm/train.h"
 #include "prm/train_step.h"
+#include "prm/weights.h"
 #include "tensor/autograd.h"
 #include "tensor/ops.h"
 
@@ -575,7 +576,9 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   Json j = parse_json(read_file_bytes((dir / "defaults/config.json").string()), "config.json");
   CHECK(j.at("lr").as_double() == 0.01);
-  CHECK(j.at("backbone_lr_mult").as_double() == 0.01);
+  // No --pretrained: the backbone trains from scratch at the full rate, and the run says so.
+  CHECK(j.at("backbone_lr_mult").as_double() == 1.0);
+  CHECK(r.err.find("--backbone-lr-mult 1") != std::string::npos);
   CHECK(j.at("momentum").as_double() == 0.9);
   CHECK(j.at("weight_decay").as_double() == 1e-4);
   CHECK(j.at("head").at("peak_grad").as_string() == "official");
@@ -586,6 +589,19 @@ TEST_CASE("train loop: the configuration's defaults are the paper's, and flags r
   CHECK(j.at("micro_batches").as_int64() == 1);
   CHECK(j.at("train_split").as_string() == "train");
   CHECK(j.at("val_split").as_string() == "val");
+  // With --pretrained (ImageNet weights, here a fresh network's): the paper's 0.01.
+  {
+    ResNetOptions o;
+    o.arch = "resnet18";
+    o.width = 4;
+    ResNet net(o);
+    save_weights(net, (dir / "backbone.safetensors").string());
+  }
+  r = run_command(base + " --out " + (dir / "pretrained").string() + " --pretrained " +
+                  (dir / "backbone.safetensors").string());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  j = parse_json(read_file_bytes((dir / "pretrained/config.json").string()), "config.json");
+  CHECK(j.at("backbone_lr_mult").as_double() == 0.01);
   // Every flag given.
   r = run_command(base + " --out " + (dir / "flags").string() +
                   " --lr 0.03 --backbone-lr-mult 0.5 --momentum 0.7 --weight-decay 0.002 "

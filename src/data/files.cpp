@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <filesystem>
+#include <regex>
 #include <sstream>
 
 #include "tensor/error.h"
@@ -65,6 +67,20 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     throw Error(str_cat("cannot rename '", tmp, "' to '", path, "': ", std::strerror(err)));
   }
   sync_dir(parent_dir(path));
+}
+
+int remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  // "<name>.tmp.<digits>.<digits>", as write_file_atomic names them.
+  static const std::regex temp_name(R"(.+\.tmp\.[0-9]+\.[0-9]+)");
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file(ec) || !std::regex_match(name, temp_name)) continue;
+    if (fs::remove(e.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace prm

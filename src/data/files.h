@@ -16,4 +16,9 @@ std::string read_file_bytes(const std::string& path);
 // temp file is removed and prm::Error names the file and the reason.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
+// Removes the temp files that write_file_atomic left in `dir` when the process was killed before
+// its rename (names "<file>.tmp.<pid>.<n>"); returns how many. For a folder only this program
+// writes into, at the start of a run (a write in progress by another process would be lost).
+int remove_stale_temp_files(const std::string& dir);
+
 }  // namespace prm

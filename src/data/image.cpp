@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 
 #include "data/files.h"
@@ -32,6 +33,24 @@
 
 namespace prm {
 
+std::string image_format_of(const unsigned char* head, size_t n) {
+  auto starts = [&](std::initializer_list<int> magic) {
+    if (n < magic.size()) return false;
+    size_t i = 0;
+    for (int m : magic)
+      if (head[i++] != m) return false;
+    return true;
+  };
+  if (starts({0xFF, 0xD8, 0xFF})) return "JPEG";
+  if (starts({0x89, 'P', 'N', 'G'})) return "PNG";
+  if (starts({'G', 'I', 'F', '8'})) return "GIF";
+  if (starts({'B', 'M'})) return "BMP";
+  if (starts({'8', 'B', 'P', 'S'})) return "PSD";
+  if (starts({'#', '?'})) return "HDR";
+  if (n >= 2 && head[0] == 'P' && head[1] >= '1' && head[1] <= '6') return "PNM";
+  return "";
+}
+
 Image load_image(const std::string& path, int channels) {
   PRM_CHECK(channels >= 1 && channels <= 4, "load_image: channels must be 1..4, got ", channels);
   FILE* f = std::fopen(path.c_str(), "rb");
@@ -39,8 +58,23 @@ Image load_image(const std::string& path, int channels) {
   int w = 0, h = 0, n = 0;
   // stbi_failure_reason() is a thread-local string in stb when STBI_THREAD_LOCAL is available.
   uint8_t* data = stbi_load_from_file(f, &w, &h, &n, channels);
+  if (data == nullptr) {
+    // stb tries each decoder in turn and reports the last one's complaint ("Not a PNG" for a cut
+    // JPEG): name the format by the file's first bytes instead, then stb's reason.
+    const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "unknown";
+    unsigned char head[8] = {};
+    std::rewind(f);
+    const size_t got = std::fread(head, 1, sizeof head, f);
+    std::fclose(f);
+    PRM_CHECK(got > 0, path, ": empty file, not an image");
+    const std::string format = image_format_of(head, got);
+    if (!format.empty())
+      throw Error(str_cat(path, ": cannot decode this ", format, " image (truncated or corrupt; ",
+                          "the decoder says: ", reason, ")"));
+    throw Error(str_cat(path, ": not an image format prm reads (JPEG, PNG, BMP, GIF, TGA, PSD, ",
+                        "PNM, HDR) by its first bytes (the decoder says: ", reason, ")"));
+  }
   std::fclose(f);
-  PRM_CHECK(data != nullptr, path, ": cannot decode image (", stbi_failure_reason(), ")");
   Image img;
   img.width = w;
   img.height = h;

@@ -21,6 +21,10 @@ struct Image {
   }
 };
 
+// The format an image file's first bytes name ("JPEG", "PNG", "GIF", "BMP", "PSD", "HDR", "PNM"),
+// or "" (TGA has no magic number). For error messages.
+std::string image_format_of(const unsigned char* head, size_t n);
+
 // Decodes any stb-readable file into `channels` channels (3: RGB, 1: grey). Throws prm::Error
 // naming the file when it is missing, unreadable or truncated.
 Image load_image(const std::string& path, int channels = 3);

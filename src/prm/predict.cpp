@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "data/files.h"
 #include "data/json.h"
 #include "data/npy.h"
 #include "data/predictions.h"
+#include "data/progress.h"
 #include "data/voc.h"
 #include "prm/proposal_files.h"
 #include "prm/visualize.h"
@@ -88,7 +90,8 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
       image = load_image(path, 3);
     } catch (const Error& e) {
       if (!skip_bad) throw;
-      std::fprintf(stderr, "\nskipping %s: %s\n", id.c_str(), e.what());
+      progress_end();
+      std::fprintf(stderr, "skipping %s: %s\n", id.c_str(), e.what());
       continue;
     }
     const ImageInference r = infer_image(net, image, id, device, options);
@@ -105,10 +108,52 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
     ++done;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\rinference: %s   ", progress_eta(done, ids.size(), elapsed).c_str());
+    progress_update("inference: " + progress_eta(done, ids.size(), elapsed));
   }
-  std::fprintf(stderr, "\n");
+  progress_end();
   writer.flush();
+}
+
+std::vector<std::string> input_images(const std::string& input, const std::string& out) {
+  std::error_code ec;
+  if (!fs::is_directory(input, ec)) {
+    PRM_CHECK(fs::exists(input, ec), input, ": no such image or folder");
+    return {input};
+  }
+  PRM_CHECK(!fs::exists(out, ec) || !fs::equivalent(input, out, ec), "--out ", out,
+            " is the input folder: the pictures written there would be read as input by the "
+            "next run; give another output folder");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(input, ec)) {
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;
+    std::error_code status_ec;
+    if (e.is_symlink(status_ec) && !fs::exists(e.path(), status_ec)) {
+      std::fprintf(stderr, "warning: skipping %s: a symbolic link to nothing\n",
+                   e.path().string().c_str());
+      continue;
+    }
+    if (!e.is_regular_file(status_ec)) {
+      std::fprintf(stderr, "warning: skipping %s: not a regular file\n",
+                   e.path().string().c_str());
+      continue;
+    }
+    files.push_back(e.path().string());
+  }
+  PRM_CHECK(!ec, input, ": cannot list the folder (", ec.message(), ")");
+  PRM_CHECK(!files.empty(), input, ": no .jpg, .jpeg or .png images in this folder");
+  std::sort(files.begin(), files.end());
+  // Outputs are named by the file's stem: two images with one stem would overwrite each other's.
+  std::map<std::string, std::string> by_stem;
+  for (const std::string& f : files) {
+    const std::string stem = fs::path(f).stem().string();
+    auto [it, fresh] = by_stem.emplace(stem, f);
+    PRM_CHECK(fresh, input, ": ", fs::path(it->second).filename().string(), " and ",
+              fs::path(f).filename().string(), " would write the same outputs (", stem,
+              ".json, ", stem, "_instances.png, ...); rename one of them");
+  }
+  return files;
 }
 
 void write_image_results(const std::string& out, const Image& image, const ImageInference& r,

@@ -27,6 +27,12 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
                    const std::vector<std::string>& classes, const std::string& pred_dir,
                    bool skip_bad, const std::string& dump_dir);
 
+// The images `prm infer --input` names: the file itself, or the folder's .jpg, .jpeg and .png
+// files (any case) in name order. prm::Error, before any work, when the folder has none, when two
+// of them share a stem (their outputs, named by the stem, would mix), or when `out` is the folder
+// itself; a dangling symbolic link or a non-file entry is reported on stderr and left out.
+std::vector<std::string> input_images(const std::string& input, const std::string& out);
+
 // `prm infer`'s outputs for one image into `out` (which has a masks/ folder): masks/<id>_<k>.png
 // (8-bit grey, 255 inside), <id>.json and the pictures (visualize.h).
 void write_image_results(const std::string& out, const Image& image, const ImageInference& r,

@@ -11,6 +11,7 @@
 #include "data/labels.h"
 #include "data/loader.h"
 #include "data/metrics.h"
+#include "data/progress.h"
 #include "data/voc.h"
 #include "dist/comm.h"
 #include "dist/grad_reducer.h"
@@ -32,6 +33,13 @@ std::string format_duration(double seconds) {
   const long s = seconds > 0 && std::isfinite(seconds) ? static_cast<long>(seconds + 0.5) : 0;
   char text[32];
   std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return text;
+}
+
+// v with `digits` decimals, for the progress line.
+std::string fixed(double v, int digits) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", digits, v);
   return text;
 }
 
@@ -290,18 +298,17 @@ TrainResult run_epochs(Run& run) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       const double steps_per_s = (run.position.step - first_step) / std::max(elapsed, 1e-9);
       if (run.lead())
-        std::fprintf(stderr,
-                     "\repoch %lld/%lld  step %lld/%lld  %.2f img/s  loss %.4f  ETA %s   ",
-                     static_cast<long long>(run.position.epoch + 1),
-                     static_cast<long long>(c.epochs), static_cast<long long>(run.position.batch),
-                     static_cast<long long>(per_epoch), images_seen / std::max(elapsed, 1e-9),
-                     result.last_loss,
-                     format_duration((total_steps - run.position.step) / steps_per_s).c_str());
+        progress_update(str_cat("epoch ", run.position.epoch + 1, "/", c.epochs, "  step ",
+                                run.position.batch, "/", per_epoch, "  ",
+                                fixed(images_seen / std::max(elapsed, 1e-9), 2), " img/s  loss ",
+                                fixed(result.last_loss, 4), "  ETA ",
+                                format_duration((total_steps - run.position.step) / steps_per_s)));
       if (stopping != 0) {
         if (run.lead()) {
           save_run_checkpoint(run);
+          progress_end();
           std::fprintf(stderr,
-                       "\ninterrupted: checkpoint written to %s (resume with --resume %s)\n",
+                       "interrupted: checkpoint written to %s (resume with --resume %s)\n",
                        checkpoint_path(c.out).c_str(), c.out.c_str());
         }
         comm.barrier();  // the checkpoint is on disk before any rank exits
@@ -310,7 +317,7 @@ TrainResult run_epochs(Run& run) {
         return result;
       }
     }
-    if (run.lead()) std::fprintf(stderr, "\n");
+    if (run.lead()) progress_end();
     ++run.position.epoch;
     run.position.batch = 0;
     check_ranks_agree(run);
@@ -360,6 +367,12 @@ TrainResult train(const TrainConfig& config, const TrainControls& controls) {
   agree(comm, [&] {
     PRM_CHECK(!fs::exists(checkpoint_path(config.out)), config.out,
               ": already holds a training run (continue it with --resume ", config.out, ")");
+    // Old files without a checkpoint (another program's, or a run whose folder was emptied by
+    // hand) would be appended to (metrics.jsonl) or overwritten (weights.safetensors).
+    std::error_code ec;
+    PRM_CHECK(!fs::is_directory(config.out, ec) || fs::is_empty(config.out, ec), config.out,
+              ": holds files but no training run (no checkpoint.safetensors); give an empty or "
+              "new folder");
   });
   agree(comm, [&] {
     std::error_code ec;
@@ -388,6 +401,10 @@ TrainConfig read_run_config(const std::string& run_dir) { return read_checkpoint
 TrainResult resume_training(const std::string& run_dir, int64_t epochs,
                             const TrainControls& controls) {
   const Checkpoint ck = read_checkpoint(run_dir);
+  if (world(parse_device(ck.config.device)).rank() == 0)
+    if (const int n = remove_stale_temp_files(run_dir))
+      std::fprintf(stderr, "removed %d temporary file(s) left in %s by a run that was killed while "
+                   "writing\n", n, run_dir.c_str());
   Run run;
   run.config = ck.config;
   run.config.out = run_dir;

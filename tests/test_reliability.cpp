@@ -1,0 +1,200 @@
+// What real users do to a run, through the program: folders of odd images, a reused output
+// folder, a run killed while writing (tests/test_train.cpp has the kill -9 cases).
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "data/files.h"
+#include "data/image.h"
+#include "data/synth.h"
+#include "helpers.h"
+#include "prm/train.h"
+
+using namespace prm;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() /
+                     ("prm_reliability_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// A tiny trained network and its data, made once.
+struct TinyRun {
+  std::string data, weights;
+};
+const TinyRun& tiny_run() {
+  static const TinyRun run = [] {
+    const fs::path dir = fresh("run");
+    SynthOptions o;
+    o.out = (dir / "data").string();
+    o.train = 4;
+    o.val = 3;
+    o.size = 48;
+    o.classes = 2;
+    o.seed = 2;
+    synthesize_voc(o);
+    TrainConfig c;
+    c.data = o.out;
+    c.arch = "resnet18";
+    c.width = 4;
+    c.size = 32;
+    c.batch = 4;
+    c.epochs = 1;
+    c.workers = 0;
+    c.out = (dir / "run").string();
+    train(c);
+    return TinyRun{o.out, c.out + "/weights.safetensors"};
+  }();
+  return run;
+}
+
+std::string infer(const std::string& input, const std::string& out, const std::string& extra = "") {
+  return prm_bin() + " infer --weights " + tiny_run().weights + " --arch resnet18 --size 32 " +
+         "--extraction-size 32 --peak-threshold -1e9 --input " + input + " --out " + out + " " +
+         extra;
+}
+
+void copy_image(const std::string& id, const fs::path& to) {
+  fs::copy_file(tiny_run().data + "/JPEGImages/" + id + ".jpg", to);
+}
+
+// No line of stderr holds both the progress text and an error or a failure.
+void check_lines_apart(const std::string& err) {
+  std::string line;
+  for (char ch : err) {
+    if (ch == '\n' || ch == '\r') {
+      CHECK_MESSAGE(!(line.find("inference:") != std::string::npos &&
+                      (line.find("error") != std::string::npos ||
+                       line.find("failed") != std::string::npos)),
+                    line);
+      line.clear();
+    } else {
+      line += ch;
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("infer: a folder run goes past bad images, names each, and says so in its exit status") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh("folder");
+  const fs::path in = dir / "in";
+  fs::create_directories(in);
+  copy_image("2012_000001", in / "a_good.jpg");
+  copy_image("2012_000002", in / "c_good.jpg");
+  {
+    std::ofstream(in / "b_truncated.jpg") << "\xff\xd8\xff\xe0 cut short";
+    std::ofstream(in / "notes.txt") << "not an image";
+  }
+  fs::create_symlink(in / "gone.jpg", in / "d_dangling.jpg");
+  CommandResult r = run_command(infer(in.string(), (dir / "out").string()));
+  CHECK(r.exit_code == 1);
+  CHECK(fs::exists(dir / "out" / "a_good.json"));
+  CHECK(fs::exists(dir / "out" / "c_good.json"));  // after the bad one, still done
+  CHECK(r.err.find("b_truncated.jpg") != std::string::npos);
+  CHECK(r.err.find("1 of 3 images failed") != std::string::npos);
+  CHECK(r.err.find("d_dangling.jpg: a symbolic link to nothing") != std::string::npos);
+  CHECK(r.err.find("wrote 2 results") != std::string::npos);
+  check_lines_apart(r.err);
+  // --skip-bad: the same, exit 0.
+  r = run_command(infer(in.string(), (dir / "out2").string(), "--skip-bad"));
+  CHECK(r.exit_code == 0);
+  CHECK(fs::exists(dir / "out2" / "c_good.json"));
+  CHECK(r.err.find("skipped, --skip-bad") != std::string::npos);
+  // One image given by name: its error is the command's error.
+  r = run_command(infer((in / "b_truncated.jpg").string(), (dir / "out3").string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("b_truncated.jpg") != std::string::npos);
+}
+
+TEST_CASE("infer: refused before any work: same-stem images, --out equal to --input") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh("stems");
+  const fs::path in = dir / "in";
+  fs::create_directories(in);
+  copy_image("2012_000001", in / "x.jpg");
+  copy_image("2012_000002", in / "x.JPEG");
+  CommandResult r = run_command(infer(in.string(), (dir / "out").string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("x.JPEG and x.jpg would write the same outputs") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out"));
+  fs::remove(in / "x.JPEG");
+  r = run_command(infer(in.string(), in.string()));
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("is the input folder") != std::string::npos);
+  CHECK_FALSE(fs::exists(in / "x.json"));
+}
+
+TEST_CASE("train: --out must be empty unless it holds a run; a killed write's temp files go") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh("out_folder");
+  const std::string train = prm_bin() + " train --data " + tiny_run().data +
+                            " --arch resnet18 --width 4 --size 32 --batch 4 --workers 0";
+  // A folder with old files and no checkpoint: refused, nothing touched.
+  fs::create_directories(dir / "old");
+  std::ofstream(dir / "old" / "metrics.jsonl") << "{\"epoch\": 7}\n";
+  CommandResult r = run_command(train + " --epochs 1 --out " + (dir / "old").string());
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("holds files but no training run") != std::string::npos);
+  CHECK(read_file_bytes((dir / "old" / "metrics.jsonl").string()) == "{\"epoch\": 7}\n");
+  // An empty existing folder is fine.
+  fs::create_directories(dir / "empty");
+  r = run_command(train + " --epochs 1 --out " + (dir / "empty").string());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  // Temp files of writes a kill interrupted (write_file_atomic's names) are removed on resume;
+  // other files stay.
+  const fs::path run = dir / "empty";
+  std::ofstream(run / "checkpoint.safetensors.tmp.4242.0") << "half a checkpoint";
+  std::ofstream(run / "metrics.jsonl.tmp.17.3") << "half";
+  std::ofstream(run / "notes.tmp.txt") << "mine";
+  r = run_command(prm_bin() + " train --resume " + run.string() + " --epochs 2");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("removed 2 temporary file(s)") != std::string::npos);
+  CHECK_FALSE(fs::exists(run / "checkpoint.safetensors.tmp.4242.0"));
+  CHECK_FALSE(fs::exists(run / "metrics.jsonl.tmp.17.3"));
+  CHECK(fs::exists(run / "notes.tmp.txt"));
+}
+
+TEST_CASE("files: remove_stale_temp_files takes write_file_atomic's names only") {
+  const fs::path dir = fresh("stale");
+  write_file_atomic((dir / "kept.bin").string(), "data");
+  for (const char* name : {"a.tmp.1.2", "b.safetensors.tmp.99999.0", "c.tmp.x.1", "d.tmp.1",
+                           "tmp.1.2", "e.tmp.1.2.bak"})
+    std::ofstream(dir / name) << "x";
+  CHECK(remove_stale_temp_files(dir.string()) == 2);
+  for (const char* name : {"kept.bin", "c.tmp.x.1", "d.tmp.1", "tmp.1.2", "e.tmp.1.2.bak"})
+    CHECK_MESSAGE(fs::exists(dir / name), name);
+}
+
+TEST_CASE("image: an unreadable file is named with the format its first bytes say") {
+  const fs::path dir = fresh("formats");
+  const std::string jpeg = read_file_bytes(tiny_run().data + "/JPEGImages/2012_000001.jpg");
+  write_file_atomic((dir / "cut.jpg").string(), jpeg.substr(0, 20));
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string(30, '\0');
+  write_file_atomic((dir / "cut.png").string(), png);
+  write_file_atomic((dir / "text.jpg").string(), "hello, not an image");
+  write_file_atomic((dir / "empty.jpg").string(), "");
+  CHECK_THROWS_WITH_AS(load_image((dir / "cut.jpg").string()),
+                       doctest::Contains("cut.jpg: cannot decode this JPEG image (truncated or "
+                                         "corrupt"),
+                       Error);
+  CHECK_THROWS_WITH_AS(load_image((dir / "cut.png").string()),
+                       doctest::Contains("cannot decode this PNG image"), Error);
+  CHECK_THROWS_WITH_AS(load_image((dir / "text.jpg").string()),
+                       doctest::Contains("text.jpg: not an image format prm reads"), Error);
+  CHECK_THROWS_WITH_AS(load_image((dir / "empty.jpg").string()),
+                       doctest::Contains("empty.jpg: empty file, not an image"), Error);
+  const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a'}, bmp[] = {'B', 'M', 0, 0};
+  CHECK(image_format_of(gif, sizeof gif) == "GIF");
+  CHECK(image_format_of(bmp, sizeof bmp) == "BMP");
+  CHECK(image_format_of(bmp, 1).empty());
+}
