@@ -186,3 +186,22 @@ TEST_CASE("metrics eval: PredictionWriter writes what evaluate reads") {
   CHECK(r.instance[2].mean == doctest::Approx(1.0));
   CHECK(r.semantic.mean == doctest::Approx(1.0));
 }
+
+TEST_CASE("metrics eval: instance predictions for images outside the split are counted in a note") {
+  EvalFixture f;
+  f.write(false);
+  prm::EvalOptions o;
+  o.data = f.data;
+  o.pred = f.pred;
+  auto note_about_outside = [](const prm::EvalReport& r) {
+    for (const std::string& n : r.notes)
+      if (n.find("outside the split") != std::string::npos) return n;
+    return std::string();
+  };
+  CHECK(note_about_outside(prm::evaluate(o)).empty());  // every image of the file is in the split
+  std::ofstream(f.pred + "/instances.txt", std::ios::app)
+      << "2099_000001 aeroplane 0.5 masks/elsewhere.png\n"
+      << "2099_000002 aeroplane 0.4 masks/elsewhere.png\n";
+  CHECK(note_about_outside(prm::evaluate(o)) ==
+        "instances: predictions for 2 images outside the split ignored");
+}

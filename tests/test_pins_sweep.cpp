@@ -2,14 +2,20 @@
 // that a mechanically planted one-line bug changed without any test noticing.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/image.h"
 #include "data/metrics.h"
 #include "data/plot.h"
+#include "dist/comm.h"
 #include "helpers.h"
+#include "layers/module.h"
+#include "prm/instances.h"
 #include "prm/selective_search.h"
 #include "tensor/ops.h"
 
@@ -108,4 +114,137 @@ TEST_CASE("conv2d_backward_input: its operands are checked, by name") {
   const Tensor g64 = Tensor::zeros({1, 2, 4, 4}, DType::f64);
   CHECK_THROWS_WITH_AS(conv2d_backward_input(g64, w, {1, 3, 6, 6}),
                        doctest::Contains("conv2d_backward_input"), Error);
+}
+
+TEST_CASE("plot: text rectangles are the glyphs' boxes, each inside the text's extent") {
+  for (int scale : {1, 3}) {
+    const std::string text = "Hello, AP 0.731 (cat)";
+    const std::vector<TextRect> rects = text_rects(text, scale);
+    REQUIRE(rects.size() > 20);
+    const int width = text_width_px(text, scale);
+    for (const TextRect& r : rects) {
+      CAPTURE(r.x0);
+      CAPTURE(r.y0);
+      CAPTURE(r.x1);
+      CAPTURE(r.y1);
+      CHECK(r.x0 >= 0);
+      CHECK(r.x0 < r.x1);  // the first vertex is the top-left corner, the third the bottom-right
+      CHECK(r.x1 <= width + scale);
+      CHECK(r.y0 >= 0);
+      CHECK(r.y0 < r.y1);
+      CHECK(r.y1 <= 12 * scale);
+    }
+  }
+}
+
+TEST_CASE("instances: equal scores keep the peaks' order; a proposal limit of 0 considers none") {
+  // Two peaks of different classes whose PRMs pick disjoint proposals with equal scores: the
+  // sort is stable, so the first peak's instance comes first.
+  const int H = 10, W = 10;
+  auto square = [&](int y0, int x0) {
+    Mask m(H, W);
+    for (int y = y0; y < y0 + 3; ++y)
+      for (int x = x0; x < x0 + 3; ++x) m.at(y, x) = 1;
+    return m;
+  };
+  std::vector<PeakPrm> prms(2);
+  for (int k = 0; k < 2; ++k) {
+    prms[k].peak.c = k;
+    prms[k].height = H;
+    prms[k].width = W;
+    prms[k].prm.assign(H * W, 0.0f);
+  }
+  prms[0].prm[1 * W + 1] = 1.0f;  // inside the first square
+  prms[1].prm[6 * W + 6] = 1.0f;  // inside the second
+  const std::vector<Mask> proposals = {square(0, 0), square(5, 5)};
+  const std::vector<float> crms(2 * 2 * 2, 1.0f);  // flat CRMs: no background pixel
+  const std::vector<Instance> inst = extract_instances(prms, crms.data(), 2, 2, 2, proposals);
+  REQUIRE(inst.size() == 2);
+  CHECK(inst[0].score == inst[1].score);
+  CHECK(inst[0].peak_index == 0);
+  CHECK(inst[1].peak_index == 1);
+  InstanceOptions none;
+  none.proposal_limit = 0;
+  CHECK(extract_instances(prms, crms.data(), 2, 2, 2, proposals, none).empty());
+}
+
+TEST_CASE("selective search: the down-left neighbour at the left border is a neighbour") {
+  // Labels [[0, 1], [2, 0]]: regions 1 and 2 touch only diagonally, (row 0, col 1) to
+  // (row 1, col 0), a down-left step that ends in column 0.
+  Segmentation seg;
+  seg.height = 2;
+  seg.width = 2;
+  seg.labels = {0, 1, 2, 0};
+  seg.count = 3;
+  const std::vector<float> planes(3 * 4, 128.0f);
+  const RegionFeatures f = region_features(seg, pixel_bins(planes, 2, 2));
+  const std::vector<std::pair<int, int>> expected = {{0, 1}, {0, 2}, {1, 2}};
+  std::vector<std::pair<int, int>> got = f.neighbours;
+  got.erase(std::unique(got.begin(), got.end()), got.end());
+  CHECK(got == expected);
+}
+
+TEST_CASE("dist: thread-rank broadcast from any root, and agree on success and failure") {
+  const int R = 3;
+  ThreadGroup group(R);
+  std::vector<std::vector<double>> got(R);
+  std::vector<std::string> text(R);
+  std::vector<int> threw(R, 0);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < R; ++r)
+    threads.emplace_back([&, r] {
+      Comm& c = group.comm(r);
+      Tensor t = Tensor::full({3}, r == 1 ? 5.0 : -1.0, DType::f64);
+      c.broadcast(t, 1);
+      got[r] = t.to_vector();
+      text[r] = r == 2 ? "from two" : "";
+      c.broadcast(text[r], 2);
+      agree(c, [] {});  // nobody fails: nobody throws
+      try {
+        agree(c, [&] { PRM_CHECK(r != 0, "rank zero's own trouble"); });
+      } catch (const CollectiveError& e) {
+        threw[r] = 1;
+        const std::string what = e.what();
+        CHECK(what.find(r == 0 ? "rank zero's own trouble" : "rank(s) 0 failed") !=
+              std::string::npos);
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < R; ++r) {
+    CAPTURE(r);
+    CHECK(got[r] == std::vector<double>{5, 5, 5});
+    CHECK(text[r] == "from two");
+    CHECK(threw[r] == 1);
+  }
+}
+
+TEST_CASE("dist: the launcher's rank count is read from each launcher's variable") {
+  const char* names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"};
+  for (const char* n : names) unsetenv(n);
+  CHECK(launched_ranks() == 1);
+  int value = 2;
+  for (const char* n : names) {
+    CAPTURE(n);
+    setenv(n, std::to_string(value).c_str(), 1);
+    CHECK(launched_ranks() == value);
+    unsetenv(n);
+    ++value;
+  }
+  setenv("SLURM_NTASKS", "7", 1);  // the last of the list, alone
+  CHECK(launched_ranks() == 7);
+  unsetenv("SLURM_NTASKS");
+}
+
+namespace {
+struct NamedTwice : Module {
+  Tensor w = Tensor::zeros({1});
+  explicit NamedTwice(const std::string& name) { register_parameter(name, &w); }
+  Tensor forward(const Tensor& x) override { return x; }
+};
+}  // namespace
+
+TEST_CASE("module: a parameter name with a dot or no name is refused") {
+  CHECK_THROWS_WITH_AS(NamedTwice("a.b"), doctest::Contains("bad name 'a.b'"), Error);
+  CHECK_THROWS_WITH_AS(NamedTwice(""), doctest::Contains("bad name ''"), Error);
+  CHECK_NOTHROW(NamedTwice("weight"));
 }

@@ -10,7 +10,11 @@
 #include "data/image.h"
 #include "data/synth.h"
 #include "helpers.h"
+#include "data/json.h"
+#include "data/voc.h"
+#include "prm/infer.h"
 #include "prm/train.h"
+#include "prm/weights.h"
 
 using namespace prm;
 namespace fs = std::filesystem;
@@ -197,4 +201,38 @@ TEST_CASE("image: an unreadable file is named with the format its first bytes sa
   CHECK(image_format_of(gif, sizeof gif) == "GIF");
   CHECK(image_format_of(bmp, sizeof bmp) == "BMP");
   CHECK(image_format_of(bmp, 1).empty());
+}
+
+TEST_CASE("infer: a point for every used peak, and the JSON lists every point and instance") {
+  const std::unique_ptr<ResNet> net =
+      load_classifier("resnet18", tiny_run().weights, DType::f32, Device::cpu);
+  const Image image = load_image(tiny_run().data + "/JPEGImages/2012_000001.jpg", 3);
+  InferOptions o;
+  o.size = 32;
+  o.extraction_size = 32;
+  o.peaks.peak_threshold = -1e9;
+  o.peaks.class_threshold = -1e9;
+  o.proposals = "none";
+  const ImageInference r = infer_image(*net, image, "x", Device::cpu, o);
+  REQUIRE(r.response.count() > 0);
+  REQUIRE(r.points.size() == static_cast<size_t>(r.response.count()));
+  for (size_t k = 0; k < r.points.size(); ++k) {
+    CHECK(r.points[k].class_index == r.response.peaks[k].c);
+    CHECK(r.points[k].score == r.response.peaks[k].value);
+    CHECK(r.points[k].x >= 0);
+    CHECK(r.points[k].x <= image.width - 1);
+    CHECK(r.points[k].y >= 0);
+    CHECK(r.points[k].y <= image.height - 1);
+  }
+  REQUIRE_FALSE(r.instances.empty());
+  const std::vector<std::string> classes = voc_class_names();
+  std::vector<std::string> masks;
+  for (size_t i = 0; i < r.instances.size(); ++i) masks.push_back("m" + std::to_string(i) + ".png");
+  const Json j = parse_json(inference_json(r, classes, masks), "inference json");
+  CHECK(j.at("points").items().size() == r.points.size());
+  REQUIRE(j.at("instances").items().size() == r.instances.size());
+  for (size_t i = 0; i < r.instances.size(); ++i) {
+    CHECK(j.at("instances").items()[i].at("mask").as_string() == masks[i]);
+    CHECK(j.at("instances").items()[i].at("class").as_string() == classes[r.instances[i].peak.c]);
+  }
 }
