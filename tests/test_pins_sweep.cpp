@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,8 +18,11 @@
 #include "dist/comm.h"
 #include "helpers.h"
 #include "layers/module.h"
+#include "layers/resnet.h"
+#include "layers/sgd.h"
 #include "prm/instances.h"
 #include "prm/selective_search.h"
+#include "tensor/autograd.h"
 #include "tensor/ops.h"
 
 using namespace prm;
@@ -247,4 +253,93 @@ TEST_CASE("module: a parameter name with a dot or no name is refused") {
   CHECK_THROWS_WITH_AS(NamedTwice("a.b"), doctest::Contains("bad name 'a.b'"), Error);
   CHECK_THROWS_WITH_AS(NamedTwice(""), doctest::Contains("bad name ''"), Error);
   CHECK_NOTHROW(NamedTwice("weight"));
+}
+
+namespace {
+struct NamedBuffer : Module {
+  Tensor b = Tensor::zeros({1});
+  explicit NamedBuffer(const std::string& name) { register_buffer(name, &b); }
+  Tensor forward(const Tensor& x) override { return x; }
+};
+struct NamedChild : Module {
+  explicit NamedChild(const std::string& name) {
+    register_module(name, std::make_shared<NamedTwice>("w"));
+  }
+  Tensor forward(const Tensor& x) override { return x; }
+};
+// Counts the collectives a batch norm asks of its group.
+struct CountingGroup : BatchNormGroup {
+  int sums = 0;
+  void sum(Tensor&) override { ++sums; }
+  int64_t local_samples() const override { return 2; }
+  int64_t group_samples() const override { return 2; }
+};
+}  // namespace
+
+TEST_CASE("module: buffer and child names with a dot are refused too") {
+  CHECK_THROWS_WITH_AS(NamedBuffer("running.mean"), doctest::Contains("bad name"), Error);
+  CHECK_THROWS_WITH_AS(NamedChild("layer.1"), doctest::Contains("bad name"), Error);
+  CHECK_NOTHROW(NamedBuffer("running_mean"));
+  CHECK_NOTHROW(NamedChild("layer1"));
+}
+
+TEST_CASE("resnet: the block counts of torchvision's ResNet-18/34/50/101, by parameter names") {
+  // torchvision: resnet18 [2, 2, 2, 2], resnet34 and resnet50 [3, 4, 6, 3], resnet101
+  // [3, 4, 23, 3] blocks per layer; block b of layer l has parameters "layer<l>.<b>.conv1.weight".
+  const std::map<std::string, std::vector<int>> blocks = {{"resnet18", {2, 2, 2, 2}},
+                                                          {"resnet34", {3, 4, 6, 3}},
+                                                          {"resnet50", {3, 4, 6, 3}},
+                                                          {"resnet101", {3, 4, 23, 3}}};
+  for (const auto& [arch, counts] : blocks) {
+    CAPTURE(arch);
+    ResNetOptions o;
+    o.arch = arch;
+    o.width = 2;
+    const ResNet net(o);
+    std::set<std::string> names;
+    for (const auto& [name, t] : net.named_parameters()) names.insert(name);
+    for (int l = 0; l < 4; ++l) {
+      CAPTURE(l);
+      const std::string layer = "layer" + std::to_string(l + 1) + ".";
+      CHECK(names.count(layer + std::to_string(counts[l] - 1) + ".conv1.weight") == 1);
+      CHECK(names.count(layer + std::to_string(counts[l]) + ".conv1.weight") == 0);
+    }
+  }
+}
+
+TEST_CASE("sgd: a momentum buffer past the last parameter is an error, not a read") {
+  const Tensor p = Tensor::zeros({2}).set_requires_grad(true);
+  SGDOptions o;
+  o.momentum = 0.9;
+  SGD sgd({p}, o);
+  CHECK_NOTHROW(sgd.momentum_buffer(0, 0));
+  CHECK_THROWS_WITH_AS(sgd.momentum_buffer(0, 1), doctest::Contains("no parameter 1 in group 0"),
+                       Error);
+  CHECK_THROWS_AS(sgd.momentum_buffer(1, 0), Error);
+}
+
+TEST_CASE("batch norm: eval mode never asks the group for a collective") {
+  std::mt19937_64 rng(2);
+  const Tensor x = Tensor::randn({2, 3, 4, 4}, rng, DType::f64).set_requires_grad(true);
+  const Tensor w = Tensor::full({3}, 1.5, DType::f64), b = Tensor::full({3}, 0.5, DType::f64);
+  const Tensor rm = Tensor::full({3}, 0.2, DType::f64), rv = Tensor::full({3}, 2.0, DType::f64);
+  CountingGroup group;
+  const Tensor with = batch_norm(x, w, b, rm, rv, /*training=*/false, 0.1, 1e-5, &group);
+  const Tensor plain = batch_norm(x, w, b, rm, rv, /*training=*/false);
+  CHECK(with.to_vector() == plain.to_vector());
+  sum(with).backward();
+  CHECK(group.sums == 0);
+  CHECK(with.grad_fn()->name == "batch_norm");
+}
+
+TEST_CASE("names in the graph and in bench's JSON: conv engines, peak-stimulation rules") {
+  CHECK(std::string(conv_engine_name(ConvEngine::native)) == "native");
+  CHECK(std::string(conv_engine_name(ConvEngine::cudnn)) == "cudnn");
+  CHECK(parse_conv_engine("cudnn") == ConvEngine::cudnn);
+  const Tensor crm =
+      Tensor::from_vector({1, 3, 2, 0, 5, 1, 2, 2, 0}, {1, 1, 3, 3}, DType::f64).set_requires_grad(true);
+  CHECK(peak_stimulation(crm, PeakGrad::mean).grad_fn()->backward_name ==
+        "peak_stimulation_backward_mean");
+  CHECK(peak_stimulation(crm, PeakGrad::official).grad_fn()->backward_name ==
+        "peak_stimulation_backward_official");
 }

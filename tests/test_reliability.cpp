@@ -236,3 +236,35 @@ TEST_CASE("infer: a point for every used peak, and the JSON lists every point an
     CHECK(j.at("instances").items()[i].at("class").as_string() == classes[r.instances[i].peak.c]);
   }
 }
+
+TEST_CASE("train: --resume reads the run's data from anywhere, and refuses a changed split") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh("moved");
+  SynthOptions o;
+  o.out = (dir / "work" / "data").string();
+  o.train = 4;
+  o.val = 1;
+  o.size = 40;
+  o.classes = 2;
+  o.seed = 6;
+  synthesize_voc(o);
+  // Started with a relative --data from dir/work ...
+  CommandResult r = run_command("cd " + (dir / "work").string() + " && " + prm_bin() +
+                                " train --data data --out run --arch resnet18 --width 4 "
+                                "--size 32 --batch 4 --epochs 1 --workers 0");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  // ... resumed from dir, where "data" is another (or no) folder: it reads the same data.
+  r = run_command("cd " + dir.string() + " && " + prm_bin() + " train --resume work/run --epochs 2");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  // The data replaced by another set at the same place: refused, saying what differs.
+  fs::remove_all(o.out);
+  o.train = 6;
+  o.seed = 9;
+  synthesize_voc(o);
+  r = run_command(prm_bin() + " train --resume " + (dir / "work" / "run").string() +
+                  " --epochs 3");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("is not the one this run trained on: 6 images (the run had 4)") !=
+        std::string::npos);
+  CHECK(r.err.find("positive images (the run had") != std::string::npos);
+}

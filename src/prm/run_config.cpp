@@ -5,6 +5,8 @@ namespace prm {
 Json TrainConfig::to_json() const {
   Json j = Json::object();
   j.set("data", data);
+  j.set("data_root", data_root);
+  j.set("train_fingerprint", train_fingerprint);
   j.set("train_split", train_split);
   j.set("val_split", val_split);
   j.set("arch", arch);
@@ -36,6 +38,8 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& source) {
   TrainConfig c;
   try {
     c.data = j.at("data").as_string();
+    if (const Json* r = j.find("data_root")) c.data_root = r->as_string();  // older runs: none
+    if (const Json* f = j.find("train_fingerprint")) c.train_fingerprint = *f;
     c.train_split = j.at("train_split").as_string();
     c.val_split = j.at("val_split").as_string();
     c.arch = j.at("arch").as_string();

@@ -12,6 +12,10 @@ namespace prm {
 
 struct TrainConfig {
   std::string data;                  // VOC root (VOCdevkit/VOC2012, its parent, or prm synth)
+  std::string data_root;             // the VOC root as an absolute path, set when the run starts
+                                     // (a resume from another folder reads the same data)
+  Json train_fingerprint;            // the training split when the run started (fingerprint()
+                                     // in train.cpp): a resume refuses a split that differs
   std::string train_split = "train";
   std::string val_split = "val";     // "" or a missing list: no validation
   std::string arch = "resnet50";

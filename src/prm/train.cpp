@@ -64,17 +64,55 @@ struct Run {
 
 VocOptions voc_options(const TrainConfig& c, const std::string& split) {
   VocOptions o;
-  o.root = c.data;
+  o.root = c.data_root.empty() ? c.data : c.data_root;
   o.split = split;
   o.skip_bad = c.skip_bad;
   return o;
 }
 
 // Whether the dataset lists this split (validation is optional).
-bool has_split(const std::string& data, const std::string& split) {
+bool has_split(const TrainConfig& c, const std::string& split) {
   if (split.empty()) return false;
-  const std::string root = resolve_voc_root(data);
+  const std::string root = resolve_voc_root(c.data_root.empty() ? c.data : c.data_root);
   return fs::exists(root + "/ImageSets/Main/" + split + ".txt");
+}
+
+// What identifies a training split: its image count, a hash of its image ids in order (FNV-1a,
+// 64 bits) and each class's count of positive images.
+Json fingerprint(const VocDataset& set) {
+  uint64_t h = 1469598103934665603ull;
+  for (const VocSample& s : set.samples()) {
+    for (char ch : s.id + "\n") h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  Json positives = Json::object();
+  for (size_t c = 0; c < set.classes().size(); ++c) {
+    int64_t n = 0;
+    for (const VocSample& s : set.samples()) n += s.target[c] > 0;
+    positives.set(set.classes()[c], Json(n));
+  }
+  return Json::object({{"images", Json(static_cast<int64_t>(set.size()))},
+                       {"ids_fnv1a", Json(std::string(hex))},
+                       {"positives", positives}});
+}
+
+// A resumed run's split against the one it started with: what differs, or "".
+std::string fingerprint_differences(const Json& now, const Json& then) {
+  std::string d;
+  auto add = [&](const std::string& what) { d += (d.empty() ? "" : "; ") + what; };
+  if (write_json(now.at("images")) != write_json(then.at("images")))
+    add(str_cat(write_json(now.at("images")), " images (the run had ",
+                write_json(then.at("images")), ")"));
+  else if (write_json(now.at("ids_fnv1a")) != write_json(then.at("ids_fnv1a")))
+    add("other image ids");
+  for (const auto& [name, n] : now.at("positives").fields()) {
+    const Json* old = then.at("positives").find(name);
+    if (!old || write_json(*old) != write_json(n))
+      add(str_cat("'", name, "': ", write_json(n), " positive images (the run had ",
+                  old ? write_json(*old) : "none", ")"));
+  }
+  return d;
 }
 
 // The ranks must train the same thing: rank 0's configuration against each rank's own.
@@ -113,7 +151,15 @@ void build(Run& run) {
   agree(comm, [&] { run.train_set = std::make_unique<VocDataset>(voc_options(c, c.train_split)); });
   agree(comm, [&] {
     PRM_CHECK(run.train_set->size() > 0, c.data, ": split '", c.train_split, "' has no images");
-    if (has_split(c.data, c.val_split) && run.lead())  // only rank 0 validates
+    const Json now = fingerprint(*run.train_set);
+    if (run.config.train_fingerprint.is_null()) {
+      run.config.train_fingerprint = now;  // a new run
+    } else {
+      const std::string differ = fingerprint_differences(now, run.config.train_fingerprint);
+      PRM_CHECK(differ.empty(), voc_options(c, c.train_split).root, ": split '", c.train_split,
+                "' is not the one this run trained on: ", differ);
+    }
+    if (has_split(c, c.val_split) && run.lead())  // only rank 0 validates
       run.val_set = std::make_unique<VocDataset>(voc_options(c, c.val_split));
   });
   ResNetOptions options;
@@ -387,6 +433,11 @@ TrainResult train(const TrainConfig& config, const TrainControls& controls) {
   run.config = config;
   run.config.out = fs::path(config.out).string();
   run.controls = controls;
+  agree(comm, [&] {
+    std::error_code ec;
+    run.config.data_root = fs::absolute(resolve_voc_root(config.data), ec).string();
+    run.config.train_fingerprint = Json();  // taken from the data in build()
+  });
   build(run);
   broadcast_state(run);
   if (run.lead()) {
