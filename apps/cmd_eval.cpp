@@ -45,6 +45,9 @@ int cmd_eval(int argc, char** argv) {
   args.option("tolerance", "pointwise localisation tolerance in pixels", "18");
   args.optional("classes", "comma-separated class names (default: the 20 VOC classes)");
   args.toggle("skip-bad", "warn about and skip images with bad ground truth or masks");
+  args.toggle("allow-missing",
+              "score a predictions file that is empty or has no line for a class with positive "
+              "images (refused by default: missing scores rank last, which scores above 0)");
   if (!args.parse(argc, argv)) return 0;
 
   EvalOptions o;
@@ -63,6 +66,7 @@ int cmd_eval(int argc, char** argv) {
   }
   o.tolerance = args.get_double("tolerance");
   o.skip_bad = args.get_toggle("skip-bad");
+  o.allow_missing = args.has("weights") || args.get_toggle("allow-missing");
   if (args.has("classes")) o.classes = split_commas(args.get("classes"));
   PRM_CHECK(!o.classes.empty(), "--classes is empty");
   const EvalReport r = evaluate(o);

@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "data/eval.h"
+#include "data/files.h"
 #include "data/image.h"
 #include "data/plot.h"
 #include "data/predictions.h"
+#include "tensor/error.h"
 #include "data/synth.h"
 #include "data/voc.h"
 
@@ -181,6 +184,7 @@ TEST_CASE("metrics eval: PredictionWriter writes what evaluate reads") {
   prm::EvalOptions o;
   o.data = f.data;
   o.pred = f.pred;
+  o.allow_missing = true;  // only instances were written: the other two files are empty
   const prm::EvalReport r = prm::evaluate(o);
   CHECK(r.has_instances);
   CHECK(r.instance[2].mean == doctest::Approx(1.0));
@@ -204,4 +208,30 @@ TEST_CASE("metrics eval: instance predictions for images outside the split are c
       << "2099_000002 aeroplane 0.4 masks/elsewhere.png\n";
   CHECK(note_about_outside(prm::evaluate(o)) ==
         "instances: predictions for 2 images outside the split ignored");
+}
+
+TEST_CASE("metrics eval: an empty predictions file, or one missing a class, is refused") {
+  EvalFixture f;
+  f.write(false);
+  prm::EvalOptions o;
+  o.data = f.data;
+  o.pred = f.pred;
+  CHECK_NOTHROW(prm::evaluate(o));  // complete files
+  // classification.txt without any line for one class that has positives (aeroplane, index 0).
+  const std::string cls = prm::read_file_bytes(f.pred + "/classification.txt");
+  std::string without;
+  std::istringstream lines(cls);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(" aeroplane ") == std::string::npos) without += line + "\n";
+  prm::write_file_atomic(f.pred + "/classification.txt", without);
+  CHECK_THROWS_WITH_AS(prm::evaluate(o),
+                       doctest::Contains("classification.txt: no line for 1 class(es) with "
+                                         "positive images in the split (class indices 0)"),
+                       prm::Error);
+  o.allow_missing = true;
+  CHECK_NOTHROW(prm::evaluate(o));
+  o.allow_missing = false;
+  prm::write_file_atomic(f.pred + "/classification.txt", "# nothing\n");
+  CHECK_THROWS_WITH_AS(prm::evaluate(o), doctest::Contains("no predictions in the file"),
+                       prm::Error);
 }

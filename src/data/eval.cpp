@@ -107,6 +107,39 @@ std::vector<std::vector<int>> image_labels(const std::vector<VocSample>& samples
   return labels;
 }
 
+// The classes with at least one prediction line, from the (image, class) pairs seen.
+std::vector<bool> seen_classes(const std::vector<std::vector<bool>>& seen) {
+  std::vector<bool> present;
+  for (const auto& row : seen) {
+    if (present.empty()) present.assign(row.size(), false);
+    for (size_t c = 0; c < row.size(); ++c) present[c] = present[c] || row[c];
+  }
+  return present;
+}
+
+// Refuses a predictions file that has no line for a class with positive images in the split
+// (all its classes, when the file is empty): EvalOptions::allow_missing.
+void check_classes_present(const std::string& file, const std::vector<bool>& present,
+                           const std::vector<std::vector<int>>& labels) {
+  std::string missing;
+  int count = 0;
+  bool any = false;
+  for (size_t c = 0; c < present.size(); ++c) {
+    any = any || present[c];
+    bool positives = false;
+    for (const auto& l : labels) positives = positives || l[c] == 1;
+    if (positives && !present[c]) {
+      if (count++ < 5) missing += str_cat(missing.empty() ? "" : ", ", c);
+    }
+  }
+  PRM_CHECK(any || count == 0, file, ": no predictions in the file (it would still score: a class's "
+            "AP would be its share of positive images); remove the file to skip this metric, or "
+            "pass --allow-missing");
+  PRM_CHECK(count == 0, file, ": no line for ", count, " class(es) with positive images in the "
+            "split (class indices ", missing, count > 5 ? ", ..." : "", "); pass --allow-missing "
+            "to score them as they are");
+}
+
 void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r) {
   const fs::path cls_file = fs::path(o.pred) / "classification.txt";
   const fs::path pts_file = fs::path(o.pred) / "points.txt";
@@ -150,7 +183,9 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
     if (missing)
       r.notes.push_back(str_cat("classification: ", missing,
                                 " (image, class) pairs without a score ranked last"));
-    r.classification = classification_map(scores, image_labels(data.samples(), C), C);
+    const std::vector<std::vector<int>> labels = image_labels(data.samples(), C);
+    if (!o.allow_missing) check_classes_present(cls_file.string(), seen_classes(seen), labels);
+    r.classification = classification_map(scores, labels, C);
   }
   if (r.has_points) {
     std::vector<std::vector<GtBox>> boxes(data.size());
@@ -179,6 +214,11 @@ void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r)
     if (outside)
       r.notes.push_back(
           str_cat("points: ", outside, " points for images outside the split ignored"));
+    if (!o.allow_missing) {
+      std::vector<bool> present(C, false);
+      for (const PointPrediction& p : points) present[p.class_id] = true;
+      check_classes_present(pts_file.string(), present, image_labels(data.samples(), C));
+    }
     r.pointwise = pointwise_map(boxes, points, C, o.tolerance);
   }
 }

@@ -30,6 +30,11 @@ struct EvalOptions {
   double tolerance = 18.0;
   std::vector<double> iou_thresholds = {0.25, 0.5, 0.75};
   bool skip_bad = false;
+  // A predictions file with no prediction line, or one whose classes with positives in the split
+  // have no line, is refused unless this is set: an empty or partial file still scores (missing
+  // classification scores rank last, so a class's AP is its positives' share of the images, not
+  // 0), which hides a failed export. prm eval --weights sets it (its own files are complete).
+  bool allow_missing = false;
 };
 
 struct EvalReport {
