@@ -41,6 +41,8 @@ void declare_inference_flags(Args& args) {
               "each proposal S's score (ours, for diffuse PRMs; 0 = docs/prm.md step 6 as is)", "0");
   args.optional("dump", "also write, per image, what instance extraction saw (proposals, PRMs, "
                 "scores, choices) into this folder, for tools/demo_diagnose.py");
+  args.option("max-pixels", "refuse images larger than this many pixels (width x height), read "
+              "from the file's header before decoding", std::to_string(kDefaultMaxImagePixels));
 }
 
 static InferOptions inference_options(const Args& args) {
@@ -59,6 +61,8 @@ static InferOptions inference_options(const Args& args) {
   PRM_CHECK(std::isfinite(o.instances.area_penalty) && o.instances.area_penalty >= 0,
             "--area-penalty must be finite and >= 0");
   o.keep_diagnostics = args.has("dump");
+  o.max_pixels = args.get_int("max-pixels");
+  PRM_CHECK(o.max_pixels >= 1, "--max-pixels must be at least 1");
   if (o.keep_diagnostics) {
     std::error_code ec;
     fs::create_directories(args.get("dump"), ec);
@@ -123,7 +127,7 @@ int cmd_infer(int argc, char** argv) {
   for (size_t i = 0; i < files.size(); ++i) {
     try {
       const std::string id = fs::path(files[i]).stem().string();
-      const Image image = load_image(files[i], 3);
+      const Image image = load_image(files[i], 3, options.max_pixels);
       const ImageInference r = infer_image(*net, image, id, device, options);
       if (args.has("dump")) write_diagnostics(args.get("dump"), r);
       write_image_results(out, image, r, classes);

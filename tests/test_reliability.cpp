@@ -268,3 +268,27 @@ TEST_CASE("train: --resume reads the run's data from anywhere, and refuses a cha
         std::string::npos);
   CHECK(r.err.find("positive images (the run had") != std::string::npos);
 }
+
+TEST_CASE("image: a file that declares more pixels than the limit is refused before decoding") {
+  const fs::path dir = fresh("bomb");
+  // A PNG header declaring 12000 x 12000 (the rest need not exist: the limit is read first).
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string("\x00\x00\x00\x0dIHDR", 8);
+  png += std::string("\x00\x00\x2e\xe0\x00\x00\x2e\xe0\x08\x02\x00\x00\x00", 13);
+  png += std::string("\x00\x00\x00\x00", 4);  // CRC (stb does not check it)
+  write_file_atomic((dir / "bomb.png").string(), png);
+  CHECK_THROWS_WITH_AS(load_image((dir / "bomb.png").string()),
+                       doctest::Contains("bomb.png: 12000x12000 is 144000000 pixels, more than "
+                                         "the limit of 100000000"),
+                       Error);
+  // A real image within a lower limit, and over it.
+  const std::string jpg = tiny_run().data + "/JPEGImages/2012_000001.jpg";
+  const Image img = load_image(jpg);
+  CHECK_NOTHROW(load_image(jpg, 3, static_cast<int64_t>(img.width) * img.height));
+  CHECK_THROWS_WITH_AS(load_image(jpg, 3, static_cast<int64_t>(img.width) * img.height - 1),
+                       doctest::Contains("--max-pixels raises it"), Error);
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const CommandResult r = run_command(infer(jpg, (dir / "out").string(), "--max-pixels 100"));
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("more than the limit of 100") != std::string::npos);
+}

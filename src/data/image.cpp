@@ -51,11 +51,18 @@ std::string image_format_of(const unsigned char* head, size_t n) {
   return "";
 }
 
-Image load_image(const std::string& path, int channels) {
+Image load_image(const std::string& path, int channels, int64_t max_pixels) {
   PRM_CHECK(channels >= 1 && channels <= 4, "load_image: channels must be 1..4, got ", channels);
   FILE* f = std::fopen(path.c_str(), "rb");
   PRM_CHECK(f != nullptr, path, ": cannot open image file");
   int w = 0, h = 0, n = 0;
+  if (stbi_info_from_file(f, &w, &h, &n) &&
+      static_cast<int64_t>(w) * static_cast<int64_t>(h) > max_pixels) {
+    std::fclose(f);
+    throw Error(str_cat(path, ": ", w, "x", h, " is ", static_cast<int64_t>(w) * h,
+                        " pixels, more than the limit of ", max_pixels,
+                        " (--max-pixels raises it)"));
+  }
   // stbi_failure_reason() is a thread-local string in stb when STBI_THREAD_LOCAL is available.
   uint8_t* data = stbi_load_from_file(f, &w, &h, &n, channels);
   if (data == nullptr) {

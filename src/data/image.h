@@ -25,9 +25,16 @@ struct Image {
 // or "" (TGA has no magic number). For error messages.
 std::string image_format_of(const unsigned char* head, size_t n);
 
+// The largest image load_image decodes by default, in pixels (width x height): 100 megapixels,
+// above any camera's; a small file can declare a huge image (a decompression bomb: a 431 KB PNG
+// of 20000 x 20000 would take 1.2 GB decoded and more once resized).
+constexpr int64_t kDefaultMaxImagePixels = 100'000'000;
+
 // Decodes any stb-readable file into `channels` channels (3: RGB, 1: grey). Throws prm::Error
-// naming the file when it is missing, unreadable or truncated.
-Image load_image(const std::string& path, int channels = 3);
+// naming the file when it is missing, unreadable, truncated, or larger than max_pixels (checked
+// from the header, before decoding).
+Image load_image(const std::string& path, int channels = 3,
+                 int64_t max_pixels = kDefaultMaxImagePixels);
 void save_jpeg(const std::string& path, const Image& image, int quality = 90);
 void save_png(const std::string& path, const Image& image);
 

@@ -27,6 +27,7 @@ struct InferOptions {
   ProposalOptions search;        // for ours
   InstanceOptions instances;
   bool keep_diagnostics = false;  // fill ImageInference::diagnostics (prm infer/eval --dump)
+  int64_t max_pixels = kDefaultMaxImagePixels;  // larger images are refused (load_image)
 };
 
 // What instance extraction saw, for studying where quality is lost (tools/demo_diagnose.py):

@@ -87,7 +87,7 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
     const std::string path = voc_root + "/JPEGImages/" + id + ".jpg";
     Image image;
     try {
-      image = load_image(path, 3);
+      image = load_image(path, 3, options.max_pixels);
     } catch (const Error& e) {
       if (!skip_bad) throw;
       progress_end();
