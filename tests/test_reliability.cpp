@@ -2,6 +2,7 @@
 // folder, a run killed while writing (tests/test_train.cpp has the kill -9 cases).
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -291,4 +292,32 @@ TEST_CASE("image: a file that declares more pixels than the limit is refused bef
   const CommandResult r = run_command(infer(jpg, (dir / "out").string(), "--max-pixels 100"));
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("more than the limit of 100") != std::string::npos);
+}
+
+TEST_CASE("train: metrics.jsonl and the checkpoint never disagree after a kill between them") {
+  const fs::path dir = fresh("metrics");
+  TrainConfig c;
+  c.data = tiny_run().data;
+  c.arch = "resnet18";
+  c.width = 4;
+  c.size = 32;
+  c.batch = 4;
+  c.epochs = 2;
+  c.workers = 0;
+  c.out = (dir / "run").string();
+  train(c);
+  const std::string whole = read_file_bytes(c.out + "/metrics.jsonl");
+  REQUIRE(std::count(whole.begin(), whole.end(), '\n') == 2);
+  // As if killed after the epoch-2 checkpoint was renamed into place but before the file was
+  // written: the file has epoch 1 only. The resume (nothing left to train) writes it again.
+  write_file_atomic(c.out + "/metrics.jsonl", whole.substr(0, whole.find('\n') + 1));
+  resume_training(c.out, 2);
+  CHECK(read_file_bytes(c.out + "/metrics.jsonl") == whole);
+  // And a line the checkpoint does not know (a later epoch's, its checkpoint lost) is dropped.
+  write_file_atomic(c.out + "/metrics.jsonl", whole + "{\"epoch\": 3}\n");
+  resume_training(c.out, 3);
+  const std::string after = read_file_bytes(c.out + "/metrics.jsonl");
+  CHECK(after.rfind(whole, 0) == 0);
+  CHECK(after.find("{\"epoch\": 3}") == std::string::npos);
+  CHECK(std::count(after.begin(), after.end(), '\n') == 3);  // epoch 3 trained, its own line
 }

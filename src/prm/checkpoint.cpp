@@ -33,7 +33,7 @@ std::string checkpoint_path(const std::string& run_dir) {
 
 void save_checkpoint(const std::string& run_dir, const Module& net, const SGD& sgd,
                      const TrainPosition& position, const TrainConfig& config,
-                     bool die_half_way) {
+                     const std::string& metrics, bool die_half_way) {
   TensorMap tensors;
   for (const auto& [name, t] : net.state_dict()) tensors["model." + name] = t.to(Device::cpu);
   const auto& groups = sgd.groups();
@@ -48,6 +48,7 @@ void save_checkpoint(const std::string& run_dir, const Module& net, const SGD& s
   meta["batch"] = std::to_string(position.batch);
   meta["step"] = std::to_string(position.step);
   meta["config"] = write_json(config.to_json());
+  meta["metrics"] = metrics;
   const std::string path = checkpoint_path(run_dir);
   if (die_half_way) {
     const std::string bytes = encode_safetensors(tensors, meta);
@@ -77,6 +78,10 @@ Checkpoint read_checkpoint(const std::string& run_dir) {
   ck.position.epoch = meta_int(meta, "epoch", ck.path);
   ck.position.batch = meta_int(meta, "batch", ck.path);
   ck.position.step = meta_int(meta, "step", ck.path);
+  if (auto m = meta.find("metrics"); m != meta.end()) {
+    ck.has_metrics = true;
+    ck.metrics = m->second;
+  }
   return ck;
 }
 

@@ -5,6 +5,9 @@
 //   metadata  format            "prm-checkpoint-1"
 //             epoch, batch, step the position (TrainPosition)
 //             config            the run's TrainConfig as JSON
+//             metrics           RUN/metrics.jsonl as it stands with this checkpoint (one line per
+//                               finished epoch): a resume writes the file again from it, so the
+//                               two never disagree (a kill between them loses no line)
 // Written atomically (temp file + rename): a run killed while writing keeps the previous one.
 #pragma once
 #include <cstdint>
@@ -29,13 +32,15 @@ std::string checkpoint_path(const std::string& run_dir);
 // process like a kill -9 (exit 137), to show the previous checkpoint survives.
 void save_checkpoint(const std::string& run_dir, const Module& net, const SGD& sgd,
                      const TrainPosition& position, const TrainConfig& config,
-                     bool die_half_way = false);
+                     const std::string& metrics, bool die_half_way = false);
 
 struct Checkpoint {
   std::string path;
   SafetensorsContents contents;
   TrainConfig config;
   TrainPosition position;
+  bool has_metrics = false;  // checkpoints from before the metrics were stored have none
+  std::string metrics;
 };
 
 // Reads and checks RUN/checkpoint.safetensors (prm::Error naming the file when it is missing,

@@ -59,6 +59,7 @@ struct Run {
   std::unique_ptr<GradReducer> reducer;
   std::unique_ptr<CommBatchNormGroup> bn_group;
   StepContext step;
+  std::string metrics;  // RUN/metrics.jsonl's lines so far, stored in every checkpoint
   bool lead() const { return comm->rank() == 0; }
 };
 
@@ -254,7 +255,7 @@ void check_ranks_agree(Run& run) {
 }
 
 void save_run_checkpoint(const Run& run) {
-  save_checkpoint(run.config.out, *run.net, *run.sgd, run.position, run.config,
+  save_checkpoint(run.config.out, *run.net, *run.sgd, run.position, run.config, run.metrics,
                   run.controls.die_during_checkpoint && run.position.step > 0);
 }
 
@@ -286,12 +287,8 @@ double validation_map(Run& run) {
   return classification_map(scores, labels, static_cast<int>(C)).mean;
 }
 
-void append_metrics(const std::string& dir, const Json& line) {
-  const std::string path = dir + "/metrics.jsonl";
-  std::string text = fs::exists(path) ? read_file_bytes(path) : "";
-  text += write_json(line) + "\n";
-  write_file_atomic(path, text);
-}
+// RUN/metrics.jsonl: one JSON line per finished epoch, written again whole from Run::metrics.
+std::string metrics_path(const std::string& run_dir) { return run_dir + "/metrics.jsonl"; }
 
 TrainResult run_epochs(Run& run) {
   const TrainConfig& c = run.config;
@@ -384,8 +381,11 @@ TrainResult run_epochs(Run& run) {
       if (skipped > 0) line.set("skipped_images", Json(static_cast<int64_t>(skipped)));
       std::printf("%s\n", write_json(line).c_str());
       std::fflush(stdout);
+      // The checkpoint first, holding the new line; then the file from it. A kill between the
+      // two leaves the file one line short, and the resume writes it again from the checkpoint.
+      run.metrics += write_json(line) + "\n";
       save_run_checkpoint(run);
-      append_metrics(c.out, line);
+      write_file_atomic(metrics_path(c.out), run.metrics);
     }
   }
   if (run.lead()) {
@@ -465,11 +465,16 @@ TrainResult resume_training(const std::string& run_dir, int64_t epochs,
   agree(*run.comm, [&] {
     restore_checkpoint(ck, *run.net, *run.sgd);
     run.position = ck.position;
+    // metrics.jsonl as the checkpoint knows it (a run from before the checkpoint held it: the
+    // file as it is).
+    const std::string file = metrics_path(run_dir);
+    run.metrics = ck.has_metrics ? ck.metrics : fs::exists(file) ? read_file_bytes(file) : "";
     PRM_CHECK(run.position.epoch <= run.config.epochs, run_dir, ": the run has ",
               run.position.epoch, " epochs already, more than the ", run.config.epochs,
               " asked for");
   });
   broadcast_state(run);
+  if (run.lead()) write_file_atomic(metrics_path(run_dir), run.metrics);
   if (run.lead())
     std::fprintf(stderr, "resuming %s at epoch %lld, batch %lld (step %lld)\n", run_dir.c_str(),
                  static_cast<long long>(run.position.epoch + 1),
