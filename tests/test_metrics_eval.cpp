@@ -235,3 +235,21 @@ TEST_CASE("metrics eval: an empty predictions file, or one missing a class, is r
   CHECK_THROWS_WITH_AS(prm::evaluate(o), doctest::Contains("no predictions in the file"),
                        prm::Error);
 }
+
+TEST_CASE("metrics eval: a score or coordinate with trailing characters is not a number") {
+  EvalFixture f;
+  f.write(false);
+  prm::EvalOptions o;
+  o.data = f.data;
+  o.pred = f.pred;
+  o.allow_missing = true;
+  std::ofstream(f.pred + "/classification.txt") << "2012_000003 aeroplane 0.5x\n";
+  CHECK_THROWS_WITH_AS(prm::evaluate(o),
+                       doctest::Contains("classification.txt:1: expected '<image_id> <class_name> "
+                                         "<score>', the score is '0.5x'"),
+                       prm::Error);
+  fs::remove(f.pred + "/classification.txt");
+  std::ofstream(f.pred + "/points.txt") << "2012_000003 aeroplane 1 5 5px\n";
+  CHECK_THROWS_WITH_AS(prm::evaluate(o), doctest::Contains("points.txt:1: expected the point's x"),
+                       prm::Error);
+}

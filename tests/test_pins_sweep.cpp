@@ -16,6 +16,7 @@
 #include "data/metrics.h"
 #include "data/plot.h"
 #include "dist/comm.h"
+#include "dist/grad_reducer.h"
 #include "helpers.h"
 #include "layers/module.h"
 #include "layers/resnet.h"
@@ -342,4 +343,31 @@ TEST_CASE("names in the graph and in bench's JSON: conv engines, peak-stimulatio
         "peak_stimulation_backward_mean");
   CHECK(peak_stimulation(crm, PeakGrad::official).grad_fn()->backward_name ==
         "peak_stimulation_backward_official");
+}
+
+namespace {
+struct Undefined : Module {
+  Tensor w;  // never given a value
+  Undefined() { register_parameter("w", &w); }
+  Tensor forward(const Tensor& x) override { return x; }
+};
+}  // namespace
+
+TEST_CASE("module: an undefined parameter is refused when registered") {
+  CHECK_THROWS_WITH_AS(Undefined(), doctest::Contains("parameter 'w' is undefined"), Error);
+}
+
+TEST_CASE("dist: a GradReducer dropped in the middle of a step (an exception) stops its thread") {
+  // begin() starts the reducing thread on a concurrent group; an error before finish() destroys
+  // the reducer with the thread running: it must be stopped and joined, not left to terminate().
+  ThreadGroup group(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      Tensor p = Tensor::zeros({4}).set_requires_grad(true);
+      GradReducer reducer(group.comm(r), {p});
+      reducer.begin();
+    });
+  for (std::thread& t : threads) t.join();
+  CHECK(true);  // reached: no terminate()
 }
