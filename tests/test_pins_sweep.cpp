@@ -371,3 +371,13 @@ TEST_CASE("dist: a GradReducer dropped in the middle of a step (an exception) st
   for (std::thread& t : threads) t.join();
   CHECK(true);  // reached: no terminate()
 }
+
+TEST_CASE("ops refuse integer tensors saying what they expect: matmul, max_pool2d, mean") {
+  const Tensor i2 = Tensor::zeros({2, 2}, DType::i64), i4 = Tensor::zeros({1, 1, 2, 2}, DType::i64);
+  const Tensor f2 = Tensor::zeros({2, 2});
+  const char* expected = "expected a float32 or float64 tensor";
+  CHECK_THROWS_WITH_AS(matmul(i2, f2), doctest::Contains(expected), Error);
+  CHECK_THROWS_WITH_AS(max_pool2d(i4, 2, 2, 0), doctest::Contains(expected), Error);
+  CHECK_THROWS_WITH_AS(mean(i2, {0}), doctest::Contains(expected), Error);
+  CHECK_THROWS_WITH_AS(mean(i2), doctest::Contains(expected), Error);
+}
