@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "tensor/allocator.h"
+#include "tensor/error.h"
 #include "tensor/tensor.h"
 
 // At the top of every CUDA test case: without a GPU the case reports itself skipped under
@@ -52,6 +54,32 @@ std::string raw_bytes(std::initializer_list<T> values) {
   std::string out;
   for (T v : values) out.append(reinterpret_cast<const char*>(&v), sizeof(T));
   return out;
+}
+
+// ---- files and errors ----
+
+// A fresh, empty folder under the temp dir, named for the test and this process.
+inline std::filesystem::path fresh_temp_dir(const std::string& name) {
+  const std::filesystem::path p = std::filesystem::temp_directory_path() /
+                                  ("prm_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+// Writes bytes as they are (no atomic rename: test inputs, often deliberately broken).
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// The message of the prm::Error that f throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const prm::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 // ---- running the `prm` program (PRM_BIN, set by `make test`) and other commands ----

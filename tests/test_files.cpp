@@ -36,15 +36,6 @@ struct ScratchDir {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 }  // namespace
 
 TEST_CASE("files: atomic write then read, bytes exact, target replaced, no temp left") {

@@ -13,6 +13,7 @@
 
 #include "data/image.h"
 #include "prm/instances.h"
+#include "references.h"
 #include "prm/visualize.h"
 #include "tensor/error.h"
 
@@ -37,33 +38,6 @@ prm::PeakPrm peak(int c, int height, int width) {
   p.width = width;
   p.prm.assign(static_cast<size_t>(height) * width, 0.0f);
   return p;
-}
-
-// Keys' kernel in its textbook form (distance |s|), a = -0.75; independent of the code's split.
-double keys(double s) {
-  const double a = -0.75, d = std::fabs(s);
-  if (d <= 1) return (a + 2) * d * d * d - (a + 3) * d * d + 1;
-  if (d < 2) return a * d * d * d - 5 * a * d * d + 8 * a * d - 4 * a;
-  return 0;
-}
-
-// Naive torch-style bicubic: 16 taps per output, each weight from its distance to the source.
-std::vector<double> naive_bicubic(const std::vector<float>& in, int h, int w, int H, int W) {
-  std::vector<double> out(static_cast<size_t>(H) * W);
-  for (int oy = 0; oy < H; ++oy) {
-    for (int ox = 0; ox < W; ++ox) {
-      const double sy = (oy + 0.5) * h / H - 0.5, sx = (ox + 0.5) * w / W - 0.5;
-      double v = 0;
-      for (int m = static_cast<int>(std::floor(sy)) - 1; m <= std::floor(sy) + 2; ++m) {
-        for (int n = static_cast<int>(std::floor(sx)) - 1; n <= std::floor(sx) + 2; ++n) {
-          const int cy = std::min(std::max(m, 0), h - 1), cx = std::min(std::max(n, 0), w - 1);
-          v += keys(sy - m) * keys(sx - n) * in[static_cast<size_t>(cy) * w + cx];
-        }
-      }
-      out[static_cast<size_t>(oy) * W + ox] = v;
-    }
-  }
-  return out;
 }
 
 // Naive morphological gradient, pixel by pixel: dilation = any on pixel in the in-image part of

@@ -27,6 +27,12 @@ struct EvalFixture {
   std::string dir =
       (fs::temp_directory_path() / ("prm_test_eval_" + std::to_string(::getpid()))).string();
   std::string data = dir + "/voc", pred = dir + "/pred";
+  prm::EvalOptions options() const {
+    prm::EvalOptions o;
+    o.data = data;
+    o.pred = pred;
+    return o;
+  }
   // Class and index of the instance left out by write(true).
   int dropped_class = -1;
   EvalFixture() {
@@ -91,9 +97,7 @@ struct EvalFixture {
 TEST_CASE("metrics eval: predictions equal to the ground truth score 1 everywhere") {
   EvalFixture f;
   f.write(false);
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   const prm::EvalReport r = prm::evaluate(o);
   REQUIRE(r.has_classification);
   REQUIRE(r.has_points);
@@ -141,9 +145,7 @@ TEST_CASE("metrics eval: one missing instance costs (n-1)/n AP and (N-1)/N ABO")
       ++N;
       n += g.class_id == f.dropped_class;
     }
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   const prm::EvalReport r = prm::evaluate(o);
   CHECK(r.instance[1].per_class[f.dropped_class].value == doctest::Approx(double(n - 1) / n));
   CHECK(r.abo == doctest::Approx(double(N - 1) / N));
@@ -156,9 +158,7 @@ TEST_CASE("metrics eval: bad prediction files name the file and line") {
   f.write(false);
   std::ofstream(f.pred + "/points.txt")
       << "2012_000003 aeroplane 1 5 5\n2012_000003 unicorn 1 5 5\n";
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   CHECK_THROWS_WITH_AS(prm::evaluate(o),
                        doctest::Contains("points.txt:2: unknown class name 'unicorn'"),
                        std::exception);
@@ -181,9 +181,7 @@ TEST_CASE("metrics eval: PredictionWriter writes what evaluate reads") {
     }
     w.flush();
   }
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   o.allow_missing = true;  // only instances were written: the other two files are empty
   const prm::EvalReport r = prm::evaluate(o);
   CHECK(r.has_instances);
@@ -194,9 +192,7 @@ TEST_CASE("metrics eval: PredictionWriter writes what evaluate reads") {
 TEST_CASE("metrics eval: instance predictions for images outside the split are counted in a note") {
   EvalFixture f;
   f.write(false);
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   auto note_about_outside = [](const prm::EvalReport& r) {
     for (const std::string& n : r.notes)
       if (n.find("outside the split") != std::string::npos) return n;
@@ -213,9 +209,7 @@ TEST_CASE("metrics eval: instance predictions for images outside the split are c
 TEST_CASE("metrics eval: an empty predictions file, or one missing a class, is refused") {
   EvalFixture f;
   f.write(false);
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   CHECK_NOTHROW(prm::evaluate(o));  // complete files
   // classification.txt without any line for one class that has positives (aeroplane, index 0).
   const std::string cls = prm::read_file_bytes(f.pred + "/classification.txt");
@@ -239,9 +233,7 @@ TEST_CASE("metrics eval: an empty predictions file, or one missing a class, is r
 TEST_CASE("metrics eval: a score or coordinate with trailing characters is not a number") {
   EvalFixture f;
   f.write(false);
-  prm::EvalOptions o;
-  o.data = f.data;
-  o.pred = f.pred;
+  prm::EvalOptions o = f.options();
   o.allow_missing = true;
   std::ofstream(f.pred + "/classification.txt") << "2012_000003 aeroplane 0.5x\n";
   CHECK_THROWS_WITH_AS(prm::evaluate(o),

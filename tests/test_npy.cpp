@@ -6,22 +6,11 @@
 
 #include "data/npy.h"
 #include "helpers.h"
+#include "references.h"
 
 using namespace prm;
 
 namespace {
-
-// A .npy file built byte by byte: magic, version, little-endian header length, header, data.
-std::string npy_bytes(int major, std::string header, const std::string& data) {
-  header.push_back('\n');
-  std::string out("\x93NUMPY", 6);
-  out.push_back(static_cast<char>(major));
-  out.push_back(0);
-  const size_t n = header.size();
-  const int len_bytes = major == 1 ? 2 : 4;
-  for (int i = 0; i < len_bytes; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  return out + header + data;
-}
 
 std::string error_of(const std::string& bytes) {
   try {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "prm/instances.h"
+#include "references.h"
 
 namespace {
 
@@ -33,32 +34,6 @@ prm::PeakPrm zero_peak(int c, int height, int width) {
   p.width = width;
   p.prm.assign(static_cast<size_t>(height) * width, 0.0f);
   return p;
-}
-
-// Keys' cubic convolution kernel, a = -0.75, in its textbook form of the distance.
-double keys(double s) {
-  const double a = -0.75, d = std::fabs(s);
-  if (d <= 1) return (a + 2) * d * d * d - (a + 3) * d * d + 1;
-  if (d < 2) return a * d * d * d - 5 * a * d * d + 8 * a * d - 4 * a;
-  return 0;
-}
-
-// torch's bicubic (align_corners=False), 16 taps per output pixel, tap indices clamped.
-std::vector<double> naive_bicubic(const std::vector<float>& in, int h, int w, int H, int W) {
-  std::vector<double> out(static_cast<size_t>(H) * W);
-  for (int oy = 0; oy < H; ++oy)
-    for (int ox = 0; ox < W; ++ox) {
-      const double sy = (oy + 0.5) * h / H - 0.5, sx = (ox + 0.5) * w / W - 0.5;
-      const int fy = static_cast<int>(std::floor(sy)), fx = static_cast<int>(std::floor(sx));
-      double v = 0;
-      for (int m = fy - 1; m <= fy + 2; ++m)
-        for (int n = fx - 1; n <= fx + 2; ++n) {
-          const int cy = std::min(std::max(m, 0), h - 1), cx = std::min(std::max(n, 0), w - 1);
-          v += keys(sy - m) * keys(sx - n) * in[static_cast<size_t>(cy) * w + cx];
-        }
-      out[static_cast<size_t>(oy) * W + ox] = v;
-    }
-  return out;
 }
 
 // 5x5 morphological gradient pixel by pixel, OpenCV's border rule (outside never wins).

@@ -24,6 +24,8 @@
 
 #include "data/image.h"
 #include "data/synth.h"
+#include "helpers.h"
+#include "references.h"
 #include "prm/proposals.h"
 #include "tensor/error.h"
 
@@ -31,35 +33,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-prm::Image rgb_image(int H, int W) {
-  prm::Image im;
-  im.height = H;
-  im.width = W;
-  im.channels = 3;
-  im.pixels.assign(static_cast<size_t>(H) * W * 3, 0);
-  return im;
-}
-
-std::string temp_dir(const std::string& name) {
-  const fs::path p =
-      fs::temp_directory_path() / ("prm_test_pins_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const prm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string temp_dir(const std::string& name) { return fresh_temp_dir("pins_" + name).string(); }
 
 }  // namespace
 
@@ -185,7 +159,7 @@ const std::vector<std::array<int, 3>> kColours = {
     {30, 60, 200},   {128, 0, 0},     {128, 127, 127}, {127, 128, 128}, {77, 200, 3}};
 
 prm::Image colour_row() {
-  prm::Image im = rgb_image(1, static_cast<int>(kColours.size()));
+  prm::Image im = black_rgb(1, static_cast<int>(kColours.size()));
   for (size_t i = 0; i < kColours.size(); ++i)
     for (int c = 0; c < 3; ++c) im.pixels[3 * i + c] = static_cast<uint8_t>(kColours[i][c]);
   return im;
@@ -384,7 +358,7 @@ TEST_CASE("selective search: a region whose IoU equals max_overlap exactly is de
   // Eight flat blocks of 8x8 pixels in distinct colours, no blur: the FH regions are the blocks
   // (64 px each), and a merge of two of them has IoU exactly 64 / 128 = 0.5 with each child.
   // With max_overlap = 0.5 ("IoU at least max_overlap") such pairs are demoted.
-  prm::Image im = rgb_image(16, 32);
+  prm::Image im = black_rgb(16, 32);
   const uint8_t colours[8][3] = {{250, 20, 20}, {20, 250, 20}, {20, 20, 250}, {250, 250, 20},
                                  {20, 250, 250}, {250, 20, 250}, {120, 60, 0}, {0, 60, 120}};
   for (int y = 0; y < 16; ++y)
@@ -434,7 +408,7 @@ TEST_CASE("proposal files: a PNG folder is read in file-name order, not creation
     prm::save_png(path, img);
     fs::last_write_time(path, now - std::chrono::hours(i + 1));
   }
-  write_file(dir + "/notes.txt", "not a mask");
+  write_bytes(dir + "/notes.txt", "not a mask");
   const std::vector<prm::Mask> masks = prm::load_proposals_png_dir(dir, 3, 4);
   REQUIRE(masks.size() == 5);
   for (int i = 0; i < 5; ++i) {
@@ -447,17 +421,9 @@ TEST_CASE("proposal files: a PNG folder is read in file-name order, not creation
 
 namespace {
 
-// A proposal .npy built by hand: magic, version major.0, little-endian header length (2 bytes
-// for 1.0, 4 bytes for 2.0 and 3.0), the header dict padded with `pad` spaces and '\n', data.
+// A proposal .npy built by hand, its header dict padded with `pad` spaces.
 std::string proposal_npy(int major, const std::string& dict, size_t pad, const std::string& data) {
-  std::string header = dict + std::string(pad, ' ') + "\n";
-  std::string out("\x93NUMPY", 6);
-  out.push_back(static_cast<char>(major));
-  out.push_back(0);
-  const size_t n = header.size();
-  const int len_bytes = major == 1 ? 2 : 4;
-  for (int i = 0; i < len_bytes; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  return out + header + data;
+  return npy_bytes(major, dict + std::string(pad, ' '), data);
 }
 
 }  // namespace
@@ -479,19 +445,19 @@ TEST_CASE("proposal files: .npy versions 2.0 and 3.0 are read; unknown versions 
   // Version 2.0 with a header of 70,000 bytes: its length needs the third byte of the 4-byte
   // field (70001 = 0x011171), which a 2-byte reading would get wrong.
   const size_t big_pad = 70000 - dict.size();
-  write_file(dir + "/v2.npy", proposal_npy(2, dict, big_pad, data));
+  write_bytes(dir + "/v2.npy", proposal_npy(2, dict, big_pad, data));
   check_masks(prm::load_proposals_npy(dir + "/v2.npy", 3, 4));
   // Version 2.0 with a short header, and the same as version 3.0 (the header is UTF-8; plain
   // ASCII here, as NumPy writes it for a uint8 array).
-  write_file(dir + "/v2s.npy", proposal_npy(2, dict, 3, data));
+  write_bytes(dir + "/v2s.npy", proposal_npy(2, dict, 3, data));
   check_masks(prm::load_proposals_npy(dir + "/v2s.npy"));
-  write_file(dir + "/v3.npy", proposal_npy(3, dict, 53, data));
+  write_bytes(dir + "/v3.npy", proposal_npy(3, dict, 53, data));
   check_masks(prm::load_proposals_npy(dir + "/v3.npy", 3, 4));
   // Version 3.0, a bool [3, 4] file (one mask), through the per-image lookup.
   std::string bools(12, '\0');
   bools[5] = 1;
   bools[11] = 1;
-  write_file(dir + "/img.npy",
+  write_bytes(dir + "/img.npy",
              proposal_npy(3, "{'descr': '|b1', 'fortran_order': False, 'shape': (3, 4), }", 0,
                           bools));
   const std::vector<prm::Mask> one = prm::load_proposals(dir, "img", 3, 4);
@@ -504,7 +470,7 @@ TEST_CASE("proposal files: .npy versions 2.0 and 3.0 are read; unknown versions 
     CAPTURE(major);
     std::string bytes = proposal_npy(2, dict, 3, data);
     bytes[6] = static_cast<char>(major);
-    write_file(dir + "/bad.npy", bytes);
+    write_bytes(dir + "/bad.npy", bytes);
     const std::string e = error_of([&] { prm::load_proposals_npy(dir + "/bad.npy"); });
     CHECK(e.find("bad.npy") != std::string::npos);
     CHECK(e.find("version") != std::string::npos);

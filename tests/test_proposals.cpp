@@ -19,21 +19,14 @@
 
 #include "data/image.h"
 #include "data/synth.h"
+#include "helpers.h"
+#include "references.h"
 #include "prm/proposals.h"
 #include "tensor/error.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-prm::Image flat_image(int H, int W) {
-  prm::Image im;
-  im.height = H;
-  im.width = W;
-  im.channels = 3;
-  im.pixels.assign(static_cast<size_t>(H) * W * 3, 0);
-  return im;
-}
 
 void paint(prm::Image& im, int y, int x, int r, int g, int b) {
   uint8_t* p = im.at(y, x);
@@ -45,7 +38,7 @@ void paint(prm::Image& im, int y, int x, int r, int g, int b) {
 // Three flat regions: red left third, green top right, blue bottom right (label 0, 1, 2).
 prm::Image three_regions(std::vector<int>& truth) {
   const int H = 30, W = 45;
-  prm::Image im = flat_image(H, W);
+  prm::Image im = black_rgb(H, W);
   truth.assign(H * W, 0);
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
@@ -89,26 +82,7 @@ bool touching(const prm::Mask& a, const prm::Mask& b) {
   return false;
 }
 
-std::string temp_dir(const std::string& name) {
-  const fs::path p =
-      fs::temp_directory_path() / ("prm_test_proposals_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const prm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string temp_dir(const std::string& name) { return fresh_temp_dir("proposals_" + name).string(); }
 
 }  // namespace
 
@@ -139,7 +113,7 @@ TEST_CASE("felzenszwalb: three flat colour regions come out exactly") {
 
 TEST_CASE("felzenszwalb: labels are raster-ordered and min_size is respected") {
   std::mt19937 rng(5);
-  prm::Image im = flat_image(40, 50);
+  prm::Image im = black_rgb(40, 50);
   for (uint8_t& v : im.pixels) v = static_cast<uint8_t>(rng() % 256);  // pure noise
   const prm::Segmentation seg = prm::felzenszwalb(im, 100, 0.8, 30);
   std::vector<int> size(seg.count, 0);
@@ -338,7 +312,7 @@ TEST_CASE("selective search: time for one 448x448 image (printed, not asserted)"
   so.size = 448;
   so.seed = 1;
   const prm::Image src = prm::synth_image(so, 0).rgb;
-  prm::Image im = flat_image(448, 448);
+  prm::Image im = black_rgb(448, 448);
   for (int y = 0; y < 448; ++y)
     for (int x = 0; x < 448; ++x) {
       const uint8_t* p = src.at(y * src.height / 448, x);
@@ -430,7 +404,7 @@ TEST_CASE("masks_from_prm: holes are filled and masks snap to superpixels") {
   // Superpixels made from an image (a flat rectangle on a flat background): the snapped mask
   // grows from the PRM's 60% of the rectangle to nearly all of it (the rectangle's 1-pixel
   // boundary strips may be superpixels of their own, see the FH test above).
-  prm::Image im = flat_image(H, W);
+  prm::Image im = black_rgb(H, W);
   prm::Mask rect(H, W);
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
@@ -445,7 +419,7 @@ TEST_CASE("masks_from_prm: holes are filled and masks snap to superpixels") {
   REQUIRE(m.size() == 2);
   CHECK(prm::proposal_iou(m[0], rect) == doctest::Approx(0.6));
   CHECK(prm::proposal_iou(m[1], rect) >= 0.9);
-  prm::Image small = flat_image(10, 10);
+  prm::Image small = black_rgb(10, 10);
   CHECK_THROWS_AS(prm::masks_from_prm(part.data(), H, W, &small, po), prm::Error);
 }
 
@@ -508,27 +482,27 @@ TEST_CASE("proposal files: bad input gives one-line errors naming the file") {
     CHECK(msg.find('\n') == std::string::npos);
   };
   expect(error_of([&] { prm::load_proposals_npy(dir + "/p.npy", 4, 6); }), "p.npy", "4x5");
-  write_file(dir + "/empty.npy", "");
+  write_bytes(dir + "/empty.npy", "");
   expect(error_of([&] { prm::load_proposals_npy(dir + "/empty.npy"); }), "empty.npy", "empty");
   expect(error_of([&] { prm::load_proposals_npy(dir + "/missing.npy"); }), "missing.npy",
          "cannot open");
-  write_file(dir + "/text.npy", "hello world, not numpy");
+  write_bytes(dir + "/text.npy", "hello world, not numpy");
   expect(error_of([&] { prm::load_proposals_npy(dir + "/text.npy"); }), "text.npy", "not a .npy");
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   std::string f4 = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) + '\0' +
                    header + std::string(16, '\0');
-  write_file(dir + "/f4.npy", f4);
+  write_bytes(dir + "/f4.npy", f4);
   expect(error_of([&] { prm::load_proposals_npy(dir + "/f4.npy"); }), "f4.npy", "<f4");
   std::ifstream in(dir + "/p.npy", std::ios::binary);
   std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  write_file(dir + "/short.npy", good.substr(0, good.size() - 3));
+  write_bytes(dir + "/short.npy", good.substr(0, good.size() - 3));
   expect(error_of([&] { prm::load_proposals_npy(dir + "/short.npy"); }), "short.npy", "37 data");
   fs::create_directories(dir + "/img");
-  write_file(dir + "/img/000.png", "");
+  write_bytes(dir + "/img/000.png", "");
   expect(error_of([&] { prm::load_proposals(dir, "img", 4, 5); }), "000.png", "empty");
-  write_file(dir + "/img/000.png", "garbage that is no image");
+  write_bytes(dir + "/img/000.png", "garbage that is no image");
   CHECK_THROWS_AS(prm::load_proposals(dir, "img", 4, 5), prm::Error);
   prm::save_proposals_png_dir(dir + "/img", masks);  // overwrites 000.png, adds 001.png
   CHECK(prm::load_proposals(dir, "img", 4, 5).size() == 2);

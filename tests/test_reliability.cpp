@@ -30,6 +30,20 @@ fs::path fresh(const std::string& name) {
   return p;
 }
 
+// A resnet18 of width 4 at 32 pixels, batch 4.
+TrainConfig tiny_config(const std::string& data, const std::string& out, int64_t epochs) {
+  TrainConfig c;
+  c.data = data;
+  c.arch = "resnet18";
+  c.width = 4;
+  c.size = 32;
+  c.batch = 4;
+  c.epochs = epochs;
+  c.workers = 0;
+  c.out = out;
+  return c;
+}
+
 // A tiny trained network and its data, made once.
 struct TinyRun {
   std::string data, weights;
@@ -45,17 +59,8 @@ const TinyRun& tiny_run() {
     o.classes = 2;
     o.seed = 2;
     synthesize_voc(o);
-    TrainConfig c;
-    c.data = o.out;
-    c.arch = "resnet18";
-    c.width = 4;
-    c.size = 32;
-    c.batch = 4;
-    c.epochs = 1;
-    c.workers = 0;
-    c.out = (dir / "run").string();
-    train(c);
-    return TinyRun{o.out, c.out + "/weights.safetensors"};
+    train(tiny_config(o.out, (dir / "run").string(), 1));
+    return TinyRun{o.out, (dir / "run" / "weights.safetensors").string()};
   }();
   return run;
 }
@@ -296,15 +301,7 @@ TEST_CASE("image: a file that declares more pixels than the limit is refused bef
 
 TEST_CASE("train: metrics.jsonl and the checkpoint never disagree after a kill between them") {
   const fs::path dir = fresh("metrics");
-  TrainConfig c;
-  c.data = tiny_run().data;
-  c.arch = "resnet18";
-  c.width = 4;
-  c.size = 32;
-  c.batch = 4;
-  c.epochs = 2;
-  c.workers = 0;
-  c.out = (dir / "run").string();
+  const TrainConfig c = tiny_config(tiny_run().data, (dir / "run").string(), 2);
   train(c);
   const std::string whole = read_file_bytes(c.out + "/metrics.jsonl");
   REQUIRE(std::count(whole.begin(), whole.end(), '\n') == 2);

@@ -55,30 +55,37 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
+// A synthetic VOC set in a fresh folder.
+std::string synth_set(const std::string& name, int train, int val, int size, int classes,
+                      uint64_t seed) {
+  SynthOptions o;
+  o.out = scratch(name).string();
+  o.train = train;
+  o.val = val;
+  o.size = size;
+  o.classes = classes;
+  o.seed = seed;
+  synthesize_voc(o);
+  return o.out;
+}
+
 // 4 training images (one batch of 4: one step per epoch) and 10 validation images, three of
 // which have every object marked difficult (their classes are neither positive nor negative).
 const std::string& one_step_dataset() {
   static const std::string root = [] {
-    SynthOptions o;
-    o.out = scratch("data").string();
-    o.train = 4;
-    o.val = 10;
-    o.size = 80;
-    o.classes = 3;
-    o.seed = 21;
-    synthesize_voc(o);
+    const std::string root = synth_set("data", 4, 10, 80, 3, 21);
     VocOptions vo;
-    vo.root = o.out;
+    vo.root = root;
     vo.split = "val";
     const VocDataset val(vo);
     for (size_t i = 0; i < 3; ++i) {
-      const std::string path = o.out + "/Annotations/" + val.sample(i).id + ".xml";
+      const std::string path = root + "/Annotations/" + val.sample(i).id + ".xml";
       std::string xml = read_file_bytes(path);
       for (size_t at; (at = xml.find("<difficult>0</difficult>")) != std::string::npos;)
         xml.replace(at, 24, "<difficult>1</difficult>");
       write_file_atomic(path, xml);
     }
-    return o.out;
+    return root;
   }();
   return root;
 }
@@ -446,16 +453,8 @@ TEST_CASE("train loop: --peak-grad mean divides the class gradient by the kept p
 TEST_CASE("train loop: resuming an end-of-epoch checkpoint counts steps, not batches") {
   // 12 images in batches of 4: 3 steps an epoch. After epoch 1 the checkpoint says batch 0,
   // step 3; the resumed run must end at step 6, with every epoch's line saying so.
-  SynthOptions o;
-  o.out = scratch("data12").string();
-  o.train = 12;
-  o.val = 2;
-  o.size = 64;
-  o.classes = 2;
-  o.seed = 8;
-  synthesize_voc(o);
   TrainConfig c = one_step_config("counter");
-  c.data = o.out;
+  c.data = synth_set("data12", 12, 2, 64, 2, 8);
   c.val_split = "";
   c.size = 48;
   train(c);
@@ -478,16 +477,8 @@ TEST_CASE("train loop: resuming an end-of-epoch checkpoint counts steps, not bat
 }
 
 TEST_CASE("train loop: the loader's order and flips depend on the seed and the epoch") {
-  SynthOptions o;
-  o.out = scratch("data_order").string();
-  o.train = 16;
-  o.val = 0;
-  o.size = 32;
-  o.classes = 2;
-  o.seed = 3;
-  synthesize_voc(o);
   VocOptions vo;
-  vo.root = o.out;
+  vo.root = synth_set("data_order", 16, 0, 32, 2, 3);
   const VocDataset set(vo);
   std::set<std::vector<size_t>> orders;
   std::set<std::vector<bool>> flips;
