@@ -3,13 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <filesystem>
-#include <regex>
 #include <sstream>
 
 #include "tensor/error.h"
@@ -69,15 +69,29 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   sync_dir(parent_dir(path));
 }
 
+namespace {
+
+// "<name>.tmp.<digits>.<digits>", as write_file_atomic names its temp files.
+bool is_temp_name(const std::string& name) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at == 0) return false;
+  const std::string rest = name.substr(at + 5);  // "<digits>.<digits>"
+  const size_t dot = rest.find('.');
+  auto digits = [](const std::string& t) {
+    return !t.empty() &&
+           std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return dot != std::string::npos && digits(rest.substr(0, dot)) && digits(rest.substr(dot + 1));
+}
+
+}  // namespace
+
 int remove_stale_temp_files(const std::string& dir) {
   namespace fs = std::filesystem;
-  // "<name>.tmp.<digits>.<digits>", as write_file_atomic names them.
-  static const std::regex temp_name(R"(.+\.tmp\.[0-9]+\.[0-9]+)");
   int removed = 0;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (!e.is_regular_file(ec) || !std::regex_match(name, temp_name)) continue;
+    if (!e.is_regular_file(ec) || !is_temp_name(e.path().filename().string())) continue;
     if (fs::remove(e.path(), ec)) ++removed;
   }
   return removed;

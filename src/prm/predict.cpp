@@ -166,7 +166,8 @@ void write_image_results(const std::string& out, const Image& image, const Image
     m.height = r.height;
     m.channels = 1;
     m.pixels.resize(r.instances[k].mask.data.size());
-    for (size_t p = 0; p < m.pixels.size(); ++p) m.pixels[p] = r.instances[k].mask.data[p] ? 255 : 0;
+    for (size_t p = 0; p < m.pixels.size(); ++p)
+      m.pixels[p] = r.instances[k].mask.data[p] ? 255 : 0;
     const std::string rel = "masks/" + id + "_" + std::to_string(k) + ".png";
     save_png_atomic(out + "/" + rel, m);
     mask_files.push_back(rel);
