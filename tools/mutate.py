@@ -48,7 +48,7 @@ Usage:
   tools/mutate.py --only 1a2b3c4d5e,... --new-tests '*test_pins_*.cpp'   rerun survivors, with
                                                the before/after split for the tests added since
   tools/mutate.py --rev HEAD --keep            the files of a commit; keep SCRATCH for next time
-  tools/mutate.py --recheck --scratch /tmp/prm-recheck   survivors of the results file, today
+  tools/mutate.py --recheck --rev SWEEP_REV --scratch /tmp/prm-recheck   survivors, today
   tools/mutate.py '--doctest-args=-tce=slow*'  (the = form: the value starts with a dash)
 Exit status: 0 when no survivor of the sample is left unjudged, 1 otherwise, 2 when the
 unmutated copy fails.
@@ -315,32 +315,40 @@ def report(picked: Dict[str, List[dict]], equivalent: Dict[str, str], command: s
     return len(unjudged)
 
 
-def locate(files: Files, area: str, r: dict) -> Optional[Tuple[str, int]]:
+def locate(files: Files, area: str, r: dict,
+           old: Optional[Files] = None) -> Optional[Tuple[str, int]]:
     """Where a recorded mutant's original line stands in `files`: its own path if the line is
-    there exactly once, else the one file of the area that has it exactly once."""
-    def hits(path: str) -> List[int]:
-        lines = files[path][0].decode().split("\n")
+    there exactly once (or, when the line repeats, the same occurrence as in `old`, the files the
+    mutant was made from, if the file repeats it as often), else the one file of the area that
+    has it exactly once."""
+    def hits(path: str, where: Files) -> List[int]:
+        lines = where[path][0].decode().split("\n")
         return [i + 1 for i, line in enumerate(lines) if line == r["original"]]
     if r["path"] in files:
-        own = hits(r["path"])
+        own = hits(r["path"], files)
         if len(own) == 1:
             return r["path"], own[0]
+        if old is not None and r["path"] in old:
+            before = hits(r["path"], old)
+            if len(before) == len(own) and r["line"] in before:
+                return r["path"], own[before.index(r["line"])]
     found = [(p, h) for p in sorted(files)
              if os.path.dirname(p) == AREAS[area] and p.endswith((".cpp", ".h"))
-             for h in hits(p)]
+             for h in hits(p, files)]
     return found[0] if len(found) == 1 else None
 
 
 def recheck_survivors(args: argparse.Namespace, results: Dict[str, dict],
                       equivalent: Dict[str, str], extra: List[str]) -> Dict[str, dict]:
-    """--recheck: every unjudged survivor of the results file, planted again in today's working
-    tree (the same line, found by its text: code moves in a refactor) and judged by today's
+    """--recheck: every unjudged survivor of the results file not yet caught by a recheck,
+    planted again in today's working tree (the same line, found by its text: code moves in a refactor) and judged by today's
     tests. Appends to RECHECK; returns it."""
     files = load_sources(None)
+    old = load_sources(args.rev) if args.rev else None  # the sweep's files, for repeated lines
     done = load_results(RECHECK)
     todo = [r for r in results.values()
             if r.get("status") == "survived" and r["id"] not in equivalent
-            and (args.rerun or r["id"] not in done)]
+            and (args.rerun or not done.get(r["id"], {}).get("status", "").startswith("caught"))]
     tree = os.path.join(args.scratch, "tree")
     os.makedirs(tree, exist_ok=True)
     sync_tree(tree, files)
@@ -355,7 +363,7 @@ def recheck_survivors(args: argparse.Namespace, results: Dict[str, dict],
     print(f"recheck: {len(todo)} survivors against the working tree ({summary_line(out)})",
           flush=True)
     for k, r in enumerate(todo, 1):
-        where = locate(files, r["area"], r)
+        where = locate(files, r["area"], r, old)
         rec = {"id": r["id"], "date": time.strftime("%Y-%m-%d %H:%M")}
         if where is None:
             rec.update(status="gone", detail="the original line is not in the working tree once")
