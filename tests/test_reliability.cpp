@@ -318,3 +318,36 @@ TEST_CASE("train: metrics.jsonl and the checkpoint never disagree after a kill b
   CHECK(after.find("{\"epoch\": 3}") == std::string::npos);
   CHECK(std::count(after.begin(), after.end(), '\n') == 3);  // epoch 3 trained, its own line
 }
+
+TEST_CASE("train: a flipped bit in a checkpoint's weights or position is refused, naming it") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh("bitflip");
+  const TrainConfig c = tiny_config(tiny_run().data, (dir / "run").string(), 1);
+  train(c);
+  const std::string path = c.out + "/checkpoint.safetensors";
+  const std::string good = read_file_bytes(path);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(good[i]);
+  // A bit of the last tensor byte flipped (the data follows the header).
+  std::string bad = good;
+  bad[bad.size() - 3] ^= 0x04;
+  write_file_atomic(path, bad);
+  CommandResult r = run_command(prm_bin() + " train --resume " + c.out + " --epochs 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("checkpoint.safetensors: tensor '") != std::string::npos);
+  CHECK(r.err.find("does not match its checksum") != std::string::npos);
+  // The epoch in the metadata changed from 1 to 2 (the run would "finish" with epoch-1 weights).
+  bad = good;
+  const size_t at = bad.find("\"epoch\":\"1\"");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(at < 8 + n);
+  bad[at + 9] = '2';
+  write_file_atomic(path, bad);
+  r = run_command(prm_bin() + " train --resume " + c.out + " --epochs 2");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("the metadata does not match its checksum") != std::string::npos);
+  // The good file still resumes.
+  write_file_atomic(path, good);
+  r = run_command(prm_bin() + " train --resume " + c.out + " --epochs 2");
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+}

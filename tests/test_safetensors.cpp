@@ -91,7 +91,7 @@ TEST_CASE("safetensors: the writer's files follow the format and round-trip") {
   CHECK(contains(header, R"("z":{"dtype":"F64","shape":[2],"data_offsets":[8,24]})"));
   CHECK(contains(header,
                  R"("conv.weight":{"dtype":"F32","shape":[1,2,3,1],"data_offsets":[24,48]})"));
-  CHECK(contains(header, R"("__metadata__":{"note":"a \"b\"\u000a"})"));
+  CHECK(contains(header, R"("__metadata__":{"note":"a \"b\"\u000a","prm.crc32":)"));
 
   const std::string path = "test_safetensors_roundtrip.safetensors";
   save_safetensors(path, m, {{"note", "a \"b\"\n"}});
@@ -187,4 +187,40 @@ TEST_CASE("safetensors: bad files give an error naming the file and the tensor")
     CHECK_THROWS_WITH_AS(load_safetensors("no/such.safetensors"),
                          doctest::Contains("no/such.safetensors"), Error);
   }
+}
+
+TEST_CASE("safetensors: checksums of every tensor and of the metadata, checked on load") {
+  CHECK(crc32_of("123456789", 9) == 0xCBF43926u);  // CRC-32's published check value
+  CHECK(crc32_of("", 0) == 0u);
+  TensorMap m;
+  m["a"] = Tensor::from_vector({1, 2, 3, 4}, {4}, DType::f32);
+  m["b"] = Tensor::from_vector({0.5}, {1}, DType::f64);
+  const std::string good = encode_safetensors(m, {{"epoch", "2"}});
+  uint64_t n;
+  std::memcpy(&n, good.data(), 8);
+  const SafetensorsContents c = parse_safetensors(good, "good");
+  CHECK(c.metadata.size() == 1);  // the checksum entry is not handed out
+  CHECK(c.metadata.at("epoch") == "2");
+  // One bit flipped in tensor a's bytes (float32 data lies after b's 8 bytes).
+  std::string bad = good;
+  bad[8 + n + 8 + 5] ^= 0x10;
+  CHECK_THROWS_WITH_AS(parse_safetensors(bad, "f.safetensors"),
+                       doctest::Contains("f.safetensors: tensor 'a' does not match its checksum"),
+                       Error);
+  // The epoch digit of the metadata changed.
+  bad = good;
+  const size_t at = bad.find("\"epoch\":\"2\"");
+  REQUIRE(at != std::string::npos);
+  bad[at + 9] = '3';
+  CHECK_THROWS_WITH_AS(parse_safetensors(bad, "f.safetensors"),
+                       doctest::Contains("the metadata does not match its checksum"), Error);
+  // A file from elsewhere (no checksum entry) loads as it is.
+  std::string header = R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string file(8, '\0');
+  file[0] = static_cast<char>(header.size());
+  file += header + std::string("\x00\x00\x80\x3f", 4);
+  const SafetensorsContents p = parse_safetensors(file, "plain");
+  CHECK(p.tensors.at("x").to_vector() == std::vector<double>{1.0});
+  CHECK(p.metadata.empty());
 }

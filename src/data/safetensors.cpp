@@ -1,6 +1,8 @@
 #include "data/safetensors.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -179,6 +181,72 @@ void check_layout(std::vector<Entry>& entries, uint64_t buffer, const std::strin
 
 }  // namespace
 
+uint32_t crc32_of(const void* data, size_t n) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+namespace {
+
+std::string hex32(uint32_t v) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", v);
+  return text;
+}
+
+// The metadata entries other than the checksum's, as "key\0value\0" in key order.
+uint32_t metadata_crc(const Metadata& metadata) {
+  std::string all;
+  for (const auto& [k, v] : metadata) {
+    if (k == kChecksumKey) continue;
+    all += k;
+    all.push_back('\0');
+    all += v;
+    all.push_back('\0');
+  }
+  return crc32_of(all.data(), all.size());
+}
+
+// Checks a file's "prm.crc32" entry against its metadata and tensor bytes; removes the entry.
+void verify_checksums(SafetensorsContents& out, const std::vector<Entry>& entries,
+                      const char* data, const std::string& name) {
+  auto it = out.metadata.find(kChecksumKey);
+  if (it == out.metadata.end()) return;
+  const Json sums = parse_json(it->second, str_cat("safetensors: ", name, ": ", kChecksumKey));
+  PRM_CHECK(sums.is_object(), "safetensors: ", name, ": ", kChecksumKey, " is not an object");
+  const Json* meta = sums.find("__metadata__");
+  PRM_CHECK(meta && meta->is_string() && meta->as_string() == hex32(metadata_crc(out.metadata)),
+            "safetensors: ", name, ": the metadata does not match its checksum (the file is "
+            "damaged: a changed byte in the header)");
+  size_t checked = 0;
+  for (const Entry& e : entries) {
+    const Json* want = sums.find(e.name);
+    PRM_CHECK(want && want->is_string(), "safetensors: ", name, ": tensor '", e.name,
+              "' has no checksum (the file is damaged, or a tensor was added by another tool)");
+    PRM_CHECK(want->as_string() == hex32(crc32_of(data + e.begin, e.end - e.begin)),
+              "safetensors: ", name, ": tensor '", e.name, "' does not match its checksum (the "
+              "file is damaged: bit rot or an edited byte)");
+    ++checked;
+  }
+  PRM_CHECK(checked + 1 == sums.fields().size(), "safetensors: ", name, ": the checksums name ",
+            sums.fields().size() - 1, " tensors but the file has ", checked,
+            " (the file is damaged)");
+  out.metadata.erase(it);
+}
+
+}  // namespace
+
 SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& name) {
   PRM_CHECK(bytes.size() >= 8, "safetensors: ", name, ": truncated file (", bytes.size(),
             " bytes, the header length alone takes 8)");
@@ -212,6 +280,7 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
   const uint64_t buffer = bytes.size() - 8 - n;
   check_layout(entries, buffer, name);
   const char* data = bytes.data() + 8 + n;
+  verify_checksums(out, entries, data, name);
   for (const Entry& e : entries)
     out.tensors[e.name] = make_tensor(data + e.begin, e.shape, e.dtype);
   return out;
@@ -229,21 +298,25 @@ std::string encode_safetensors(const TensorMap& tensors, const Metadata& metadat
     return dtype_size(a->second.dtype()) > dtype_size(b->second.dtype());
   });
   Json root = Json::object();
-  if (!metadata.empty()) {
-    Json& meta = root.set("__metadata__", Json::object());
-    for (const auto& [k, v] : metadata) meta.set(k, v);
-  }
+  Json sums = Json::object();
+  sums.set("__metadata__", hex32(metadata_crc(metadata)));
   std::string data;
   for (const auto* kv : order) {
     const Tensor host = kv->second.detach().to(Device::cpu);
     const size_t begin = data.size();
     data.append(static_cast<const char*>(host.raw_data()), host.numel() * dtype_size(host.dtype()));
+    sums.set(kv->first, hex32(crc32_of(data.data() + begin, data.size() - begin)));
     Json shape = Json::array();
     for (int64_t d : host.shape()) shape.push_back(d);
     root.set(kv->first, Json::object({{"dtype", file_dtype_name(host.dtype())},
                                       {"shape", std::move(shape)},
                                       {"data_offsets", Json::array({begin, data.size()})}}));
   }
+  Json meta = Json::object();
+  for (const auto& [k, v] : metadata)
+    if (k != kChecksumKey) meta.set(k, v);
+  meta.set(kChecksumKey, write_json(sums));
+  root.set("__metadata__", meta);
   std::string header = write_json(root);
   header.append((8 - header.size() % 8) % 8, ' ');
   std::string out(8, '\0');

@@ -29,6 +29,15 @@ struct SafetensorsContents {
   Metadata metadata;  // the optional "__metadata__" string map
 };
 
+// Files prm writes carry, in the metadata entry "prm.crc32", the CRC-32 of every tensor's bytes
+// and of the other metadata entries; reading such a file checks them and names the tensor (or the
+// metadata) that does not match: bit rot, an edited byte. Files without the entry (torchvision's,
+// other tools') load as they are. The entry is not returned in `metadata`.
+constexpr const char* kChecksumKey = "prm.crc32";
+
+// CRC-32 (IEEE 802.3, as zlib's crc32) of n bytes.
+uint32_t crc32_of(const void* data, size_t n);
+
 SafetensorsContents load_safetensors(const std::string& path);
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const Metadata& metadata = {});
