@@ -52,7 +52,8 @@ int cmd_forward(int argc, char** argv) {
   Args args("forward",
             "Eval-mode class response maps (CRMs) of a ResNet for an input tensor (.npy [N,3,H,W]);\n"
             "with --grad-output G.npy and --input-grad GX.npy also writes d sum(CRM*G) / d input.");
-  args.required_choice("arch", kArchChoices, "the network");
+  args.choice("arch", kArchChoices,
+              "the network [the weights': prm train writes it, torchvision's names show it]", "");
   args.required("weights", ".safetensors with torchvision names and classifier.{weight,bias}");
   args.required("input", "input .npy, float32 or float64, [N, 3, H, W] (already normalised)");
   args.required("output", "where to write the CRMs (.npy [N, C, H/32, W/32])");
@@ -70,7 +71,8 @@ int cmd_forward(int argc, char** argv) {
   const DType dtype = parse_dtype(args.get("dtype"));
 
   const std::string weights_path = args.get("weights");
-  std::unique_ptr<ResNet> net_ptr = load_classifier(args.get("arch"), weights_path, dtype, device);
+  std::unique_ptr<ResNet> net_ptr =
+      load_classifier(args.has("arch") ? args.get("arch") : "", weights_path, dtype, device);
   ResNet& net = *net_ptr;
 
   const std::string input_path = args.get("input");

@@ -24,8 +24,11 @@ namespace fs = std::filesystem;
 namespace prm {
 
 void declare_inference_flags(Args& args) {
-  args.choice("arch", kArchChoices, "the network (as trained)", "resnet50");
-  args.option("size", "network input size (as trained)", "448");
+  args.choice("arch", kArchChoices,
+              "the network [the weights': prm train writes it, torchvision's names show it; "
+              "else resnet50]",
+              "");
+  args.optional("size", "network input size [the weights' training size; else 448]");
   args.option("extraction-size", "proposals and instance extraction on the image resized to this "
               "(the official pipeline's 448, where docs/prm.md's constants hold)", "448");
   args.choice("device", kDeviceChoices, "where to run", "cpu");
@@ -45,10 +48,16 @@ void declare_inference_flags(Args& args) {
               "from the file's header before decoding", std::to_string(kDefaultMaxImagePixels));
 }
 
-static InferOptions inference_options(const Args& args) {
+// The inference settings: flags, and what the weights say about themselves (their training size
+// and PRM head; a flag given must agree with the file).
+static InferOptions inference_options(const Args& args, const WeightsInfo& info,
+                                      const std::string& weights) {
   set_matmul_precision(parse_precision(args.get("precision")));
   InferOptions o;
-  o.size = static_cast<int>(args.get_int("size"));
+  o.size = std::stoi(weights_setting("size", args.has("size") ? args.get("size") : "",
+                                     info.present ? std::to_string(info.size) : "", "448",
+                                     weights));
+  if (info.present) o.peaks.head = info.head;
   o.extraction_size = static_cast<int>(args.get_int("extraction-size"));
   PRM_CHECK(o.extraction_size >= 32, "--extraction-size must be at least 32");
   PRM_CHECK(o.size >= 32, "--size must be at least 32");
@@ -74,8 +83,11 @@ static InferOptions inference_options(const Args& args) {
 void predict_split_with_weights(const Args& args, const std::string& data,
                                 const std::string& split, const std::string& pred_dir) {
   const Device device = args.get_device("device");
-  const InferOptions options = inference_options(args);
-  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), DType::f32, device);
+  WeightsInfo info;
+  std::unique_ptr<ResNet> net =
+      load_classifier(args.has("arch") ? args.get("arch") : "", args.get("weights"), DType::f32,
+                      device, &info);
+  const InferOptions options = inference_options(args, info, args.get("weights"));
   const std::string root = resolve_voc_root(data);
   const std::vector<std::string> ids = split_image_ids(root, split);
   const std::vector<std::string>& classes = voc_class_names();
@@ -106,12 +118,17 @@ int cmd_infer(int argc, char** argv) {
               "are still done, and the exit status is 1)");
   if (!args.parse(argc, argv)) return 0;
   const Device device = args.get_device("device");
-  const InferOptions options = inference_options(args);
-  std::unique_ptr<ResNet> net = load_classifier(args.get("arch"), args.get("weights"), DType::f32, device);
-  std::vector<std::string> classes = voc_class_names();
+  WeightsInfo info;
+  std::unique_ptr<ResNet> net =
+      load_classifier(args.has("arch") ? args.get("arch") : "", args.get("weights"), DType::f32,
+                      device, &info);
+  const InferOptions options = inference_options(args, info, args.get("weights"));
+  // The class names the weights were trained with (VOC's for files that do not say).
+  const std::vector<std::string> classes = info.present ? info.classes : voc_class_names();
   const int64_t C = net->options().num_classes;
   PRM_CHECK(C == static_cast<int64_t>(classes.size()), args.get("weights"), ": ", C,
-            " classes, but the VOC class list has ", classes.size());
+            " classes, but ", info.present ? "its" : "the VOC", " class list has ",
+            classes.size());
 
   const std::string input = args.get("input"), out = args.get("out");
   const std::vector<std::string> files = input_images(input, out);

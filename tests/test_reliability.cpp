@@ -15,6 +15,7 @@
 #include "data/voc.h"
 #include "prm/infer.h"
 #include "prm/train.h"
+#include "layers/resnet.h"
 #include "prm/weights.h"
 
 using namespace prm;
@@ -350,4 +351,54 @@ TEST_CASE("train: a flipped bit in a checkpoint's weights or position is refused
   write_file_atomic(path, good);
   r = run_command(prm_bin() + " train --resume " + c.out + " --epochs 2");
   CHECK_MESSAGE(r.exit_code == 0, r.err);
+}
+
+TEST_CASE("weights say what they are: infer takes arch, size and classes from them") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const fs::path dir = fresh("described");
+  const std::string jpg = tiny_run().data + "/JPEGImages/2012_000001.jpg";
+  const std::string bare = prm_bin() + " infer --weights " + tiny_run().weights +
+                           " --extraction-size 32 --input " + jpg + " --out ";
+  // No --arch, no --size: the weights' resnet18 at 32 pixels.
+  CommandResult r = run_command(bare + (dir / "a").string());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(fs::exists(dir / "a" / "2012_000001.json"));
+  // A flag that disagrees with the file: refused, naming both.
+  r = run_command(bare + (dir / "b").string() + " --size 64");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("--size 64 differs from") != std::string::npos);
+  CHECK(r.err.find("which says 32") != std::string::npos);
+  r = run_command(bare + (dir / "c").string() + " --arch resnet50");
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("--arch resnet50 differs from") != std::string::npos);
+  // Agreeing flags are fine.
+  r = run_command(bare + (dir / "d").string() + " --arch resnet18 --size 32");
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  // What the file says, read back.
+  WeightsInfo info;
+  load_classifier("", tiny_run().weights, DType::f32, Device::cpu, &info);
+  CHECK(info.present);
+  CHECK(info.arch == "resnet18");
+  CHECK(info.width == 4);
+  CHECK(info.size == 32);
+  CHECK(info.classes == voc_class_names());
+  CHECK(info.head.upsample == 8.0);
+  CHECK(info.head.window == 3);
+}
+
+TEST_CASE("weights without a description: the architecture their tensor names show") {
+  const fs::path dir = fresh("undescribed");
+  for (const char* arch : {"resnet18", "resnet34", "resnet50", "resnet101"}) {
+    CAPTURE(arch);
+    ResNetOptions o;
+    o.arch = arch;
+    o.width = 2;
+    ResNet net(o);
+    const std::string path = (dir / (std::string(arch) + ".safetensors")).string();
+    save_weights(net, path);  // no description, as torchvision's files
+    WeightsInfo info;
+    const std::unique_ptr<ResNet> loaded = load_classifier("", path, DType::f32, Device::cpu, &info);
+    CHECK_FALSE(info.present);
+    CHECK(loaded->options().arch == arch);
+  }
 }

@@ -389,7 +389,13 @@ TrainResult run_epochs(Run& run) {
     }
   }
   if (run.lead()) {
-    save_weights(*run.net, c.out + "/weights.safetensors");
+    WeightsInfo info;
+    info.arch = c.arch;
+    info.width = c.width;
+    info.size = c.size;
+    info.classes = run.train_set->classes();
+    info.head = c.head;
+    save_weights(*run.net, c.out + "/weights.safetensors", weights_metadata(info));
     std::fprintf(stderr, "weights: %s\n", (c.out + "/weights.safetensors").c_str());
   }
   comm.barrier();

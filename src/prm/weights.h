@@ -4,10 +4,12 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/safetensors.h"
 #include "layers/module.h"
 #include "layers/resnet.h"
+#include "prm/head.h"
 
 namespace prm {
 
@@ -21,9 +23,30 @@ void save_weights(const Module& module, const std::string& path, const Metadata&
 LoadReport load_resnet_weights(ResNet& net, const std::string& path, bool fresh_classifier,
                                bool strict = true);
 
+// What weights written by `prm train` say about themselves, in their metadata entry "prm": the
+// network, the class names, the training input size and the PRM head. `present` is false for
+// files from elsewhere (torchvision's, older runs').
+struct WeightsInfo {
+  bool present = false;
+  std::string arch;
+  int64_t width = 0, size = 0;
+  std::vector<std::string> classes;
+  PrmHead head;
+};
+constexpr const char* kWeightsInfoKey = "prm";
+Metadata weights_metadata(const WeightsInfo& info);
+
+// A setting a command takes from a weights file: the flag's value when given (refused, naming
+// both, when the file says otherwise), else the file's, else `fallback`.
+std::string weights_setting(const std::string& flag, const std::string& given,
+                            const std::string& in_file, const std::string& fallback,
+                            const std::string& path);
+
 // A trained classifier from its weights file: width and class count read from the weights
-// (conv1.weight, classifier.weight), fc.* ignored, in eval mode, of `dtype` on `device`.
+// (conv1.weight, classifier.weight), fc.* ignored, in eval mode, of `dtype` on `device`. `arch`
+// "" takes the file's architecture (resnet50 for a file that does not say); a given one must
+// agree with the file's. *info (when given) receives what the file says about itself.
 std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& path,
-                                        DType dtype, Device device);
+                                        DType dtype, Device device, WeightsInfo* info = nullptr);
 
 }  // namespace prm
