@@ -112,6 +112,10 @@ int cmd_infer(int argc, char** argv) {
   args.required("input", "an image file or a folder of images");
   args.required("out", "output folder (created)");
   declare_inference_flags(args);
+  args.choice("exif-orientation", {"apply", "ignore"},
+              "apply: turn a JPEG as its EXIF orientation tag says, as photo viewers show it (the "
+              "outputs are in that frame); ignore: its pixels as stored",
+              "apply");
   args.toggle("skip-bad",
               "with a folder, exit 0 even when some images could not be read or inferred (each "
               "is named as it fails, and the summary lists them; without the flag the others "
@@ -144,7 +148,9 @@ int cmd_infer(int argc, char** argv) {
   for (size_t i = 0; i < files.size(); ++i) {
     try {
       const std::string id = fs::path(files[i]).stem().string();
-      const Image image = load_image(files[i], 3, options.max_pixels);
+      Image image = load_image(files[i], 3, options.max_pixels);
+      if (args.get("exif-orientation") == "apply")
+        image = apply_orientation(image, jpeg_exif_orientation(read_file_bytes(files[i])));
       const ImageInference r = infer_image(*net, image, id, device, options);
       if (args.has("dump")) write_diagnostics(args.get("dump"), r);
       write_image_results(out, image, r, classes);

@@ -402,3 +402,78 @@ TEST_CASE("weights without a description: the architecture their tensor names sh
     CHECK(loaded->options().arch == arch);
   }
 }
+
+namespace {
+
+// A JPEG of `img` with an APP1 Exif segment (big- or little-endian TIFF) whose IFD0 holds only
+// the orientation tag, inserted after SOI.
+std::string jpeg_with_orientation(const Image& img, int orientation, bool big_endian,
+                                  const fs::path& dir) {
+  const std::string path = (dir / "plain.jpg").string();
+  save_jpeg(path, img, 95);
+  const std::string jpeg = read_file_bytes(path);
+  auto u16 = [&](uint32_t v) {
+    return big_endian ? std::string{char(v >> 8), char(v & 0xFF)}
+                      : std::string{char(v & 0xFF), char(v >> 8)};
+  };
+  auto u32 = [&](uint32_t v) {
+    return big_endian ? u16(v >> 16) + u16(v & 0xFFFF) : u16(v & 0xFFFF) + u16(v >> 16);
+  };
+  std::string tiff = std::string(big_endian ? "MM" : "II") + u16(42) + u32(8);  // IFD0 at 8
+  tiff += u16(1);                                                            // one entry
+  tiff += u16(0x0112) + u16(3) + u32(1) + u16(static_cast<uint32_t>(orientation)) + u16(0);
+  tiff += u32(0);  // no next IFD
+  const std::string body = std::string("Exif\0\0", 6) + tiff;
+  const size_t length = body.size() + 2;
+  const std::string app1 = std::string("\xFF\xE1", 2) + char(length >> 8) + char(length & 0xFF) + body;
+  return jpeg.substr(0, 2) + app1 + jpeg.substr(2);
+}
+
+}  // namespace
+
+TEST_CASE("image: EXIF orientation read from the JPEG and applied as viewers do") {
+  const fs::path dir = fresh("exif");
+  // A 3 x 2 image (W 3, H 2) of flat 16-pixel blocks, so JPEG keeps each block's colour: block
+  // (x, y) has red 40 + 60 x and green 40 + 100 y.
+  Image img;
+  img.width = 48;
+  img.height = 32;
+  img.channels = 3;
+  img.pixels.assign(48 * 32 * 3, 0);
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 48; ++x) {
+      img.at(y, x)[0] = static_cast<uint8_t>(40 + 60 * (x / 16));
+      img.at(y, x)[1] = static_cast<uint8_t>(40 + 100 * (y / 16));
+    }
+  for (bool big : {true, false})
+    for (int o = 1; o <= 8; ++o) {
+      CAPTURE(big);
+      CAPTURE(o);
+      const std::string bytes = jpeg_with_orientation(img, o, big, dir);
+      CHECK(jpeg_exif_orientation(bytes) == o);
+      write_file_atomic((dir / "o.jpg").string(), bytes);
+      const Image shown = apply_orientation(load_image((dir / "o.jpg").string()), o);
+      // Where stored block (bx, by) shows, by the EXIF definitions written out per case.
+      CHECK(shown.width == (o >= 5 ? 32 : 48));
+      CHECK(shown.height == (o >= 5 ? 48 : 32));
+      const int SW = 3, SH = 2;  // stored blocks
+      for (int by = 0; by < SH; ++by)
+        for (int bx = 0; bx < SW; ++bx) {
+          int dx = bx, dy = by;  // displayed block
+          switch (o) {
+            case 2: dx = SW - 1 - bx; break;
+            case 3: dx = SW - 1 - bx; dy = SH - 1 - by; break;
+            case 4: dy = SH - 1 - by; break;
+            case 5: dx = by; dy = bx; break;
+            case 6: dx = SH - 1 - by; dy = bx; break;   // 90 degrees clockwise
+            case 7: dx = SH - 1 - by; dy = SW - 1 - bx; break;
+            case 8: dx = by; dy = SW - 1 - bx; break;   // 90 degrees counter-clockwise
+          }
+          const uint8_t* p = shown.at(dy * 16 + 8, dx * 16 + 8);
+          CHECK(std::abs(p[0] - (40 + 60 * bx)) <= 6);
+          CHECK(std::abs(p[1] - (40 + 100 * by)) <= 6);
+        }
+    }
+  CHECK(jpeg_exif_orientation(read_file_bytes((dir / "plain.jpg").string())) == 1);
+  CHECK(jpeg_exif_orientation("not a jpeg") == 1);
+}

@@ -1,6 +1,7 @@
 // The one translation unit that compiles stb_image and stb_image_write.
 #include "data/image.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +90,71 @@ Image load_image(const std::string& path, int channels, int64_t max_pixels) {
   img.pixels.assign(data, data + static_cast<size_t>(w) * h * channels);
   stbi_image_free(data);
   return img;
+}
+
+int jpeg_exif_orientation(const std::string& b) {
+  auto u16 = [&](size_t at, bool big) -> uint32_t {
+    if (at + 2 > b.size()) return 0;
+    const uint32_t x = static_cast<uint8_t>(b[at]), y = static_cast<uint8_t>(b[at + 1]);
+    return big ? (x << 8) | y : (y << 8) | x;
+  };
+  auto u32 = [&](size_t at, bool big) -> uint32_t {
+    return big ? (u16(at, true) << 16) | u16(at + 2, true)
+               : (u16(at + 2, false) << 16) | u16(at, false);
+  };
+  if (b.size() < 4 || static_cast<uint8_t>(b[0]) != 0xFF || static_cast<uint8_t>(b[1]) != 0xD8)
+    return 1;
+  // Markers after SOI until the image data: APP1 "Exif\0\0" holds a TIFF header and IFD0.
+  for (size_t at = 2; at + 4 <= b.size() && static_cast<uint8_t>(b[at]) == 0xFF;) {
+    const uint8_t marker = static_cast<uint8_t>(b[at + 1]);
+    const size_t length = u16(at + 2, true);
+    if (marker == 0xDA || length < 2) break;  // start of scan: no more metadata
+    const size_t body = at + 4;
+    if (marker == 0xE1 && body + 14 <= b.size() &&
+        b.compare(body, 6, std::string("Exif\0\0", 6)) == 0) {
+      const size_t tiff = body + 6;
+      const bool big = b[tiff] == 'M';
+      const size_t ifd = tiff + u32(tiff + 4, big);
+      const uint32_t entries = u16(ifd, big);
+      for (uint32_t k = 0; k < entries; ++k) {
+        const size_t e = ifd + 2 + 12 * static_cast<size_t>(k);
+        if (e + 12 > b.size()) break;
+        if (u16(e, big) == 0x0112) {
+          const uint32_t v = u16(e + 8, big);
+          return v >= 1 && v <= 8 ? static_cast<int>(v) : 1;
+        }
+      }
+      return 1;
+    }
+    at = body - 2 + length;
+  }
+  return 1;
+}
+
+Image apply_orientation(const Image& in, int orientation) {
+  if (orientation < 2 || orientation > 8) return in;
+  const bool swap = orientation >= 5;  // 5..8 turn the image by a quarter
+  Image out;
+  out.width = swap ? in.height : in.width;
+  out.height = swap ? in.width : in.height;
+  out.channels = in.channels;
+  out.pixels.resize(in.pixels.size());
+  const int W = in.width, H = in.height, C = in.channels;
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;  // the stored pixel shown at (x, y)
+      switch (orientation) {
+        case 2: sx = W - 1 - x; break;
+        case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+        case 4: sy = H - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = H - 1 - x; break;
+        case 7: sx = W - 1 - y; sy = H - 1 - x; break;
+        case 8: sx = W - 1 - y; sy = x; break;
+      }
+      std::copy_n(in.at(sy, sx), C, out.at(y, x));
+    }
+  return out;
 }
 
 void save_jpeg(const std::string& path, const Image& image, int quality) {

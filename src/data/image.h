@@ -30,6 +30,13 @@ std::string image_format_of(const unsigned char* head, size_t n);
 // of 20000 x 20000 would take 1.2 GB decoded and more once resized).
 constexpr int64_t kDefaultMaxImagePixels = 100'000'000;
 
+// The EXIF orientation tag (1..8) of a JPEG's bytes, or 1 (as stored) when it has none.
+int jpeg_exif_orientation(const std::string& bytes);
+// The image turned as an EXIF orientation tag says, so that it shows as viewers show it:
+// 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
+// counter-clockwise; 1 (or an unknown value) leaves it as it is.
+Image apply_orientation(const Image& image, int orientation);
+
 // Decodes any stb-readable file into `channels` channels (3: RGB, 1: grey). Throws prm::Error
 // naming the file when it is missing, unreadable, truncated, or larger than max_pixels (checked
 // from the header, before decoding).
