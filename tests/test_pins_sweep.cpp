@@ -386,3 +386,42 @@ TEST_CASE("ops refuse integer tensors saying what they expect: matmul, max_pool2
   CHECK_THROWS_WITH_AS(mean(i2), doctest::Contains("mean: expected a float32 or float64 tensor"),
                        Error);
 }
+
+TEST_CASE("selective search: texture bins of a ramp: the steered derivatives' levels per pixel") {
+  // Each channel a ramp of slope 10 (horizontal, then vertical). Away from the borders (further
+  // than the blur's radius 4) the blurred ramp is the ramp: gx = 10, gy = 0 (or the reverse), so
+  // the orientation along the ramp and the two at 45 degrees of it reach their maximum (level 9 of
+  // 10) and the three facing away respond below 0 (level 0). Bins per pixel: 3 colour, then 24
+  // texture = 75 + (channel * 8 + orientation) * 10 + level.
+  const int H = 16, W = 16;
+  for (bool horizontal : {true, false}) {
+    CAPTURE(horizontal);
+    std::vector<float> planes(3 * H * W);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) planes[(c * H + y) * W + x] = 10.0f * (horizontal ? x : y);
+    const PixelBins bins = pixel_bins(planes, H, W);
+    REQUIRE(bins.bins.size() == static_cast<size_t>(H) * W * 27);
+    // Orientation o points at o * 45 degrees (x right, y down).
+    const int along = horizontal ? 0 : 2;
+    for (int y = 5; y <= 10; ++y)
+      for (int x = 5; x <= 10; ++x)
+        for (int c = 0; c < 3; ++c) {
+          CAPTURE(y);
+          CAPTURE(x);
+          auto level = [&](int o) {
+            const int bin = bins.bins[(static_cast<size_t>(y) * W + x) * 27 + 3 + c * 8 + o];
+            const int l = bin - (75 + (c * 8 + o) * 10);
+            CHECK(l >= 0);  // within the orientation's own 10 bins
+            CHECK(l <= 9);
+            return l;
+          };
+          CHECK(level(along) == 9);
+          CHECK(level((along + 1) % 8) == 9);
+          CHECK(level((along + 7) % 8) == 9);
+          CHECK(level((along + 3) % 8) == 0);
+          CHECK(level((along + 4) % 8) == 0);
+          CHECK(level((along + 5) % 8) == 0);
+        }
+  }
+}
