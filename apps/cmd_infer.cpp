@@ -54,7 +54,9 @@ static InferOptions inference_options(const Args& args, const WeightsInfo& info,
                                       const std::string& weights) {
   set_matmul_precision(parse_precision(args.get("precision")));
   InferOptions o;
-  o.size = std::stoi(weights_setting("size", args.has("size") ? args.get("size") : "",
+  // get_int first: a malformed --size gets the flag parser's message, not std::stoi's.
+  const std::string given = args.has("size") ? std::to_string(args.get_int("size")) : "";
+  o.size = std::stoi(weights_setting("size", given,
                                      info.present ? std::to_string(info.size) : "", "448",
                                      weights));
   if (info.present) o.peaks.head = info.head;
