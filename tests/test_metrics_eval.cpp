@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -151,6 +152,10 @@ TEST_CASE("metrics eval: one missing instance costs (n-1)/n AP and (N-1)/N ABO")
   CHECK(r.abo == doctest::Approx(double(N - 1) / N));
   CHECK(r.gt_instances == N);
   CHECK(r.semantic.per_class[f.dropped_class + 1].value < 1.0);
+  // The JSON report carries the same ABO, six decimals (docs/evaluation.md).
+  char abo[64];
+  std::snprintf(abo, sizeof abo, "\"abo\": %.6f", double(N - 1) / N);
+  CHECK(prm::report_json(r).find(abo) != std::string::npos);
 }
 
 TEST_CASE("metrics eval: bad prediction files name the file and line") {

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -15,9 +17,11 @@
 #include "data/image.h"
 #include "data/metrics.h"
 #include "data/plot.h"
+#include "data/synth.h"
 #include "dist/comm.h"
 #include "dist/grad_reducer.h"
 #include "helpers.h"
+#include "layers/layers.h"
 #include "layers/module.h"
 #include "layers/resnet.h"
 #include "layers/sgd.h"
@@ -423,5 +427,121 @@ TEST_CASE("selective search: texture bins of a ramp: the steered derivatives' le
           CHECK(level((along + 4) % 8) == 0);
           CHECK(level((along + 5) % 8) == 0);
         }
+  }
+}
+
+// ---- survivors of the sweep's extension to 70 and more per area ----------------------------
+
+TEST_CASE("selective search: the default keeps the first 200 of more distinct regions") {
+  // Coloured noise, 96 x 96: far more than 200 distinct regions over the four scales, two colour
+  // spaces and two similarity sets (docs/proposals.md: "the first max_proposals (default 200)").
+  Image img;
+  img.width = img.height = 96;
+  img.channels = 3;
+  img.pixels.resize(96 * 96 * 3);
+  uint64_t state = 12345;
+  for (uint8_t& v : img.pixels) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v = static_cast<uint8_t>(state >> 56);
+  }
+  ProposalOptions every;
+  every.max_proposals = 0;
+  const size_t all = selective_search(img, every).size();
+  REQUIRE(all > 200);
+  CHECK(selective_search(img).size() == 200);
+}
+
+TEST_CASE("synth: image ids count from 2012_000001, as VOC 2012's names look") {
+  CHECK(synth_image_id(0) == "2012_000001");
+  CHECK(synth_image_id(41) == "2012_000042");
+  CHECK(synth_image_id(999998) == "2012_999999");
+}
+
+TEST_CASE("dist: thread-rank barrier and broadcast hold every rank, round after round") {
+  // Each round: every rank adds to a shared counter, then a barrier; after it every rank must see
+  // all R additions. Then a broadcast from a rotating root with a round-specific value; a rank
+  // that ran ahead would overwrite the slot before a slower one read it. Ranks sleep a little,
+  // unevenly, so that the orders vary.
+  const int R = 4, rounds = 300;
+  ThreadGroup group(R);
+  std::atomic<int> counter{0};
+  std::vector<int> bad_barrier(R, 0), bad_tensor(R, 0), bad_bytes(R, 0);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < R; ++r)
+    threads.emplace_back([&, r] {
+      Comm& c = group.comm(r);
+      for (int i = 0; i < rounds; ++i) {
+        if ((i + r) % 3 == 0) std::this_thread::yield();
+        counter.fetch_add(1);
+        c.barrier();
+        bad_barrier[r] += counter.load() < (i + 1) * R;
+        c.barrier();  // nobody adds for the next round before everybody has looked
+        const int root = i % R;
+        Tensor t = Tensor::full({2}, r == root ? double(i) : -1.0, DType::f64);
+        if (r % 2 == i % 2) std::this_thread::yield();
+        c.broadcast(t, root);
+        bad_tensor[r] += t.to_vector() != std::vector<double>{double(i), double(i)};
+        std::string s = r == root ? std::to_string(i) : std::string();
+        if (r == (i + 1) % R) std::this_thread::yield();
+        c.broadcast(s, root);
+        bad_bytes[r] += s != std::to_string(i);
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < R; ++r) {
+    CAPTURE(r);
+    CHECK(bad_barrier[r] == 0);
+    CHECK(bad_tensor[r] == 0);
+    CHECK(bad_bytes[r] == 0);
+  }
+}
+
+TEST_CASE("dist: a thread rank's second and third duplicate() are groups of their own") {
+  const int R = 2;
+  ThreadGroup group(R);
+  std::vector<std::vector<double>> sums(R);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < R; ++r)
+    threads.emplace_back([&, r] {
+      Comm& c = group.comm(r);
+      std::unique_ptr<Comm> a = c.duplicate(), b = c.duplicate(), d = c.duplicate();
+      double x[1] = {1.0 + r}, y[1] = {10.0 * (1 + r)}, z[1] = {100.0 * (1 + r)};
+      a->all_reduce(x, 1, ReduceOp::sum);
+      b->all_reduce(y, 1, ReduceOp::sum);
+      d->all_reduce(z, 1, ReduceOp::sum);
+      sums[r] = {x[0], y[0], z[0], double(a->size() + b->size() + d->size())};
+    });
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < R; ++r) CHECK(sums[r] == std::vector<double>{3, 30, 300, 6});
+}
+
+TEST_CASE("layers: BatchNorm2d refuses 0 channels; a one-class ResNet is a valid network") {
+  CHECK_THROWS_WITH_AS(BatchNorm2d(0), doctest::Contains("bad channel count"), Error);
+  ResNetOptions o;
+  o.arch = "resnet18";
+  o.width = 4;
+  o.num_classes = 1;
+  ResNet net(o);
+  const Tensor crm = net.forward(Tensor::full({2, 3, 64, 64}, 0.5));  // stride 32
+  CHECK(crm.shape() == Shape{2, 1, 2, 2});
+}
+
+TEST_CASE("module: a child added after eval() is in eval mode, as its parent") {
+  Sequential seq;
+  seq.eval();
+  seq.push_back(std::make_shared<BatchNorm2d>(2));
+  CHECK_FALSE(seq[0]->is_training());
+  // and so it normalises with its running statistics (0 and 1): the output is x / sqrt(1 + eps)
+  const Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+  const std::vector<double> y = seq.forward(x).to_vector();
+  for (int i = 0; i < 8; ++i)
+    CHECK(y[i] == doctest::Approx((i + 1) / std::sqrt(1 + 1e-5)).epsilon(1e-6));
+}
+
+TEST_CASE("conv2d_backward_bias: an empty batch or empty maps give a zero bias gradient") {
+  for (const Shape& s : {Shape{0, 3, 4, 4}, Shape{2, 3, 0, 5}}) {
+    CAPTURE(s.size());
+    CHECK(conv2d_backward_bias(Tensor::full(s, 1.0, DType::f64)).to_vector() ==
+          std::vector<double>{0, 0, 0});
   }
 }

@@ -456,13 +456,36 @@ def comparison_table(root):
     return "\n".join(out) + "\n\n" + "\n".join(curves)
 
 
+def lossless_copy(src, dst):
+    """A copy of the VOC-layout set SRC in DST where every JPEGImages/*.jpg holds, under the same
+    name, PNG bytes of PIL's decoding of the JPEG: both programs read images by their content, so
+    prm (stb_image) and this script (PIL) then train on the very same pixels, and the JPEG
+    decoders' differences drop out of the comparison. Everything else is copied as it is."""
+    import shutil
+    if os.path.exists(dst):
+        sys.exit(f"train_torch.py: {dst} exists")
+    shutil.copytree(src, dst)
+    jpegs = os.path.join(dst, "JPEGImages")
+    for name in sorted(os.listdir(jpegs)):
+        path = os.path.join(jpegs, name)
+        pixels = Image.open(path).convert("RGB")
+        pixels.save(path + ".tmp", format="PNG")
+        os.replace(path + ".tmp", path)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--table":
         print(comparison_table(sys.argv[2]))
         return 0
+    if len(sys.argv) == 4 and sys.argv[1] == "--lossless-copy":
+        lossless_copy(sys.argv[2], sys.argv[3])
+        return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 epilog="train_torch.py --table ROOT prints the comparison tables "
-                                       "of ROOT/<set>/{prm,torch}-<seed>/metrics.jsonl.")
+                                       "of ROOT/<set>/{prm,torch}-<seed>/metrics.jsonl; "
+                                       "train_torch.py --lossless-copy SRC DST copies a set with "
+                                       "its JPEGs stored as PNG bytes (PIL's pixels), so that both "
+                                       "programs train on the same pixels.")
     p.add_argument("--data", required=True, help="VOC-layout root (prm synth --out)")
     p.add_argument("--out", default="", help="run folder for metrics.jsonl and steps.jsonl")
     p.add_argument("--train-split", default="train")
