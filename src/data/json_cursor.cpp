@@ -1,0 +1,335 @@
+#include "data/json_cursor.h"
+
+#include <charconv>
+
+#include "tensor/error.h"
+
+namespace prm {
+
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+}  // namespace
+
+JsonCursor::JsonCursor(std::string_view text, std::string source, int max_depth)
+    : s_(text), source_(std::move(source)), max_depth_(max_depth) {}
+
+void JsonCursor::corrupt(const std::string& what, size_t at) const {
+  throw Error(str_cat(source_, ": corrupt JSON (", what, " at byte ", at, ")"));
+}
+
+void JsonCursor::fail(const std::string& what) const {
+  throw Error(str_cat(source_, ": ", what, " at byte ", value_start_));
+}
+
+void JsonCursor::skip_space() {
+  while (pos_ < s_.size() && is_space(s_[pos_])) ++pos_;
+}
+
+char JsonCursor::next_char() {
+  skip_space();
+  if (pos_ >= s_.size()) corrupt("unexpected end of the text", pos_);
+  value_start_ = pos_;
+  return s_[pos_];
+}
+
+Json::Kind JsonCursor::peek() {
+  switch (next_char()) {
+    case '{':
+      return Json::Kind::object;
+    case '[':
+      return Json::Kind::array;
+    case '"':
+      return Json::Kind::string;
+    case 't':
+    case 'f':
+      return Json::Kind::boolean;
+    case 'n':
+      return Json::Kind::null;
+    default: {
+      const char c = s_[pos_];
+      if (c == '-' || is_digit(c)) return Json::Kind::number;
+      corrupt(str_cat("unexpected character '", c, "'"), pos_);
+    }
+  }
+}
+
+void JsonCursor::wrong_kind(const char* expected) {
+  const Json::Kind found = peek();
+  fail(str_cat("expected ", expected, ", found ", json_kind_name(found)));
+}
+
+void JsonCursor::enter(bool object) {
+  if (static_cast<int>(stack_.size()) >= max_depth_)
+    corrupt(str_cat("nested too deeply (more than ", max_depth_, " levels)"), pos_);
+  ++pos_;
+  stack_.push_back({object, true});
+}
+
+void JsonCursor::begin_array() {
+  if (peek() != Json::Kind::array) wrong_kind("an array");
+  enter(false);
+}
+
+void JsonCursor::begin_object() {
+  if (peek() != Json::Kind::object) wrong_kind("an object");
+  enter(true);
+}
+
+// At a member boundary of the innermost container: its closing bracket (leave it, false) or,
+// after the first member, a ',' (true).
+bool JsonCursor::next_item() {
+  PRM_CHECK(!stack_.empty() && !stack_.back().object, "JsonCursor: next_item outside an array");
+  const char c = next_char();
+  if (c == ']') {
+    ++pos_;
+    stack_.pop_back();
+    return false;
+  }
+  if (!stack_.back().first) {
+    if (c != ',') corrupt("expected ',' or ']'", pos_);
+    ++pos_;
+    next_char();
+  }
+  stack_.back().first = false;
+  return true;
+}
+
+bool JsonCursor::next_field() {
+  PRM_CHECK(!stack_.empty() && stack_.back().object, "JsonCursor: next_field outside an object");
+  char c = next_char();
+  if (c == '}') {
+    ++pos_;
+    stack_.pop_back();
+    return false;
+  }
+  if (!stack_.back().first) {
+    if (c != ',') corrupt("expected ',' or '}'", pos_);
+    ++pos_;
+    c = next_char();
+  }
+  stack_.back().first = false;
+  if (c != '"') corrupt("expected a field name", pos_);
+  parse_string(name_);
+  expect(':', "expected ':' after a field name");
+  next_char();  // the value's position, for fail()
+  return true;
+}
+
+void JsonCursor::expect(char c, const char* what) {
+  skip_space();
+  if (pos_ >= s_.size() || s_[pos_] != c) corrupt(what, pos_);
+  ++pos_;
+}
+
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+std::string_view JsonCursor::number_text() {
+  const size_t start = pos_;
+  auto at = [&](size_t i) { return i < s_.size() ? s_[i] : '\0'; };
+  if (at(pos_) == '-') ++pos_;
+  if (at(pos_) == '0') {
+    ++pos_;
+    if (is_digit(at(pos_))) corrupt("a number with a leading zero", start);
+  } else if (is_digit(at(pos_))) {
+    while (is_digit(at(pos_))) ++pos_;
+  } else {
+    corrupt("expected a digit", pos_);
+  }
+  if (at(pos_) == '.') {
+    ++pos_;
+    if (!is_digit(at(pos_))) corrupt("expected a digit after the decimal point", pos_);
+    while (is_digit(at(pos_))) ++pos_;
+  }
+  if (at(pos_) == 'e' || at(pos_) == 'E') {
+    ++pos_;
+    if (at(pos_) == '+' || at(pos_) == '-') ++pos_;
+    if (!is_digit(at(pos_))) corrupt("expected a digit in the exponent", pos_);
+    while (is_digit(at(pos_))) ++pos_;
+  }
+  return s_.substr(start, pos_ - start);
+}
+
+double JsonCursor::read_double() {
+  if (peek() != Json::Kind::number) wrong_kind("a number");
+  const size_t start = pos_;
+  const std::string_view text = number_text();
+  double v = 0;
+  // from_chars reads no leading '+' and, unlike strtod, ignores the locale.
+  const std::from_chars_result r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size())
+    corrupt(str_cat("number ", text, " out of range"), start);
+  return v;
+}
+
+int64_t JsonCursor::read_int64() {
+  if (peek() != Json::Kind::number) wrong_kind("an integer");
+  const std::string_view text = number_text();
+  int64_t v = 0;
+  const std::from_chars_result r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size())
+    fail(str_cat("expected an integer, found ", text));
+  return v;
+}
+
+bool JsonCursor::read_bool() {
+  if (peek() != Json::Kind::boolean) wrong_kind("true or false");
+  const bool v = s_[pos_] == 't';
+  literal(v ? "true" : "false");
+  return v;
+}
+
+void JsonCursor::read_null() {
+  if (peek() != Json::Kind::null) wrong_kind("null");
+  literal("null");
+}
+
+void JsonCursor::literal(const char* word) {
+  const std::string_view w(word);
+  if (s_.substr(pos_, w.size()) != w) corrupt(str_cat("expected '", w, "'"), pos_);
+  pos_ += w.size();
+}
+
+std::string JsonCursor::read_string() {
+  if (peek() != Json::Kind::string) wrong_kind("a string");
+  std::string out;
+  parse_string(out);
+  return out;
+}
+
+void JsonCursor::parse_string(std::string& out) {
+  out.clear();
+  ++pos_;  // the opening quote
+  while (true) {
+    // A run of plain characters at once: most strings have no escape.
+    const size_t run = pos_;
+    while (pos_ < s_.size() && s_[pos_] != '"' && s_[pos_] != '\\' &&
+           static_cast<unsigned char>(s_[pos_]) >= 0x20)
+      ++pos_;
+    out.append(s_.data() + run, pos_ - run);
+    if (pos_ >= s_.size()) corrupt("unterminated string", pos_);
+    const char c = s_[pos_];
+    if (c == '"') {
+      ++pos_;
+      return;
+    }
+    if (c != '\\') corrupt("control character in a string", pos_);
+    if (++pos_ >= s_.size()) corrupt("unterminated string", pos_);
+    const char e = s_[pos_++];
+    switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        out.push_back(e);
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'u': {
+        const size_t start = pos_ - 2;
+        uint32_t cp = hex4();
+        if (cp >= 0xDC00 && cp <= 0xDFFF) corrupt("lone low surrogate in a \\u escape", start);
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (s_.substr(pos_, 2) != "\\u")
+            corrupt("high surrogate not followed by a \\u low surrogate", start);
+          pos_ += 2;
+          const uint32_t low = hex4();
+          if (low < 0xDC00 || low > 0xDFFF)
+            corrupt("high surrogate not followed by a \\u low surrogate", start);
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        }
+        append_utf8(out, cp);
+        break;
+      }
+      default:
+        corrupt(str_cat("bad escape '\\", e, "' in a string"), pos_ - 2);
+    }
+  }
+}
+
+uint32_t JsonCursor::hex4() {
+  if (pos_ + 4 > s_.size()) corrupt("truncated \\u escape", pos_);
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = s_[pos_ + i];
+    int d;
+    if (is_digit(c)) d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else corrupt("bad \\u escape (4 hex digits expected)", pos_);
+    v = v * 16 + static_cast<uint32_t>(d);
+  }
+  pos_ += 4;
+  return v;
+}
+
+void JsonCursor::skip() {
+  const size_t depth = stack_.size();
+  do {
+    // Inside a container being skipped: move to its next member first.
+    if (stack_.size() > depth) {
+      const bool more = stack_.back().object ? next_field() : next_item();
+      if (!more) continue;
+    }
+    switch (peek()) {
+      case Json::Kind::object:
+        enter(true);
+        break;
+      case Json::Kind::array:
+        enter(false);
+        break;
+      case Json::Kind::string:
+        parse_string(name_);
+        break;
+      case Json::Kind::number:
+        number_text();
+        break;
+      case Json::Kind::boolean:
+        read_bool();
+        break;
+      case Json::Kind::null:
+        read_null();
+        break;
+    }
+  } while (stack_.size() > depth);
+  name_.clear();
+}
+
+void JsonCursor::end_document() {
+  PRM_CHECK(stack_.empty(), "JsonCursor: end_document inside a container");
+  skip_space();
+  if (pos_ != s_.size()) corrupt("trailing characters after the JSON value", pos_);
+}
+
+}  // namespace prm

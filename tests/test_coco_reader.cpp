@@ -1,0 +1,311 @@
+// The pull JSON reader (data/json_cursor.h) against the tree parser (data/json.h), and the COCO
+// annotation reader (data/coco.h) on hand-written files: the index, the classes' order, the
+// image-level labels, and one clear line for each kind of bad input.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/coco.h"
+#include "data/json.h"
+#include "data/json_cursor.h"
+#include "helpers.h"
+#include "tensor/error.h"
+
+using namespace prm;
+
+namespace {
+
+// Rebuilds a value through the cursor's calls, so that it can be compared with parse_json's.
+Json walk(JsonCursor& c) {
+  switch (c.peek()) {
+    case Json::Kind::object: {
+      Json o = Json::object();
+      c.begin_object();
+      while (c.next_field()) {
+        const std::string name = c.name();
+        o.set(name, walk(c));
+      }
+      return o;
+    }
+    case Json::Kind::array: {
+      Json a = Json::array();
+      c.begin_array();
+      while (c.next_item()) a.push_back(walk(c));
+      return a;
+    }
+    case Json::Kind::string:
+      return Json(c.read_string());
+    case Json::Kind::number:
+      return Json(c.read_double());
+    case Json::Kind::boolean:
+      return Json(c.read_bool());
+    case Json::Kind::null:
+      c.read_null();
+      return Json();
+  }
+  return Json();
+}
+
+// Numbers compared by value (the cursor keeps no literal text).
+bool same(const Json& a, const Json& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Json::Kind::number:
+      return a.as_double() == b.as_double();
+    case Json::Kind::array:
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (!same(a.items()[i], b.items()[i])) return false;
+      return true;
+    case Json::Kind::object:
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (a.fields()[i].first != b.fields()[i].first ||
+            !same(a.fields()[i].second, b.fields()[i].second))
+          return false;
+      return true;
+    default:
+      return a == b;
+  }
+}
+
+// A random document of bounded depth, written with random spacing.
+std::string random_json(std::mt19937& rng, int depth) {
+  const char* atoms[] = {"0", "-0", "1.5", "-2e-3", "12345678901", "1E+2", "true", "false",
+                         "null", "\"\"", "\"a\\\"b\\\\c\\/\\n\"", "\"\\u00e9\\ud83d\\ude00\"",
+                         "\"caf\xc3\xa9\"", "3.25e10"};
+  const char* spaces[] = {"", " ", "\n\t", "\r\n  "};
+  auto sp = [&] { return std::string(spaces[rng() % 4]); };
+  const int kind = depth > 0 ? static_cast<int>(rng() % 4) : 0;
+  if (kind < 2) return atoms[rng() % (sizeof atoms / sizeof *atoms)];
+  const int n = static_cast<int>(rng() % 4);
+  std::string s = kind == 2 ? "[" : "{";
+  for (int i = 0; i < n; ++i) {
+    if (i) s += sp() + "," + sp();
+    if (kind == 3) s += "\"k" + std::to_string(i) + "\"" + sp() + ":" + sp();
+    s += random_json(rng, depth - 1);
+  }
+  return s + sp() + (kind == 2 ? "]" : "}");
+}
+
+std::string coco_error(const std::string& text) {
+  return error_of([&] { parse_coco_annotations(text, "t.json"); });
+}
+
+// A minimal valid file with `annotation` as its one annotation (image 7 is 4 x 3).
+std::string with_annotation(const std::string& annotation) {
+  return R"({"images": [{"id": 7, "file_name": "a.jpg", "width": 4, "height": 3}],
+             "categories": [{"id": 5, "name": "cat"}],
+             "annotations": [)" +
+         annotation + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("json cursor: walks random documents to the values parse_json reads") {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 400; ++i) {
+    const std::string text = random_json(rng, 4);
+    CAPTURE(text);
+    JsonCursor c(text, "r");
+    const Json walked = walk(c);
+    c.end_document();
+    CHECK(same(walked, parse_json(text, "r")));
+  }
+}
+
+TEST_CASE("json cursor: skip() passes over any value, nested, and stops at its end") {
+  const std::string text =
+      R"({"a": [1, {"b": [[], {}, "x\"]"]}], "c": {"d": null}, "e": "\u0041", "f": 2})";
+  JsonCursor c(text, "s");
+  c.begin_object();
+  std::vector<std::string> seen;
+  int64_t f = 0;
+  while (c.next_field()) {
+    seen.push_back(c.name());
+    if (c.name() == "f") f = c.read_int64();
+    else c.skip();
+  }
+  c.end_document();
+  CHECK(seen == std::vector<std::string>{"a", "c", "e", "f"});
+  CHECK(f == 2);
+}
+
+TEST_CASE("json cursor: what is not JSON fails as parse_json does; wrong kinds name both") {
+  const char* bad[] = {"[1,]", "[01]", "{\"a\" 1}", "[1 2]", "\"abc", "[1.]", "[-]", "{\"a\":1,}",
+                       "[\"\\x\"]", "[\"\\ud800\"]", "[1] x", "[tru]", "{1: 2}", "", "[+1]",
+                       "[1e400]", "[\"a\nb\"]"};
+  for (const char* text : bad) {
+    CAPTURE(text);
+    CHECK_THROWS(parse_json(text, "b"));
+    const std::string e = error_of([&] {
+      JsonCursor c(text, "b.json");
+      walk(c);
+      c.end_document();
+    });
+    CHECK(e.find("b.json: corrupt JSON (") == 0);
+  }
+  // Nesting deeper than the limit is refused, in skip() as in a walk.
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  CHECK(error_of([&] { JsonCursor(deep, "d").skip(); }).find("nested too deeply") !=
+        std::string::npos);
+
+  JsonCursor c("{\"n\": \"seven\"}", "k.json");
+  c.begin_object();
+  REQUIRE(c.next_field());
+  CHECK(error_of([&] { c.read_int64(); }) == "k.json: expected an integer, found a string at byte 6");
+  JsonCursor d("[1.5]", "k.json");
+  d.begin_array();
+  REQUIRE(d.next_item());
+  CHECK(error_of([&] { d.read_int64(); }).find("expected an integer, found 1.5") !=
+        std::string::npos);
+}
+
+TEST_CASE("coco reader: index, classes by ascending id, labels with crowd, segmentations") {
+  // Annotations before images and categories, categories out of order, an image without any
+  // annotation, extra fields everywhere.
+  const std::string text = R"({
+    "info": {"year": 2014}, "licenses": [{"id": 1}],
+    "annotations": [
+      {"id": 11, "image_id": 2, "category_id": 90, "iscrowd": 0, "area": 12.5,
+       "bbox": [1.5, 2, 3, 4.25], "segmentation": [[1, 1, 5.5, 1, 5.5, 4], [0, 0, 1, 0, 1, 1, 0, 1]]},
+      {"id": 12, "image_id": 2, "category_id": 1, "iscrowd": 1, "area": 6,
+       "bbox": [0, 0, 2, 3], "segmentation": {"size": [3, 4], "counts": [2, 3, 7]}},
+      {"id": 13, "image_id": 3, "category_id": 18, "iscrowd": 0, "area": 1,
+       "bbox": [0, 0, 1, 1], "segmentation": {"size": [5, 6], "counts": "52203"}, "extra": [1]}
+    ],
+    "images": [{"id": 2, "file_name": "COCO_val2014_000000000002.jpg", "width": 4, "height": 3,
+                "license": 1},
+               {"id": 3, "file_name": "b.jpg", "width": 6, "height": 5},
+               {"id": 9, "file_name": "empty.jpg", "width": 8, "height": 8}],
+    "categories": [{"id": 90, "name": "toothbrush", "supercategory": "indoor"},
+                   {"id": 1, "name": "person"}, {"id": 18, "name": "traffic light"}]
+  })";
+  const CocoDataset d = parse_coco_annotations(text, "t.json");
+  CHECK(d.class_names() == std::vector<std::string>{"person", "traffic light", "toothbrush"});
+  CHECK(d.category_index.at(90) == 2);
+  REQUIRE(d.images.size() == 3);
+  CHECK(d.images[0].file_name == "COCO_val2014_000000000002.jpg");
+  CHECK(d.image_index.at(9) == 2);
+  CHECK(d.image_annotations == std::vector<std::vector<int>>{{0, 1}, {2}, {}});
+  CHECK(d.labels(0) == std::vector<float>{1, 0, 1});  // the crowd person counts
+  CHECK(d.labels(1) == std::vector<float>{0, 1, 0});
+  CHECK(d.labels(2) == std::vector<float>{0, 0, 0});
+
+  const CocoAnnotation& a = d.annotations[0];
+  CHECK(a.id == 11);
+  CHECK(a.image == 0);
+  CHECK(a.category == 2);
+  CHECK_FALSE(a.iscrowd);
+  CHECK(a.area == 12.5);
+  CHECK(std::vector<double>(a.bbox, a.bbox + 4) == std::vector<double>{1.5, 2, 3, 4.25});
+  REQUIRE(a.segmentation.kind == CocoSegmentation::Kind::polygons);
+  CHECK(a.segmentation.polygons ==
+        std::vector<std::vector<double>>{{1, 1, 5.5, 1, 5.5, 4}, {0, 0, 1, 0, 1, 1, 0, 1}});
+  const CocoAnnotation& b = d.annotations[1];
+  CHECK(b.iscrowd);
+  REQUIRE(b.segmentation.kind == CocoSegmentation::Kind::rle);
+  CHECK(b.segmentation.counts == std::vector<uint32_t>{2, 3, 7});
+  const CocoAnnotation& e = d.annotations[2];
+  REQUIRE(e.segmentation.kind == CocoSegmentation::Kind::compressed_rle);
+  CHECK(e.segmentation.compressed == "52203");
+  CHECK(e.segmentation.rle_height == 5);
+  CHECK(e.segmentation.rle_width == 6);
+
+  // Without segmentations (training reads labels only): the same index, no masks kept.
+  CocoReadOptions labels_only;
+  labels_only.segmentations = false;
+  const CocoDataset l = parse_coco_annotations(text, "t.json", labels_only);
+  CHECK(l.image_annotations == d.image_annotations);
+  CHECK(l.annotations[0].segmentation.kind == CocoSegmentation::Kind::none);
+}
+
+TEST_CASE("coco reader: layout paths and detection") {
+  const std::filesystem::path dir = fresh_temp_dir("coco-layout");
+  const std::string root = dir.string();
+  CHECK_FALSE(is_coco_root(root));
+  CHECK(coco_annotation_path(root, "val2014") == root + "/annotations/instances_val2014.json");
+  CocoImage im;
+  im.file_name = "x.jpg";
+  CHECK(coco_image_path(root, "val2014", im) == root + "/val2014/x.jpg");
+  std::filesystem::create_directory(dir / "annotations");
+  write_bytes(coco_annotation_path(root, "val2014"), "{\"images\": []}");
+  CHECK(is_coco_root(root));
+  CHECK(error_of([&] { read_coco_annotations(coco_annotation_path(root, "val2014")); }) ==
+        root + "/annotations/instances_val2014.json: not a COCO instances file (no "
+               "'annotations' array)");
+}
+
+TEST_CASE("coco reader: bad input is one line naming the file and the record") {
+  struct Case {
+    std::string text, error;
+  };
+  const Case cases[] = {
+      {"[1, 2]", "t.json: not a COCO annotation file (the document is not an object)"},
+      {R"({"images": [], "categories": []})",
+       "t.json: not a COCO instances file (no 'annotations' array)"},
+      {R"({"images": {}, "categories": [], "annotations": []})",
+       "t.json: not a COCO annotation file ('images' is not an array)"},
+      {with_annotation(R"({"id": 3, "image_id": 8, "category_id": 5})"),
+       "t.json: annotations[0] (id 3): unknown image_id 8"},
+      {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 6})"),
+       "t.json: annotations[0] (id 3): unknown category_id 6"},
+      {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 5, "segmentation": [[1, 2, 3]]})"),
+       "t.json: annotations[0] (id 3): polygon 0 has an odd number of coordinates (3)"},
+      {with_annotation(
+           R"({"id": 3, "image_id": 7, "category_id": 5, "segmentation": [[0,0,1,1,2,2], [1, 2, 3, 4]]})"),
+       "t.json: annotations[0] (id 3): polygon 1 has fewer than 3 points (2)"},
+      {with_annotation(
+           R"({"id": 3, "image_id": 7, "category_id": 5, "segmentation": {"size": [3, 4], "counts": [2, 3]}})"),
+       "t.json: annotations[0] (id 3): RLE counts sum to 5, not 3 x 4 = 12"},
+      {with_annotation(
+           R"({"id": 3, "image_id": 7, "category_id": 5, "segmentation": {"size": [4, 3], "counts": [12]}})"),
+       "t.json: annotations[0] (id 3): RLE size 4 x 3 is not its image's 3 x 4"},
+      {with_annotation(R"({"id": 3, "image_id": "7", "category_id": 5})"),
+       "t.json: annotations[0] (id 3): field 'image_id': expected an integer, found a string at "
+       "byte 200"},
+      {with_annotation(R"({"image_id": 7, "category_id": 5})"),
+       "t.json: annotations[0]: no 'id' field"},
+      {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 5, "iscrowd": 2})"),
+       "t.json: annotations[0] (id 3): iscrowd is 2, not 0 or 1"},
+      {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 5, "bbox": [1, 2, 3]})"),
+       "t.json: annotations[0] (id 3): bbox has 3 numbers, not 4"},
+      {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 5}, {"id": 3, "image_id": 7,
+                          "category_id": 5})"),
+       "t.json: annotations[1] (id 3): repeated annotation id (annotations[0] has it too)"},
+      {R"({"images": [{"id": 1, "file_name": "../x.jpg", "width": 1, "height": 1}],
+           "categories": [], "annotations": []})",
+       "t.json: images[0] (id 1): file_name '../x.jpg' leaves the image folder"},
+      {R"({"images": [{"id": 1, "file_name": "x.jpg", "width": 0, "height": 1}],
+           "categories": [], "annotations": []})",
+       "t.json: images[0] (id 1): image side 0 is not in 1..1048576"},
+      {R"({"images": [{"id": 1, "file_name": "x.jpg", "height": 1}],
+           "categories": [], "annotations": []})",
+       "t.json: images[0] (id 1): no 'width' field"},
+      {R"({"images": [{"id": 1, "file_name": "x.jpg", "width": 1, "height": 1},
+                      {"id": 1, "file_name": "y.jpg", "width": 1, "height": 1}],
+           "categories": [], "annotations": []})",
+       "t.json: images[1]: repeated image id 1"},
+      {R"({"images": [], "categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}],
+           "annotations": []})",
+       "t.json: categories: repeated category id 1"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    const std::string e = coco_error(c.text);
+    if (c.error.find("at byte") == std::string::npos) CHECK(e == c.error);
+    else CHECK(e.substr(0, e.find(" at byte")) == c.error.substr(0, c.error.find(" at byte")));
+  }
+  // A truncated file: every prefix of a valid one is refused, as corrupt JSON or as not COCO.
+  const std::string good = with_annotation(
+      R"({"id": 3, "image_id": 7, "category_id": 5, "segmentation": [[0, 0, 1, 0, 1, 1]]})");
+  CHECK_NOTHROW(parse_coco_annotations(good, "t.json"));
+  for (size_t n = 0; n < good.size(); ++n) {
+    CAPTURE(n);
+    CHECK(coco_error(good.substr(0, n)).find("t.json: ") == 0);
+  }
+}
