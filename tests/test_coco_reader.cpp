@@ -3,7 +3,9 @@
 // image-level labels, and one clear line for each kind of bad input.
 #include <doctest/doctest.h>
 
+#include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -307,5 +309,44 @@ TEST_CASE("coco reader: bad input is one line naming the file and the record") {
   for (size_t n = 0; n < good.size(); ++n) {
     CAPTURE(n);
     CHECK(coco_error(good.substr(0, n)).find("t.json: ") == 0);
+  }
+}
+
+TEST_CASE("json cursor: numbers read exactly as std::from_chars reads them") {
+  // The cursor's fast path for short decimals against the standard library's conversion.
+  std::mt19937_64 rng(3);
+  std::vector<std::string> texts = {"0", "-0", "0.1", "0.30000000000000004", "123.45",
+                                    "999999999999999", "9007199254740993", "1e22", "1e23",
+                                    "0.0000000000000000000001", "0.00000000000000000000001",
+                                    "12345678901234567890", "-2.5e-3", "4.9e-324", "1.7976931348623157e308"};
+  for (int i = 0; i < 20000; ++i) {
+    const int whole = static_cast<int>(rng() % 7), frac = static_cast<int>(rng() % 19);
+    std::string t = rng() % 3 == 0 ? "-" : "";
+    const bool zero = rng() % 10 == 0;  // "0.xxx": no more whole digits (no leading zeros)
+    t += zero ? "0" : std::to_string(1 + rng() % 9);
+    for (int k = 0; k < (zero ? 0 : whole); ++k) t += static_cast<char>('0' + rng() % 10);
+    if (frac) {
+      t += '.';
+      for (int k = 0; k < frac; ++k) t += static_cast<char>('0' + rng() % 10);
+    }
+    texts.push_back(t);
+  }
+  std::string doc = "[";
+  for (size_t i = 0; i < texts.size(); ++i) doc += (i ? "," : "") + texts[i];
+  doc += "]";
+  JsonCursor c(doc, "n");
+  std::vector<double> read;
+  c.read_doubles(read);
+  REQUIRE(read.size() == texts.size());
+  JsonCursor one(doc, "n");
+  one.begin_array();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    CAPTURE(texts[i]);
+    double expected = 0;
+    std::from_chars(texts[i].data(), texts[i].data() + texts[i].size(), expected);
+    REQUIRE(one.next_item());
+    const double single = one.read_double();
+    CHECK(std::memcmp(&read[i], &expected, sizeof(double)) == 0);  // bits: -0 too
+    CHECK(std::memcmp(&single, &expected, sizeof(double)) == 0);
   }
 }

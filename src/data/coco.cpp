@@ -154,8 +154,7 @@ void read_polygons(JsonCursor& c, const RecordReader& r, CocoSegmentation& s) {
   c.begin_array();
   while (c.next_item()) {
     std::vector<double> poly;
-    c.begin_array();
-    while (c.next_item()) poly.push_back(c.read_double());
+    c.read_doubles(poly);
     if (poly.size() % 2 != 0)
       r.fail(str_cat("polygon ", s.polygons.size(), " has an odd number of coordinates (",
                      poly.size(), ")"));
@@ -315,27 +314,37 @@ CocoDataset parse_coco_annotations(const std::string& text, const std::string& s
     if (!d.category_index.emplace(d.categories[i].id, static_cast<int>(i)).second)
       throw Error(str_cat(source, ": categories: repeated category id ", d.categories[i].id));
 
+  // Repeated annotation ids: sorted (id, index) pairs, a repeat next to its first.
+  std::vector<std::pair<int64_t, size_t>> ids(d.annotations.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = {d.annotations[i].id, i};
+  std::sort(ids.begin(), ids.end());
+  size_t repeat = SIZE_MAX, first = 0;
+  for (size_t k = 1; k < ids.size(); ++k)
+    if (ids[k].first == ids[k - 1].first && ids[k].second < repeat) {
+      repeat = ids[k].second;
+      first = ids[k - 1].second;
+      for (size_t j = k - 1; j > 0 && ids[j - 1].first == ids[k].first; --j) first = ids[j - 1].second;
+    }
+
   d.image_annotations.assign(d.images.size(), {});
-  std::unordered_map<int64_t, size_t> annotation_ids;
-  annotation_ids.reserve(d.annotations.size());
   for (size_t i = 0; i < d.annotations.size(); ++i) {
     CocoAnnotation& a = d.annotations[i];
-    const std::string where = str_cat(source, ": annotations[", i, "] (id ", a.id, "): ");
-    if (!annotation_ids.emplace(a.id, i).second)
-      throw Error(str_cat(where, "repeated annotation id (annotations[", annotation_ids[a.id],
-                          "] has it too)"));
+    auto where = [&] { return str_cat(source, ": annotations[", i, "] (id ", a.id, "): "); };
+    if (i == repeat)
+      throw Error(str_cat(where(), "repeated annotation id (annotations[", first, "] has it too)"));
     const auto img = d.image_index.find(refs[i].first);
-    if (img == d.image_index.end()) throw Error(str_cat(where, "unknown image_id ", refs[i].first));
+    if (img == d.image_index.end())
+      throw Error(str_cat(where(), "unknown image_id ", refs[i].first));
     const auto cat = d.category_index.find(refs[i].second);
     if (cat == d.category_index.end())
-      throw Error(str_cat(where, "unknown category_id ", refs[i].second));
+      throw Error(str_cat(where(), "unknown category_id ", refs[i].second));
     a.image = img->second;
     a.category = cat->second;
     const CocoImage& im = d.images[a.image];
     const CocoSegmentation& s = a.segmentation;
     if (s.kind != CocoSegmentation::Kind::none && s.kind != CocoSegmentation::Kind::polygons &&
         (s.rle_height != im.height || s.rle_width != im.width))
-      throw Error(str_cat(where, "RLE size ", s.rle_height, " x ", s.rle_width,
+      throw Error(str_cat(where(), "RLE size ", s.rle_height, " x ", s.rle_width,
                           " is not its image's ", im.height, " x ", im.width));
     d.image_annotations[a.image].push_back(static_cast<int>(i));
   }

@@ -1,6 +1,7 @@
 #include "data/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,9 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <filesystem>
-#include <sstream>
 
 #include "tensor/error.h"
 
@@ -35,13 +34,25 @@ void sync_dir(const std::string& dir) {
 
 }  // namespace
 
+// One allocation of the file's size and one read where the size is known (a 300 MB annotation
+// file is not copied through a growing stream buffer); pipes and the like are read in chunks.
 std::string read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  PRM_CHECK(in.good(), "cannot open '", path, "' for reading: ", std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  PRM_CHECK(!in.bad(), "error reading '", path, "'");
-  return buf.str();
+  FILE* f = std::fopen(path.c_str(), "rb");
+  PRM_CHECK(f != nullptr, "cannot open '", path, "' for reading: ", std::strerror(errno));
+  std::string bytes;
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
+  }
+  char chunk[1 << 16];  // the rest (a file that grew, or one without a size)
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.append(chunk, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  PRM_CHECK(!failed, "error reading '", path, "': ", std::strerror(err));
+  return bytes;
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

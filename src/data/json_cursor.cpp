@@ -29,6 +29,36 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+// A validated JSON number's value, correctly rounded as std::from_chars gives it. Most numbers
+// in annotation files are short decimals ("123.45"): their digits as an integer m < 2^53 and a
+// power of ten 10^k with |k| <= 22 are both exact doubles, so m * 10^k or m / 10^-k is one
+// correctly rounded operation (Clinger's fast path) and equals from_chars' result. Anything else
+// goes to from_chars. False when the value is out of a double's range.
+bool number_value(std::string_view text, double& out) {
+  static const double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  size_t i = 0;
+  const bool negative = text[0] == '-';
+  i += negative;
+  uint64_t m = 0;
+  int digits = 0, exponent = 0;
+  bool simple = true;
+  for (; i < text.size() && is_digit(text[i]); ++i, ++digits) m = m * 10 + (text[i] - '0');
+  if (i < text.size() && text[i] == '.')
+    for (++i; i < text.size() && is_digit(text[i]); ++i, ++digits, --exponent)
+      m = m * 10 + (text[i] - '0');
+  if (i < text.size()) simple = false;  // an exponent: from_chars
+  if (simple && digits <= 15 && m < (uint64_t(1) << 53) && exponent >= -22) {
+    const double v = exponent < 0 ? static_cast<double>(m) / kPow10[-exponent]
+                                  : static_cast<double>(m);
+    out = negative ? -v : v;
+    return true;
+  }
+  const std::from_chars_result r = std::from_chars(text.data(), text.data() + text.size(), out);
+  return r.ec == std::errc() && r.ptr == text.data() + text.size();
+}
+
 }  // namespace
 
 JsonCursor::JsonCursor(std::string_view text, std::string source, int max_depth)
@@ -174,11 +204,35 @@ double JsonCursor::read_double() {
   const size_t start = pos_;
   const std::string_view text = number_text();
   double v = 0;
-  // from_chars reads no leading '+' and, unlike strtod, ignores the locale.
-  const std::from_chars_result r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size())
-    corrupt(str_cat("number ", text, " out of range"), start);
+  if (!number_value(text, v)) corrupt(str_cat("number ", text, " out of range"), start);
   return v;
+}
+
+void JsonCursor::read_doubles(std::vector<double>& out) {
+  begin_array();
+  scratch_.clear();
+  skip_space();
+  if (pos_ < s_.size() && s_[pos_] == ']') {
+    ++pos_;
+    stack_.pop_back();
+    return;
+  }
+  while (true) {
+    skip_space();
+    value_start_ = pos_;
+    if (pos_ < s_.size() && s_[pos_] != '-' && !is_digit(s_[pos_])) wrong_kind("a number");
+    const std::string_view text = number_text();
+    double v = 0;
+    if (!number_value(text, v)) corrupt(str_cat("number ", text, " out of range"), value_start_);
+    scratch_.push_back(v);
+    skip_space();
+    if (pos_ >= s_.size()) corrupt("unexpected end of the text", pos_);
+    const char c = s_[pos_++];
+    if (c == ']') break;
+    if (c != ',') corrupt("expected ',' or ']'", pos_ - 1);
+  }
+  stack_.pop_back();
+  out.insert(out.end(), scratch_.begin(), scratch_.end());
 }
 
 int64_t JsonCursor::read_int64() {
@@ -294,36 +348,59 @@ uint32_t JsonCursor::hex4() {
   return v;
 }
 
+// A byte-level walk (the public calls' bookkeeping, per value, costs more than the bytes): one
+// value, then closing brackets or a ',' (and a field name) until back at the starting depth.
 void JsonCursor::skip() {
-  const size_t depth = stack_.size();
-  do {
-    // Inside a container being skipped: move to its next member first.
-    if (stack_.size() > depth) {
-      const bool more = stack_.back().object ? next_field() : next_item();
-      if (!more) continue;
+  const size_t base = stack_.size();
+  std::string scratch;
+  auto field_name = [&] {
+    skip_space();
+    if (pos_ >= s_.size() || s_[pos_] != '"') corrupt("expected a field name", pos_);
+    parse_string(scratch);
+    expect(':', "expected ':' after a field name");
+  };
+  while (true) {
+    const char c = next_char();
+    if (c == '{' || c == '[') {
+      enter(c == '{');
+      skip_space();
+      if (pos_ < s_.size() && s_[pos_] == (c == '{' ? '}' : ']')) {
+        ++pos_;
+        stack_.pop_back();
+      } else {
+        if (c == '{') field_name();
+        continue;  // to the first member's value
+      }
+    } else if (c == '"') {
+      parse_string(scratch);
+    } else if (c == '-' || is_digit(c)) {
+      number_text();
+    } else if (c == 't') {
+      literal("true");
+    } else if (c == 'f') {
+      literal("false");
+    } else if (c == 'n') {
+      literal("null");
+    } else {
+      corrupt(str_cat("unexpected character '", c, "'"), pos_);
     }
-    switch (peek()) {
-      case Json::Kind::object:
-        enter(true);
+    // After a value: leave finished containers, or step to the next member.
+    while (stack_.size() > base) {
+      skip_space();
+      if (pos_ >= s_.size()) corrupt("unexpected end of the text", pos_);
+      const bool object = stack_.back().object;
+      const char d = s_[pos_];
+      if (d == ',') {
+        ++pos_;
+        if (object) field_name();
         break;
-      case Json::Kind::array:
-        enter(false);
-        break;
-      case Json::Kind::string:
-        parse_string(name_);
-        break;
-      case Json::Kind::number:
-        number_text();
-        break;
-      case Json::Kind::boolean:
-        read_bool();
-        break;
-      case Json::Kind::null:
-        read_null();
-        break;
+      }
+      if (d != (object ? '}' : ']')) corrupt(object ? "expected ',' or '}'" : "expected ',' or ']'", pos_);
+      ++pos_;
+      stack_.pop_back();
     }
-  } while (stack_.size() > depth);
-  name_.clear();
+    if (stack_.size() == base) return;
+  }
 }
 
 void JsonCursor::end_document() {
