@@ -29,6 +29,8 @@ const Command kCommands[] = {
     {"eval", prm::cmd_eval, "score predictions against VOC ground truth (mAP, mAP^r, ABO, mIoU)"},
     {"loaderbench", prm::cmd_loaderbench, "images per second the threaded VOC loader delivers"},
     {"graph", prm::cmd_graph, "print the autograd graph of one training step (study; --dot)"},
+    {"convert", prm::cmd_convert,
+     "write any weights file prm reads (PyTorch .pth too) as .safetensors"},
 };
 
 void print_usage(FILE* out) {

@@ -3,12 +3,36 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "data/files.h"
 #include "data/json.h"
+#include "data/pth.h"
 
 namespace prm {
 
+WeightsFormat weights_format(std::string_view bytes) {
+  if (is_pth_zip(bytes)) return WeightsFormat::pth_zip;
+  if (is_pth_legacy(bytes)) return WeightsFormat::pth_legacy;
+  return WeightsFormat::safetensors;
+}
+
+const char* weights_format_name(WeightsFormat format) {
+  switch (format) {
+    case WeightsFormat::pth_zip: return "PyTorch zip";
+    case WeightsFormat::pth_legacy: return "PyTorch legacy";
+    default: return "safetensors";
+  }
+}
+
+SafetensorsContents load_weights_file(const std::string& path, WeightsFormat* format_out) {
+  const std::string bytes = read_file_bytes(path);
+  const WeightsFormat format = weights_format(bytes);
+  if (format_out) *format_out = format;
+  if (format == WeightsFormat::safetensors) return parse_safetensors(bytes, path);
+  return SafetensorsContents{parse_pth(bytes, path), {}};
+}
+
 LoadReport load_weights(Module& module, const std::string& path, const LoadOptions& options) {
-  return module.load_state_dict(load_safetensors(path).tensors, options, path);
+  return module.load_state_dict(load_weights_file(path).tensors, options, path);
 }
 
 void save_weights(const Module& module, const std::string& path, const Metadata& metadata) {
@@ -102,7 +126,7 @@ std::string weights_setting(const std::string& flag, const std::string& given,
 
 std::unique_ptr<ResNet> load_classifier(const std::string& arch, const std::string& path,
                                         DType dtype, Device device, WeightsInfo* info_out) {
-  SafetensorsContents weights = load_safetensors(path);
+  SafetensorsContents weights = load_weights_file(path);
   const WeightsInfo info = read_info(weights.metadata, path);
   if (info_out) *info_out = info;
   ResNetOptions options;

@@ -1,9 +1,10 @@
-// Weights files: a module's state dict (layers/module.h) read from and written to .safetensors
-// (data/safetensors.h). This is the one place that composes the two, so that layers/ knows no
+// Weights files: a module's state dict (layers/module.h) read from .safetensors
+// (data/safetensors.h) or PyTorch's torch.save files (data/pth.h), written as .safetensors. This is the one place that composes the two, so that layers/ knows no
 // file format and data/ knows no module. Errors name the file.
 #pragma once
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/safetensors.h"
@@ -13,7 +14,18 @@
 
 namespace prm {
 
-// Reads a .safetensors file into a module by name (see LoadOptions).
+// Which reader a weights file needs, from its first bytes, never its name: a zip archive or a
+// pickle with torch's magic number is a PyTorch file (data/pth.h), anything else .safetensors.
+enum class WeightsFormat { safetensors, pth_zip, pth_legacy };
+WeightsFormat weights_format(std::string_view bytes);
+const char* weights_format_name(WeightsFormat format);  // "safetensors", "PyTorch zip", ...
+
+// The tensors (and, for .safetensors, the metadata) of any weights file prm reads, chosen by
+// content; *format (when given) receives which it was. Every command that reads weights (--weights,
+// --pretrained, prm convert) goes through here.
+SafetensorsContents load_weights_file(const std::string& path, WeightsFormat* format = nullptr);
+
+// Reads a weights file (load_weights_file) into a module by name (see LoadOptions).
 LoadReport load_weights(Module& module, const std::string& path, const LoadOptions& options = {});
 // Writes the module's state dict as .safetensors (atomically).
 void save_weights(const Module& module, const std::string& path, const Metadata& metadata = {});
