@@ -143,11 +143,8 @@ void build(Run& run) {
   run.comm = &world(run.device);  // before any CUDA allocation: it picks this rank's GPU
   Comm& comm = *run.comm;
   const int R = comm.size();
-  if (R > c.batch)  // every rank sees this alike
-    throw CollectiveError(str_cat("started with ", R, " ranks but --batch is ", c.batch,
-                                  ": every rank needs at least one image of each batch (the "
-                                  "batch is the global batch); start at most ", c.batch,
-                                  " ranks"));
+  const std::string problem = rank_batch_problem(R, c.batch);
+  if (!problem.empty()) throw CollectiveError(problem);  // every rank sees this alike
   check_same_config(comm, c);
   agree(comm, [&] { run.train_set = std::make_unique<VocDataset>(voc_options(c, c.train_split)); });
   agree(comm, [&] {
@@ -404,6 +401,13 @@ TrainResult run_epochs(Run& run) {
 }
 
 }  // namespace
+
+std::string rank_batch_problem(int ranks, int64_t batch) {
+  if (ranks <= batch) return "";
+  return str_cat("started with ", ranks, " ranks but --batch is ", batch,
+                 ": every rank needs at least one image of each batch (the batch is the global "
+                 "batch); start at most ", batch, " ranks");
+}
 
 TrainResult train(const TrainConfig& config, const TrainControls& controls) {
   PRM_CHECK(!config.out.empty(), "train: no output folder given");

@@ -63,6 +63,10 @@ TrainResult train(const TrainConfig& config, const TrainControls& controls = {})
 TrainResult resume_training(const std::string& run_dir, int64_t epochs,
                             const TrainControls& controls = {});
 
+// Why `ranks` data-parallel ranks cannot train with a global batch of `batch` images ("" when
+// they can): every rank needs at least one image of each batch.
+std::string rank_batch_problem(int ranks, int64_t batch);
+
 // The configuration stored in a run's checkpoint (prm::Error naming the file when damaged).
 TrainConfig read_run_config(const std::string& run_dir);
 
