@@ -17,6 +17,7 @@ int cmd_graph(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_infer(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
+int cmd_data(int argc, char** argv);
 
 class Args;
 // Shared by prm infer and prm eval --weights (cmd_infer.cpp): the inference flags, and the

@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"forward", prm::cmd_forward, "class response maps (and an input gradient) of a ResNet"},
     {"bench", prm::cmd_bench, "time forward and training steps (JSON lines)"},
     {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 layout"},
+    {"data", prm::cmd_data, "check a dataset's annotations (VOC or COCO) and count what they hold"},
     {"eval", prm::cmd_eval, "score predictions against VOC ground truth (mAP, mAP^r, ABO, mIoU)"},
     {"loaderbench", prm::cmd_loaderbench, "images per second the threaded VOC loader delivers"},
     {"graph", prm::cmd_graph, "print the autograd graph of one training step (study; --dot)"},

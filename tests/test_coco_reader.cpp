@@ -350,3 +350,61 @@ TEST_CASE("json cursor: numbers read exactly as std::from_chars reads them") {
     CHECK(std::memcmp(&single, &expected, sizeof(double)) == 0);
   }
 }
+
+TEST_CASE("prm data: counts a COCO split and a VOC split, reads annotations only, writes nothing") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const std::filesystem::path root = fresh_temp_dir("prm-data-coco");
+  std::filesystem::create_directory(root / "annotations");
+  // No image folder at all: prm data reads the annotations only.
+  write_bytes((root / "annotations" / "instances_val2017.json").string(), R"({
+    "images": [{"id": 1, "file_name": "a.jpg", "width": 4, "height": 3},
+               {"id": 2, "file_name": "b.jpg", "width": 4, "height": 3}],
+    "categories": [{"id": 3, "name": "car"}, {"id": 1, "name": "person"}],
+    "annotations": [
+      {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 2, "bbox": [0, 0, 1, 1],
+       "segmentation": [[0, 0, 1, 0, 1, 1]]},
+      {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 1, "area": 12, "bbox": [0, 0, 4, 3],
+       "segmentation": {"size": [3, 4], "counts": [0, 12]}},
+      {"id": 3, "image_id": 1, "category_id": 3, "iscrowd": 0, "area": 2, "bbox": [0, 0, 1, 1],
+       "segmentation": [[0, 0, 1, 0, 1, 1]]}]})");
+  const CommandResult r =
+      run_command("'" + prm_bin() + "' data --data '" + root.string() + "' --split val2017");
+  REQUIRE(r.exit_code == 0);
+  const Json j = parse_json(r.out, "stdout");
+  CHECK(j.at("format").as_string() == "coco");
+  CHECK(j.at("split").as_string() == "val2017");
+  CHECK(j.at("images").as_int64() == 2);
+  CHECK(j.at("annotations").as_int64() == 3);
+  CHECK(j.at("crowd").as_int64() == 1);
+  CHECK(j.at("images_without_annotations").as_int64() == 1);
+  CHECK(j.at("classes").as_int64() == 2);
+  CHECK(j.at("objects_per_class").at("person").as_int64() == 2);
+  CHECK(j.at("objects_per_class").at("car").as_int64() == 1);
+  CHECK(j.at("load_s").as_double() >= 0);
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) entries += !e.is_directory();
+  CHECK(entries == 1);  // nothing written
+
+  // A bad annotation: one line naming the file and the record, exit 1.
+  write_bytes((root / "annotations" / "instances_bad.json").string(),
+              R"({"images": [], "categories": [], "annotations": [{"id": 5, "image_id": 1,
+                  "category_id": 1}]})");
+  const CommandResult bad =
+      run_command("'" + prm_bin() + "' data --data '" + root.string() + "' --split bad");
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("instances_bad.json: annotations[0] (id 5): unknown image_id 1\n") !=
+        std::string::npos);
+
+  // VOC: a synthetic set (4 + 2 images), its val split.
+  const std::string voc = (fresh_temp_dir("prm-data-voc") / "voc").string();
+  REQUIRE(run_command("'" + prm_bin() + "' synth --out '" + voc +
+                      "' --train 4 --val 2 --size 64 --classes 3")
+              .exit_code == 0);
+  const CommandResult v = run_command("'" + prm_bin() + "' data --data '" + voc + "' --split val");
+  REQUIRE(v.exit_code == 0);
+  const Json vj = parse_json(v.out, "stdout");
+  CHECK(vj.at("format").as_string() == "voc");
+  CHECK(vj.at("images").as_int64() == 2);
+  CHECK(vj.at("classes").as_int64() == 20);
+  CHECK(vj.at("annotations").as_int64() >= 2);  // 1-4 objects per image
+}

@@ -496,6 +496,42 @@ TEST_CASE("dist: thread-rank barrier and broadcast hold every rank, round after 
   }
 }
 
+TEST_CASE("dist: back-to-back thread-rank collectives never read the next one's value") {
+  // Broadcasts and all-reduces one after the other with nothing between them: a rank that left a
+  // broadcast before every rank had read its value would overwrite the shared slot (the next
+  // broadcast's root, or its own all-reduce contribution) under a slower rank's eyes.
+  const int R = 3, rounds = 400;
+  ThreadGroup group(R);
+  std::vector<int> bad(R, 0);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < R; ++r)
+    threads.emplace_back([&, r] {
+      Comm& c = group.comm(r);
+      for (int i = 0; i < rounds; ++i) {
+        for (int k = 0; k < 2; ++k) {  // tensor after tensor: both use the shared slots
+          const int root = (i + k) % R;
+          Tensor t = Tensor::full({1}, r == root ? double(10 * i + k) : -1.0, DType::f64);
+          c.broadcast(t, root);
+          bad[r] += t.to_vector()[0] != double(10 * i + k);
+        }
+        for (int k = 0; k < 2; ++k) {  // string after string: both use the shared bytes
+          const int root = (i + k + 1) % R;
+          std::string s = r == root ? std::to_string(10 * i + k) : std::string("?");
+          c.broadcast(s, root);
+          bad[r] += s != std::to_string(10 * i + k);
+        }
+        Tensor t = Tensor::full({1}, r == i % R ? 7.0 : -1.0, DType::f64);
+        c.broadcast(t, i % R);  // then an all-reduce, whose rank 0 writes slot 0
+        bad[r] += t.to_vector()[0] != 7.0;
+        double v[1] = {double(r + i)};
+        c.all_reduce(v, 1, ReduceOp::sum);
+        bad[r] += v[0] != double(R * i + R * (R - 1) / 2);
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < R; ++r) CHECK(bad[r] == 0);
+}
+
 TEST_CASE("dist: a thread rank's second and third duplicate() are groups of their own") {
   const int R = 2;
   ThreadGroup group(R);
