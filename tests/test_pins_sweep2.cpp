@@ -165,19 +165,23 @@ TEST_CASE("infer: the JSON line says the image's size; CRM pictures show each cl
 }
 
 TEST_CASE("visualize: instance contours are drawn in the instance's own colour") {
-  Image image = solid_image(20, 20, 0);
+  Image image = solid_image(64, 64, 0);
   Instance inst;
-  inst.mask = Mask(20, 20);
-  for (int y = 5; y < 15; ++y)
-    for (int x = 5; x < 15; ++x) inst.mask.at(y, x) = 1;
+  inst.mask = Mask(64, 64);
+  for (int y = 10; y < 50; ++y)
+    for (int x = 10; x < 50; ++x) inst.mask.at(y, x) = 1;
   const Image out = draw_instances(image, {inst}, {"cat"});
   const std::array<uint8_t, 3> colour = instance_colour(0);
   REQUIRE(colour[0] != colour[1]);
-  // (10, 5): on the mask's left edge, inside the 2-pixel contour band, away from the label.
-  const uint8_t* p = out.at(10, 5);
-  CHECK(p[0] == colour[0]);
-  CHECK(p[1] == colour[1]);
-  CHECK(p[2] == colour[2]);
+  // The bottom edge, far from the label (at the top-left corner): the 2-pixel contour band is
+  // rows 49 (inside) and 50 (outside).
+  for (int y : {49, 50}) {
+    CAPTURE(y);
+    const uint8_t* p = out.at(y, 30);
+    CHECK(p[0] == colour[0]);
+    CHECK(p[1] == colour[1]);
+    CHECK(p[2] == colour[2]);
+  }
 }
 
 TEST_CASE("labels: a class without any object is -1 (a negative), not 0 (ignored)") {

@@ -77,6 +77,7 @@ AREAS = {"prm": "src/prm", "data": "src/data", "dist": "src/dist", "layers": "sr
 RESULTS = os.path.join(REPO, "tools", "mutation_results.jsonl")
 EQUIVALENT = os.path.join(REPO, "tools", "mutation_equivalent.txt")
 RECHECK = os.path.join(REPO, "tools", "mutation_recheck.jsonl")
+MOVED = os.path.join(REPO, "tools", "mutation_moved.txt")
 # Reasons in the equivalent file that start with one of these mark a survivor that no test can
 # catch on a machine without MPI / without a GPU (code that only runs there): left out of the
 # score like an equivalent mutant, but counted in a column of its own.
@@ -259,6 +260,19 @@ def load_results(path: str) -> Dict[str, dict]:
     return results
 
 
+def load_moved(path: str) -> Dict[str, Tuple[str, str, str]]:
+    """MOVED: survivors whose line a refactor rewrote, so that --recheck cannot find it by its
+    text. One per line, tab-separated: id, path, today's line, the same mutation of it, why."""
+    moved = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    parts = line.rstrip("\n").split("\t")
+                    moved[parts[0]] = (parts[1], parts[2], parts[3])
+    return moved
+
+
 def load_equivalent(path: str) -> Dict[str, str]:
     equivalent = {}
     if os.path.exists(path):
@@ -362,7 +376,11 @@ def recheck_survivors(args: argparse.Namespace, results: Dict[str, dict],
         sys.exit("mutate.py --recheck: the working tree fails its tests")
     print(f"recheck: {len(todo)} survivors against the working tree ({summary_line(out)})",
           flush=True)
+    moved = load_moved(MOVED)
     for k, r in enumerate(todo, 1):
+        if r["id"] in moved:  # the line was rewritten since: the same bug in today's words
+            r = dict(r, path=moved[r["id"]][0], original=moved[r["id"]][1],
+                     mutated=moved[r["id"]][2])
         where = locate(files, r["area"], r, old)
         rec = {"id": r["id"], "date": time.strftime("%Y-%m-%d %H:%M")}
         if where is None:
