@@ -120,22 +120,66 @@ std::vector<Group> make_groups(const std::vector<uint64_t>& gt_keys,
   return groups;
 }
 
-// Scratch space of one thread for evaluate_group.
+// Scratch space of one thread for evaluate_group: one group's detections (kept ones, in score
+// order) and ground truths (input order), their IoUs, and the matching's working state.
 struct GroupScratch {
   std::vector<uint32_t> dts;  // detection indices in score order
   std::vector<const Rle*> dt_masks, gt_masks;
-  std::vector<uint8_t> crowd, ignore;
-  std::vector<double> iou;     // [D][G], ground truths in input order
+  std::vector<double> dt_area, gt_area;
+  std::vector<int64_t> gt_id;
+  std::vector<uint8_t> crowd, ignore, taken;
+  std::vector<double> iou;      // [D][G]
   std::vector<uint32_t> order;  // ground truths, non-ignored first
-  std::vector<uint8_t> taken;
 };
+
+// pycocotools' evaluateImg for one area range: the greedy matching at every threshold, into the
+// detections' bits for that range. Returns the number of non-ignored ground truths.
+uint32_t match_area_range(DetResult* results, int a, GroupScratch& s) {
+  const auto& thresholds = iou_thresholds();
+  const size_t D = s.dt_masks.size(), G = s.gt_masks.size();
+  const double lo = kAreaRanges[a][0], hi = kAreaRanges[a][1];
+  s.order.clear();
+  for (size_t g = 0; g < G; ++g) {
+    s.ignore[g] = s.crowd[g] || s.gt_area[g] < lo || s.gt_area[g] > hi;
+    if (!s.ignore[g]) s.order.push_back(static_cast<uint32_t>(g));
+  }
+  const uint32_t non_ignored = static_cast<uint32_t>(s.order.size());
+  for (size_t g = 0; g < G; ++g)
+    if (s.ignore[g]) s.order.push_back(static_cast<uint32_t>(g));
+
+  for (int t = 0; t < T; ++t) {
+    std::fill(s.taken.begin(), s.taken.end(), 0);
+    const uint16_t bit = uint16_t(1u << t);
+    for (size_t d = 0; d < D; ++d) {
+      double best = std::min(thresholds[t], 1 - 1e-10);
+      int64_t m = -1;
+      for (uint32_t g : s.order) {
+        if (s.taken[g] && !s.crowd[g]) continue;
+        // Holding a non-ignored ground truth, stop at the first ignored one.
+        if (m >= 0 && !s.ignore[m] && s.ignore[g]) break;
+        if (s.iou[d * G + g] < best) continue;
+        best = s.iou[d * G + g];
+        m = g;
+      }
+      if (m < 0) continue;
+      if (s.ignore[m]) results[d].ignored[a] |= bit;
+      if (s.gt_id[m] != 0) results[d].matched[a] |= bit;
+      s.taken[m] = 1;
+    }
+  }
+  // Detections left unmatched outside the area range are ignored.
+  for (size_t d = 0; d < D; ++d) {
+    if (s.dt_area[d] < lo || s.dt_area[d] > hi)
+      results[d].ignored[a] |= uint16_t(~results[d].matched[a]);
+  }
+  return non_ignored;
+}
 
 // pycocotools' computeIoU + evaluateImg for every area range, into results[0, kept).
 void evaluate_group(Group& group, DetResult* results, const std::vector<uint32_t>& gt_order,
                     const std::vector<uint32_t>& dt_order,
                     const std::vector<GroundTruth>& ground_truths,
                     const std::vector<Detection>& detections, GroupScratch& s) {
-  const auto& thresholds = iou_thresholds();
   s.dts.assign(dt_order.begin() + group.dt_begin, dt_order.begin() + group.dt_end);
   std::stable_sort(s.dts.begin(), s.dts.end(), [&](uint32_t a, uint32_t b) {
     return detections[a].score > detections[b].score;
@@ -143,62 +187,30 @@ void evaluate_group(Group& group, DetResult* results, const std::vector<uint32_t
   const size_t D = std::min<size_t>(s.dts.size(), kMaxDetsUsed);
   const size_t G = group.gt_end - group.gt_begin;
   s.dt_masks.resize(D);
-  s.gt_masks.resize(G);
-  s.crowd.resize(G);
-  for (size_t d = 0; d < D; ++d) s.dt_masks[d] = &detections[s.dts[d]].mask;
-  for (size_t g = 0; g < G; ++g) {
-    const GroundTruth& gt = ground_truths[gt_order[group.gt_begin + g]];
-    s.gt_masks[g] = &gt.mask;
-    s.crowd[g] = gt.iscrowd;
-  }
-  s.iou.resize(D * G);
-  rle_iou_matrix(s.iou.data(), s.dt_masks.data(), D, s.gt_masks.data(), s.crowd.data(), G);
-
+  s.dt_area.resize(D);
   for (size_t d = 0; d < D; ++d) {
+    s.dt_masks[d] = &detections[s.dts[d]].mask;
+    s.dt_area[d] = static_cast<double>(rle_area(*s.dt_masks[d]));  // loadRes' area
     results[d] = DetResult{};
     results[d].score = detections[s.dts[d]].score;
     results[d].rank = static_cast<uint32_t>(d);
   }
+  s.gt_masks.resize(G);
+  s.gt_area.resize(G);
+  s.gt_id.resize(G);
+  s.crowd.resize(G);
   s.ignore.resize(G);
   s.taken.resize(G);
-  for (int a = 0; a < A; ++a) {
-    const double lo = kAreaRanges[a][0], hi = kAreaRanges[a][1];
-    s.order.clear();
-    for (size_t g = 0; g < G; ++g) {
-      const double area = ground_truths[gt_order[group.gt_begin + g]].area;
-      s.ignore[g] = s.crowd[g] || area < lo || area > hi;
-      if (!s.ignore[g]) s.order.push_back(static_cast<uint32_t>(g));
-    }
-    group.non_ignored_gts[a] = static_cast<uint32_t>(s.order.size());
-    for (size_t g = 0; g < G; ++g)
-      if (s.ignore[g]) s.order.push_back(static_cast<uint32_t>(g));
-
-    for (int t = 0; t < T; ++t) {
-      std::fill(s.taken.begin(), s.taken.end(), 0);
-      const uint16_t bit = uint16_t(1u << t);
-      for (size_t d = 0; d < D; ++d) {
-        double best = std::min(thresholds[t], 1 - 1e-10);
-        int64_t m = -1;
-        for (uint32_t g : s.order) {
-          if (s.taken[g] && !s.crowd[g]) continue;
-          // Holding a non-ignored ground truth, stop at the first ignored one.
-          if (m >= 0 && !s.ignore[m] && s.ignore[g]) break;
-          if (s.iou[d * G + g] < best) continue;
-          best = s.iou[d * G + g];
-          m = g;
-        }
-        if (m < 0) continue;
-        if (s.ignore[m]) results[d].ignored[a] |= bit;
-        if (ground_truths[gt_order[group.gt_begin + m]].id != 0) results[d].matched[a] |= bit;
-        s.taken[m] = 1;
-      }
-    }
-    // Detections left unmatched outside the area range are ignored.
-    for (size_t d = 0; d < D; ++d) {
-      const double area = static_cast<double>(rle_area(*s.dt_masks[d]));
-      if (area < lo || area > hi) results[d].ignored[a] |= uint16_t(~results[d].matched[a]);
-    }
+  for (size_t g = 0; g < G; ++g) {
+    const GroundTruth& gt = ground_truths[gt_order[group.gt_begin + g]];
+    s.gt_masks[g] = &gt.mask;
+    s.gt_area[g] = gt.area;
+    s.gt_id[g] = gt.id;
+    s.crowd[g] = gt.iscrowd;
   }
+  s.iou.resize(D * G);
+  rle_iou_matrix(s.iou.data(), s.dt_masks.data(), D, s.gt_masks.data(), s.crowd.data(), G);
+  for (int a = 0; a < A; ++a) group.non_ignored_gts[a] = match_area_range(results, a, s);
 }
 
 // accumulate() for one (category, area range, maxDets): precision at the recall points and the
@@ -240,6 +252,47 @@ void accumulate_setting(double* precision_out /* [T][R], stride R */, double* re
       precision_out[t * R + r] = e < env.size() ? env[e] : 0;
     }
   }
+}
+
+// accumulate() for category k, whose groups (in image order) are groups[0, n): their kept
+// detections are one contiguous range of `results`, in pycocotools' concatenation order, ranked
+// here once by score (a stable sort) for all settings.
+void accumulate_category(SegmEvaluation& e, size_t k, const Group* groups, size_t n,
+                         const DetResult* results) {
+  const size_t K = e.category_ids.size();
+  const Group& last = groups[n - 1];
+  const size_t s0 = groups[0].slot,
+               s1 = last.slot + std::min<size_t>(last.dt_end - last.dt_begin, kMaxDetsUsed);
+  std::vector<const DetResult*> ranked(s1 - s0);
+  for (size_t j = s0; j < s1; ++j) ranked[j - s0] = &results[j];
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const DetResult* a, const DetResult* b) { return a->score > b->score; });
+  std::vector<double> precision(size_t(T) * R), recall(T);
+  for (int a = 0; a < A; ++a) {
+    uint32_t non_ignored = 0;
+    for (size_t g = 0; g < n; ++g) non_ignored += groups[g].non_ignored_gts[a];
+    if (non_ignored == 0) continue;  // stays -1
+    for (int m = 0; m < M; ++m) {
+      accumulate_setting(precision.data(), recall.data(), ranked, a, kMaxDets[m], non_ignored);
+      for (int t = 0; t < T; ++t) {
+        e.recall[((t * K + k) * A + a) * M + m] = recall[t];
+        for (int r = 0; r < R; ++r)
+          e.precision[(((t * R + r) * K + k) * A + a) * M + m] = precision[t * R + r];
+      }
+    }
+  }
+}
+
+void check_inputs(const std::vector<GroundTruth>& ground_truths,
+                  const std::vector<Detection>& detections) {
+  std::vector<int64_t> ids(ground_truths.size());
+  for (size_t n = 0; n < ground_truths.size(); ++n) ids[n] = ground_truths[n].id;
+  std::sort(ids.begin(), ids.end());
+  const auto dup = std::adjacent_find(ids.begin(), ids.end());
+  PRM_CHECK(dup == ids.end(), "COCO evaluation: ground truth id ", *dup, " appears twice");
+  for (size_t n = 0; n < detections.size(); ++n)
+    PRM_CHECK(!std::isnan(detections[n].score), "COCO evaluation: detection ", n,
+              " has a NaN score");
 }
 
 // The mean of the entries that are not -1, or -1 when there are none (summarize()).
@@ -324,17 +377,7 @@ SegmEvaluation evaluate_segm(const std::vector<GroundTruth>& ground_truths,
                              const std::vector<Detection>& detections,
                              const std::vector<int64_t>& image_ids,
                              const std::vector<int64_t>& category_ids) {
-  {
-    std::vector<int64_t> ids(ground_truths.size());
-    for (size_t n = 0; n < ground_truths.size(); ++n) ids[n] = ground_truths[n].id;
-    std::sort(ids.begin(), ids.end());
-    const auto dup = std::adjacent_find(ids.begin(), ids.end());
-    PRM_CHECK(dup == ids.end(), "COCO evaluation: ground truth id ", *dup, " appears twice");
-  }
-  for (size_t n = 0; n < detections.size(); ++n)
-    PRM_CHECK(!std::isnan(detections[n].score), "COCO evaluation: detection ", n,
-              " has a NaN score");
-
+  check_inputs(ground_truths, detections);
   const IdIndex images(image_ids), categories(category_ids);
   const size_t I = images.ids.size(), K = categories.ids.size();
   std::vector<uint64_t> gt_keys, dt_keys;
@@ -372,29 +415,7 @@ SegmEvaluation evaluate_segm(const std::vector<GroundTruth>& ground_truths,
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t k = 0; k < int64_t(K); ++k) {
     const size_t g0 = first_group[k], g1 = first_group[k + 1];
-    if (g0 == g1) continue;
-    const size_t s0 = groups[g0].slot, s1 = groups[g1 - 1].slot +
-                                            std::min<size_t>(groups[g1 - 1].dt_end -
-                                                                 groups[g1 - 1].dt_begin,
-                                                             kMaxDetsUsed);
-    std::vector<const DetResult*> ranked(s1 - s0);
-    for (size_t j = s0; j < s1; ++j) ranked[j - s0] = &results[j];
-    std::stable_sort(ranked.begin(), ranked.end(),
-                     [](const DetResult* a, const DetResult* b) { return a->score > b->score; });
-    std::vector<double> precision(size_t(T) * R), recall(T);
-    for (int a = 0; a < A; ++a) {
-      uint32_t non_ignored = 0;
-      for (size_t g = g0; g < g1; ++g) non_ignored += groups[g].non_ignored_gts[a];
-      if (non_ignored == 0) continue;
-      for (int m = 0; m < M; ++m) {
-        accumulate_setting(precision.data(), recall.data(), ranked, a, kMaxDets[m], non_ignored);
-        for (int t = 0; t < T; ++t) {
-          e.recall[((t * K + k) * A + a) * M + m] = recall[t];
-          for (int r = 0; r < R; ++r)
-            e.precision[(((t * R + r) * K + k) * A + a) * M + m] = precision[t * R + r];
-        }
-      }
-    }
+    if (g0 < g1) accumulate_category(e, size_t(k), groups.data() + g0, g1 - g0, results.data());
   }
   summarize(e);
   return e;

@@ -292,17 +292,44 @@ uint32_t rle_area(const Rle& rle) {
   return a;
 }
 
+namespace {
+
+// Column and row of column-major pixel number t. Run boundaries mostly move forward by less than
+// a column or two, so the column is stepped forward rather than divided out (a division per
+// boundary was a quarter of evaluate_segm's time); far jumps and steps back divide.
+struct PixelLocator {
+  uint32_t h, col = 0, col_start = 0;
+
+  void locate(uint32_t t, uint32_t& x, uint32_t& y) {
+    if (t < col_start || t - col_start >= uint64_t(4) * h) {
+      col = t / h;
+      col_start = col * h;
+    } else {
+      while (t - col_start >= h) {
+        ++col;
+        col_start += h;
+      }
+    }
+    x = col;
+    y = t - col_start;
+  }
+};
+
+}  // namespace
+
 std::array<double, 4> rle_to_bbox(const Rle& rle) {
   // Each run of ones spans pixels [first, last]; a run that wraps into another column covers
-  // the full height. Only complete (zeros, ones) pairs are read, as pycocotools does.
+  // the full height. Only complete (zeros, ones) pairs are read, as pycocotools does, with its
+  // uint32 arithmetic (a zero-length run's "last" pixel is the one before its first).
   const size_t m = rle.counts.size() / 2 * 2;
   if (m == 0 || rle.h == 0 || rle.w == 0) return {0, 0, 0, 0};
   const uint32_t h = rle.h;
+  PixelLocator at{h};
   uint32_t xs = rle.w, ys = h, xe = 0, ye = 0, x_first = 0, cc = 0;
   for (size_t j = 0; j < m; ++j) {
     cc += rle.counts[j];
-    const uint32_t t = cc - uint32_t(j % 2);  // first pixel of a ones run, or last of one
-    const uint32_t y = t % h, x = (t - y) / h;
+    uint32_t x, y;
+    at.locate(cc - uint32_t(j % 2), x, y);  // first pixel of a ones run, or last of one
     if (j % 2 == 0) {
       x_first = x;
     } else if (x_first < x) {
