@@ -1,5 +1,6 @@
-// prm loaderbench: images per second the threaded VOC loader delivers (JPEG decode, bilinear
-// resize, flip, normalisation, batching, and the host-to-device copy with --device cuda).
+// prm loaderbench: images per second the threaded loader delivers on a VOC or COCO split (JPEG
+// decode, bilinear resize, flip, normalisation, batching, and the host-to-device copy with
+// --device cuda).
 // One JSON object per line on stdout, like prm bench; human-readable text on stderr.
 #include <chrono>
 #include <cstdio>
@@ -15,10 +16,13 @@ namespace prm {
 
 int cmd_loaderbench(int argc, char** argv) {
   Args args("loaderbench",
-            "Measures the images per second the threaded VOC loader delivers. Without --data it\n"
+            "Measures the images per second the threaded loader delivers. Without --data it\n"
             "first writes a synthetic VOC-layout dataset of VOC-sized (500 px wide) JPEGs.");
-  args.optional("data", "VOC root (default: a synthetic dataset in a temporary folder)");
-  args.option("split", "split under ImageSets/Main", "train");
+  args.optional("data",
+                "VOC or COCO root, the layout detected as prm train does (default: a synthetic "
+                "dataset in a temporary folder)");
+  args.option("split", "split: VOC ImageSets/Main/<split>.txt, COCO instances_<split>.json",
+              "train");
   args.option("size", "square input size", "448");
   args.option("batch", "batch size", "16");
   args.option("workers", "worker threads (0: decode in the consumer thread)", "2");
@@ -48,6 +52,7 @@ int cmd_loaderbench(int argc, char** argv) {
   VocOptions vo;
   vo.root = root;
   vo.split = args.get("split");
+  vo.format = "auto";
   VocDataset data(vo);
   LoaderOptions lo;
   lo.batch_size = static_cast<int>(args.get_int("batch"));

@@ -1,5 +1,5 @@
-// prm train: trains the PRM classifier on a VOC-layout dataset (prm/train.h), or continues a run
-// with --resume. Ctrl-C writes a checkpoint after the current step and exits 130.
+// prm train: trains the PRM classifier on a VOC- or COCO-layout dataset (prm/train.h), or
+// continues a run with --resume. Ctrl-C writes a checkpoint after the current step and exits 130.
 #include <csignal>
 #include <cstring>
 #include <unistd.h>
@@ -71,17 +71,30 @@ int cmd_train(int argc, char** argv) {
   Args args("train",
             "Trains a fully convolutional ResNet with image-level labels only: class scores by\n"
             "peak stimulation on the class response maps upsampled x8, multilabel soft-margin\n"
-            "loss, SGD with momentum (docs/prm.md's settings are the defaults). Writes\n"
+            "loss, SGD with momentum (docs/prm.md's settings are the defaults). The data is a\n"
+            "PASCAL VOC root (20 classes) or an MS COCO root (its categories by ascending id; an\n"
+            "image is positive for a class with any annotation of it, crowd included), detected\n"
+            "or set by --format (COCO 2014: --train-split train2014 --val-split val2014). Writes\n"
             "RUN/checkpoint.safetensors every epoch and on Ctrl-C, RUN/metrics.jsonl (one line\n"
             "per epoch), and the final RUN/weights.safetensors for prm forward/infer/eval.");
-  args.optional("data", "VOC-layout dataset: VOCdevkit/VOC2012, its parent, or a prm synth folder");
+  args.optional("data",
+                "dataset root: VOC (VOCdevkit/VOC2012, its parent, or a prm synth folder) or COCO "
+                "(annotations/instances_<split>.json, images in <split>/)");
+  args.choice("format", {"auto", "voc", "coco"},
+              "the dataset's layout: auto (COCO when DATA/annotations/ exists), voc or coco [auto]",
+              "");
   args.optional("out", "run folder (created; must not hold a run already)");
   args.optional("resume", "continue the run in this folder (its stored configuration)");
-  args.optional("train-split", "training split list (ImageSets/Main/<name>.txt) [train]");
-  args.optional("val-split", "validation split for the per-epoch mAP; 'none' to skip [val]");
+  args.optional("train-split",
+                "training split: VOC ImageSets/Main/<name>.txt, COCO annotations/"
+                "instances_<name>.json (train2014, train2017) [train]");
+  args.optional("val-split",
+                "validation split for the per-epoch mAP (val2014 on COCO); 'none' to skip [val]");
   args.choice("arch", kArchChoices, "the network [resnet50]", "");
   args.optional("width", "stem width, 64 for the real networks [64]");
-  args.optional("pretrained", "backbone weights .safetensors (torchvision names, fc.* ignored)");
+  args.optional("pretrained",
+                "backbone weights, .safetensors or PyTorch .pth as published (torchvision names, "
+                "fc.* ignored)");
   args.optional("size", "input height and width [448]");
   args.optional("batch", "batch size [16]");
   args.optional("epochs", "epochs in all (with --resume: continue up to this many) [20]");
@@ -171,6 +184,8 @@ int train_command(const Args& args) {
               "--resume takes the run folder; --data and --out come from its configuration");
     const std::string run = args.get("resume");
     const TrainConfig c = read_run_config(run);
+    if (args.has("format") && args.get("format") != "auto")
+      check_agrees(args, "format", c.format);
     check_agrees(args, "train-split", c.train_split);
     check_agrees(args, "val-split", c.val_split.empty() ? "none" : c.val_split);
     check_agrees(args, "arch", c.arch);
@@ -202,6 +217,7 @@ int train_command(const Args& args) {
     TrainConfig c;
     c.data = args.get("data");
     c.out = args.get("out");
+    if (args.has("format")) c.format = args.get("format");
     if (args.has("train-split")) c.train_split = args.get("train-split");
     if (args.has("val-split")) c.val_split = args.get("val-split") == "none" ? "" : args.get("val-split");
     if (args.has("arch")) c.arch = args.get("arch");

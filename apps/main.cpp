@@ -19,16 +19,16 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"train", prm::cmd_train, "train the PRM classifier on a VOC-layout dataset (checkpoints, resume)"},
+    {"train", prm::cmd_train, "train the PRM classifier on a VOC or COCO dataset (checkpoints, resume)"},
     {"gradcheck", prm::cmd_gradcheck,
      "check every differentiable op's gradient against finite differences"},
     {"infer", prm::cmd_infer, "instances, peak response maps and pictures for images"},
     {"forward", prm::cmd_forward, "class response maps (and an input gradient) of a ResNet"},
     {"bench", prm::cmd_bench, "time forward and training steps (JSON lines)"},
-    {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 layout"},
+    {"synth", prm::cmd_synth, "write a synthetic dataset in the PASCAL VOC 2012 or MS COCO layout"},
     {"data", prm::cmd_data, "check a dataset's annotations (VOC or COCO) and count what they hold"},
     {"eval", prm::cmd_eval, "score predictions against VOC ground truth (mAP, mAP^r, ABO, mIoU)"},
-    {"loaderbench", prm::cmd_loaderbench, "images per second the threaded VOC loader delivers"},
+    {"loaderbench", prm::cmd_loaderbench, "images per second the threaded loader delivers"},
     {"graph", prm::cmd_graph, "print the autograd graph of one training step (study; --dot)"},
     {"convert", prm::cmd_convert,
      "write any weights file prm reads (PyTorch .pth too) as .safetensors"},

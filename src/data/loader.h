@@ -1,4 +1,4 @@
-// A threaded, prefetching batch loader over a VocDataset.
+// A threaded, prefetching batch loader over a VocDataset (a VOC or a COCO split; data/voc.h).
 //
 // Each epoch the sample order is shuffled from (seed, epoch); worker threads (std::thread) take
 // whole batches in order, decode the JPEGs, resize to S x S (bilinear), flip half of them (a pure

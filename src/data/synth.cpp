@@ -236,7 +236,7 @@ std::string synth_image_id(int index) {
   return buf;
 }
 
-SynthImage synth_image(const SynthOptions& options, int index) {
+SynthImage synth_image(const SynthOptions& options, int index, bool draw_objects) {
   PRM_CHECK(options.size >= 32 && options.size <= 4096, "synth: --size must be in [32, 4096], got ",
             options.size);
   PRM_CHECK(options.classes >= 1 && options.classes <= 20,
@@ -261,6 +261,7 @@ SynthImage synth_image(const SynthOptions& options, int index) {
   out.rgb.pixels.assign(static_cast<size_t>(W) * H * 3, 0);
   draw_background(out.rgb, rng);
   std::vector<Shape> shapes = place_shapes(W, H, options.classes, options.cue, rng, side);
+  if (!draw_objects) shapes.clear();
 
   // Paint in order: later shapes occlude earlier ones. owner: 0 background, k+1 shape k.
   const size_t N = static_cast<size_t>(W) * H;
@@ -322,6 +323,7 @@ SynthImage synth_image(const SynthOptions& options, int index) {
   }
   std::vector<uint8_t> objects(N), classes(N);
   for (size_t i = 0; i < N; ++i) objects[i] = renumber[owner[i]];
+  out.owners = objects;
   add_void_band(objects, W, H);
   for (size_t i = 0; i < N; ++i) {
     const uint8_t o = objects[i];

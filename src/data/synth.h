@@ -14,7 +14,8 @@
 //   and SegmentationClass/<id>.png (class index + 1), both 8-bit palette PNGs with the VOC colour
 //   map and a void (255) band along every object boundary, as in VOC.
 // and ImageSets/Main/{train,val,trainval}.txt, ImageSets/Main/<class>_<split>.txt (1 / -1 / 0 for
-// difficult-only) and ImageSets/Segmentation/{train,val,trainval}.txt.
+// difficult-only) and ImageSets/Segmentation/{train,val,trainval}.txt. data/synth_coco.h writes
+// the same drawings in the MS COCO layout.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -46,10 +47,14 @@ struct SynthImage {
   IndexedImage objects;  // SegmentationObject indices
   IndexedImage classes;  // SegmentationClass indices
   VocAnnotation annotation;
+  // Per pixel (row-major): k + 1 where object k (annotation.objects[k]) is seen, 0 elsewhere; the
+  // visible masks without VOC's void band (what the COCO layout's polygons trace).
+  std::vector<uint8_t> owners;
 };
 
-// Draws image number `index` (deterministic in seed and index, independent of the others).
-SynthImage synth_image(const SynthOptions& options, int index);
+// Draws image number `index` (deterministic in seed and index, independent of the others). With
+// draw_objects false the image is the same background with no object (and no annotation).
+SynthImage synth_image(const SynthOptions& options, int index, bool draw_objects = true);
 std::string synth_image_id(int index);  // "2012_000001" for index 0
 
 // Writes the whole dataset under options.out; returns the annotations in id order

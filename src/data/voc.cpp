@@ -1,5 +1,6 @@
 #include "data/voc.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "data/coco.h"
 #include "data/image.h"
 #include "data/labels.h"
 #include "data/xml.h"
@@ -205,8 +207,104 @@ std::vector<std::string> read_voc_split(const std::string& root, const std::stri
   return ids;
 }
 
+std::string resolve_dataset_format(const std::string& root, const std::string& requested) {
+  std::error_code ec;
+  const bool coco = is_coco_root(root) && !fs::is_directory(fs::path(root) / "ImageSets", ec);
+  if (requested == "auto") return coco ? "coco" : "voc";
+  if (requested == "voc") {
+    PRM_CHECK(!coco, root, ": a COCO root (annotations/, no ImageSets/), not the VOC layout "
+              "asked for (--format voc); give --format coco, or leave --format out to detect it");
+    return requested;
+  }
+  if (requested == "coco") {
+    PRM_CHECK(is_coco_root(root), root, ": not a COCO root (no annotations/ folder holding "
+              "instances_<split>.json), as asked for (--format coco); give --format voc for a "
+              "VOC root, or leave --format out to detect it");
+    return requested;
+  }
+  throw Error(str_cat("unknown dataset format '", requested, "' (auto, voc, coco)"));
+}
+
 VocDataset::VocDataset(const VocOptions& options) : options_(options) {
-  PRM_CHECK(!options_.classes.empty(), "VocDataset: empty class list");
+  format_ = resolve_dataset_format(options_.root, options_.format);
+  if (format_ == "coco") {
+    read_coco();
+  } else {
+    read_voc();
+  }
+}
+
+std::vector<int> VocDataset::image_labels(size_t i) const {
+  const VocSample& s = samples_.at(i);
+  if (format_ != "coco")
+    return voc_image_labels(s.annotation.objects, static_cast<int>(classes_.size()));
+  std::vector<int> labels;
+  labels.reserve(s.target.size());
+  for (float t : s.target) labels.push_back(t > 0 ? 1 : -1);
+  return labels;
+}
+
+namespace {
+
+// The split names of a COCO root: the <split> of each annotations/instances_<split>.json.
+std::string coco_splits_found(const std::string& root) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(fs::path(root) / "annotations", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string f = it->path().filename().string();
+    const std::string prefix = "instances_", suffix = ".json";
+    if (f.size() > prefix.size() + suffix.size() && f.compare(0, prefix.size(), prefix) == 0 &&
+        f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
+      names.push_back(f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()));
+  }
+  std::sort(names.begin(), names.end());
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  return list.empty() ? "none" : list;
+}
+
+}  // namespace
+
+void VocDataset::read_coco() {
+  root_ = options_.root;
+  const std::string& split = options_.split;
+  const std::string path = coco_annotation_path(root_, split);
+  PRM_CHECK(exists_file(path), root_, ": no COCO split '", split, "' (", path,
+            " does not exist; splits here: ", coco_splits_found(root_), ")");
+  CocoReadOptions read;
+  read.segmentations = false;  // the image-level index only
+  const CocoDataset coco = read_coco_annotations(path, read);
+  classes_ = coco.class_names();
+  PRM_CHECK(!classes_.empty(), path, ": no categories");
+  samples_.reserve(coco.images.size());
+  for (size_t i = 0; i < coco.images.size(); ++i) {
+    const CocoImage& image = coco.images[i];
+    try {
+      VocSample s;
+      s.id = std::to_string(image.id);
+      s.image_path = coco_image_path(root_, split, image);
+      if (options_.check_images)
+        PRM_CHECK(exists_file(s.image_path), s.image_path, ": image ", image.id, " of ", path,
+                  " is missing");
+      s.annotation.folder = split;
+      s.annotation.filename = image.file_name;
+      s.annotation.width = image.width;
+      s.annotation.height = image.height;
+      s.target = coco.labels(static_cast<int>(i));
+      samples_.push_back(std::move(s));
+    } catch (const Error& e) {
+      if (!options_.skip_bad) throw;
+      std::fprintf(stderr, "warning: skipping image %lld: %s\n", static_cast<long long>(image.id),
+                   e.what());
+      ++skipped_;
+    }
+  }
+}
+
+void VocDataset::read_voc() {
+  classes_ = options_.classes;
+  PRM_CHECK(!classes_.empty(), "VocDataset: empty class list");
   root_ = resolve_voc_root(options_.root);
   const std::vector<std::string> ids =
       read_voc_split(root_, options_.segmentation ? "Segmentation" : "Main", options_.split);

@@ -8,6 +8,12 @@
 //   ImageSets/Segmentation/<split>.txt (masks)
 // Bad input (a missing file, an unknown class name, a broken tag) throws prm::Error naming the
 // file; with skip_bad the image is left out with a warning on stderr and counted.
+//
+// VocDataset is also the training set of an MS COCO root (VocOptions::format "coco"; data/coco.h):
+// one sample per image of ROOT/annotations/instances_<split>.json, its image ROOT/<split>/<file>,
+// its target from the image's annotations (crowd included), the classes the categories by
+// ascending id; only the image-level index is kept (annotations are read without segmentations
+// and dropped), so memory does not grow with the number of annotations.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -73,12 +79,23 @@ struct VocOptions {
   bool exclude_difficult = false;  // difficult objects count as positives unless set
   bool skip_bad = false;
   bool check_images = true;  // a listed JPEG must exist
+  // The layout: "voc", "coco" (ROOT/annotations/instances_<split>.json, images in ROOT/<split>/;
+  // `classes`, `segmentation` and `exclude_difficult` do not apply: the classes are the file's
+  // categories) or "auto" (resolve_dataset_format).
+  std::string format = "voc";
 };
 
+// The layout of a dataset root, "voc" or "coco": with `requested` "auto", COCO when ROOT/annotations/
+// exists and ROOT/ImageSets/ does not (a VOC root has Annotations/, which a case-insensitive file
+// system would also call annotations/), else VOC; with "voc" or "coco" that one, after checking
+// that the root has its shape (prm::Error in one line naming the root and the other layout when
+// the root is the other's).
+std::string resolve_dataset_format(const std::string& root, const std::string& requested);
+
 struct VocSample {
-  std::string id;
+  std::string id;             // COCO: the image id, in decimal
   std::string image_path;
-  VocAnnotation annotation;
+  VocAnnotation annotation;   // COCO: file name and size only, no objects
   std::vector<float> target;  // [C] multi-label 0/1
 };
 
@@ -88,13 +105,21 @@ class VocDataset {
   size_t size() const { return samples_.size(); }
   const VocSample& sample(size_t i) const { return samples_[i]; }
   const std::vector<VocSample>& samples() const { return samples_; }
-  const std::vector<std::string>& classes() const { return options_.classes; }
+  const std::vector<std::string>& classes() const { return classes_; }
   const std::string& root() const { return root_; }
+  const std::string& format() const { return format_; }  // "voc" or "coco"
   int skipped() const { return skipped_; }  // images left out by skip_bad
+  // Sample i's labels for classification_map: VOC's 1 / -1 / 0 (difficult only, ignored); on
+  // COCO 1 for a class with any annotation in the image, else -1 (COCO has no "difficult").
+  std::vector<int> image_labels(size_t i) const;
 
  private:
+  void read_voc();
+  void read_coco();
+
   VocOptions options_;
-  std::string root_;
+  std::string root_, format_;
+  std::vector<std::string> classes_;
   std::vector<VocSample> samples_;
   int skipped_ = 0;
 };

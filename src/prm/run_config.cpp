@@ -5,6 +5,7 @@ namespace prm {
 Json TrainConfig::to_json() const {
   Json j = Json::object();
   j.set("data", data);
+  j.set("format", format);
   j.set("data_root", data_root);
   j.set("train_fingerprint", train_fingerprint);
   j.set("train_split", train_split);
@@ -38,6 +39,8 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& source) {
   TrainConfig c;
   try {
     c.data = j.at("data").as_string();
+    c.format = "voc";  // older runs: VOC was the only layout
+    if (const Json* f = j.find("format")) c.format = f->as_string();
     if (const Json* r = j.find("data_root")) c.data_root = r->as_string();  // older runs: none
     if (const Json* f = j.find("train_fingerprint")) c.train_fingerprint = *f;
     c.train_split = j.at("train_split").as_string();

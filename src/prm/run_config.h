@@ -12,11 +12,16 @@ namespace prm {
 
 struct TrainConfig {
   std::string data;                  // VOC root (VOCdevkit/VOC2012, its parent, or prm synth)
-  std::string data_root;             // the VOC root as an absolute path, set when the run starts
-                                     // (a resume from another folder reads the same data)
+                                     // or COCO root (annotations/instances_<split>.json)
+  std::string format = "auto";       // "auto", "voc" or "coco" (data/voc.h
+                                     // resolve_dataset_format); set to the layout found when the
+                                     // run starts, so a resume reads the data as the run did
+  std::string data_root;             // the dataset root as an absolute path, set when the run
+                                     // starts (a resume from another folder reads the same data)
   Json train_fingerprint;            // the training split when the run started (fingerprint()
                                      // in train.cpp): a resume refuses a split that differs
-  std::string train_split = "train";
+  std::string train_split = "train";  // VOC: ImageSets/Main/<split>.txt; COCO: the <split> of
+                                      // annotations/instances_<split>.json (train2014, ...)
   std::string val_split = "val";     // "" or a missing list: no validation
   std::string arch = "resnet50";
   int64_t width = 64;                // stem width (64 for the real networks; small for tests)

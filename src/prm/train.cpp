@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "data/coco.h"
 #include "data/files.h"
-#include "data/labels.h"
 #include "data/loader.h"
 #include "data/metrics.h"
 #include "data/progress.h"
@@ -68,14 +68,17 @@ VocOptions voc_options(const TrainConfig& c, const std::string& split) {
   o.root = c.data_root.empty() ? c.data : c.data_root;
   o.split = split;
   o.skip_bad = c.skip_bad;
+  o.format = c.format;
   return o;
 }
 
 // Whether the dataset lists this split (validation is optional).
 bool has_split(const TrainConfig& c, const std::string& split) {
   if (split.empty()) return false;
-  const std::string root = resolve_voc_root(c.data_root.empty() ? c.data : c.data_root);
-  return fs::exists(root + "/ImageSets/Main/" + split + ".txt");
+  const std::string root = c.data_root.empty() ? c.data : c.data_root;
+  if (resolve_dataset_format(root, c.format) == "coco")
+    return fs::exists(coco_annotation_path(root, split));
+  return fs::exists(resolve_voc_root(root) + "/ImageSets/Main/" + split + ".txt");
 }
 
 // What identifies a training split: its image count, a hash of its image ids in order (FNV-1a,
@@ -257,7 +260,8 @@ void save_run_checkpoint(const Run& run) {
 }
 
 // Classification mAP on the validation split: eval mode, class scores by the head, VOC's
-// labels (an image whose objects of a class are all difficult is left out of that class).
+// labels (an image whose objects of a class are all difficult is left out of that class); on
+// COCO an image is positive for a class when it has an annotation of it.
 double validation_map(Run& run) {
   const VocDataset& val = *run.val_set;
   LoaderOptions lo = run.loader->options();
@@ -276,8 +280,7 @@ double validation_map(Run& run) {
     const std::vector<double> v = run.step.head.scores(run.net->forward(batch.images)).to_vector();
     for (size_t b = 0; b < batch.indices.size(); ++b) {
       scores.emplace_back(v.begin() + b * C, v.begin() + (b + 1) * C);
-      labels.push_back(voc_image_labels(val.sample(batch.indices[b]).annotation.objects,
-                                        static_cast<int>(C)));
+      labels.push_back(val.image_labels(batch.indices[b]));
     }
   }
   run.net->train();
@@ -445,7 +448,10 @@ TrainResult train(const TrainConfig& config, const TrainControls& controls) {
   run.controls = controls;
   agree(comm, [&] {
     std::error_code ec;
-    run.config.data_root = fs::absolute(resolve_voc_root(config.data), ec).string();
+    run.config.format = resolve_dataset_format(config.data, config.format);
+    const std::string root =
+        run.config.format == "coco" ? config.data : resolve_voc_root(config.data);
+    run.config.data_root = fs::absolute(root, ec).string();
     run.config.train_fingerprint = Json();  // taken from the data in build()
   });
   build(run);

@@ -1,7 +1,9 @@
 // Training a PRM classifier with image-level labels (docs/prm.md, "Training"): a fully
 // convolutional ResNet, class scores by the PRM head (peak stimulation on the CRMs upsampled x8),
 // the multilabel soft-margin loss (difficult objects count as positives), SGD with momentum and
-// a smaller learning rate for the pretrained backbone. The pieces live apart:
+// a smaller learning rate for the pretrained backbone. The data is a PASCAL VOC or an MS COCO
+// split (data/voc.h VocDataset; docs/coco.md, "Layout and training"), the layout detected or
+// forced by TrainConfig::format and recorded in the run. The pieces live apart:
 //   run_config.h   the configuration (flags, JSON)
 //   checkpoint.h   the checkpoint format, save / read / restore
 //   train_step.h   one SGD step (also what `prm bench` times)
