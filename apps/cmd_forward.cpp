@@ -54,7 +54,8 @@ int cmd_forward(int argc, char** argv) {
             "with --grad-output G.npy and --input-grad GX.npy also writes d sum(CRM*G) / d input.");
   args.choice("arch", kArchChoices,
               "the network [the weights': prm train writes it, torchvision's names show it]", "");
-  args.required("weights", ".safetensors with torchvision names and classifier.{weight,bias}");
+  args.required("weights",
+                ".safetensors or PyTorch .pth: torchvision names, classifier.{weight,bias}");
   args.required("input", "input .npy, float32 or float64, [N, 3, H, W] (already normalised)");
   args.required("output", "where to write the CRMs (.npy [N, C, H/32, W/32])");
   args.optional("grad-output", "G (.npy, the CRMs' shape) for the input gradient");

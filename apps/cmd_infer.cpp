@@ -110,7 +110,8 @@ int cmd_infer(int argc, char** argv) {
             "goes on past an image that cannot be read, names it, lists the failures at the end\n"
             "and exits 1 (0 with --skip-bad). Refused before any work: two images with one name\n"
             "but different extensions (their outputs would mix), and --out equal to --input.");
-  args.required("weights", "the classifier .safetensors (RUN/weights.safetensors of prm train)");
+  args.required("weights",
+                "the classifier's weights (RUN/weights.safetensors of prm train; .pth read too)");
   args.required("input", "an image file or a folder of images");
   args.required("out", "output folder (created)");
   declare_inference_flags(args);

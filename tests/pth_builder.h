@@ -4,6 +4,7 @@
 // file of the tests is one of these with one thing changed.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -130,6 +131,54 @@ inline std::string pth_legacy(const std::string& pickle, const std::vector<Legac
   out += keys.op('e').done();
   for (const LegacyStorage& s : storages) out += le(static_cast<uint64_t>(s.numel), 8) + s.bytes;
   return out;
+}
+
+// A ustar archive of regular files, as Python's tarfile writes one (without pax headers).
+inline std::string tar_archive(const std::vector<std::pair<std::string, std::string>>& members) {
+  std::string out;
+  for (const auto& [name, data] : members) {
+    std::string h(512, '\0');
+    h.replace(0, name.size(), name);
+    char field[16];
+    std::snprintf(field, sizeof field, "%011o", static_cast<unsigned>(data.size()));
+    h.replace(100, 7, "0000644");
+    h.replace(124, 11, field);
+    h.replace(136, 11, "13400000000");
+    h[156] = '0';
+    h.replace(257, 8, std::string("ustar\0" "00", 8));
+    h.replace(148, 8, "        ");
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    std::snprintf(field, sizeof field, "%06o", sum);
+    h.replace(148, 7, std::string(field, 6) + '\0');
+    out += h + data + std::string((512 - data.size() % 512) % 512, '\0');
+  }
+  return out + std::string(1024, '\0');
+}
+
+// torch.save before 0.1.10: one tensor "w" (key 1) over storage "s", in a tar archive.
+struct TarSpec {
+  std::string tensor_type = "FloatTensor", storage_type = "FloatStorage";
+  std::string tensor_storage = "s";  // the storage (or view) the tensor's record names
+  int64_t numel = 4;  // the storage's element count
+  std::string bytes;  // its bytes
+  std::vector<int64_t> size = {4}, stride = {1};
+  int64_t offset = 0;
+  std::string views = "]";  // the opcodes of the storage view list
+};
+inline std::string pth_tar(const TarSpec& t) {
+  Pickle one, record, views, tensor, pickle;
+  one.integer(1);
+  record.mark().text("s").text("cpu").global("torch", t.storage_type).tuple();
+  views.raw(t.views);
+  std::string storages = one.done() + record.done() + le(t.numel, 8) + t.bytes + views.done();
+  tensor.mark().integer(1).text(t.tensor_storage).global("torch", t.tensor_type).tuple();
+  std::string tensors = one.done() + tensor.done() + le(t.size.size(), 4) + le(0, 4);
+  for (int64_t d : t.size) tensors += le(static_cast<uint64_t>(d), 8);
+  for (int64_t d : t.stride) tensors += le(static_cast<uint64_t>(d), 8);
+  tensors += le(static_cast<uint64_t>(t.offset), 8);
+  pickle.empty_ordered_dict().text("w").text("1").op('Q').op('s');
+  return tar_archive({{"pickle", pickle.done()}, {"tensors", tensors}, {"storages", storages}});
 }
 
 template <typename T>

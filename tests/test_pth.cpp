@@ -55,6 +55,16 @@ std::string one_tensor_zip(const TensorSpec& t, const std::string& storage_bytes
 
 const std::string kFour = bytes_of<float>({1.f, 2.f, 3.f, 4.f});
 
+// Where a tar archive's two zero blocks end (after them comes padding to tarfile's record size).
+size_t tar_end(const std::string& bytes) {
+  size_t at = 0;
+  while (bytes.compare(at, 512, std::string(512, '\0')) != 0) {
+    size_t size = std::stoul(bytes.substr(at + 124, 12), nullptr, 8);
+    at += 512 + (size + 511) / 512 * 512;
+  }
+  return at + 1024;
+}
+
 }  // namespace
 
 TEST_CASE("pth: the torch.save fixtures equal their safetensors twins bit for bit") {
@@ -64,7 +74,8 @@ TEST_CASE("pth: the torch.save fixtures equal their safetensors twins bit for bi
       {"resnet18w2", WeightsFormat::pth_zip},    {"resnet18w2_legacy", WeightsFormat::pth_legacy},
       {"resnet18w2_wrapped", WeightsFormat::pth_zip}, {"dtypes", WeightsFormat::pth_zip},
       {"dtypes_legacy", WeightsFormat::pth_legacy}, {"dtypes_p4", WeightsFormat::pth_zip},
-      {"dtypes_zip64", WeightsFormat::pth_zip}};
+      {"dtypes_zip64", WeightsFormat::pth_zip}, {"dtypes_tar", WeightsFormat::pth_tar},
+      {"resnet18w2_tar", WeightsFormat::pth_tar}};
   for (const auto& [name, format] : files) {
     CAPTURE(name);
     WeightsFormat got_format;
@@ -76,7 +87,8 @@ TEST_CASE("pth: the torch.save fixtures equal their safetensors twins bit for bi
   // The twins hold float16, bfloat16 and float64 tensors: what the fixtures were made to test.
   const std::string twin = read_file_bytes(kDir + "resnet18w2.safetensors");
   const std::string header = twin.substr(8, twin.find("}}") - 8);
-  for (const char* dtype : {"\"F16\"", "\"BF16\"", "\"F64\"", "\"I64\""}) CHECK(contains(header, dtype));
+  for (const char* dtype : {"\"F16\"", "\"BF16\"", "\"F64\"", "\"I64\""})
+    CHECK(contains(header, dtype));
 }
 
 TEST_CASE("pth: the reader is chosen by content, not by the file's name") {
@@ -258,10 +270,16 @@ TEST_CASE("pth: zip archives: missing, compressed, damaged or misplaced entries 
 }
 
 TEST_CASE("pth: every truncation of a small file is refused cleanly") {
-  for (const char* name : {"dtypes.pth", "dtypes_legacy.pth", "dtypes_zip64.pth"}) {
+  for (const char* name :
+       {"dtypes.pth", "dtypes_legacy.pth", "dtypes_zip64.pth", "dtypes_tar.pth"}) {
     CAPTURE(name);
-    const std::string bytes = read_file_bytes(kDir + name);
-    REQUIRE(bytes.size() < 8192);
+    std::string bytes = read_file_bytes(kDir + name);
+    if (std::string(name) == "dtypes_tar.pth") {  // up to the two zero blocks; padding follows
+      const size_t end = tar_end(bytes);
+      REQUIRE(end < bytes.size());
+      bytes.resize(end);
+    }
+    REQUIRE(bytes.size() < 20000);
     for (size_t n = 0; n < bytes.size(); ++n) {
       CAPTURE(n);
       const std::string e = pth_error(bytes.substr(0, n));
@@ -316,7 +334,50 @@ TEST_CASE("pth: Python 2 era legacy pickles (byte strings, OrderedDict of pairs,
   CHECK(m.at("b").to_vector() == std::vector<double>{2, 3, 4});
 }
 
-TEST_CASE("pth: the state_dict itself, or in a checkpoint under state_dict, model_state_dict, model") {
+TEST_CASE("pth: tar archives of torch before 0.1.10 (torchvision's first ResNet files)") {
+  TarSpec ok;
+  ok.bytes = kFour;
+  CHECK(parse_pth(pth_tar(ok), "t.pth").at("w").to_vector() == std::vector<double>{1, 2, 3, 4});
+  TarSpec view = ok;  // the tensor over a view of the storage's last two elements
+  view.views = "](X\x01\x00\x00\x00vX\x01\x00\x00\x00sK\x02K\x02ta"s;
+  view.tensor_storage = "v";
+  view.size = {2};
+  CHECK(parse_pth(pth_tar(view), "t.pth").at("w").to_vector() == std::vector<double>{3, 4});
+  auto error_for = [](const TarSpec& t) { return pth_error(pth_tar(t)); };
+  TarSpec t = ok;
+  t.tensor_type = "LongTensor";
+  CHECK(contains(error_for(t), "tensor '1' is a torch.LongTensor over a torch.FloatStorage"));
+  t = ok;
+  t.tensor_type = "ByteTensor";
+  CHECK(contains(error_for(t), "refused: the pickle asks for the global 'torch.ByteTensor'"));
+  t = ok;
+  t.size = {5};
+  CHECK(contains(error_for(t), "tensor 'w' (size [5], stride [1], offset 0) reaches past"));
+  t = ok;
+  t.numel = 6;
+  CHECK(contains(error_for(t), "storage 's' needs 24 bytes but the file has 20 left"));
+  t = ok;
+  t.views = "](X\x01\x00\x00\x00vX\x01\x00\x00\x00sK\x03K\x02ta"s;
+  CHECK(contains(error_for(t), "storage view 'v' (2 elements at 3) runs past its storage 's'"));
+  t = ok;
+  t.size = {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+  t.stride = t.size;
+  CHECK(contains(error_for(t), "17 dimensions"));
+  std::string archive = pth_tar(ok);
+  archive[3] ^= 1;  // a byte of the first member's name: its header no longer sums up
+  CHECK(contains(pth_error(archive), "does not match its checksum"));
+  CHECK(contains(pth_error(tar_archive({{"pickle", "\x80\x02}."}})),
+                 "a tar archive with no 'storages' member"));
+  // A persistent id that is not a tensor's key: a module's source, as torch 0.1 could save.
+  Pickle module;
+  module.empty_ordered_dict().text("w").mark().text("x").text("y").tuple().op('Q').op('s');
+  CHECK(contains(pth_error(tar_archive({{"pickle", module.done()},
+                                        {"tensors", Pickle().integer(0).done()},
+                                        {"storages", Pickle().integer(0).done() + "\x80\x02]."}})),
+                 "refused: a persistent id other than a tensor's key"));
+}
+
+TEST_CASE("pth: the state_dict itself, or in a dict under state_dict, model_state_dict, model") {
   const TensorSpec t{"w"};
   const std::string sd = state_dict_pickle({t}, false);
   const std::string inner = sd.substr(2, sd.size() - 3);  // the opcodes between PROTO and STOP

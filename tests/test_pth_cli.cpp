@@ -46,7 +46,8 @@ TEST_CASE("pth cli: prm forward --weights X.pth gives the CRMs of the .safetenso
   };
   const std::string want = forward("resnet18w2.safetensors", "twin.npy");
   REQUIRE(want.size() > 128);
-  for (const char* pth : {"resnet18w2.pth", "resnet18w2_legacy.pth", "resnet18w2_wrapped.pth"}) {
+  for (const char* pth : {"resnet18w2.pth", "resnet18w2_legacy.pth", "resnet18w2_wrapped.pth",
+                          "resnet18w2_tar.pth"}) {
     CAPTURE(pth);
     CHECK(forward(pth, std::string(pth) + ".npy") == want);
   }
@@ -70,6 +71,15 @@ TEST_CASE("pth cli: prm train --pretrained X.pth trains to the weights of the .s
   const TensorMap want = train("resnet18w2.safetensors", "twin");
   check_same_tensors(train("resnet18w2.pth", "zip"), want);
   check_same_tensors(train("resnet18w2_legacy.pth", "legacy"), want);
+  check_same_tensors(train("resnet18w2_tar.pth", "tar"), want);
+  // (and the pretrained weights did matter: from scratch, training ends elsewhere)
+  const CommandResult scratch = run_prm("train --data " + data + " --out " +
+                                        (dir / "scratch").string() + " --arch resnet18 --width 2" +
+                                        " --size 32 --batch 4 --epochs 1 --workers 1" +
+                                        " --val-split none --seed 9");
+  REQUIRE(scratch.exit_code == 0);
+  const TensorMap alone = load_safetensors((dir / "scratch/weights.safetensors").string()).tensors;
+  CHECK(alone.at("conv1.weight").to_vector() != want.at("conv1.weight").to_vector());
 }
 
 TEST_CASE("pth cli: prm convert writes any weights file as .safetensors, names kept") {
@@ -79,7 +89,7 @@ TEST_CASE("pth cli: prm convert writes any weights file as .safetensors, names k
   const TensorMap twin = load_safetensors(kDir + "resnet18w2.safetensors").tensors;
   const std::string count = "prm convert: " + std::to_string(twin.size()) + " tensors";
   for (const char* in : {"resnet18w2.pth", "resnet18w2_legacy.pth", "resnet18w2_wrapped.pth",
-                         "resnet18w2.safetensors"}) {
+                         "resnet18w2_tar.pth", "resnet18w2.safetensors"}) {
     CAPTURE(in);
     const CommandResult r = run_prm("convert " + kDir + in + " " + out);
     INFO(r.err);

@@ -2,11 +2,15 @@
 //   zip format (torch >= 1.6): a zip archive of stored entries <archive>/data.pkl (the pickled
 //     object), <archive>/data/<key> (each storage's bytes), <archive>/version and, from newer
 //     torch, <archive>/byteorder; <archive> is whatever folder name the first entry has;
-//   legacy format (torch < 1.6): five pickles in a row, the magic number 0x1950a86a20f9469cfc6c,
-//     the protocol version 1001, the system info, the object, the sorted list of storage keys;
-//     then, for each key, the storage's element count (int64) and its bytes.
-// Both hold a pickle, read by data/pickle.h's restricted unpickler with this allow-list of
-// globals, and nothing else:
+//   legacy format (torch 0.1.10 to 1.5): five pickles in a row, the magic number
+//     0x1950a86a20f9469cfc6c, the protocol version 1001, the system info, the object, the sorted
+//     list of storage keys; then, for each key, the storage's element count (int64) and its bytes;
+//   tar format (torch before 0.1.10, early 2017: torchvision's first ResNet files): a tar archive
+//     (data/tar.h) of sys_info, pickle (the object, tensors referred to by key), tensors (each
+//     tensor's storage, sizes, strides and offset) and storages (their bytes, then storage views).
+// All hold a pickle, read by data/pickle.h's restricted unpickler with this allow-list of
+// globals, and nothing else (the tar format's tensor records may also name the tensor classes,
+// torch.FloatTensor and the like, as type tags that are never called):
 //   collections.OrderedDict                                  the state_dict container
 //   torch._utils._rebuild_tensor_v2, torch._utils._rebuild_tensor   a tensor: storage, offset,
 //                                                                    sizes, strides
@@ -40,9 +44,11 @@ bool is_pth_zip(std::string_view bytes);
 // By content: a pickle's PROTO opcode (0x80, protocol 2 to 5), which a .safetensors file (an
 // 8-byte length, then '{') cannot also be.
 bool is_pth_legacy(std::string_view bytes);
+// By content: a tar archive ("ustar" at byte 257), torch's oldest format.
+bool is_pth_tar(std::string_view bytes);
 
-// The state_dict of a torch.save file in memory (either format); `name` (usually the path)
-// starts every error message.
+// The state_dict of a torch.save file in memory (any of the three formats); `name` (usually the
+// path) starts every error message.
 TensorMap parse_pth(std::string_view bytes, const std::string& name);
 TensorMap load_pth(const std::string& path);
 

@@ -12,6 +12,7 @@ namespace prm {
 WeightsFormat weights_format(std::string_view bytes) {
   if (is_pth_zip(bytes)) return WeightsFormat::pth_zip;
   if (is_pth_legacy(bytes)) return WeightsFormat::pth_legacy;
+  if (is_pth_tar(bytes)) return WeightsFormat::pth_tar;
   return WeightsFormat::safetensors;
 }
 
@@ -19,6 +20,7 @@ const char* weights_format_name(WeightsFormat format) {
   switch (format) {
     case WeightsFormat::pth_zip: return "PyTorch zip";
     case WeightsFormat::pth_legacy: return "PyTorch legacy";
+    case WeightsFormat::pth_tar: return "PyTorch tar";
     default: return "safetensors";
   }
 }

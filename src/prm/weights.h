@@ -1,6 +1,7 @@
 // Weights files: a module's state dict (layers/module.h) read from .safetensors
-// (data/safetensors.h) or PyTorch's torch.save files (data/pth.h), written as .safetensors. This is the one place that composes the two, so that layers/ knows no
-// file format and data/ knows no module. Errors name the file.
+// (data/safetensors.h) or PyTorch's torch.save files (data/pth.h), written as .safetensors. This
+// is the one place that composes the two, so that layers/ knows no file format and data/ knows no
+// module. Errors name the file.
 #pragma once
 #include <memory>
 #include <string>
@@ -14,9 +15,10 @@
 
 namespace prm {
 
-// Which reader a weights file needs, from its first bytes, never its name: a zip archive or a
-// pickle with torch's magic number is a PyTorch file (data/pth.h), anything else .safetensors.
-enum class WeightsFormat { safetensors, pth_zip, pth_legacy };
+// Which reader a weights file needs, from its first bytes, never its name: a zip archive, a
+// pickle (torch's magic number) or a tar archive is a PyTorch file (data/pth.h), anything else
+// .safetensors.
+enum class WeightsFormat { safetensors, pth_zip, pth_legacy, pth_tar };
 WeightsFormat weights_format(std::string_view bytes);
 const char* weights_format_name(WeightsFormat format);  // "safetensors", "PyTorch zip", ...
 
