@@ -263,7 +263,7 @@ CocoAnnotation read_annotation(JsonCursor& c, size_t index, const CocoReadOption
 
 }  // namespace
 
-CocoDataset parse_coco_annotations(const std::string& text, const std::string& source,
+CocoDataset parse_coco_annotations(std::string_view text, const std::string& source,
                                    const CocoReadOptions& options) {
   CocoDataset d;
   d.path = source;
@@ -352,7 +352,8 @@ CocoDataset parse_coco_annotations(const std::string& text, const std::string& s
 }
 
 CocoDataset read_coco_annotations(const std::string& path, const CocoReadOptions& options) {
-  return parse_coco_annotations(read_file_bytes(path), path, options);
+  const MappedFile file(path);
+  return parse_coco_annotations(file.bytes(), path, options);
 }
 
 }  // namespace prm

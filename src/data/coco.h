@@ -20,6 +20,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -86,7 +87,7 @@ bool is_coco_root(const std::string& root);
 
 CocoDataset read_coco_annotations(const std::string& path, const CocoReadOptions& options = {});
 // The same on text in memory; `source` names it in errors.
-CocoDataset parse_coco_annotations(const std::string& text, const std::string& source,
+CocoDataset parse_coco_annotations(std::string_view text, const std::string& source,
                                    const CocoReadOptions& options = {});
 
 }  // namespace prm

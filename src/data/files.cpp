@@ -1,6 +1,7 @@
 #include "data/files.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +54,26 @@ std::string read_file_bytes(const std::string& path) {
   std::fclose(f);
   PRM_CHECK(!failed, "error reading '", path, "': ", std::strerror(err));
   return bytes;
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  PRM_CHECK(fd >= 0, "cannot open '", path, "' for reading: ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      data_ = static_cast<const char*>(p);
+      size_ = static_cast<size_t>(st.st_size);
+      ::madvise(p, size_, MADV_SEQUENTIAL);
+    }
+  }
+  ::close(fd);
+  if (!data_) fallback_ = read_file_bytes(path);
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<char*>(data_), size_);
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

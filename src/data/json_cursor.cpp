@@ -29,36 +29,6 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
-// A validated JSON number's value, correctly rounded as std::from_chars gives it. Most numbers
-// in annotation files are short decimals ("123.45"): their digits as an integer m < 2^53 and a
-// power of ten 10^k with |k| <= 22 are both exact doubles, so m * 10^k or m / 10^-k is one
-// correctly rounded operation (Clinger's fast path) and equals from_chars' result. Anything else
-// goes to from_chars. False when the value is out of a double's range.
-bool number_value(std::string_view text, double& out) {
-  static const double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-  size_t i = 0;
-  const bool negative = text[0] == '-';
-  i += negative;
-  uint64_t m = 0;
-  int digits = 0, exponent = 0;
-  bool simple = true;
-  for (; i < text.size() && is_digit(text[i]); ++i, ++digits) m = m * 10 + (text[i] - '0');
-  if (i < text.size() && text[i] == '.')
-    for (++i; i < text.size() && is_digit(text[i]); ++i, ++digits, --exponent)
-      m = m * 10 + (text[i] - '0');
-  if (i < text.size()) simple = false;  // an exponent: from_chars
-  if (simple && digits <= 15 && m < (uint64_t(1) << 53) && exponent >= -22) {
-    const double v = exponent < 0 ? static_cast<double>(m) / kPow10[-exponent]
-                                  : static_cast<double>(m);
-    out = negative ? -v : v;
-    return true;
-  }
-  const std::from_chars_result r = std::from_chars(text.data(), text.data() + text.size(), out);
-  return r.ec == std::errc() && r.ptr == text.data() + text.size();
-}
-
 }  // namespace
 
 JsonCursor::JsonCursor(std::string_view text, std::string source, int max_depth)
@@ -199,13 +169,61 @@ std::string_view JsonCursor::number_text() {
   return s_.substr(start, pos_ - start);
 }
 
+// One pass over a number literal: validates it as number_text() does and returns its value,
+// correctly rounded as std::from_chars gives it. Most numbers in annotation files are short
+// decimals ("123.45"): their digits as an integer m < 10^15 and a power of ten 10^k with
+// |k| <= 22 are both exact doubles, so m / 10^-k is one correctly rounded operation (Clinger's
+// fast path) and equals from_chars' result. Anything else (an exponent, more digits) goes to
+// from_chars.
+double JsonCursor::number() {
+  static const double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char* b = s_.data();
+  const size_t n = s_.size(), start = pos_;
+  size_t i = pos_;
+  const bool negative = i < n && b[i] == '-';
+  i += negative;
+  uint64_t m = 0;
+  int digits = 0, exponent = 0;
+  if (i < n && b[i] == '0') {
+    ++i;
+    ++digits;
+    if (i < n && is_digit(b[i])) corrupt("a number with a leading zero", start);
+  } else if (i < n && is_digit(b[i])) {
+    for (; i < n && is_digit(b[i]); ++i, ++digits) m = m * 10 + static_cast<uint64_t>(b[i] - '0');
+  } else {
+    corrupt("expected a digit", i);
+  }
+  if (i < n && b[i] == '.') {
+    ++i;
+    if (i >= n || !is_digit(b[i])) corrupt("expected a digit after the decimal point", i);
+    for (; i < n && is_digit(b[i]); ++i, ++digits, --exponent)
+      m = m * 10 + static_cast<uint64_t>(b[i] - '0');
+  }
+  bool simple = true;
+  if (i < n && (b[i] == 'e' || b[i] == 'E')) {
+    simple = false;
+    ++i;
+    if (i < n && (b[i] == '+' || b[i] == '-')) ++i;
+    if (i >= n || !is_digit(b[i])) corrupt("expected a digit in the exponent", i);
+    while (i < n && is_digit(b[i])) ++i;
+  }
+  pos_ = i;
+  if (simple && digits <= 15 && exponent >= -22) {
+    const double v = static_cast<double>(m) / kPow10[-exponent];
+    return negative ? -v : v;
+  }
+  double v = 0;
+  const std::from_chars_result r = std::from_chars(b + start, b + i, v);
+  if (r.ec != std::errc() || r.ptr != b + i)
+    corrupt(str_cat("number ", s_.substr(start, i - start), " out of range"), start);
+  return v;
+}
+
 double JsonCursor::read_double() {
   if (peek() != Json::Kind::number) wrong_kind("a number");
-  const size_t start = pos_;
-  const std::string_view text = number_text();
-  double v = 0;
-  if (!number_value(text, v)) corrupt(str_cat("number ", text, " out of range"), start);
-  return v;
+  return number();
 }
 
 void JsonCursor::read_doubles(std::vector<double>& out) {
@@ -221,10 +239,7 @@ void JsonCursor::read_doubles(std::vector<double>& out) {
     skip_space();
     value_start_ = pos_;
     if (pos_ < s_.size() && s_[pos_] != '-' && !is_digit(s_[pos_])) wrong_kind("a number");
-    const std::string_view text = number_text();
-    double v = 0;
-    if (!number_value(text, v)) corrupt(str_cat("number ", text, " out of range"), value_start_);
-    scratch_.push_back(v);
+    scratch_.push_back(number());
     skip_space();
     if (pos_ >= s_.size()) corrupt("unexpected end of the text", pos_);
     const char c = s_[pos_++];

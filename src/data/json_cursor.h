@@ -74,6 +74,7 @@ class JsonCursor {
   void enter(bool object);
   void expect(char c, const char* what);
   std::string_view number_text();  // consumes and validates a number literal
+  double number();                 // the same, and its value
   void parse_string(std::string& out);
   uint32_t hex4();
   void literal(const char* word);
