@@ -18,6 +18,7 @@
 #include "data/labels.h"
 #include "data/predictions.h"
 #include "dist/comm.h"
+#include "dist/grad_reducer.h"
 #include "helpers.h"
 #include "layers/resnet.h"
 #include "prm/infer.h"
@@ -248,4 +249,83 @@ TEST_CASE("train: as many ranks as images in a batch is allowed, one more is ref
   CHECK(rank_batch_problem(4, 4) == "");
   CHECK(rank_batch_problem(1, 1) == "");
   CHECK(rank_batch_problem(5, 4).find("started with 5 ranks but --batch is 4") == 0);
+}
+
+namespace {
+
+// A communicator whose all-reduces fail, as a broken link would: for the gradient reducer's
+// error path.
+class FailingComm : public Comm {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  std::string backend() const override { return "failing"; }
+  void all_reduce_sum(Tensor&) override { throw Error("the wire is cut"); }
+  void all_reduce(double*, size_t, ReduceOp) override { throw Error("the wire is cut"); }
+  void broadcast(Tensor&, int) override {}
+  void broadcast(std::string&, int) override {}
+  void barrier() override {}
+  std::unique_ptr<Comm> duplicate() override { return std::make_unique<FailingComm>(); }
+  bool concurrent() const override { return true; }
+};
+
+std::vector<Tensor> small_params() {
+  std::vector<Tensor> params = {Tensor::full({3}, 1.0), Tensor::full({2, 2}, 2.0)};
+  for (Tensor& p : params) p.set_grad(Tensor::full(p.shape(), 0.5));
+  return params;
+}
+
+}  // namespace
+
+TEST_CASE("grad reducer: a failed all-reduce on the background thread fails finish()") {
+  std::vector<Tensor> params = small_params();
+  FailingComm comm;
+  GradReducer reducer(comm, params);
+  REQUIRE(reducer.overlapping());
+  reducer.begin();
+  for (const Tensor& p : params) reducer.on_grad_ready(p);
+  CHECK_THROWS_WITH_AS(reducer.finish(), doctest::Contains("the wire is cut"), Error);
+}
+
+TEST_CASE("grad reducer: begin twice is refused; an unknown tensor is ignored; 1-byte buckets") {
+  std::vector<Tensor> params = small_params();
+  SingleComm single;
+  {
+    GradReducer reducer(single, params);
+    reducer.begin();
+    CHECK_THROWS_WITH_AS(reducer.begin(), doctest::Contains("previous step was not finished"),
+                         Error);
+    Tensor stranger = Tensor::full({5}, 3.0);
+    stranger.set_grad(Tensor::full({5}, 1.0));
+    reducer.on_grad_ready(stranger);  // not a parameter of this reducer: ignored
+    reducer.on_grad_ready(params[1]);
+    reducer.finish();
+    CHECK(params[1].grad().to_vector() == std::vector<double>{0.5, 0.5, 0.5, 0.5});
+  }
+  GradReducerOptions tiny;
+  tiny.bucket_bytes = 1;  // positive: every parameter in a bucket of its own
+  CHECK(GradReducer(single, params, tiny).bucket_count() == 2);
+  tiny.bucket_bytes = 0;
+  CHECK_THROWS_WITH_AS(GradReducer(single, params, tiny),
+                       doctest::Contains("bucket size must be positive"), Error);
+}
+
+TEST_CASE("grad reducer: two thread ranks reduce in the background (overlap), one rank does not") {
+  ThreadGroup group(2);
+  std::vector<int> overlapping(2, -1);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      std::vector<Tensor> params = small_params();
+      GradReducer reducer(group.comm(r), params);
+      overlapping[r] = reducer.overlapping();
+      reducer.begin();
+      for (const Tensor& p : params) reducer.on_grad_ready(p);
+      reducer.finish();
+    });
+  for (std::thread& t : threads) t.join();
+  CHECK(overlapping == std::vector<int>{1, 1});
+  SingleComm single;
+  std::vector<Tensor> params = small_params();
+  CHECK_FALSE(GradReducer(single, params).overlapping());
 }
