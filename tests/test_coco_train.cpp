@@ -334,7 +334,7 @@ TEST_CASE("coco train: prm train on a COCO root, resumed, names COCO's classes")
         std::vector<std::string>{"person", "bicycle", "car", "motorcycle", "airplane"});
 }
 
-TEST_CASE("coco train: a layout mixed up or a split missing is one clear line") {
+TEST_CASE("coco train: a layout mixed up or a split missing is one clear line (val: a note)") {
   PRM_REQUIRE_BIN_OR_SKIP();
   const CocoSet& set = coco_set();
   const fs::path dir = fresh_temp_dir("coco_train_bad");
@@ -357,6 +357,14 @@ TEST_CASE("coco train: a layout mixed up or a split missing is one clear line") 
   one_line_error(run_command(prm_bin() + " synth --out " + (dir / "d").string() +
                              " --train-split train2014"),
                  "give --format coco");
+  // A validation split that is not there trains without validation, and says so.
+  const CommandResult no_val =
+      run_command(train + set.options.out + " --val-split val2014 --out " + (dir / "e").string() +
+                  " --epochs 1 --arch resnet18 --width 4 --size 32 --batch 6 --workers 1");
+  CHECK(no_val.exit_code == 0);
+  CHECK(no_val.err.find("no validation: " + set.options.out + " has no split 'val2014'") !=
+        std::string::npos);
+  CHECK(no_val.out.find("val_map") == std::string::npos);
 }
 
 TEST_CASE("coco synth and data: the command line writes named splits, prm data counts them") {

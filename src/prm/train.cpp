@@ -160,8 +160,12 @@ void build(Run& run) {
       PRM_CHECK(differ.empty(), voc_options(c, c.train_split).root, ": split '", c.train_split,
                 "' is not the one this run trained on: ", differ);
     }
-    if (has_split(c, c.val_split) && run.lead())  // only rank 0 validates
+    if (run.lead() && has_split(c, c.val_split)) {  // only rank 0 validates
       run.val_set = std::make_unique<VocDataset>(voc_options(c, c.val_split));
+    } else if (run.lead() && !c.val_split.empty()) {  // on COCO: val2014, not val
+      std::fprintf(stderr, "no validation: %s has no split '%s' (give --val-split NAME, or none)\n",
+                   voc_options(c, c.val_split).root.c_str(), c.val_split.c_str());
+    }
   });
   ResNetOptions options;
   options.arch = c.arch;
