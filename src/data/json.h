@@ -113,4 +113,10 @@ std::string write_json_readable(const Json& value, int expand_levels = 0);
 // A JSON string literal for `s`, quotes included.
 std::string json_quote(const std::string& s);
 
+// Shared by the two readers (this parser and data/json_cursor.h): the character a one-letter
+// string escape stands for (\" \\ \/ \b \f \n \r \t), or 0 for any other letter (\u is read
+// apart); and a code point appended as UTF-8.
+char json_simple_escape(char letter);
+void append_utf8(std::string& out, uint32_t code_point);
+
 }  // namespace prm

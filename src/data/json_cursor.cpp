@@ -11,23 +11,6 @@ namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 }  // namespace
 
@@ -304,46 +287,24 @@ void JsonCursor::parse_string(std::string& out) {
     if (c != '\\') corrupt("control character in a string", pos_);
     if (++pos_ >= s_.size()) corrupt("unterminated string", pos_);
     const char e = s_[pos_++];
-    switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        out.push_back(e);
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'u': {
-        const size_t start = pos_ - 2;
-        uint32_t cp = hex4();
-        if (cp >= 0xDC00 && cp <= 0xDFFF) corrupt("lone low surrogate in a \\u escape", start);
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          if (s_.substr(pos_, 2) != "\\u")
-            corrupt("high surrogate not followed by a \\u low surrogate", start);
-          pos_ += 2;
-          const uint32_t low = hex4();
-          if (low < 0xDC00 || low > 0xDFFF)
-            corrupt("high surrogate not followed by a \\u low surrogate", start);
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        }
-        append_utf8(out, cp);
-        break;
-      }
-      default:
-        corrupt(str_cat("bad escape '\\", e, "' in a string"), pos_ - 2);
+    if (const char plain = json_simple_escape(e)) {
+      out.push_back(plain);
+      continue;
     }
+    if (e != 'u') corrupt(str_cat("bad escape '\\", e, "' in a string"), pos_ - 2);
+    const size_t start = pos_ - 2;
+    uint32_t cp = hex4();
+    if (cp >= 0xDC00 && cp <= 0xDFFF) corrupt("lone low surrogate in a \\u escape", start);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (s_.substr(pos_, 2) != "\\u")
+        corrupt("high surrogate not followed by a \\u low surrogate", start);
+      pos_ += 2;
+      const uint32_t low = hex4();
+      if (low < 0xDC00 || low > 0xDFFF)
+        corrupt("high surrogate not followed by a \\u low surrogate", start);
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    append_utf8(out, cp);
   }
 }
 
