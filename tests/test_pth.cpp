@@ -213,6 +213,9 @@ TEST_CASE("pth: sizes, offsets and strides are checked against the storage befor
   CHECK(contains(error_for({"", "0", "FloatStorage", 4, 0, {1ll << 40, 1ll << 40}, {0, 0}}),
                  past));
   CHECK(contains(error_for({"", "0", "FloatStorage", 4, 3, {3, 1ll << 62}, {1ll << 62, 0}}), past));
+  // An empty tensor whose other sizes could not be strided in 64 bits.
+  CHECK(contains(error_for({"", "0", "FloatStorage", 4, 0, {1ll << 40, 1ll << 40, 0}, {1, 1, 1}}),
+                 past));
   // Negative numbers.
   CHECK(contains(error_for({"", "0", "FloatStorage", 4, -1, {1}, {1}}), "offset -1 is negative"));
   CHECK(contains(error_for({"", "0", "FloatStorage", 4, 0, {-1}, {1}}), "size -1 is negative"));

@@ -62,12 +62,15 @@ float half_to_float(uint16_t h) {
 }
 
 // A view's element count and one past the largest element index it touches, overflow-checked;
-// false when they do not fit in 64 bits.
+// false when they do not fit in 64 bits, or when the shape's sizes other than 0 multiply past
+// 2^62 (an empty tensor of shape [0, 2^40, 2^40] would overflow its own contiguous strides).
 bool view_extent(const TensorRef& t, uint64_t* numel, uint64_t* end) {
-  uint64_t n = 1, last = t.offset;
+  uint64_t n = 1, span = 1, last = t.offset;
   for (size_t d = 0; d < t.sizes.size(); ++d) {
     const uint64_t size = static_cast<uint64_t>(t.sizes[d]);
     if (__builtin_mul_overflow(n, size, &n)) return false;
+    if (__builtin_mul_overflow(span, size > 0 ? size : 1, &span) || span > (1ull << 62))
+      return false;
     uint64_t reach;
     const uint64_t stride = static_cast<uint64_t>(t.strides[d]);
     if (size > 0 && (__builtin_mul_overflow(size - 1, stride, &reach) ||
