@@ -1,10 +1,11 @@
 // The C++ half of tools/bench_coco_eval.py (not part of the build or the tests): reads the
 // synthetic problem the script wrote, times prm::coco::evaluate_segm on it, prints one JSON line
 // per thread count:
-//   {"threads": 1, "read_s": .., "strings_s": .., "eval_s": .., "stats": [12 numbers]}
+//   {"threads": 1, "read_s": .., "strings_s": .., "eval_s": .., "eval_cpu_s": .., "stats": [..]}
 // read_s: reading the text file; strings_s: decoding every compressed RLE string; eval_s:
 // evaluate_segm (IoUs, matching, accumulation, summary), the part compared with pycocotools'
-// evaluate() + accumulate().
+// evaluate() + accumulate(), in wall-clock seconds; eval_cpu_s: the same in CPU seconds of the
+// process, all threads together (on a busy machine, the fairer figure for one thread).
 //
 // Input lines (whitespace-separated; scores and areas written by Python's repr, so exact):
 //   I <image id>                        an image to evaluate
@@ -18,6 +19,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -110,11 +112,13 @@ int main(int argc, char** argv) {
       decode_strings(p);
       const double strings_s = seconds_since(t1);
       const auto t2 = std::chrono::steady_clock::now();
+      const std::clock_t c2 = std::clock();
       const SegmEvaluation e = evaluate_segm(p.gts, p.dts, p.images, p.categories);
+      const double eval_cpu_s = double(std::clock() - c2) / CLOCKS_PER_SEC;
       const double eval_s = seconds_since(t2);
       std::printf("{\"threads\": %d, \"read_s\": %.3f, \"strings_s\": %.3f, \"eval_s\": %.3f, "
-                  "\"gts\": %zu, \"dts\": %zu, \"stats\": [",
-                  threads, read_s, strings_s, eval_s, p.gts.size(), p.dts.size());
+                  "\"eval_cpu_s\": %.3f, \"gts\": %zu, \"dts\": %zu, \"stats\": [",
+                  threads, read_s, strings_s, eval_s, eval_cpu_s, p.gts.size(), p.dts.size());
       for (size_t i = 0; i < e.stats.size(); ++i)
         std::printf("%s%.17g", i ? ", " : "", e.stats[i]);
       std::printf("]}\n");

@@ -5,7 +5,10 @@ Run by hand (never by CI; pycocotools is a test oracle, not a dependency):
 
     make USE_CUDA=0 BUILD=build                                  # builds build/libprm.a
     export PYTHONPATH=$(../shared/oracles/pycocotools/build.sh)
-    /usr/bin/python3 tools/bench_coco_eval.py --images 40137 --dets-per-image 100
+    /usr/bin/python3 tools/bench_coco_eval.py --images 40137 --problem /tmp/coco_bench_40k
+
+--problem DIR keeps the problem (DIR/instances.json and DIR/results.json in COCO's formats, and
+DIR/problem.txt for the C++ side) and reuses it when it is there, since making it takes minutes.
 
 The problem imitates COCO val2014 with a detector's output: 40,137 images of COCO's sizes, about
 7.3 ground truths per image (COCO's 80 category ids, person most frequent, 1% crowd regions,
@@ -15,7 +18,9 @@ category, scored higher the closer they are) and random objects (scored low); sc
 decimals, so there are ties. Masks are random polygons turned into compressed RLE by pycocotools
 (the results format). Both sides get the same RLE strings;
 pycocotools' loadRes (areas, boxes) and the C++ side's reading of the file are not timed, the
-C++ decoding of the strings is timed separately and reported.
+C++ decoding of the strings is timed separately and reported. Times are wall-clock and CPU
+seconds: on a machine that others share, CPU seconds compare one thread with pycocotools' one
+thread fairly; wall-clock seconds show what threads add.
 
 The C++ half is tools/bench_coco_eval.cpp, compiled here against BUILD/libprm.a.
 """
@@ -132,23 +137,24 @@ def write_problem(path, images, gts, dts):
                                                s['size'][0], s['size'][1], s['counts']))
 
 
-def run_pycocotools(images, gts, dts):
+def timed(f):
+    wall, cpu = time.perf_counter(), time.process_time()
+    f()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_pycocotools(dataset, dts):
     gt = COCO()
-    gt.dataset = {'images': images, 'categories': [{'id': c, 'name': str(c)} for c in COCO_IDS],
-                  'annotations': gts}
+    gt.dataset = dataset
     gt.createIndex()
-    t = time.perf_counter()
-    dt = gt.loadRes(dts)
-    load_s = time.perf_counter() - t
-    E = COCOeval(gt, dt, 'segm')
-    t = time.perf_counter()
-    E.evaluate()
-    evaluate_s = time.perf_counter() - t
-    t = time.perf_counter()
-    E.accumulate()
-    accumulate_s = time.perf_counter() - t
+    holder = {}
+    load_s, _ = timed(lambda: holder.update(dt=gt.loadRes(dts)))
+    E = COCOeval(gt, holder['dt'], 'segm')
+    evaluate_s, evaluate_cpu_s = timed(E.evaluate)
+    accumulate_s, accumulate_cpu_s = timed(E.accumulate)
     E.summarize()
     return {'loadres_s': load_s, 'evaluate_s': evaluate_s, 'accumulate_s': accumulate_s,
+            'evaluate_cpu_s': evaluate_cpu_s, 'accumulate_cpu_s': accumulate_cpu_s,
             'stats': [float(v) for v in E.stats]}
 
 
@@ -172,40 +178,57 @@ def main():
     ap.add_argument('--threads', default='1,2', help='thread counts for the C++ side')
     ap.add_argument('--skip-pycocotools', action='store_true')
     ap.add_argument('--json', help='also write the results here')
-    ap.add_argument('--keep-problem', help='write the problem file here and keep it')
+    ap.add_argument('--problem', help='keep the problem in this folder, or reuse it from there')
     args = ap.parse_args()
     os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
     exe = build_driver(args.build)
-    t = time.perf_counter()
-    images, gts, dts = make_problem(args)
-    print('problem: %d images, %d ground truths, %d detections (made in %.0f s)'
-          % (len(images), len(gts), len(dts), time.perf_counter() - t), file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        problem = args.keep_problem or os.path.join(tmp, 'problem.txt')
-        write_problem(problem, images, gts, dts)
-        out = subprocess.run([exe, problem] + args.threads.split(','), check=True,
+        folder = args.problem or tmp
+        paths = [os.path.join(folder, f) for f in ('instances.json', 'results.json', 'problem.txt')]
+        if all(os.path.exists(p) for p in paths):
+            print('problem: reading %s' % folder, file=sys.stderr)
+            with open(paths[0]) as f:
+                dataset = json.load(f)
+            with open(paths[1]) as f:
+                dts = json.load(f)
+        else:
+            t = time.perf_counter()
+            images, gts, dts = make_problem(args)
+            dataset = {'images': images, 'annotations': gts,
+                       'categories': [{'id': c, 'name': str(c)} for c in COCO_IDS]}
+            print('problem made in %.0f s' % (time.perf_counter() - t), file=sys.stderr)
+            os.makedirs(folder, exist_ok=True)
+            for path, data in zip(paths, (dataset, dts)):
+                with open(path, 'w') as f:
+                    json.dump(data, f)
+            write_problem(paths[2], images, gts, dts)
+        print('problem: %d images, %d ground truths, %d detections'
+              % (len(dataset['images']), len(dataset['annotations']), len(dts)), file=sys.stderr)
+        out = subprocess.run([exe, paths[2]] + args.threads.split(','), check=True,
                              stdout=subprocess.PIPE, text=True).stdout
     cpp = [json.loads(line) for line in out.splitlines()]
-    py = None if args.skip_pycocotools else run_pycocotools(images, gts, dts)
+    py = None if args.skip_pycocotools else run_pycocotools(dataset, dts)
 
     print('\n%-8s %12s %12s' % ('', 'pycocotools', 'prm'))
     for i, name in enumerate(STAT_NAMES):
         print('%-8s %12s %12.9f' % (name, '%.9f' % py['stats'][i] if py else '-',
                                     cpp[0]['stats'][i]))
-    result = {'images': len(images), 'ground_truths': len(gts), 'detections': len(dts),
-              'prm': cpp, 'pycocotools': py}
+    result = {'images': len(dataset['images']), 'ground_truths': len(dataset['annotations']),
+              'detections': len(dts), 'prm': cpp, 'pycocotools': py}
     if py:
         diff = max(abs(a - b) for r in cpp for a, b in zip(r['stats'], py['stats']))
         result['max_abs_difference'] = diff
         py_s = py['evaluate_s'] + py['accumulate_s']
-        print('\npycocotools evaluate() %.1f s + accumulate() %.1f s = %.1f s (loadRes %.1f s, '
-              'not counted)' % (py['evaluate_s'], py['accumulate_s'], py_s, py['loadres_s']))
+        py_cpu = py['evaluate_cpu_s'] + py['accumulate_cpu_s']
+        print('\npycocotools evaluate() + accumulate(): %.1f s + %.1f s = %.1f s wall, %.1f s CPU '
+              '(loadRes %.1f s, not counted)' % (py['evaluate_s'], py['accumulate_s'], py_s,
+                                                 py_cpu, py['loadres_s']))
         for r in cpp:
-            print('prm evaluate_segm, %d thread(s): %.2f s (x%.0f faster); decoding the strings '
-                  '%.2f s more (x%.0f with it)' % (r['threads'], r['eval_s'], py_s / r['eval_s'],
-                                                   r['strings_s'],
-                                                   py_s / (r['eval_s'] + r['strings_s'])))
+            print('prm evaluate_segm, %d thread(s): %.2f s wall (x%.0f), %.2f s CPU (x%.0f); '
+                  'decoding the strings first: %.2f s wall more'
+                  % (r['threads'], r['eval_s'], py_s / r['eval_s'], r['eval_cpu_s'],
+                     py_cpu / r['eval_cpu_s'], r['strings_s']))
         print('largest difference of the twelve numbers: %.3g' % diff)
     if args.json:
         with open(args.json, 'w') as f:
