@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 
+#include "data/safetensors.h"
 #include "tensor/error.h"
 
 namespace prm::pth {
@@ -35,31 +36,6 @@ const char* const kWrapperKeys[] = {"state_dict", "model_state_dict", "model"};
 
 constexpr size_t kMaxDims = 16;
 constexpr uint64_t kSlackBytes = 16ull << 20;  // what tensors may take beyond 4x the file
-
-// IEEE half -> float, exact (subnormals, infinities and NaN included), as safetensors.cpp.
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1F;
-  uint32_t mant = h & 0x3FF;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {  // subnormal half: normalise
-    exp = 113;
-    while (!(mant & 0x400)) {
-      mant <<= 1;
-      --exp;
-    }
-    bits = sign | (exp << 23) | ((mant & 0x3FF) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 // A view's element count and one past the largest element index it touches, overflow-checked;
 // false when they do not fit in 64 bits, or when the shape's sizes other than 0 multiply past
@@ -417,12 +393,8 @@ Tensor make_tensor(const TensorRef& t, const StorageInfo& s, uint64_t numel) {
              [](const char* p) { return half_to_float(load_as<uint16_t>(p)); });
       break;
     case Source::bf16:
-      gather(out.data<float>(), base, size, t, [](const char* p) {
-        const uint32_t bits = static_cast<uint32_t>(load_as<uint16_t>(p)) << 16;
-        float f;
-        std::memcpy(&f, &bits, 4);
-        return f;
-      });
+      gather(out.data<float>(), base, size, t,
+             [](const char* p) { return bf16_to_float(load_as<uint16_t>(p)); });
       break;
   }
   return out;

@@ -35,6 +35,12 @@ struct SafetensorsContents {
 // other tools') load as they are. The entry is not returned in `metadata`.
 constexpr const char* kChecksumKey = "prm.crc32";
 
+// IEEE half and bfloat16 to float32, exact (every value of either, subnormals, infinities and
+// NaN included, is a float32 value): what the weights readers (this one and data/pth.h) do to
+// half-precision tensors on load.
+float half_to_float(uint16_t h);
+float bf16_to_float(uint16_t h);
+
 // CRC-32 (IEEE 802.3, as zlib's crc32) of n bytes.
 uint32_t crc32_of(const void* data, size_t n);
 
