@@ -6,6 +6,8 @@
     python3 tools/make_coco_sized.py ROOT/annotations/instances_train2014.json
 """
 import random, sys
+if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+    sys.exit(__doc__)
 random.seed(1)
 out = open(sys.argv[1], "w")
 ids = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
