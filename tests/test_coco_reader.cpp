@@ -140,7 +140,7 @@ TEST_CASE("json cursor: skip() passes over any value, nested, and stops at its e
 TEST_CASE("json cursor: what is not JSON fails as parse_json does; wrong kinds name both") {
   const char* bad[] = {"[1,]", "[01]", "{\"a\" 1}", "[1 2]", "\"abc", "[1.]", "[-]", "{\"a\":1,}",
                        "[\"\\x\"]", "[\"\\ud800\"]", "[1] x", "[tru]", "{1: 2}", "", "[+1]",
-                       "[1e400]", "[\"a\nb\"]"};
+                       "[1e400]", "[-0.5e-399]", "[\"a\nb\"]"};
   for (const char* text : bad) {
     CAPTURE(text);
     CHECK_THROWS(parse_json(text, "b"));
@@ -150,6 +150,13 @@ TEST_CASE("json cursor: what is not JSON fails as parse_json does; wrong kinds n
       c.end_document();
     });
     CHECK(e.find("b.json: corrupt JSON (") == 0);
+    // skip() is as strict (fuzz_coco found it taking a number that does not fit a double).
+    const std::string s = error_of([&] {
+      JsonCursor c(text, "b.json");
+      c.skip();
+      c.end_document();
+    });
+    CHECK(s.find("b.json: corrupt JSON (") == 0);
   }
   // Nesting deeper than the limit is refused, in skip() as in a walk.
   const std::string deep = std::string(100, '[') + std::string(100, ']');
@@ -224,6 +231,11 @@ TEST_CASE("coco reader: index, classes by ascending id, labels with crowd, segme
   const CocoDataset l = parse_coco_annotations(text, "t.json", labels_only);
   CHECK(l.image_annotations == d.image_annotations);
   CHECK(l.annotations[0].segmentation.kind == CocoSegmentation::Kind::none);
+  // Skipped, a segmentation is still JSON as strict as parse_json's (numbers fit a double).
+  std::string huge = text;
+  huge.replace(huge.find("[[1, 1, 5.5"), 4, "[[1e999, 1");
+  CHECK(error_of([&] { parse_coco_annotations(huge, "t.json", labels_only); })
+            .find("t.json: corrupt JSON (number 1e999 out of range at byte ") == 0);
 }
 
 TEST_CASE("coco reader: layout paths and detection") {
@@ -295,6 +307,14 @@ TEST_CASE("coco reader: bad input is one line naming the file and the record") {
       {R"({"images": [], "categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}],
            "annotations": []})",
        "t.json: categories: repeated category id 1"},
+      // fuzz_coco's first finding: a skipped field's number that does not fit a double was
+      // taken (parse_json refuses it), in a top-level extra, a record's extra and, when
+      // segmentations are not read, a segmentation.
+      {R"({"extra": [-0.5e-399], "images": [], "categories": [], "annotations": []})",
+       "t.json: corrupt JSON (number -0.5e-399 out of range at byte 11)"},
+      {R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 1, "height": 1, "x": 1e400}],
+           "categories": [], "annotations": []})",
+       "t.json: corrupt JSON (number 1e400 out of range at byte 74)"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.text);

@@ -350,7 +350,7 @@ void JsonCursor::skip() {
     } else if (c == '"') {
       parse_string(scratch);
     } else if (c == '-' || is_digit(c)) {
-      number_text();
+      number();  // not number_text(): a skipped number must fit a double too, as parse_json's
     } else if (c == 't') {
       literal("true");
     } else if (c == 'f') {
