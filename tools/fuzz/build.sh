@@ -5,6 +5,8 @@
 #   build-fuzz/fuzz_xml -max_total_time=300 -max_len=8192 build-fuzz/corpus_xml tools/fuzz/corpus_xml
 #   build-fuzz/fuzz_png -max_total_time=300 build-fuzz/corpus_png
 #   build-fuzz/fuzz_json -max_total_time=300 -max_len=4096 build-fuzz/corpus_json
+#   build-fuzz/fuzz_coco -max_total_time=600 -max_len=4096 -dict=tools/fuzz/coco.dict \
+#     build-fuzz/corpus_coco tools/fuzz/corpus_coco
 #   build-fuzz/fuzz_safetensors -max_total_time=600 -max_len=8192 build-fuzz/corpus_safetensors
 #   build-fuzz/fuzz_npy -max_total_time=600 -max_len=4096 build-fuzz/corpus_npy
 #   build-fuzz/fuzz_predictions -max_total_time=600 -max_len=4096 build-fuzz/corpus_predictions
@@ -21,12 +23,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build-fuzz}
 lib_targets="safetensors npy predictions checkpoint pth"
-mkdir -p "$out/corpus_xml" "$out/corpus_png" "$out/corpus_json"
+mkdir -p "$out/corpus_xml" "$out/corpus_png" "$out/corpus_json" "$out/corpus_coco"
 for t in $lib_targets; do mkdir -p "$out/corpus_$t"; done
 CXX=${CXX:-clang++}
 FLAGS="-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -I/usr/include/stb -DPRM_USE_CUDA=0"
 $CXX $FLAGS tools/fuzz/fuzz_png.cpp src/data/image.cpp src/data/files.cpp -o "$out/fuzz_png"
 $CXX $FLAGS tools/fuzz/fuzz_json.cpp src/data/json.cpp -o "$out/fuzz_json"
+$CXX $FLAGS tools/fuzz/fuzz_coco.cpp src/data/coco.cpp src/data/json_cursor.cpp src/data/json.cpp \
+  src/data/files.cpp -o "$out/fuzz_coco"
 cp tests/fixtures/voc/Annotations/*.xml tools/fuzz/corpus_xml/* "$out/corpus_xml/" 2>/dev/null || true
 
 CXX_NAME=$(command -v "$CXX")
@@ -41,4 +45,4 @@ done
 find tests/fixtures -name '*.safetensors' -size -8k -exec cp {} "$out/corpus_safetensors/" \;
 find tests/fixtures -name '*.npy' -size -4k -exec cp {} "$out/corpus_npy/" \;
 find tests/fixtures/pth -name '*.pth' -size -8k -exec cp {} "$out/corpus_pth/" \;
-echo "built $out/fuzz_xml, fuzz_png, fuzz_json$(printf ', fuzz_%s' $lib_targets)"
+echo "built $out/fuzz_xml, fuzz_png, fuzz_json, fuzz_coco$(printf ', fuzz_%s' $lib_targets)"
