@@ -140,7 +140,11 @@ TEST_CASE("json cursor: skip() passes over any value, nested, and stops at its e
 TEST_CASE("json cursor: what is not JSON fails as parse_json does; wrong kinds name both") {
   const char* bad[] = {"[1,]", "[01]", "{\"a\" 1}", "[1 2]", "\"abc", "[1.]", "[-]", "{\"a\":1,}",
                        "[\"\\x\"]", "[\"\\ud800\"]", "[1] x", "[tru]", "{1: 2}", "", "[+1]",
-                       "[1e400]", "[-0.5e-399]", "[\"a\nb\"]"};
+                       "[1e400]", "[-0.5e-399]", "[\"a\nb\"]", "{\"a\": 1, \"a\": 2}",
+                       "[{\"b\": [], \"c\": {\"d\": 1, \"d\": 1}}]",
+                       "{\"k0\":0,\"k1\":0,\"k2\":0,\"k3\":0,\"k4\":0,\"k5\":0,\"k6\":0,\"k7\":0,"
+                       "\"k8\":0,\"k9\":0,\"k10\":0,\"k11\":0,\"k12\":0,\"k13\":0,\"k14\":0,"
+                       "\"k15\":0,\"k16\":0,\"k17\":0,\"k3\":0}"};
   for (const char* text : bad) {
     CAPTURE(text);
     CHECK_THROWS(parse_json(text, "b"));
@@ -291,6 +295,9 @@ TEST_CASE("coco reader: bad input is one line naming the file and the record") {
       {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 5}, {"id": 3, "image_id": 7,
                           "category_id": 5})"),
        "t.json: annotations[1] (id 3): repeated annotation id (annotations[0] has it too)"},
+      {with_annotation(R"({"id": 3, "image_id": 7, "category_id": 5, "segmentation": [[0,0,1,0,1,1]],
+                          "segmentation": {"size": [3, 4], "counts": [12]}})"),
+       "t.json: corrupt JSON (duplicate name \"segmentation\" at byte 243)"},
       {R"({"images": [{"id": 1, "file_name": "../x.jpg", "width": 1, "height": 1}],
            "categories": [], "annotations": []})",
        "t.json: images[0] (id 1): file_name '../x.jpg' leaves the image folder"},

@@ -1,5 +1,6 @@
 #include "data/json_cursor.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "tensor/error.h"
@@ -66,7 +67,22 @@ void JsonCursor::enter(bool object) {
   if (static_cast<int>(stack_.size()) >= max_depth_)
     corrupt(str_cat("nested too deeply (more than ", max_depth_, " levels)"), pos_);
   ++pos_;
-  stack_.push_back({object, true});
+  stack_.push_back({object, true, {}, {}});
+}
+
+// A field name of the innermost object: a repeat is an error, as in parse_json. A few names are
+// compared one by one (most objects have a handful), more go through a set.
+void JsonCursor::add_name(const std::string& name, size_t at) {
+  Level& l = stack_.back();
+  bool repeated;
+  if (l.names.size() < 16) {
+    repeated = std::find(l.names.begin(), l.names.end(), name) != l.names.end();
+    if (!repeated) l.names.push_back(name);
+  } else {
+    if (l.many.empty()) l.many.insert(l.names.begin(), l.names.end());
+    repeated = !l.many.insert(name).second;
+  }
+  if (repeated) corrupt("duplicate name \"" + name + "\"", at);
 }
 
 void JsonCursor::begin_array() {
@@ -113,7 +129,9 @@ bool JsonCursor::next_field() {
   }
   stack_.back().first = false;
   if (c != '"') corrupt("expected a field name", pos_);
+  const size_t at = pos_;
   parse_string(name_);
+  add_name(name_, at);
   expect(':', "expected ':' after a field name");
   next_char();  // the value's position, for fail()
   return true;
@@ -332,7 +350,9 @@ void JsonCursor::skip() {
   auto field_name = [&] {
     skip_space();
     if (pos_ >= s_.size() || s_[pos_] != '"') corrupt("expected a field name", pos_);
+    const size_t at = pos_;
     parse_string(scratch);
+    add_name(scratch, at);
     expect(':', "expected ':' after a field name");
   };
   while (true) {

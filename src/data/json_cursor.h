@@ -4,7 +4,7 @@
 //
 // The grammar is data/json.h's, as strictly: RFC 8259 numbers (no leading zeros, no '+', no
 // NaN/Infinity), the same string escapes with UTF-16 surrogate pairs joined, a nesting limit, and
-// nothing but whitespace after the document. Every error is one prm::Error line:
+// nothing but whitespace after the document, no field name twice in one object. Every error is one prm::Error line:
 //   "<source>: corrupt JSON (<what> at byte <offset>)"   (the text is not JSON)
 //   "<source>: <what> at byte <offset>"                  (JSON, but not what the caller expects:
 //                                                          fail(), wrong kinds)
@@ -19,6 +19,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +69,10 @@ class JsonCursor {
   struct Level {
     bool object;
     bool first;
+    std::vector<std::string> names;  // an object's field names so far (a repeat is an error)
+    std::set<std::string> many;      // the same, once there are more than a few
   };
+  void add_name(const std::string& name, size_t at);
   void skip_space();
   char next_char();  // the next non-space character, not consumed; error at the end
   void enter(bool object);
