@@ -4,7 +4,7 @@ prm::coco::evaluate_segm on the same random problem, and checks that the twelve 
 Run by hand (never by CI; pycocotools is a test oracle, not a dependency):
 
     make USE_CUDA=0 BUILD=build                                  # builds build/libprm.a
-    export PYTHONPATH=$(../shared/oracles/pycocotools/build.sh)
+    export PYTHONPATH=/path/to/cocoapi/PythonAPI   # the official pycocotools
     /usr/bin/python3 tools/bench_coco_eval.py --images 40137 --problem /tmp/coco_bench_40k
 
 --problem DIR keeps the problem (DIR/instances.json and DIR/results.json in COCO's formats, and
