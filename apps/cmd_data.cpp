@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -41,21 +40,24 @@ DataSummary summarize_coco(const std::string& root, const std::string& split) {
   return s;
 }
 
-DataSummary summarize_voc(const std::string& root_arg, const std::string& split) {
-  const std::string root = resolve_voc_root(root_arg);
+// The split's annotations as the VOC dataset reads them (no image opened).
+DataSummary summarize_voc(const std::string& root, const std::string& split) {
+  VocOptions o;
+  o.root = root;
+  o.split = split;
+  o.check_images = false;
+  const VocDataset data(o);
   DataSummary s;
   s.format = "voc";
-  s.classes = voc_class_names();
+  s.classes = data.classes();
   s.objects.assign(s.classes.size(), 0);
-  for (const std::string& id : read_voc_split(root, "Main", split)) {
-    const VocAnnotation a = read_voc_annotation(
-        (std::filesystem::path(root) / "Annotations" / (id + ".xml")).string(), s.classes);
+  for (const VocSample& sample : data.samples()) {
     ++s.images;
-    s.empty_images += a.objects.empty();
-    for (const VocObject& o : a.objects) {
+    s.empty_images += sample.annotation.objects.empty();
+    for (const VocObject& ob : sample.annotation.objects) {
       ++s.annotations;
-      s.difficult += o.difficult;
-      ++s.objects[o.class_id];
+      s.difficult += ob.difficult;
+      ++s.objects[ob.class_id];
     }
   }
   return s;
@@ -77,15 +79,15 @@ int cmd_data(int argc, char** argv) {
             "difficult, images_without_annotations, classes, objects_per_class, load_s (seconds\n"
             "to read and index the annotations) and peak_rss_mb. Reads the annotations only (no\n"
             "image is opened) and writes nothing. The layout is COCO's when ROOT/annotations/\n"
-            "exists (ROOT/annotations/instances_<split>.json), else VOC's\n"
-            "(ROOT/ImageSets/Main/<split>.txt and ROOT/Annotations/<id>.xml).");
+            "exists and ROOT/ImageSets/ does not (ROOT/annotations/instances_<split>.json), else\n"
+            "VOC's (ROOT/ImageSets/Main/<split>.txt and ROOT/Annotations/<id>.xml); --format\n"
+            "forces one, as for prm train.");
   args.required("data", "dataset root (VOC2012 or its VOCdevkit, or a COCO root)");
   args.option("split", "split: train, val (VOC), train2014, val2017, ... (COCO)", "train");
   args.choice("format", {"auto", "voc", "coco"}, "dataset layout (auto: detected)", "auto");
   if (!args.parse(argc, argv)) return 0;
   const std::string root = args.get("data"), split = args.get("split");
-  std::string format = args.get("format");
-  if (format == "auto") format = is_coco_root(root) ? "coco" : "voc";
+  const std::string format = resolve_dataset_format(root, args.get("format"));
 
   const auto start = std::chrono::steady_clock::now();
   const DataSummary s = format == "coco" ? summarize_coco(root, split) : summarize_voc(root, split);
