@@ -6,6 +6,7 @@
 
 #include "data/files.h"
 #include "data/json_cursor.h"
+#include "data/json_record.h"
 #include "tensor/error.h"
 
 namespace prm {
@@ -41,56 +42,17 @@ std::vector<float> CocoDataset::labels(int image) const {
 
 namespace {
 
-// Reads one record (an element of `images`, `categories` or `annotations`): names the record in
-// errors as "<file>: annotations[17] (id 90210): ...".
-class RecordReader {
- public:
-  RecordReader(JsonCursor& c, const char* array, size_t index) : c_(c), array_(array), index_(index) {}
-
-  std::string where() const {
-    std::string w = str_cat(c_.source(), ": ", array_, "[", index_, "]");
-    if (has_id_) w += str_cat(" (id ", id_, ")");
-    return w;
-  }
-  [[noreturn]] void fail(const std::string& what) const { throw Error(str_cat(where(), ": ", what)); }
-  // Runs `read`, naming the record and the field in the cursor's errors (a wrong kind).
-  template <typename F>
-  auto field(const char* name, F read) -> decltype(read()) {
-    try {
-      return read();
-    } catch (const Error& e) {
-      std::string what = e.what();
-      if (what.compare(0, where().size(), where()) == 0) throw;  // already names the record
-      const std::string prefix = c_.source() + ": ";
-      if (what.compare(0, prefix.size(), prefix) == 0) what = what.substr(prefix.size());
-      if (what.find("corrupt JSON") == 0) throw;  // not JSON at all: the cursor's line says it
-      fail(str_cat("field '", name, "': ", what));
-    }
-  }
-  void set_id(int64_t id) {
-    id_ = id;
-    has_id_ = true;
-  }
-
- private:
-  JsonCursor& c_;
-  const char* array_;
-  size_t index_;
-  int64_t id_ = 0;
-  bool has_id_ = false;
-};
-
-void require(const RecordReader& r, bool present, const char* name) {
+void require(const JsonRecord& r, bool present, const char* name) {
   if (!present) r.fail(str_cat("no '", name, "' field"));
 }
 
-int image_side(const RecordReader& r, int64_t v) {
+int image_side(const JsonRecord& r, int64_t v) {
   if (v <= 0 || v > (1 << 20)) r.fail(str_cat("image side ", v, " is not in 1..", 1 << 20));
   return static_cast<int>(v);
 }
 
 CocoImage read_image(JsonCursor& c, size_t index) {
-  RecordReader r(c, "images", index);
+  JsonRecord r(c, "images", index);
   CocoImage img;
   bool has_id = false, has_name = false, has_w = false, has_h = false;
   c.begin_object();
@@ -125,7 +87,7 @@ CocoImage read_image(JsonCursor& c, size_t index) {
 }
 
 CocoCategory read_category(JsonCursor& c, size_t index) {
-  RecordReader r(c, "categories", index);
+  JsonRecord r(c, "categories", index);
   CocoCategory cat;
   bool has_id = false, has_name = false;
   c.begin_object();
@@ -149,7 +111,7 @@ CocoCategory read_category(JsonCursor& c, size_t index) {
   return cat;
 }
 
-void read_polygons(JsonCursor& c, const RecordReader& r, CocoSegmentation& s) {
+void read_polygons(JsonCursor& c, const JsonRecord& r, CocoSegmentation& s) {
   s.kind = CocoSegmentation::Kind::polygons;
   c.begin_array();
   while (c.next_item()) {
@@ -165,7 +127,7 @@ void read_polygons(JsonCursor& c, const RecordReader& r, CocoSegmentation& s) {
   }
 }
 
-void read_rle(JsonCursor& c, const RecordReader& r, CocoSegmentation& s) {
+void read_rle(JsonCursor& c, const JsonRecord& r, CocoSegmentation& s) {
   bool has_size = false, has_counts = false;
   c.begin_object();
   while (c.next_field()) {
@@ -209,7 +171,7 @@ void read_rle(JsonCursor& c, const RecordReader& r, CocoSegmentation& s) {
 
 CocoAnnotation read_annotation(JsonCursor& c, size_t index, const CocoReadOptions& options,
                                int64_t& image_id, int64_t& category_id) {
-  RecordReader r(c, "annotations", index);
+  JsonRecord r(c, "annotations", index);
   CocoAnnotation a;
   bool has_id = false, has_image = false, has_category = false;
   c.begin_object();

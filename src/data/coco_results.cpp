@@ -1,12 +1,12 @@
 #include "data/coco_results.h"
 
 #include <cmath>
-#include <functional>
 
 #include "data/coco_mask.h"
 #include "data/files.h"
 #include "data/json.h"
 #include "data/json_cursor.h"
+#include "data/json_record.h"
 #include "tensor/error.h"
 
 namespace prm {
@@ -23,8 +23,6 @@ std::string array_of(const std::vector<Json>& items) {
   return out + (items.empty() ? "]\n" : "\n]\n");
 }
 
-using Fail = std::function<void(const std::string&)>;  // throws: the file and the result named
-
 // One result object's fields; `extra` reads the fields beyond the three every result has.
 struct ResultFields {
   int64_t image_id = 0, category_id = 0;
@@ -34,8 +32,8 @@ struct ResultFields {
 
 struct ScoresReader {
   std::vector<CocoScoreResult> out;
-  void read(JsonCursor&, const Fail&) {}
-  void finish(const ResultFields& f, const CocoImage&, const Fail&) {
+  void read(JsonCursor&, const JsonRecord&) {}
+  void finish(const ResultFields& f, const CocoImage&, const JsonRecord&) {
     out.push_back({f.image_id, f.category_id, f.score});
   }
 };
@@ -43,15 +41,15 @@ struct ScoresReader {
 struct PointsReader {
   std::vector<CocoPointResult> out;
   std::vector<double> xy;
-  void read(JsonCursor& c, const Fail& fail) {
+  void read(JsonCursor& c, const JsonRecord& r) {
     xy.clear();
     c.read_doubles(xy);
-    if (xy.size() != 2) fail(str_cat("point has ", xy.size(), " numbers, not 2"));
+    if (xy.size() != 2) r.fail(str_cat("point has ", xy.size(), " numbers, not 2"));
   }
-  void finish(const ResultFields& f, const CocoImage& im, const Fail& fail) {
+  void finish(const ResultFields& f, const CocoImage& im, const JsonRecord& r) {
     const double x = xy[0], y = xy[1];
     if (!(x >= 0 && x <= im.width - 1 && y >= 0 && y <= im.height - 1))
-      fail(str_cat("point (", x, ", ", y, ") is outside image ", im.id, " (", im.width, "x",
+      r.fail(str_cat("point (", x, ", ", y, ") is outside image ", im.id, " (", im.width, "x",
                    im.height, ": x in 0..", im.width - 1, ", y in 0..", im.height - 1, ")"));
     out.push_back({f.image_id, f.category_id, f.score, x, y});
   }
@@ -61,7 +59,7 @@ struct MasksReader {
   std::vector<CocoMaskResult> out;
   int64_t h = -1, w = -1;
   std::string counts;
-  void read(JsonCursor& c, const Fail& fail) {
+  void read(JsonCursor& c, const JsonRecord& r) {
     h = w = -1;
     counts.clear();
     bool has_counts = false;
@@ -72,28 +70,28 @@ struct MasksReader {
         c.read_doubles(size);
         if (size.size() != 2 || !(size[0] >= 0 && size[0] <= 1e6 && size[1] >= 0 && size[1] <= 1e6) ||
             size[0] != std::floor(size[0]) || size[1] != std::floor(size[1]))
-          fail("segmentation size is not [height, width]");
+          r.fail("segmentation size is not [height, width]");
         h = static_cast<int64_t>(size[0]);
         w = static_cast<int64_t>(size[1]);
       } else if (c.name() == "counts") {
         if (c.peek() != Json::Kind::string)
-          fail("segmentation counts are not a compressed RLE string");
+          r.fail("segmentation counts are not a compressed RLE string");
         counts = c.read_string();
         has_counts = true;
       } else {
         c.skip();
       }
     }
-    if (h < 0 || !has_counts) fail("segmentation without 'size' and 'counts'");
+    if (h < 0 || !has_counts) r.fail("segmentation without 'size' and 'counts'");
   }
-  void finish(const ResultFields& f, const CocoImage& im, const Fail& fail) {
+  void finish(const ResultFields& f, const CocoImage& im, const JsonRecord& r) {
     if (h != im.height || w != im.width)
-      fail(str_cat("mask size ", h, " x ", w, " is not image ", im.id, "'s ", im.height, " x ",
+      r.fail(str_cat("mask size ", h, " x ", w, " is not image ", im.id, "'s ", im.height, " x ",
                    im.width));
     try {
       coco::rle_from_string(counts, static_cast<uint32_t>(h), static_cast<uint32_t>(w));
     } catch (const Error& e) {
-      fail(str_cat("segmentation: ", e.what()));
+      r.fail(str_cat("segmentation: ", e.what()));
     }
     out.push_back({f.image_id, f.category_id, f.score, h, w, counts});
   }
@@ -108,46 +106,38 @@ void read_results(const std::string& path, const CocoDataset& gt, const char* ex
     throw Error(str_cat(path, ": not a COCO results file (the document is not an array)"));
   c.begin_array();
   for (size_t i = 0; c.next_item(); ++i) {
-    const Fail fail = [&](const std::string& what) {
-      throw Error(str_cat(path, ": [", i, "]: ", what));
-    };
-    if (c.peek() != Json::Kind::object) fail("a result is not an object");
+    const JsonRecord r(c, "", i);
+    if (c.peek() != Json::Kind::object) r.fail("a result is not an object");
     ResultFields f;
     bool has_extra = false;
     c.begin_object();
     while (c.next_field()) {
-      const std::string name = c.name();
-      try {
-        if (name == "image_id") {
-          f.image_id = c.read_int64();
-          f.has_image = true;
-        } else if (name == "category_id") {
-          f.category_id = c.read_int64();
-          f.has_category = true;
-        } else if (name == "score") {
-          f.score = c.read_double();
-          f.has_score = true;
-        } else if (extra_name && name == extra_name) {
-          extra.read(c, fail);
-          has_extra = true;
-        } else {
-          c.skip();
-        }
-      } catch (const Error& e) {
-        const std::string what = e.what();
-        if (what.find("corrupt JSON") != std::string::npos || what.find(": [") != std::string::npos)
-          throw;
-        fail(str_cat("field '", name, "': ", what.substr(path.size() + 2)));
+      const std::string& name = c.name();
+      if (name == "image_id") {
+        f.image_id = r.field("image_id", [&] { return c.read_int64(); });
+        f.has_image = true;
+      } else if (name == "category_id") {
+        f.category_id = r.field("category_id", [&] { return c.read_int64(); });
+        f.has_category = true;
+      } else if (name == "score") {
+        f.score = r.field("score", [&] { return c.read_double(); });
+        f.has_score = true;
+      } else if (extra_name && name == extra_name) {
+        r.field(extra_name, [&] { return extra.read(c, r); });
+        has_extra = true;
+      } else {
+        c.skip();
       }
     }
-    if (!f.has_image) fail("no 'image_id'");
-    if (!f.has_category) fail("no 'category_id'");
-    if (!f.has_score) fail("no 'score'");
-    if (extra_name && !has_extra) fail(str_cat("no '", extra_name, "'"));
+    if (!f.has_image) r.fail("no 'image_id'");
+    if (!f.has_category) r.fail("no 'category_id'");
+    if (!f.has_score) r.fail("no 'score'");
+    if (extra_name && !has_extra) r.fail(str_cat("no '", extra_name, "'"));
     const auto img = gt.image_index.find(f.image_id);
-    if (img == gt.image_index.end()) fail(str_cat("unknown image_id ", f.image_id));
-    if (!gt.category_index.count(f.category_id)) fail(str_cat("unknown category_id ", f.category_id));
-    extra.finish(f, gt.images[img->second], fail);
+    if (img == gt.image_index.end()) r.fail(str_cat("unknown image_id ", f.image_id));
+    if (!gt.category_index.count(f.category_id))
+      r.fail(str_cat("unknown category_id ", f.category_id));
+    extra.finish(f, gt.images[img->second], r);
   }
   c.end_document();
 }
