@@ -65,31 +65,31 @@ void read_storage_bytes(std::string_view b, size_t* pos, StorageInfo& s, const s
 
 TensorMap parse_zip(std::string_view bytes, const std::string& file) {
   const std::string name = "pth: " + file;
-  const std::vector<ZipEntry> entries = read_zip_entries(bytes, file);
+  const std::vector<ArchiveEntry> entries = read_zip_entries(bytes, file);
   PRM_CHECK(!entries.empty(), name, ": an empty zip archive, not a torch.save file");
   const std::string& first = entries.front().name;
   const size_t slash = first.find('/');
   PRM_CHECK(slash != std::string::npos, name, ": a zip archive whose first entry '", first,
             "' is in no folder: not a torch.save file");
   const std::string prefix = first.substr(0, slash + 1);
-  std::unordered_map<std::string, const ZipEntry*> by_name;
-  for (const ZipEntry& e : entries) by_name[e.name] = &e;
-  auto entry = [&](const std::string& leaf) -> const ZipEntry* {
+  std::unordered_map<std::string, const ArchiveEntry*> by_name;
+  for (const ArchiveEntry& e : entries) by_name[e.name] = &e;
+  auto entry = [&](const std::string& leaf) -> const ArchiveEntry* {
     auto it = by_name.find(prefix + leaf);
     return it == by_name.end() ? nullptr : it->second;
   };
-  if (const ZipEntry* order = entry("byteorder")) {
+  if (const ArchiveEntry* order = entry("byteorder")) {
     const std::string_view text = zip_entry_bytes(bytes, *order, file);
     PRM_CHECK(text == "little", name, ": byte order '", text.substr(0, 16), "': only "
               "little-endian files are supported");
   }
-  const ZipEntry* pickle = entry("data.pkl");
+  const ArchiveEntry* pickle = entry("data.pkl");
   PRM_CHECK(pickle, name, ": a zip archive with no '", prefix, "data.pkl': not a torch.save file ",
             "(a TorchScript archive holds constants.pkl and code/ instead)");
 
   Objects objects(name, Layout::zip);
   objects.find_bytes = [&](StorageInfo& s) {
-    const ZipEntry* e = entry("data/" + s.key);
+    const ArchiveEntry* e = entry("data/" + s.key);
     if (!e) objects.fail(str_cat("storage '", s.key, "' has no entry '", prefix, "data/", s.key,
                                  "' in the archive"));
     uint64_t size;
@@ -233,7 +233,7 @@ void read_tar_tensors(std::string_view b, PickleHeap& heap, Objects& objects,
 TensorMap parse_tar(std::string_view bytes, const std::string& file) {
   const std::string name = "pth: " + file;
   std::unordered_map<std::string, std::string_view> members;
-  for (const TarEntry& e : read_tar_entries(bytes, file))
+  for (const ArchiveEntry& e : read_tar_entries(bytes, file))
     members[e.name] = bytes.substr(e.offset, e.size);
   auto member = [&](const char* m) {
     auto it = members.find(m);

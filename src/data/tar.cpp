@@ -83,8 +83,8 @@ bool is_tar(std::string_view bytes) {
   return bytes.size() >= kBlock && bytes.substr(257, 5) == "ustar";
 }
 
-std::vector<TarEntry> read_tar_entries(std::string_view bytes, const std::string& name) {
-  std::vector<TarEntry> out;
+std::vector<ArchiveEntry> read_tar_entries(std::string_view bytes, const std::string& name) {
+  std::vector<ArchiveEntry> out;
   std::unordered_set<std::string> names;
   std::string next_path;  // from a pax header, for the member after it
   bool has_next_size = false;

@@ -14,17 +14,13 @@
 #include <string_view>
 #include <vector>
 
-namespace prm {
+#include "data/archive.h"
 
-struct TarEntry {
-  std::string name;
-  uint64_t offset = 0;  // of the member's bytes in the archive
-  uint64_t size = 0;
-};
+namespace prm {
 
 // By content: a ustar header's magic "ustar" at byte 257.
 bool is_tar(std::string_view bytes);
 
-std::vector<TarEntry> read_tar_entries(std::string_view bytes, const std::string& name);
+std::vector<ArchiveEntry> read_tar_entries(std::string_view bytes, const std::string& name);
 
 }  // namespace prm

@@ -118,7 +118,7 @@ const char* method_name(uint64_t method) {
 }
 
 // One central-directory header at `at`; returns the position of the next one.
-uint64_t read_entry(std::string_view b, uint64_t at, const Directory& d, ZipEntry& e,
+uint64_t read_entry(std::string_view b, uint64_t at, const Directory& d, ArchiveEntry& e,
                     const std::string& name) {
   const uint64_t cd_end = d.offset + d.size;
   PRM_CHECK(inside(at, kCentralHeaderSize, cd_end) && le(b, at, 4) == kCentralHeader, "zip: ",
@@ -164,23 +164,23 @@ uint64_t read_entry(std::string_view b, uint64_t at, const Directory& d, ZipEntr
 
 }  // namespace
 
-std::vector<ZipEntry> read_zip_entries(std::string_view bytes, const std::string& name) {
+std::vector<ArchiveEntry> read_zip_entries(std::string_view bytes, const std::string& name) {
   const Directory d = read_directory(bytes, name);
   PRM_CHECK(inside(d.offset, d.size, d.end), "zip: ", name, ": the central directory (", d.size,
             " bytes at byte ", d.offset, ") runs outside the archive (truncated or damaged)");
   PRM_CHECK(d.entries <= d.size / kCentralHeaderSize, "zip: ", name, ": ", d.entries,
             " entries cannot fit in a central directory of ", d.size, " bytes (damaged archive)");
-  std::vector<ZipEntry> entries(d.entries);
+  std::vector<ArchiveEntry> entries(d.entries);
   std::unordered_set<std::string> names;
   uint64_t at = d.offset;
-  for (ZipEntry& e : entries) {
+  for (ArchiveEntry& e : entries) {
     at = read_entry(bytes, at, d, e, name);
     PRM_CHECK(names.insert(e.name).second, "zip: ", name, ": entry '", e.name, "' appears twice");
   }
   return entries;
 }
 
-std::string_view zip_entry_bytes(std::string_view archive, const ZipEntry& entry,
+std::string_view zip_entry_bytes(std::string_view archive, const ArchiveEntry& entry,
                                  const std::string& name) {
   PRM_CHECK(inside(entry.offset, entry.size, archive.size()), "zip: ", name, ": entry '",
             entry.name, "' runs past the end of the archive");

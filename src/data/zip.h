@@ -21,20 +21,16 @@
 #include <string_view>
 #include <vector>
 
-namespace prm {
+#include "data/archive.h"
 
-struct ZipEntry {
-  std::string name;
-  uint64_t offset = 0;  // of the entry's bytes in the archive
-  uint64_t size = 0;
-};
+namespace prm {
 
 // The entries of the archive in `bytes`, in central-directory order; `name` (usually the file's
 // path) is used in error messages.
-std::vector<ZipEntry> read_zip_entries(std::string_view bytes, const std::string& name);
+std::vector<ArchiveEntry> read_zip_entries(std::string_view bytes, const std::string& name);
 
 // An entry's bytes (read_zip_entries checked that they lie within the archive).
-std::string_view zip_entry_bytes(std::string_view archive, const ZipEntry& entry,
+std::string_view zip_entry_bytes(std::string_view archive, const ArchiveEntry& entry,
                                  const std::string& name);
 
 }  // namespace prm
