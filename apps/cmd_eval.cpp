@@ -32,18 +32,29 @@ int cmd_eval(int argc, char** argv) {
             "Scores predictions against PASCAL VOC ground truth: classification mAP, pointwise\n"
             "localisation mAP, instance segmentation mAP^r at IoU 0.25/0.5/0.75 and ABO, and\n"
             "semantic mIoU from the instance masks. The predictions folder holds any of\n"
-            "classification.txt, points.txt and instances.txt (formats in docs/evaluation.md).");
-  args.required("data", "VOC root (VOCdevkit/VOC2012, its parent, or a prm synth folder)");
+            "classification.txt, points.txt and instances.txt (formats in docs/evaluation.md).\n"
+            "On an MS COCO root: classification.json, points.json and instances.json (COCO's\n"
+            "results format, docs/coco.md), scored as classification mAP, pointwise mAP and\n"
+            "COCOeval's twelve segm numbers (AP, AP50, AP75, APs/m/l, AR1/10/100, ARs/m/l).");
+  args.required("data", "VOC root (VOCdevkit/VOC2012, its parent, or a prm synth folder), or a "
+                "COCO root (annotations/instances_<split>.json, images in <split>/)");
+  args.choice("format", {"auto", "voc", "coco"},
+              "dataset layout: auto detects it (COCO when ROOT/annotations/ exists and "
+              "ROOT/ImageSets/ does not)",
+              "auto");
   args.optional("pred", "predictions folder (made elsewhere)");
   args.optional("weights", "instead of --pred: run inference with these weights first (prm train's "
                 "RUN/weights.safetensors) and write predictions, report and plots into --out");
   args.optional("out", "with --weights: output folder (predictions/, eval.json, eval.md, plots)");
   declare_inference_flags(args);
-  args.option("split", "split name under ImageSets/Main and ImageSets/Segmentation", "val");
+  args.option("split", "split name under ImageSets/Main and ImageSets/Segmentation (VOC), or "
+              "the <split> of annotations/instances_<split>.json (COCO: val2014, val2017, ...)",
+              "val");
   args.optional("json", "JSON report path (default: <pred>/eval.json)");
   args.optional("plot", "precision-recall plot for mAP^r@0.5 (default: <pred>/pr_map_r50.png)");
   args.option("tolerance", "pointwise localisation tolerance in pixels", "18");
-  args.optional("classes", "comma-separated class names (default: the 20 VOC classes)");
+  args.optional("classes", "comma-separated class names (default: the 20 VOC classes; COCO: the "
+                "annotation file's categories, always)");
   args.toggle("skip-bad", "warn about and skip images with bad ground truth or masks");
   args.toggle("allow-missing",
               "score a predictions file that is empty or has no line for a class with positive "
@@ -53,13 +64,17 @@ int cmd_eval(int argc, char** argv) {
   EvalOptions o;
   o.data = args.get("data");
   o.split = args.get("split");
+  o.format = resolve_dataset_format(o.data, args.get("format"));
+  const bool coco = o.format == "coco";
+  PRM_CHECK(!coco || !args.has("classes"), "--classes is for VOC: a COCO split's classes are its "
+            "annotation file's categories");
   PRM_CHECK(args.has("pred") != args.has("weights"), "give either --pred or --weights");
   std::string out_dir;
   if (args.has("weights")) {
     PRM_CHECK(args.has("out"), "--weights needs --out");
     out_dir = args.get("out");
     o.pred = (std::filesystem::path(out_dir) / "predictions").string();
-    predict_split_with_weights(args, o.data, o.split, o.pred);
+    predict_split_with_weights(args, o.data, o.format, o.split, o.pred);
   } else {
     o.pred = args.get("pred");
     out_dir = o.pred;

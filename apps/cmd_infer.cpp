@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "data/coco.h"
 #include "data/files.h"
 #include "data/image.h"
 #include "data/progress.h"
@@ -83,13 +84,31 @@ static InferOptions inference_options(const Args& args, const WeightsInfo& info,
 }
 
 void predict_split_with_weights(const Args& args, const std::string& data,
-                                const std::string& split, const std::string& pred_dir) {
+                                const std::string& format, const std::string& split,
+                                const std::string& pred_dir) {
   const Device device = args.get_device("device");
   WeightsInfo info;
   std::unique_ptr<ResNet> net =
       load_classifier(args.has("arch") ? args.get("arch") : "", args.get("weights"), DType::f32,
                       device, &info);
   const InferOptions options = inference_options(args, info, args.get("weights"));
+  const std::string dump = args.has("dump") ? args.get("dump") : "";
+  if (format == "coco") {
+    const std::string annotations = coco_annotation_path(data, split);
+    PRM_CHECK(fs::is_regular_file(annotations), annotations, ": no such annotation file (COCO "
+              "layout: ROOT/annotations/instances_<split>.json; is --split right?)");
+    CocoReadOptions ro;
+    ro.segmentations = false;  // inference needs the images and the categories only
+    const CocoDataset dataset = read_coco_annotations(annotations, ro);
+    // Weights that do not name their classes are taken to be the dataset's.
+    const std::vector<std::string> classes = info.present ? info.classes : dataset.class_names();
+    PRM_CHECK(net->options().num_classes == static_cast<int64_t>(classes.size()),
+              args.get("weights"), ": ", net->options().num_classes, " classes, but ",
+              annotations, " has ", classes.size(), " categories");
+    predict_coco_split(data, split, dataset, *net, device, options, classes, pred_dir,
+                       args.get_toggle("skip-bad"), dump);
+    return;
+  }
   const std::string root = resolve_voc_root(data);
   const std::vector<std::string> ids = split_image_ids(root, split);
   const std::vector<std::string>& classes = voc_class_names();
@@ -97,7 +116,7 @@ void predict_split_with_weights(const Args& args, const std::string& data,
             ": ", net->options().num_classes, " classes, but the VOC class list has ",
             classes.size());
   predict_split(root, ids, *net, device, options, classes, pred_dir, args.get_toggle("skip-bad"),
-                args.has("dump") ? args.get("dump") : "");
+                dump);
 }
 
 int cmd_infer(int argc, char** argv) {

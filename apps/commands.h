@@ -21,8 +21,10 @@ int cmd_data(int argc, char** argv);
 
 class Args;
 // Shared by prm infer and prm eval --weights (cmd_infer.cpp): the inference flags, and the
-// prediction pass over a split (the images of ImageSets/Main and ImageSets/Segmentation).
+// prediction pass over a split (VOC: the images of ImageSets/Main and ImageSets/Segmentation,
+// into the text files; format "coco": the annotation file's images, into the JSON results).
 void declare_inference_flags(Args& args);
 void predict_split_with_weights(const Args& args, const std::string& data,
-                                const std::string& split, const std::string& pred_dir);
+                                const std::string& format, const std::string& split,
+                                const std::string& pred_dir);
 }  // namespace prm

@@ -190,7 +190,8 @@ void evaluate_group(Group& group, DetResult* results, const std::vector<uint32_t
   s.dt_area.resize(D);
   for (size_t d = 0; d < D; ++d) {
     s.dt_masks[d] = &detections[s.dts[d]].mask;
-    s.dt_area[d] = static_cast<double>(rle_area(*s.dt_masks[d]));  // loadRes' area
+    const double area = detections[s.dts[d]].area;  // loadRes' area
+    s.dt_area[d] = area >= 0 ? area : static_cast<double>(rle_area(*s.dt_masks[d]));
     results[d] = DetResult{};
     results[d].score = detections[s.dts[d]].score;
     results[d].rank = static_cast<uint32_t>(d);

@@ -10,8 +10,9 @@
 // - Ground truth: a crowd region (iscrowd) is always "ignored"; for each area range, so is one
 //   whose `area` (the annotation's own area field, not its mask's) lies outside the range (the
 //   bounds count as inside). Ignored ground truths come after the others (a stable sort).
-// - Detections: area = the mask's pixel count; sorted by score, highest first, ties in input
-//   order (a stable sort), and only the first 100 of each (image, category) are used at all.
+// - Detections: area = the mask's pixel count (or Detection::area); sorted by score, highest
+//   first, ties in input order (a stable sort), and only the first 100 of each (image, category)
+//   are used at all.
 // - IoU of masks (coco_mask.h's rle_iou): for a crowd ground truth, |dt & gt| / |dt|.
 // - Matching, per IoU threshold t in 0.50, 0.55, ..., 0.95 (numpy.linspace's values) and area
 //   range: each detection in score order takes, among the ground truths not matched yet (crowd
@@ -58,6 +59,10 @@ struct Detection {
   int64_t category_id = 0;
   double score = 0;  // finite
   Rle mask;
+  // loadRes' area: < 0 for the mask's pixel count (segmentation results); a results file whose
+  // first result has a non-empty "bbox" gets w * h of each result's box instead (loadRes reads
+  // such a file as box results, and COCOeval's area ranges then use the box areas).
+  double area = -1;
 };
 
 // COCOeval's default parameters.

@@ -1,5 +1,6 @@
 #include "data/coco_results.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "data/coco_mask.h"
@@ -30,9 +31,12 @@ struct ResultFields {
   bool has_image = false, has_category = false, has_score = false;
 };
 
+// A reader of one kind of result: read() takes the field the kind requires, optional() any other
+// field it knows (returning false for the rest, which are skipped), finish() the whole result.
 struct ScoresReader {
   std::vector<CocoScoreResult> out;
   void read(JsonCursor&, const JsonRecord&) {}
+  bool optional(const std::string&, JsonCursor&, const JsonRecord&) { return false; }
   void finish(const ResultFields& f, const CocoImage&, const JsonRecord&) {
     out.push_back({f.image_id, f.category_id, f.score});
   }
@@ -41,6 +45,7 @@ struct ScoresReader {
 struct PointsReader {
   std::vector<CocoPointResult> out;
   std::vector<double> xy;
+  bool optional(const std::string&, JsonCursor&, const JsonRecord&) { return false; }
   void read(JsonCursor& c, const JsonRecord& r) {
     xy.clear();
     c.read_doubles(xy);
@@ -59,9 +64,17 @@ struct MasksReader {
   std::vector<CocoMaskResult> out;
   int64_t h = -1, w = -1;
   std::string counts;
+  std::vector<double> bbox;
+  bool has_bbox = false;
+  // "bbox" (detectors write one beside the mask): kept, since it decides pycocotools' areas.
+  bool optional(const std::string& name, JsonCursor& c, const JsonRecord& r) {
+    if (name != "bbox") return false;
+    r.field("bbox", [&] { c.read_doubles(bbox); });
+    if (!bbox.empty() && bbox.size() != 4) r.fail(str_cat("bbox has ", bbox.size(), " numbers, not 4"));
+    has_bbox = true;
+    return true;
+  }
   void read(JsonCursor& c, const JsonRecord& r) {
-    h = w = -1;
-    counts.clear();
     bool has_counts = false;
     c.begin_object();
     while (c.next_field()) {
@@ -93,7 +106,13 @@ struct MasksReader {
     } catch (const Error& e) {
       r.fail(str_cat("segmentation: ", e.what()));
     }
-    out.push_back({f.image_id, f.category_id, f.score, h, w, counts});
+    CocoMaskResult m{f.image_id, f.category_id, f.score, h, w, counts};
+    m.has_bbox = has_bbox;
+    if (!bbox.empty()) std::copy(bbox.begin(), bbox.end(), m.bbox);
+    m.empty_bbox = has_bbox && bbox.empty();
+    out.push_back(std::move(m));
+    has_bbox = false;
+    bbox.clear();
   }
 };
 
@@ -125,7 +144,7 @@ void read_results(const std::string& path, const CocoDataset& gt, const char* ex
       } else if (extra_name && name == extra_name) {
         r.field(extra_name, [&] { return extra.read(c, r); });
         has_extra = true;
-      } else {
+      } else if (!extra.optional(name, c, r)) {
         c.skip();
       }
     }

@@ -34,6 +34,11 @@ struct CocoMaskResult {
   double score = 0;
   int64_t height = 0, width = 0;
   std::string counts;  // pycocotools' compressed string
+  // An optional "bbox": [x, y, w, h] beside the mask (never written here). pycocotools' loadRes
+  // reads a file whose first result has a non-empty bbox as box results: each result's area is
+  // then its box's w * h, which COCOeval's area ranges use (coco::Detection::area).
+  bool has_bbox = false, empty_bbox = false;
+  double bbox[4] = {0, 0, 0, 0};
 };
 
 // The files' text (one result per line inside the array). Scores and coordinates must be finite.

@@ -308,6 +308,11 @@ EvalReport evaluate(const EvalOptions& options) {
   r.classes = options.classes;
   r.iou_thresholds = options.iou_thresholds;
   r.tolerance = options.tolerance;
+  r.format = resolve_dataset_format(options.data, options.format);
+  if (r.format == "coco") {
+    evaluate_coco(options, r);
+    return r;
+  }
   const std::string root = resolve_voc_root(options.data);
   evaluate_main(options, root, r);
   evaluate_segmentation(options, root, r);

@@ -7,6 +7,12 @@
 //   instances.txt       "<image_id> <class_name> <score> <mask.png>"  instance masks: an 8-bit grey
 //                       or palette PNG of the original image size, non-zero inside; the path is
 //                       relative to the predictions folder
+// On an MS COCO root (ROOT/annotations/instances_<split>.json; docs/coco.md) the folder holds the
+// JSON results files instead (data/coco_results.h): classification.json and points.json, scored
+// with the same protocols on the split's images (COCO boxes [x, y, w, h] for points, crowd boxes
+// playing VOC's difficult ones), and instances.json, scored by COCOeval's segm rules
+// (data/coco_eval.h): its twelve numbers and the AP of each category.
+//
 // Blank lines, lines starting with '#' and a UTF-8 byte-order mark are skipped; scores and
 // coordinates must be finite, points inside their image. Classification and points are scored on
 // ImageSets/Main/<split>.txt, instances (mAP^r, ABO) and semantic mIoU on
@@ -14,6 +20,7 @@
 // classification score ranks last; predictions for images outside the split are ignored and
 // counted in the notes.
 #pragma once
+#include <array>
 #include <string>
 #include <vector>
 
@@ -23,7 +30,8 @@
 namespace prm {
 
 struct EvalOptions {
-  std::string data;  // VOC root or its parent
+  std::string data;  // VOC root or its parent, or a COCO root
+  std::string format = "auto";  // "voc", "coco" or "auto" (resolve_dataset_format)
   std::string split = "val";
   std::string pred;  // predictions folder
   std::vector<std::string> classes = voc_class_names();
@@ -51,9 +59,18 @@ struct EvalReport {
   int64_t main_images = 0, segmentation_images = 0;
   int skipped = 0;
   std::vector<std::string> notes;
+  // COCO (format "coco"): instances.json scored by COCOeval, and the AP of each category over
+  // IoU 0.5:0.95 and at 0.5 (absent: no non-crowd ground truth).
+  std::string format = "voc";
+  bool has_coco_segm = false;
+  std::array<double, 12> coco_segm{};  // coco::kSegmStatNames, -1 where COCOeval gives -1
+  MeanMetric coco_segm_ap, coco_segm_ap50;
+  int64_t instance_results = 0;
 };
 
 EvalReport evaluate(const EvalOptions& options);
+// The COCO part of evaluate(), into a report that has split and tolerance set.
+void evaluate_coco(const EvalOptions& options, EvalReport& report);
 std::string report_json(const EvalReport& report);
 std::string report_markdown(const EvalReport& report);
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <map>
 
+#include "data/coco_mask.h"
+#include "data/coco_results.h"
 #include "data/files.h"
 #include "data/json.h"
 #include "data/npy.h"
@@ -112,6 +114,59 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
   }
   progress_end();
   writer.flush();
+}
+
+void predict_coco_split(const std::string& root, const std::string& split,
+                        const CocoDataset& dataset, Module& net, Device device,
+                        const InferOptions& options, const std::vector<std::string>& classes,
+                        const std::string& pred_dir, bool skip_bad, const std::string& dump_dir) {
+  const std::vector<std::string> names = dataset.class_names();
+  PRM_CHECK(classes == names, dataset.path, ": the network's ", classes.size(),
+            " classes are not the dataset's ", names.size(), " categories (by ascending id)",
+            classes.size() == names.size() ? ", or not in their order" : "");
+  std::error_code ec;
+  fs::create_directories(pred_dir, ec);
+  PRM_CHECK(!ec, pred_dir, ": cannot create the predictions folder (", ec.message(), ")");
+  std::vector<CocoScoreResult> scores;
+  std::vector<CocoPointResult> points;
+  std::vector<CocoMaskResult> masks;
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t done = 0;
+  for (const CocoImage& im : dataset.images) {
+    const std::string path = coco_image_path(root, split, im);
+    Image image;
+    try {
+      image = load_image(path, 3, options.max_pixels);
+      PRM_CHECK(image.width == im.width && image.height == im.height, path, ": the image is ",
+                image.width, "x", image.height, " but ", dataset.path, " says ", im.width, "x",
+                im.height, " (image id ", im.id, ")");
+    } catch (const Error& e) {
+      if (!skip_bad) throw;
+      progress_end();
+      std::fprintf(stderr, "skipping image %lld: %s\n", static_cast<long long>(im.id), e.what());
+      continue;
+    }
+    const ImageInference r = infer_image(net, image, std::to_string(im.id), device, options);
+    if (!dump_dir.empty()) write_diagnostics(dump_dir, r);
+    for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
+      scores.push_back({im.id, dataset.categories[c].id, r.class_scores[c]});
+    for (const PointPrediction& p : r.points)
+      points.push_back({im.id, dataset.categories[p.class_index].id, p.score, p.x, p.y});
+    for (const Instance& inst : r.instances) {
+      const coco::Rle rle = coco::rle_encode(inst.mask.data.data(), static_cast<uint32_t>(r.height),
+                                             static_cast<uint32_t>(r.width));
+      masks.push_back({im.id, dataset.categories[inst.peak.c].id, inst.score, r.height, r.width,
+                       coco::rle_to_string(rle.counts)});
+    }
+    ++done;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress_update("inference: " + progress_eta(done, dataset.images.size(), elapsed));
+  }
+  progress_end();
+  write_file_atomic(pred_dir + "/classification.json", coco_scores_json(scores));
+  write_file_atomic(pred_dir + "/points.json", coco_points_json(points));
+  write_file_atomic(pred_dir + "/instances.json", coco_masks_json(masks));
 }
 
 std::vector<std::string> input_images(const std::string& input, const std::string& out) {

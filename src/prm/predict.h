@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "data/coco.h"
 #include "data/image.h"
 #include "layers/module.h"
 #include "prm/infer.h"
@@ -26,6 +27,16 @@ void predict_split(const std::string& voc_root, const std::vector<std::string>& 
                    Device device, const InferOptions& options,
                    const std::vector<std::string>& classes, const std::string& pred_dir,
                    bool skip_bad, const std::string& dump_dir);
+
+// The same over an MS COCO split (images ROOT/<split>/<file_name>, in the annotation file's
+// order) into pred_dir's classification.json, points.json and instances.json (data/coco_results.h;
+// masks as compressed RLE at the image's size). `classes` must be the dataset's class names, in
+// its order (category ids ascending). An image whose size is not the one its annotation file
+// gives is refused (skipped with skip_bad): its masks could not be scored.
+void predict_coco_split(const std::string& root, const std::string& split,
+                        const CocoDataset& dataset, Module& net, Device device,
+                        const InferOptions& options, const std::vector<std::string>& classes,
+                        const std::string& pred_dir, bool skip_bad, const std::string& dump_dir);
 
 // The images `prm infer --input` names: the file itself, or the folder's .jpg, .jpeg and .png
 // files (any case) in name order. prm::Error, before any work, when the folder has none, when two
