@@ -78,7 +78,8 @@ def make_problem(args):
     for i in range(args.images):
         image_id = 100000 + 7 * i
         h, w = SIZES[rng.randint(len(SIZES))]
-        images.append({'id': image_id, 'height': h, 'width': w})
+        images.append({'id': image_id, 'file_name': '%012d.jpg' % image_id, 'height': h,
+                       'width': w})
         polys, meta = [], []  # meta: (kind, category, crowd or score)
         objects = []
         for _ in range(min(rng.poisson(args.gts_per_image), 60)):

@@ -12,17 +12,19 @@
 #   build-fuzz/fuzz_predictions -max_total_time=600 -max_len=4096 build-fuzz/corpus_predictions
 #   build-fuzz/fuzz_checkpoint -max_total_time=600 -max_len=4096 build-fuzz/corpus_checkpoint
 #   build-fuzz/fuzz_pth -max_total_time=600 -max_len=8192 build-fuzz/corpus_pth
+#   build-fuzz/fuzz_coco_results -max_total_time=600 -max_len=4096 -dict=tools/fuzz/coco.dict \
+#     build-fuzz/corpus_coco_results
 # The XML seed corpus is tools/fuzz/corpus_xml plus the VOC-shaped fixtures in
 # tests/fixtures/voc/Annotations (copied into the output folder's corpus); the others are
 # tools/fuzz/corpus_<name> (hand-made: every dtype, format version, line kind), plus the small
 # .safetensors, .npy and .pth test fixtures.
-# The readers of the last five need most of the library (tensors, networks for the checkpoint
+# The readers of the last six need most of the library (tensors, networks for the checkpoint
 # reader): it is built once with the same sanitizers into OUTDIR/lib through the Makefile
 # (SANITIZE=1 gives ASan + UBSan and keeps its stb exemption; -j2 by default, JOBS=n to change).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build-fuzz}
-lib_targets="safetensors npy predictions checkpoint pth"
+lib_targets="safetensors npy predictions checkpoint pth coco_results"
 mkdir -p "$out/corpus_xml" "$out/corpus_png" "$out/corpus_json" "$out/corpus_coco"
 for t in $lib_targets; do mkdir -p "$out/corpus_$t"; done
 CXX=${CXX:-clang++}
