@@ -3,6 +3,7 @@
 // (coco_eval.h). The results files are read by coco_results.h, checked against the annotations.
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -160,8 +161,19 @@ void score_points(const EvalOptions& o, const CocoDataset& d, const std::string&
   r.pointwise = pointwise_map(boxes, points, static_cast<int>(C), o.tolerance);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Stages of the segm scoring on stderr (val2014-sized files take tens of seconds).
+void stage(const std::string& what, std::chrono::steady_clock::time_point t0) {
+  std::fprintf(stderr, "coco eval: %s (%.1f s)\n", what.c_str(), seconds_since(t0));
+}
+
 void score_instances(const CocoDataset& d, const std::string& file, EvalReport& r) {
+  const auto t0 = std::chrono::steady_clock::now();
   const std::vector<CocoMaskResult> results = read_coco_masks(file, d);
+  stage(str_cat("read ", results.size(), " instance results from ", file), t0);
   // pycocotools' loadRes: a file whose first result has a non-empty bbox is read as box results,
   // and every result's area is then its box's w * h.
   const bool box_areas = !results.empty() && results[0].has_bbox && !results[0].empty_bbox;
@@ -184,6 +196,7 @@ void score_instances(const CocoDataset& d, const std::string& file, EvalReport& 
     r.notes.push_back("instances: the results carry bboxes; their w * h are the detections' "
                       "areas for the area ranges, as pycocotools' loadRes takes them");
   const std::vector<coco::Rle> masks = annotation_masks(d);
+  stage(str_cat("decoded the results' masks and ", masks.size(), " ground-truth masks"), t0);
   std::vector<coco::GroundTruth> gts(d.annotations.size());
   for (size_t i = 0; i < gts.size(); ++i) {
     const CocoAnnotation& a = d.annotations[i];
@@ -200,6 +213,9 @@ void score_instances(const CocoDataset& d, const std::string& file, EvalReport& 
   for (const CocoCategory& c : d.categories) category_ids.push_back(c.id);
   const coco::SegmEvaluation e = coco::evaluate_segm(gts, detections, image_ids, category_ids);
   r.coco_segm = e.stats;
+  stage(str_cat("COCOeval (segm) over ", image_ids.size(), " images and ", category_ids.size(),
+                " categories done"),
+        t0);
   // Per category (the categories are sorted by id in both lists): AP over IoU .5:.95 and at .5.
   for (int which = 0; which < 2; ++which) {
     MeanMetric& m = which == 0 ? r.coco_segm_ap : r.coco_segm_ap50;
