@@ -3,7 +3,11 @@
 # under AddressSanitizer + UBSan. Switches (same meaning as in CMakeLists.txt):
 #   USE_CUDA=0|1      CUDA backend (default: 1 when nvcc is found)
 #   USE_CUDNN=0|1     cuDNN convolution engine (default: USE_CUDA)
-#   USE_OPENBLAS=0|1  OpenBLAS CPU GEMM (default: 1 when its header is present, after `make deps`)
+#   USE_OPENBLAS=0|1  OpenBLAS for the CPU GEMM instead of our own (default: 0; with 1, `make deps`
+#                     installs libopenblas-dev)
+#   ARCH_FLAGS=...    extra code-generation flags (default: none, a binary for any x86-64; the GEMM
+#                     picks its AVX-512 / AVX2 / scalar kernels at run time). -march=native
+#                     builds for this CPU only
 #   USE_MPI=0|1       data-parallel training under mpirun (default: 1 when OpenMPI is present,
 #                     after `make deps`); a plain `prm train` never needs MPI at run time
 #   USE_NCCL=0|1      NCCL all-reduce of CUDA tensors (default: USE_CUDA and USE_MPI, when nccl.h
@@ -15,18 +19,16 @@ CUDA_HOME ?= /usr/local/cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
 USE_CUDA ?= $(if $(NVCC),1,0)
 USE_CUDNN ?= $(USE_CUDA)
-# Deferred (=) so that it is read after `make deps` has run.
-# `make deps` installs OpenBLAS unless USE_OPENBLAS=0 was asked for.
-WANT_OPENBLAS := $(if $(filter command line environment,$(origin USE_OPENBLAS)),$(USE_OPENBLAS),1)
-# openblas_config.h, not cblas.h: Debian's reference BLAS (libblas-dev) ships a cblas.h too.
-USE_OPENBLAS ?= $(shell test -f /usr/include/x86_64-linux-gnu/openblas_config.h -o -f /usr/include/openblas_config.h && echo 1 || echo 0)
+# OpenBLAS only when asked for (`make deps` then installs it).
+USE_OPENBLAS ?= 0
+WANT_OPENBLAS := $(USE_OPENBLAS)
 WANT_MPI := $(if $(filter command line environment,$(origin USE_MPI)),$(USE_MPI),1)
 USE_MPI ?= $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:incdirs >/dev/null 2>&1 && echo 1 || echo 0)
 USE_NCCL ?= $(if $(filter 1,$(USE_CUDA)),$(if $(filter 1,$(USE_MPI)),$(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,0),0),0)
 MPI_INCLUDES = $(if $(filter 1,$(USE_MPI)),$(addprefix -isystem ,$(shell mpicc --showme:incdirs)))
 MPI_LIBS = $(if $(filter 1,$(USE_MPI)),$(addprefix -L,$(shell mpicc --showme:libdirs)) $(addprefix -l,$(shell mpicc --showme:libs)))
 SANITIZE ?= 0
-ARCH_FLAGS ?= -march=native
+ARCH_FLAGS ?=
 
 CXX ?= g++
 INCLUDES := -Isrc -I/usr/include/stb $(if $(wildcard third_party),-Ithird_party -Ithird_party/stb)
@@ -84,14 +86,14 @@ LIB := $(BUILD)/libprm.a
 all: $(BUILD)/prm $(BUILD)/prm_tests
 
 info:
-	@echo "prm build: USE_CUDA=$(USE_CUDA) ($(if $(NVCC),nvcc $(NVCC),no nvcc)) USE_CUDNN=$(USE_CUDNN) USE_OPENBLAS=$(USE_OPENBLAS) USE_MPI=$(USE_MPI) USE_NCCL=$(USE_NCCL) BUILD=$(BUILD)"
+	@echo "prm build: USE_CUDA=$(USE_CUDA) ($(if $(NVCC),nvcc $(NVCC),no nvcc)) USE_CUDNN=$(USE_CUDNN) USE_OPENBLAS=$(USE_OPENBLAS) ARCH_FLAGS=$(or $(ARCH_FLAGS),none) USE_MPI=$(USE_MPI) USE_NCCL=$(USE_NCCL) BUILD=$(BUILD)"
 
 # Installs the Debian packages the build needs when they are missing (runs as root in CI).
 deps:
 	@missing=""; \
 	test -f /usr/include/stb/stb_image.h || test -f third_party/stb/stb_image.h || missing="$$missing libstb-dev"; \
 	test -f /usr/include/doctest/doctest.h || test -f third_party/doctest/doctest.h || missing="$$missing doctest-dev"; \
-	if [ "$(WANT_OPENBLAS)" != 0 ] && ! test -f /usr/include/x86_64-linux-gnu/openblas_config.h; then \
+	if [ "$(WANT_OPENBLAS)" = 1 ] && ! test -f /usr/include/x86_64-linux-gnu/openblas_config.h; then \
 	  command -v apt-get >/dev/null && missing="$$missing libopenblas-dev"; fi; \
 	if [ "$(WANT_MPI)" != 0 ] && ! command -v mpicc >/dev/null; then \
 	  command -v apt-get >/dev/null && missing="$$missing libopenmpi-dev openmpi-bin"; fi; \

@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "args.h"
+#include "bench_gemm.h"
 #include "data/json.h"
 #include "commands.h"
 #include "dist/comm.h"
 #include "dist/grad_reducer.h"
+#include "kernels/cpu_isa.h"
 #include "layers/resnet.h"
 #include "prm/peak_backprop.h"
 #include "prm/train_step.h"
@@ -114,7 +116,12 @@ int cmd_bench(int argc, char** argv) {
             "(prm_forward, then prm_batched: one backward for all K, prm_per_peak: one backward\n"
             "per peak, the official way) and the all-reduce of the network's gradients over the\n"
             "ranks (`mpirun -np R prm bench --only allreduce`; one rank: the bucket copies only);\n"
-            "one JSON line per measurement with median_s, min_s and peak_mem_mb.");
+            "one JSON line per measurement with median_s, min_s and peak_mem_mb.\n"
+            "--only gemm: GFLOP/s of our CPU GEMM on the im2col GEMMs of the network's\n"
+            "convolutions at batch 1 (forward, input and weight gradients; OpenBLAS beside it in\n"
+            "a USE_OPENBLAS=1 build), as a fraction of the measured peak; --only peak: the peak\n"
+            "float32 FMA rate per instruction set, one thread and all threads. PRM_CPU_ISA=\n"
+            "avx512|avx2|scalar forces the CPU kernels' instruction set; every row says which ran.");
   args.choice("arch", kArchChoices, "the network", "resnet50");
   args.option("size", "input height and width", "448");
   args.option("batch", "batch size", "1");
@@ -122,7 +129,7 @@ int cmd_bench(int argc, char** argv) {
   args.option("runs", "timed runs per measurement", "5");
   args.option("warmup", "untimed runs first", "1");
   args.option("width", "stem width (64 for the real networks)", "64");
-  args.choice("only", {"forward", "train", "prm", "allreduce"},
+  args.choice("only", {"forward", "train", "prm", "allreduce", "gemm", "peak"},
               "run only this one (default: all; under mpirun only allreduce)", "");
   args.choice("peak-grad", {"official", "mean"}, "class-score gradient in the training step",
               "official");
@@ -157,6 +164,29 @@ int cmd_bench(int argc, char** argv) {
   ResNetOptions options;
   options.arch = args.get("arch");
   options.width = args.get_int("width");
+  if (only == "gemm" || only == "peak") {  // CPU kernels alone, no network
+    PRM_CHECK(device == Device::cpu, "--only ", only, " measures the CPU: use --device cpu");
+    const BenchEmit emit_row = [&](const char* bench, double median_s, double min_s, int n,
+                                   const Json& extra) {
+      Json line = Json::object({{"bench", Json(bench)},
+                                {"arch", Json(options.arch)},
+                                {"size", Json(size)},
+                                {"batch", Json(int64_t(1))},
+                                {"device", Json("cpu")},
+                                {"median_s", Json(median_s)},
+                                {"min_s", Json(min_s)},
+                                {"runs", Json(n)},
+                                {"peak_mem_mb", Json(peak_memory_mb(Device::cpu))},
+                                {"threads", Json(omp_get_max_threads())},
+                                {"cpu_features", Json(cpu_features())}});
+      for (const auto& [key, value] : extra.fields()) line.set(key, value);
+      std::printf("%s\n", write_json(line).c_str());
+      std::fflush(stdout);
+    };
+    if (only == "peak") bench_peak(runs, emit_row);
+    else bench_gemm(options.arch, size, options.width, options.num_classes, warmup, runs, emit_row);
+    return 0;
+  }
   ResNet net(options);
   net.to(device);
   set_conv_engine(net, engine);
@@ -185,7 +215,8 @@ int cmd_bench(int argc, char** argv) {
                               {"images_per_s", Json(images / t.median_s)},
                               {"threads", Json(omp_get_max_threads())},
                               {"conv_engine", Json(conv_engine_name(engine))},
-                              {"precision", Json(precision_name(precision))}});
+                              {"precision", Json(precision_name(precision))},
+                              {"cpu_isa", Json(cpu_isa_name(cpu_isa_active()))}});
     for (const auto& [key, value] : extra.fields()) line.set(key, value);
     std::printf("%s\n", write_json(line).c_str());
     std::fflush(stdout);

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "data/progress.h"
+#include "kernels/cpu_isa.h"
 
 namespace {
 
@@ -41,7 +42,8 @@ void print_usage(FILE* out) {
                "library with CPU and CUDA backends, a fully convolutional ResNet classifier\n"
                "trained with image-level labels (peak stimulation), peak back-propagation to\n"
                "peak response maps, segment proposals and instance masks, VOC data and\n"
-               "evaluation. `make demo` runs it all on synthetic data.\n\n"
+               "evaluation. `make demo` runs it all on synthetic data. `prm --version`: the\n"
+               "build's options, the CPU's features and the GEMM path chosen for them.\n\n"
                "commands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
 }
@@ -61,9 +63,23 @@ int main(int argc, char** argv) {
     print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
+  if (!std::strcmp(argv[1], "--version")) {
+    try {
+      std::printf("prm: CUDA %s, cuDNN %s, OpenBLAS %s, MPI %s\nCPU features: %s\n"
+                  "CPU GEMM path: %s (PRM_CPU_ISA=avx512|avx2|scalar forces one)\n",
+                  PRM_USE_CUDA ? "yes" : "no", PRM_USE_CUDNN ? "yes" : "no",
+                  PRM_USE_OPENBLAS ? "yes (the CPU GEMM)" : "no", PRM_USE_MPI ? "yes" : "no",
+                  prm::cpu_features().c_str(), prm::cpu_isa_name(prm::cpu_isa_active()));
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "prm: error: %s\n", e.what());
+      return 1;
+    }
+  }
   for (const Command& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
+      prm::cpu_isa_active();  // a bad PRM_CPU_ISA is refused here, before any work
       return c.run(argc - 2, argv + 2);
     } catch (const std::exception& e) {
       prm::progress_end();  // the error on a line of its own

@@ -101,7 +101,7 @@ TEST_CASE("args: choices are checked by the parser, before any work") {
   const fs::path dir = fresh_dir("choices");
   const std::string archs = "resnet18, resnet34, resnet50, resnet101";
   check_one_error(run_prm("bench --only backward", dir), "bench",
-                  "--only must be one of forward, train, prm, allreduce; got 'backward'");
+                  "--only must be one of forward, train, prm, allreduce, gemm, peak; got 'backward'");
   check_one_error(run_prm("bench --peak-grad max", dir), "bench",
                   "--peak-grad must be one of official, mean; got 'max'");
   check_one_error(run_prm("bench --conv-engine winograd", dir), "bench",

@@ -77,3 +77,46 @@ TEST_CASE("prm bench prints the JSON lines of docs/formats.md for every measurem
   CHECK_MESSAGE(fp16.err.find("fp16") != std::string::npos, fp16.err);
   CHECK(json_lines(fp16.out).empty());
 }
+
+// --only gemm: one row per distinct convolution GEMM (forward, input and weight gradients) with
+// its shape, GFLOP/s and the fraction of the peak measured in the same run, then gemm_total;
+// --only peak: a row per supported instruction set, one thread and all. The contract's fields
+// are in every row, and the path forced by PRM_CPU_ISA is the one reported.
+TEST_CASE("prm bench --only gemm and --only peak print GFLOP/s rows with the instruction set") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  const CommandResult c = run_command("PRM_CPU_ISA=scalar " + prm_bin() +
+                                      " bench --arch resnet18 --width 8 --size 64 --runs 1 "
+                                      "--warmup 0 --only gemm");
+  REQUIRE_MESSAGE(c.exit_code == 0, c.err);
+  const std::vector<Json> rows = json_lines(c.out);
+  // resnet18: conv1, 8 blocks x 2 convs, 3 downsamples, the classifier = 21 convolutions; three
+  // products each, fewer distinct ones, then one total.
+  REQUIRE(rows.size() >= 10);
+  std::map<std::string, int> products;
+  for (const Json& r : rows) {
+    for (const char* field : {"arch", "size", "batch", "device", "median_s", "min_s", "runs",
+                              "peak_mem_mb", "cpu_features", "isa", "gflops", "fraction_of_peak"})
+      CHECK_MESSAGE(r.find(field) != nullptr, field);
+    CHECK(r.at("isa").as_string() == "scalar");
+    CHECK(r.at("gflops").as_double() > 0);
+    if (r.at("bench").as_string() == "gemm") {
+      ++products[r.at("product").as_string()];
+      CHECK(r.at("M").as_int64() * r.at("N").as_int64() * r.at("K").as_int64() > 0);
+    }
+  }
+  CHECK(products["forward"] > 0);
+  CHECK(products["input_grad"] > 0);
+  CHECK(products["weight_grad"] > 0);
+  CHECK(rows.back().at("bench").as_string() == "gemm_total");
+
+  const CommandResult peak = run_command(prm_bin() + " bench --only peak --runs 1");
+  REQUIRE_MESSAGE(peak.exit_code == 0, peak.err);
+  std::map<std::string, int> isas;
+  for (const Json& r : json_lines(peak.out)) {
+    CHECK(r.at("bench").as_string() == "peak");
+    CHECK(r.at("gflops").as_double() > 0);
+    ++isas[r.at("isa").as_string()];
+  }
+  CHECK(isas["scalar"] >= 1);
+  CHECK(isas.size() >= 1);
+}

@@ -8,9 +8,11 @@
 // beta = 1 ACCUMULATES into C (how parameter gradients are summed over images).
 //
 // Two kernels (kernels/dispatch.h) with a body per device: on the CPU (cpu/gemm.cpp) Gemm calls
-// OpenBLAS (cblas) when the build has PRM_USE_OPENBLAS=1 and our own blocked GEMM
-// (cpu::gemm_blocked) otherwise; gemm_blocked is exported so that the tests check it against a
-// naive triple loop even when OpenBLAS is present. On CUDA (cuda/gemm.cu) both call cuBLAS.
+// our own packed, cache-blocked GEMM (cpu::gemm_blocked: a register-blocked microkernel per
+// instruction set, AVX-512 / AVX2+FMA / scalar, chosen at run time, kernels/cpu_isa.h;
+// docs/cpu_gemm.md), or OpenBLAS (cblas) in a build with PRM_USE_OPENBLAS=1; gemm_blocked is
+// exported so that the tests check it against a naive triple loop even then. float64 runs the
+// same scheme with its own tiles. On CUDA (cuda/gemm.cu) both call cuBLAS.
 // The strided-batched forms run `batch` independent GEMMs, matrix b of each operand starting at
 // pointer + b * stride (a stride of 0 shares one matrix across the batch).
 #pragma once
@@ -45,7 +47,8 @@ bool gemm_bf16_inputs(int64_t K, T alpha) {
 }
 
 namespace cpu {
-// Our own cache-blocked GEMM (what Gemm<CpuLoop> uses without OpenBLAS), same arguments.
+// Our own GEMM (what Gemm<CpuLoop> uses without OpenBLAS), same arguments, on the instruction
+// set cpu_isa_active() names.
 template <typename T>
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);

@@ -1,0 +1,63 @@
+// AVX-512F microkernels of the CPU GEMM (kernels/cpu/gemm_kernels.h), compiled for AVX-512 by
+// function attribute and only called when the CPU has it (kernels/cpu_isa.h).
+//
+// 32 zmm registers: float32 tile 14 x 32 (14 rows x 2 vectors of 16 = 28 accumulators, 2 for
+// the B row, 1 for the broadcast A value: 31); float64 the same shape, 14 x 16. Block sizes:
+// docs/cpu_gemm.md.
+#include "kernels/cpu/gemm_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define PRM_GEMM_TARGET __attribute__((target("avx512f,fma")))
+#include "kernels/cpu/gemm_tile.h"
+
+namespace prm::cpu {
+namespace {
+
+struct F32x16 {
+  using T = float;
+  using Reg = __m512;
+  static constexpr int kLanes = 16;
+  PRM_GEMM_TARGET static Reg zero() { return _mm512_setzero_ps(); }
+  PRM_GEMM_TARGET static Reg load(const T* p) { return _mm512_load_ps(p); }
+  PRM_GEMM_TARGET static Reg loadu(const T* p) { return _mm512_loadu_ps(p); }
+  PRM_GEMM_TARGET static void storeu(T* p, Reg r) { _mm512_storeu_ps(p, r); }
+  PRM_GEMM_TARGET static Reg broadcast(const T* p) { return _mm512_set1_ps(*p); }
+  PRM_GEMM_TARGET static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+  PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
+};
+
+struct F64x8 {
+  using T = double;
+  using Reg = __m512d;
+  static constexpr int kLanes = 8;
+  PRM_GEMM_TARGET static Reg zero() { return _mm512_setzero_pd(); }
+  PRM_GEMM_TARGET static Reg load(const T* p) { return _mm512_load_pd(p); }
+  PRM_GEMM_TARGET static Reg loadu(const T* p) { return _mm512_loadu_pd(p); }
+  PRM_GEMM_TARGET static void storeu(T* p, Reg r) { _mm512_storeu_pd(p, r); }
+  PRM_GEMM_TARGET static Reg broadcast(const T* p) { return _mm512_set1_pd(*p); }
+  PRM_GEMM_TARGET static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }
+  PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
+};
+
+constexpr int kRowsF32 = 14, kRowsF64 = 14;
+
+}  // namespace
+
+const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
+  static const GemmMicroKernel<float> k{kRowsF32, 32, 14 * 24, 384, 4096,
+                                        &tile_kernel<F32x16, kRowsF32, 2>};
+  return k;
+}
+
+const GemmMicroKernel<double>& gemm_kernel_avx512_f64() {
+  static const GemmMicroKernel<double> k{kRowsF64, 16, 14 * 24, 256, 4096,
+                                         &tile_kernel<F64x8, kRowsF64, 2>};
+  return k;
+}
+
+double peak_loop_avx512(int64_t iters) { return peak_loop<F32x16, 16>(iters); }
+
+}  // namespace prm::cpu
+#endif

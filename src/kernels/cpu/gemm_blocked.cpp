@@ -1,0 +1,248 @@
+// Our CPU GEMM (cpu::gemm_blocked, kernels/gemm.h): packing, cache blocking and a register-
+// blocked microkernel per instruction set (kernels/cpu/gemm_kernels.h), after Goto and van de
+// Geijn's layering (as in BLIS). docs/cpu_gemm.md derives it; in short, for one thread:
+//
+//   for jc in N by NC:                         B panel  KC x NC   (packed, in L3)
+//     for pc in K by KC:
+//       pack op(B)[pc:pc+KC, jc:jc+NC] into NR-column strips
+//       for ic in M by MC:                     A block  MC x KC   (packed, in L2)
+//         pack op(A)[ic:ic+MC, pc:pc+KC] into MR-row strips
+//         for jr in NC by NR:                  B strip  KC x NR   (in L1)
+//           for ir in MC by MR:                C tile   MR x NR   (in registers)
+//             microkernel: C tile (+)= A strip · B strip
+//
+// The first K slice applies the caller's beta, later slices add (beta = 1); beta = 0 therefore
+// never reads C. Strips are zero-padded to whole MR / NR, and the tiles at the right and bottom
+// edges of C go through a small buffer so that nothing outside op(C)'s M x N is written.
+//
+// Threads: C is cut into a Tr x Tc grid of regions (Tr * Tc = threads), one region per thread,
+// each computed by the loops above with the thread's own packing buffers, no barrier inside.
+// Tr and Tc are chosen by a small cost model: the longest thread's multiply-adds plus its packing
+// (a thread packs the A rows and the B columns of its region), whole strips only.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/cpu/gemm_kernels.h"
+#include "kernels/cpu_isa.h"
+#include "kernels/gemm.h"
+#include "tensor/error.h"
+
+namespace prm::cpu {
+
+void* gemm_scratch(int role, size_t bytes) {
+  struct Buffer {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    ~Buffer() { std::free(ptr); }
+  };
+  thread_local Buffer buffers[4];  // 0, 1: packing; 2, 3: bf16-rounded copies of A and B
+  Buffer& b = buffers[role];
+  bytes = (bytes + 63) / 64 * 64;
+  if (b.bytes < bytes) {
+    std::free(b.ptr);
+    b.ptr = std::aligned_alloc(64, bytes);
+    PRM_CHECK(b.ptr != nullptr, "gemm: out of memory for a ", bytes, "-byte buffer");
+    b.bytes = bytes;
+  }
+  return b.ptr;
+}
+
+namespace {
+
+template <typename T>
+const GemmMicroKernel<T>& kernel_for(CpuIsa isa) {
+  if constexpr (std::is_same_v<T, float>) {
+#if defined(__x86_64__)
+    if (isa == CpuIsa::avx512) return gemm_kernel_avx512_f32();
+    if (isa == CpuIsa::avx2) return gemm_kernel_avx2_f32();
+#endif
+    (void)isa;
+    return gemm_kernel_scalar_f32();
+  } else {
+#if defined(__x86_64__)
+    if (isa == CpuIsa::avx512) return gemm_kernel_avx512_f64();
+    if (isa == CpuIsa::avx2) return gemm_kernel_avx2_f64();
+#endif
+    (void)isa;
+    return gemm_kernel_scalar_f64();
+  }
+}
+
+// rows x kc of op(A) (A already offset to the block's first row and k) into MR-row strips:
+// strip s holds a[k * MR + i] = op(A)(s * MR + i, k), zero for rows past `rows`.
+template <typename T>
+void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc, int MR) {
+  for (int64_t s = 0; s * MR < rows; ++s, dst += kc * MR) {
+    const int64_t r0 = s * MR, n = std::min<int64_t>(MR, rows - r0);
+    if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: rows of the strip are contiguous in memory
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = A + k * lda + r0;
+        T* d = dst + k * MR;
+        for (int64_t i = 0; i < n; ++i) d[i] = src[i];
+        for (int64_t i = n; i < MR; ++i) d[i] = T(0);
+      }
+    } else {  // op(A)(i, k) = A[i * lda + k]: read each row along k
+      for (int64_t i = 0; i < n; ++i) {
+        const T* src = A + (r0 + i) * lda;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
+      }
+      for (int64_t i = n; i < MR; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
+    }
+  }
+}
+
+// kc x cols of op(B) (B already offset) into NR-column strips: strip s holds
+// b[k * NR + j] = op(B)(k, s * NR + j), zero for columns past `cols`.
+template <typename T>
+void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc, int NR) {
+  for (int64_t s = 0; s * NR < cols; ++s, dst += kc * NR) {
+    const int64_t c0 = s * NR, n = std::min<int64_t>(NR, cols - c0);
+    if (!trans_b) {  // op(B)(k, j) = B[k * ldb + j]: a row of the strip is contiguous
+      for (int64_t k = 0; k < kc; ++k) {
+        T* d = dst + k * NR;
+        std::memcpy(d, B + k * ldb + c0, static_cast<size_t>(n) * sizeof(T));
+        for (int64_t j = n; j < NR; ++j) d[j] = T(0);
+      }
+    } else {  // op(B)(k, j) = B[j * ldb + k]: read each column of op(B) along k
+      for (int64_t j = 0; j < n; ++j) {
+        const T* src = B + (c0 + j) * ldb;
+        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+      }
+      for (int64_t j = n; j < NR; ++j)
+        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
+    }
+  }
+}
+
+struct Operands {
+  bool trans_a, trans_b;
+  int64_t K;
+  const void* A;
+  int64_t lda;
+  const void* B;
+  int64_t ldb;
+  void* C;
+  int64_t ldc;
+};
+
+// One thread's region of C: rows [m0, m1) x columns [n0, n1), all of K.
+template <typename T>
+void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T beta, int64_t m0,
+                 int64_t m1, int64_t n0, int64_t n1) {
+  const int MR = uk.MR, NR = uk.NR;
+  const int64_t K = op.K;
+  const T* A = static_cast<const T*>(op.A);
+  const T* B = static_cast<const T*>(op.B);
+  T* C = static_cast<T*>(op.C);
+  const int64_t kc_max = std::min(K, uk.KC);
+  const int64_t nc_max = std::min((n1 - n0 + NR - 1) / NR * NR, uk.NC);
+  const int64_t mc_max = std::min((m1 - m0 + MR - 1) / MR * MR, uk.MC);
+  T* packed_b = static_cast<T*>(gemm_scratch(0, sizeof(T) * kc_max * nc_max));
+  T* packed_a = static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
+  alignas(64) T edge[32 * 32];  // MR x NR of an edge tile (MR, NR <= 32)
+  for (int64_t jc = n0; jc < n1; jc += uk.NC) {
+    const int64_t nc = std::min(uk.NC, n1 - jc);
+    for (int64_t pc = 0; pc < K; pc += uk.KC) {
+      const int64_t kc = std::min(uk.KC, K - pc);
+      const T beta_here = pc == 0 ? beta : T(1);  // later K slices add to the first
+      pack_b(packed_b, op.trans_b ? B + jc * op.ldb + pc : B + pc * op.ldb + jc, op.ldb,
+             op.trans_b, nc, kc, NR);
+      for (int64_t ic = m0; ic < m1; ic += uk.MC) {
+        const int64_t mc = std::min(uk.MC, m1 - ic);
+        pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
+               op.trans_a, mc, kc, MR);
+        auto tile = [&](int64_t jr, int64_t ir) {
+          const T* b = packed_b + jr * kc;
+          const int64_t cols = std::min<int64_t>(NR, nc - jr);
+          const T* a = packed_a + ir * kc;
+          const int64_t rows = std::min<int64_t>(MR, mc - ir);
+          T* c = C + (ic + ir) * op.ldc + jc + jr;
+          if (rows == MR && cols == NR) {
+            uk.run(kc, a, b, alpha, beta_here, c, op.ldc);
+            return;
+          }
+          uk.run(kc, a, b, T(1), T(0), edge, NR);
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) {
+              T& out = c[i * op.ldc + j];
+              const T v = alpha * edge[i * NR + j];
+              out = beta_here == T(0) ? v : v + beta_here * out;
+            }
+        };
+        for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
+          for (int64_t ir = 0; ir < mc; ir += MR) tile(jr, ir);  // ... against the A block
+      }
+    }
+  }
+}
+
+// The thread grid Tr x Tc (Tr * Tc = threads) with the least estimated time for the slowest
+// thread: its multiply-adds (whole MR x NR tiles, `fma_per_cycle` lanes a cycle) plus its
+// packing (about 4 elements a cycle).
+struct Grid {
+  int rows = 1, cols = 1;
+};
+
+Grid choose_grid(int threads, int64_t M, int64_t N, int64_t K, int MR, int NR) {
+  const int64_t m_strips = (M + MR - 1) / MR, n_strips = (N + NR - 1) / NR;
+  Grid best;
+  double best_cost = -1;
+  for (int tr = 1; tr <= threads; ++tr) {
+    if (threads % tr) continue;
+    const int tc = threads / tr;
+    const double rows = static_cast<double>((m_strips + tr - 1) / tr) * MR;
+    const double cols = static_cast<double>((n_strips + tc - 1) / tc) * NR;
+    const double cost = rows * cols * K / 32.0 + (rows + cols) * K / 4.0;
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = Grid{tr, tc};
+  }
+  return best;
+}
+
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+}  // namespace
+
+template <typename T>
+void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const GemmMicroKernel<T>& uk = kernel_for<T>(cpu_isa_active());
+  const Operands op{trans_a, trans_b, K, A, lda, B, ldb, C, ldc};
+  const bool threaded = static_cast<double>(M) * N * K > 48.0 * 48 * 48 && !omp_in_parallel();
+  if (!threaded || omp_get_max_threads() == 1) return gemm_region(uk, op, alpha, beta, 0, M, 0, N);
+  const int64_t m_strips = (M + uk.MR - 1) / uk.MR, n_strips = (N + uk.NR - 1) / uk.NR;
+#pragma omp parallel
+  {
+    // Every thread derives the same grid from the team's actual size, then takes its region,
+    // bounded on whole strips, as even as the strips allow (empty when there are more threads
+    // than strips).
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const Grid grid = choose_grid(threads, M, N, K, uk.MR, uk.NR);
+    const int64_t r = t / grid.cols, c = t % grid.cols;
+    const int64_t m0 = std::min(M, r * m_strips / grid.rows * uk.MR);
+    const int64_t m1 = std::min(M, (r + 1) * m_strips / grid.rows * uk.MR);
+    const int64_t n0 = std::min(N, c * n_strips / grid.cols * uk.NR);
+    const int64_t n1 = std::min(N, (c + 1) * n_strips / grid.cols * uk.NR);
+    if (m0 < m1 && n0 < n1) gemm_region(uk, op, alpha, beta, m0, m1, n0, n1);
+  }
+}
+
+template void gemm_blocked<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                                  int64_t, const float*, int64_t, float, float*, int64_t);
+template void gemm_blocked<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*,
+                                   int64_t, const double*, int64_t, double, double*, int64_t);
+
+}  // namespace prm::cpu

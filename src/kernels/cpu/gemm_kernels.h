@@ -1,0 +1,51 @@
+// The CPU GEMM's per-ISA pieces (internal to kernels/cpu/): a register-blocked microkernel per
+// instruction set and element type, with the block sizes the driver (gemm.cpp) cuts the
+// matrices into for it, and a peak-FLOP loop per instruction set for `prm bench --only peak`.
+// docs/cpu_gemm.md derives the design and the sizes.
+//
+// A microkernel computes one MR x NR tile of C from a packed MR-row strip of A (kc steps of MR
+// values: a[k * MR + i] = op(A)(i, k)) and a packed NR-column strip of B (b[k * NR + j] =
+// op(B)(k, j)), both 64-byte aligned:
+//
+//   C[i * ldc + j] = alpha * sum_k a[k * MR + i] * b[k * NR + j] + beta * C[i * ldc + j]
+//
+// for the whole tile; beta == 0 never reads C. Each ISA file (gemm_avx512.cpp, gemm_avx2.cpp,
+// gemm_scalar.cpp) compiles its functions with __attribute__((target(...))), so the binary runs
+// on any x86-64 and only the path the CPU supports is ever called.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace prm::cpu {
+
+template <typename T>
+struct GemmMicroKernel {
+  int MR = 0, NR = 0;              // register tile (at most 32 x 32)
+  int64_t MC = 0, KC = 0, NC = 0;  // cache blocks: A block MC x KC, B panel KC x NC (MC a
+                                   // multiple of MR, NC of NR)
+  void (*run)(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc) = nullptr;
+};
+
+const GemmMicroKernel<float>& gemm_kernel_scalar_f32();
+const GemmMicroKernel<double>& gemm_kernel_scalar_f64();
+#if defined(__x86_64__)
+const GemmMicroKernel<float>& gemm_kernel_avx2_f32();
+const GemmMicroKernel<double>& gemm_kernel_avx2_f64();
+const GemmMicroKernel<float>& gemm_kernel_avx512_f32();
+const GemmMicroKernel<double>& gemm_kernel_avx512_f64();
+#endif
+
+// Float32 FMA throughput loops: `iters` rounds of independent multiply-add chains held in
+// registers; returns the floating-point operations done (2 per lane per FMA).
+double peak_loop_scalar(int64_t iters);
+#if defined(__x86_64__)
+double peak_loop_avx2(int64_t iters);
+double peak_loop_avx512(int64_t iters);
+#endif
+
+// A growable, 64-byte aligned buffer per calling thread and role (0, 1: packing; 2, 3: bf16-
+// rounded copies of A and B), reused across calls so that a network's many GEMMs do not each
+// page in fresh memory.
+void* gemm_scratch(int role, size_t bytes);
+
+}  // namespace prm::cpu
