@@ -72,51 +72,79 @@ const GemmMicroKernel<T>& kernel_for(CpuIsa isa) {
   }
 }
 
+// Packing reads its source along memory rows where it can, and has the strip width as a
+// compile-time constant (kMR / kNR: each kernel's width is one of a few), so that copying one
+// k of a strip is a few vector moves rather than a loop or a call.
+
 // rows x kc of op(A) (A already offset to the block's first row and k) into MR-row strips:
 // strip s holds a[k * MR + i] = op(A)(s * MR + i, k), zero for rows past `rows`.
-template <typename T>
-void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc, int MR) {
-  for (int64_t s = 0; s * MR < rows; ++s, dst += kc * MR) {
-    const int64_t r0 = s * MR, n = std::min<int64_t>(MR, rows - r0);
-    if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: rows of the strip are contiguous in memory
+template <int kMR, typename T>
+void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kMR, dst += kc * kMR) {
+    const int64_t n = std::min<int64_t>(kMR, rows - r0);
+    if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: the strip's k-th column is contiguous
       for (int64_t k = 0; k < kc; ++k) {
         const T* src = A + k * lda + r0;
-        T* d = dst + k * MR;
-        for (int64_t i = 0; i < n; ++i) d[i] = src[i];
-        for (int64_t i = n; i < MR; ++i) d[i] = T(0);
+        T* d = dst + k * kMR;
+        if (n == kMR) {
+          for (int i = 0; i < kMR; ++i) d[i] = src[i];
+        } else {
+          for (int i = 0; i < kMR; ++i) d[i] = i < n ? src[i] : T(0);
+        }
       }
-    } else {  // op(A)(i, k) = A[i * lda + k]: read each row along k
-      for (int64_t i = 0; i < n; ++i) {
-        const T* src = A + (r0 + i) * lda;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
-      }
-      for (int64_t i = n; i < MR; ++i)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
+    } else if (n == kMR) {  // op(A)(i, k) = A[i * lda + k]: kMR rows read side by side
+      const T* src = A + r0 * lda;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int i = 0; i < kMR; ++i) dst[k * kMR + i] = src[i * lda + k];
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        for (int i = 0; i < kMR; ++i) dst[k * kMR + i] = i < n ? A[(r0 + i) * lda + k] : T(0);
     }
   }
 }
 
 // kc x cols of op(B) (B already offset) into NR-column strips: strip s holds
 // b[k * NR + j] = op(B)(k, s * NR + j), zero for columns past `cols`.
+template <int kNR, typename T>
+void pack_b_fixed(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc) {
+  const int64_t full = cols / kNR;  // whole strips
+  if (!trans_b) {  // op(B)(k, j) = B[k * ldb + j]: walk memory row k across all strips
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + k * ldb;
+      T* d = dst + k * kNR;
+      for (int64_t s = 0; s < full; ++s, src += kNR, d += kc * kNR)
+        for (int j = 0; j < kNR; ++j) d[j] = src[j];
+      const int64_t n = cols - full * kNR;
+      if (n > 0)
+        for (int j = 0; j < kNR; ++j) d[j] = j < n ? src[j] : T(0);
+    }
+    return;
+  }
+  for (int64_t c0 = 0; c0 < cols; c0 += kNR, dst += kc * kNR) {  // op(B)(k, j) = B[j * ldb + k]
+    const int64_t n = std::min<int64_t>(kNR, cols - c0);
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = 0; j < kNR; ++j) dst[k * kNR + j] = j < n ? B[(c0 + j) * ldb + k] : T(0);
+  }
+}
+
+template <typename T>
+void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc, int MR) {
+  switch (MR) {
+    case 14: return pack_a_fixed<14>(dst, A, lda, trans_a, rows, kc);
+    case 6: return pack_a_fixed<6>(dst, A, lda, trans_a, rows, kc);
+    case 4: return pack_a_fixed<4>(dst, A, lda, trans_a, rows, kc);
+  }
+  PRM_CHECK(false, "gemm: no packing for MR = ", MR);
+}
+
 template <typename T>
 void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc, int NR) {
-  for (int64_t s = 0; s * NR < cols; ++s, dst += kc * NR) {
-    const int64_t c0 = s * NR, n = std::min<int64_t>(NR, cols - c0);
-    if (!trans_b) {  // op(B)(k, j) = B[k * ldb + j]: a row of the strip is contiguous
-      for (int64_t k = 0; k < kc; ++k) {
-        T* d = dst + k * NR;
-        std::memcpy(d, B + k * ldb + c0, static_cast<size_t>(n) * sizeof(T));
-        for (int64_t j = n; j < NR; ++j) d[j] = T(0);
-      }
-    } else {  // op(B)(k, j) = B[j * ldb + k]: read each column of op(B) along k
-      for (int64_t j = 0; j < n; ++j) {
-        const T* src = B + (c0 + j) * ldb;
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
-      }
-      for (int64_t j = n; j < NR; ++j)
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
-    }
+  switch (NR) {
+    case 32: return pack_b_fixed<32>(dst, B, ldb, trans_b, cols, kc);
+    case 16: return pack_b_fixed<16>(dst, B, ldb, trans_b, cols, kc);
+    case 8: return pack_b_fixed<8>(dst, B, ldb, trans_b, cols, kc);
   }
+  PRM_CHECK(false, "gemm: no packing for NR = ", NR);
 }
 
 struct Operands {
