@@ -2,6 +2,7 @@
 #include "bench_gemm.h"
 
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +25,16 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU seconds of the whole process (all threads). On a machine shared with other work, flops per
+// CPU second per thread is what a thread does while it has a core: the figure that stays put
+// when the wall-clock rate does not (idle OpenMP threads sleep under the passive wait policy
+// prm sets, so they add nothing).
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 double median_of(std::vector<double> v) {
@@ -96,11 +107,12 @@ GemmFn openblas_gemm() {
 
 }  // namespace
 
-double measure_peak_gflops(int runs) {
-  std::vector<double> rates;
+PeakRate measure_peak(int runs) {
+  std::vector<double> rates, cpu_rates;
   const CpuIsa isa = cpu_isa_active();
   for (int r = 0; r < runs; ++r) {
     double flops = 0;
+    const double cpu0 = process_cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel reduction(+ : flops)
     {
@@ -114,8 +126,9 @@ double measure_peak_gflops(int runs) {
 #endif
     }
     rates.push_back(flops / seconds_since(t0) / 1e9);
+    cpu_rates.push_back(flops / (process_cpu_seconds() - cpu0) / 1e9);
   }
-  return median_of(rates);
+  return {median_of(rates), median_of(cpu_rates)};
 }
 
 void bench_peak(int runs, const BenchEmit& emit) {
@@ -124,25 +137,29 @@ void bench_peak(int runs, const BenchEmit& emit) {
     if (!cpu_isa_supported(isa)) continue;
     set_cpu_isa(isa);
     for (int threads : {1, omp_get_max_threads()}) {
-      std::vector<double> times, rates;
+      std::vector<double> times, rates, cpu_rates;
       for (int r = 0; r < runs; ++r) {
         const int saved = omp_get_max_threads();
         omp_set_num_threads(threads);
         const auto t0 = std::chrono::steady_clock::now();
-        const double gflops = measure_peak_gflops(1);
+        const PeakRate peak = measure_peak(1);
         times.push_back(seconds_since(t0));
-        rates.push_back(gflops);
+        rates.push_back(peak.gflops);
+        cpu_rates.push_back(peak.cpu_gflops_per_thread);
         omp_set_num_threads(saved);
       }
       std::sort(times.begin(), times.end());
       const double rate = median_of(rates);
-      std::fprintf(stderr, "peak %s, %d thread(s): %.1f GFLOP/s float32\n", cpu_isa_name(isa),
-                   threads, rate);
+      const double cpu_rate = median_of(cpu_rates);
+      std::fprintf(stderr,
+                   "peak %s, %d thread(s): %.1f GFLOP/s float32 (%.1f per thread per CPU second)\n",
+                   cpu_isa_name(isa), threads, rate, cpu_rate);
       emit("peak", median_of(times), times.front(), runs,
            Json::object({{"isa", Json(cpu_isa_name(isa))},
                          {"threads", Json(threads)},
                          {"dtype", Json("f32")},
-                         {"gflops", Json(rate)}}));
+                         {"gflops", Json(rate)},
+                         {"cpu_gflops_per_thread", Json(cpu_rate)}}));
       if (threads == omp_get_max_threads()) break;
     }
   }
@@ -170,9 +187,12 @@ void bench_gemm(const std::string& arch, int64_t size, int64_t width, int64_t cl
     add("input_grad", true, false, ckk, c.pixels, c.cout, c.name);
     add("weight_grad", false, true, c.cout, ckk, c.pixels, c.name);
   }
-  const double peak = measure_peak_gflops(3);
-  std::fprintf(stderr, "gemm: %s path, peak %.1f GFLOP/s float32 on %d thread(s) (CPU: %s)\n",
-               cpu_isa_name(cpu_isa_active()), peak, omp_get_max_threads(),
+  const PeakRate peak_rate = measure_peak(3);
+  const double peak = peak_rate.gflops, peak_cpu = peak_rate.cpu_gflops_per_thread;
+  std::fprintf(stderr,
+               "gemm: %s path, peak %.1f GFLOP/s float32 on %d thread(s), %.1f per thread per CPU "
+               "second (CPU: %s)\n",
+               cpu_isa_name(cpu_isa_active()), peak, omp_get_max_threads(), peak_cpu,
                cpu_features().c_str());
   struct Impl {
     const char* name;
@@ -180,7 +200,10 @@ void bench_gemm(const std::string& arch, int64_t size, int64_t width, int64_t cl
   };
   std::vector<Impl> impls{{"prm", &cpu::gemm_blocked<float>}};
   if (openblas_gemm()) impls.push_back({"openblas", openblas_gemm()});
-  std::map<std::string, std::pair<double, double>> totals;  // impl: flops, seconds
+  struct Total {
+    double flops = 0, seconds = 0, cpu_seconds = 0;
+  };
+  std::map<std::string, Total> totals;
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<float> dist(-1, 1);
   for (const GemmCase& g : cases) {
@@ -191,27 +214,37 @@ void bench_gemm(const std::string& arch, int64_t size, int64_t width, int64_t cl
     const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
     const double flops = 2.0 * g.M * g.N * g.K;
     // Alternating the implementations run by run, so that both see the same machine load.
-    std::vector<std::vector<double>> times(impls.size());
+    std::vector<std::vector<double>> times(impls.size()), cpu_times(impls.size());
     for (int r = -warmup; r < runs; ++r)
       for (size_t i = 0; i < impls.size(); ++i) {
+        const double cpu0 = process_cpu_seconds();
         const auto t0 = std::chrono::steady_clock::now();
         impls[i].fn(g.ta, g.tb, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f,
                     C.data(), g.N);
-        if (r >= 0) times[i].push_back(seconds_since(t0));
+        if (r < 0) continue;
+        times[i].push_back(seconds_since(t0));
+        cpu_times[i].push_back(process_cpu_seconds() - cpu0);
       }
     for (size_t i = 0; i < impls.size(); ++i) {
       std::vector<double> t = times[i];
       std::sort(t.begin(), t.end());
       const double median = median_of(t), gflops = flops / median / 1e9;
+      // Per thread per CPU second: the team's CPU seconds count each thread's busy time.
+      const double cpu_seconds = median_of(cpu_times[i]);
+      const double cpu_gflops = flops / cpu_seconds / 1e9;
       const double count = static_cast<double>(g.layers.size());
-      totals[impls[i].name].first += count * flops;
-      totals[impls[i].name].second += count * median;
+      Total& total = totals[impls[i].name];
+      total.flops += count * flops;
+      total.seconds += count * median;
+      total.cpu_seconds += count * cpu_seconds;
       std::string layers;
       for (const std::string& l : g.layers) layers += (layers.empty() ? "" : " ") + l;
-      std::fprintf(stderr, "%-8s %-11s M %5lld N %5lld K %5lld  %7.1f GFLOP/s  %4.0f%% of peak  (%s)\n",
+      std::fprintf(stderr,
+                   "%-8s %-11s M %5lld N %5lld K %5lld  %6.1f GFLOP/s %4.0f%% of peak | per "
+                   "thread-CPU-s %6.1f %4.0f%%  (%s)\n",
                    impls[i].name, g.product, static_cast<long long>(g.M),
                    static_cast<long long>(g.N), static_cast<long long>(g.K), gflops,
-                   100 * gflops / peak, layers.c_str());
+                   100 * gflops / peak, cpu_gflops, 100 * cpu_gflops / peak_cpu, layers.c_str());
       emit("gemm", median, t.front(), runs,
            Json::object({{"impl", Json(impls[i].name)},
                          {"isa", Json(cpu_isa_name(cpu_isa_active()))},
@@ -225,21 +258,31 @@ void bench_gemm(const std::string& arch, int64_t size, int64_t width, int64_t cl
                          {"first_layer", Json(g.layers.front())},
                          {"gflops", Json(gflops)},
                          {"peak_gflops", Json(peak)},
-                         {"fraction_of_peak", Json(gflops / peak)}}));
+                         {"fraction_of_peak", Json(gflops / peak)},
+                         {"cpu_gflops_per_thread", Json(cpu_gflops)},
+                         {"peak_cpu_gflops_per_thread", Json(peak_cpu)},
+                         {"cpu_fraction_of_peak", Json(cpu_gflops / peak_cpu)}}));
     }
   }
   for (const Impl& impl : impls) {
-    const auto [flops, seconds] = totals[impl.name];
-    std::fprintf(stderr, "%-8s all GEMMs of a %s training step at %lld: %.3f s, %.1f GFLOP/s\n",
+    const Total& t = totals[impl.name];
+    const double flops = t.flops, seconds = t.seconds, cpu_gflops = flops / t.cpu_seconds / 1e9;
+    std::fprintf(stderr,
+                 "%-8s all GEMMs of a %s training step at %lld: %.3f s, %.1f GFLOP/s, %.0f%% of "
+                 "peak | per thread-CPU-s %.1f, %.0f%%\n",
                  impl.name, arch.c_str(), static_cast<long long>(size), seconds,
-                 flops / seconds / 1e9);
+                 flops / seconds / 1e9, 100 * flops / seconds / 1e9 / peak, cpu_gflops,
+                 100 * cpu_gflops / peak_cpu);
     emit("gemm_total", seconds, seconds, runs,
          Json::object({{"impl", Json(impl.name)},
                        {"isa", Json(cpu_isa_name(cpu_isa_active()))},
                        {"gflop", Json(flops / 1e9)},
                        {"gflops", Json(flops / seconds / 1e9)},
                        {"peak_gflops", Json(peak)},
-                       {"fraction_of_peak", Json(flops / seconds / 1e9 / peak)}}));
+                       {"fraction_of_peak", Json(flops / seconds / 1e9 / peak)},
+                       {"cpu_gflops_per_thread", Json(cpu_gflops)},
+                       {"peak_cpu_gflops_per_thread", Json(peak_cpu)},
+                       {"cpu_fraction_of_peak", Json(cpu_gflops / peak_cpu)}}));
   }
 }
 
