@@ -77,7 +77,8 @@ std::vector<ConvShape> resnet_convs(const std::string& arch, int64_t size, int64
         convs.push_back({p + "conv1", in, planes, 3, h2 * h2});
         convs.push_back({p + "conv2", planes, planes, 3, h2 * h2});
       }
-      if (stride != 1 || in != expanded) convs.push_back({p + "downsample", in, expanded, 1, h2 * h2});
+      if (stride != 1 || in != expanded)
+        convs.push_back({p + "downsample", in, expanded, 1, h2 * h2});
       in = expanded;
       h = h2;
     }

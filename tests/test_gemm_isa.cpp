@@ -23,6 +23,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 
 #include "gemm_problems.h"
 #include "helpers.h"
@@ -123,19 +124,25 @@ void check_strided_batched() {
     launch<GemmStridedBatched, T>(Device::cpu, false, false, M, N, K, T(0.75), a.data(), lda,
                                   stride_a, b.data(), ldb, stride_b, T(-0.5), c.data(), ldc,
                                   stride_c, batch);
+    // Matrix t of a batch: `count` values of v from offset t * stride.
+    auto slice = [](const auto& v, int64_t t, int64_t stride, int64_t count) {
+      using V = typename std::decay_t<decltype(v)>::value_type;
+      return std::vector<V>(v.begin() + t * stride, v.begin() + t * stride + count);
+    };
     for (int64_t t = 0; t < batch; ++t) {
       CAPTURE(t);
-      const std::vector<double> Ab(A.begin() + t * stride_a, A.begin() + t * stride_a + M * lda);
-      const std::vector<double> Bb(B.begin() + t * stride_b, B.begin() + t * stride_b + K * ldb);
-      const std::vector<double> Cb(C0.begin() + t * stride_c, C0.begin() + t * stride_c + M * ldc);
+      const std::vector<double> Ab = slice(A, t, stride_a, M * lda);
+      const std::vector<double> Bb = slice(B, t, stride_b, K * ldb);
+      const std::vector<double> Cb = slice(C0, t, stride_c, M * ldc);
       const GemmProblem p{M, N, K, false, false, lda, ldb, ldc, Ab, Bb, Cb, 0.75, -0.5};
       check_against_naive(p, std::vector<T>(Ab.begin(), Ab.end()),
-                          std::vector<T>(Bb.begin(), Bb.end()), std::vector<T>(Cb.begin(), Cb.end()),
-                          std::vector<T>(c.begin() + t * stride_c, c.begin() + t * stride_c + M * ldc));
+                          std::vector<T>(Bb.begin(), Bb.end()),
+                          std::vector<T>(Cb.begin(), Cb.end()), slice(c, t, stride_c, M * ldc));
     }
     // The gaps between C matrices are untouched.
     for (int64_t t = 0; t < batch; ++t)
-      for (int64_t g = M * ldc; g < stride_c; ++g) CHECK(c[t * stride_c + g] == c0[t * stride_c + g]);
+      for (int64_t g = M * ldc; g < stride_c; ++g)
+        CHECK(c[t * stride_c + g] == c0[t * stride_c + g]);
   }
 }
 
@@ -154,19 +161,19 @@ void check_isa(CpuIsa isa) {
 
 }  // namespace
 
-TEST_CASE("cpu gemm, avx512 path: matches the naive loop (shapes, transposes, alpha/beta, ld, NaN C)") {
+TEST_CASE("cpu gemm, avx512 path vs a naive loop: shapes, transposes, alpha/beta, ld, NaN in C") {
   check_isa(CpuIsa::avx512);
 }
 
-TEST_CASE("cpu gemm, avx2 path: matches the naive loop (shapes, transposes, alpha/beta, ld, NaN C)") {
+TEST_CASE("cpu gemm, avx2 path vs a naive loop: shapes, transposes, alpha/beta, ld, NaN in C") {
   check_isa(CpuIsa::avx2);
 }
 
-TEST_CASE("cpu gemm, scalar path: matches the naive loop (shapes, transposes, alpha/beta, ld, NaN C)") {
+TEST_CASE("cpu gemm, scalar path vs a naive loop: shapes, transposes, alpha/beta, ld, NaN in C") {
   check_isa(CpuIsa::scalar);
 }
 
-TEST_CASE("cpu isa: the best path is supported, names are distinct, set_cpu_isa refuses a missing path") {
+TEST_CASE("cpu isa: the best path is supported, names distinct, a missing path refused") {
   CHECK(cpu_isa_supported(CpuIsa::scalar));
   CHECK(cpu_isa_supported(cpu_isa_best()));
   CHECK(std::string(cpu_isa_name(CpuIsa::avx512)) == "avx512");
