@@ -12,8 +12,9 @@
 //                      of out [outer, inner_out]             (concat forward, narrow backward)
 //   CopyFromSlice:     the reverse: out [outer, inner_out] from columns [offset, ...) of
 //                      inp [outer, inner_inp]                 (concat backward, narrow)
-// Strided walks go by runs of the innermost dim (Loop::for_each_run): strided_offset once per
-// run, then a plain strided loop, which the CPU compiler vectorises.
+// Strided walks first merge the dims they can walk as one (coalesce_walks), then go by runs of
+// the innermost dim (Loop::for_each_run): strided_offset once per run, then a loop with the
+// common steps (1 and 0) as constants, which the CPU compiler vectorises.
 #pragma once
 #include <cstdint>
 
@@ -42,16 +43,35 @@ struct Binary {
       Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = binary_apply(OP, a[i], b[i]); });
       return;
     }
-    const Strides ca = sa, cb = sb;  // sa and sb share their sizes
-    const int64_t inner = sa.size[sa.ndim - 1];
+    if (n == 0) return;
+    Strides walks[2] = {sa, sb};  // sa and sb share their sizes
+    coalesce_walks(walks, 2);
+    if (is_flat(walks[0]) && is_flat(walks[1])) {
+      Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = binary_apply(OP, a[i], b[i]); });
+      return;
+    }
+    const Strides ca = walks[0], cb = walks[1];
+    const int64_t inner = ca.size[ca.ndim - 1];
     Loop::for_each_run(n / inner, inner, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
       const int last = ca.ndim - 1;
       const T* ra = a + strided_offset(r * inner, ca);
       const T* rb = b + strided_offset(r * inner, cb);
       T* ro = out + r * inner;
       const int64_t step_a = ca.stride[last], step_b = cb.stride[last];
-      for (int64_t k = begin; k < end; ++k)
-        ro[k] = binary_apply(OP, ra[k * step_a], rb[k * step_b]);
+      // The common runs get loops with constant steps (a run against a broadcast value, or two
+      // contiguous runs), which vectorise; other steps take the general loop.
+      if (step_a == 1 && step_b == 0) {
+        const T vb = rb[0];
+        for (int64_t k = begin; k < end; ++k) ro[k] = binary_apply(OP, ra[k], vb);
+      } else if (step_a == 0 && step_b == 1) {
+        const T va = ra[0];
+        for (int64_t k = begin; k < end; ++k) ro[k] = binary_apply(OP, va, rb[k]);
+      } else if (step_a == 1 && step_b == 1) {
+        for (int64_t k = begin; k < end; ++k) ro[k] = binary_apply(OP, ra[k], rb[k]);
+      } else {
+        for (int64_t k = begin; k < end; ++k)
+          ro[k] = binary_apply(OP, ra[k * step_a], rb[k * step_b]);
+      }
     });
   }
 };
@@ -82,13 +102,25 @@ struct BroadcastCopy {
       Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = inp[i]; });
       return;
     }
-    const Strides cs = s;
-    const int64_t inner = s.size[s.ndim - 1];
+    if (n == 0) return;
+    Strides walk = s;
+    coalesce_walks(&walk, 1);
+    if (is_flat(walk)) {
+      Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = inp[i]; });
+      return;
+    }
+    const Strides cs = walk;
+    const int64_t inner = cs.size[cs.ndim - 1];
     Loop::for_each_run(n / inner, inner, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
       const T* ri = inp + strided_offset(r * inner, cs);
       const int64_t step = cs.stride[cs.ndim - 1];
       T* ro = out + r * inner;
-      for (int64_t k = begin; k < end; ++k) ro[k] = ri[k * step];
+      if (step == 0) {
+        const T v = ri[0];
+        for (int64_t k = begin; k < end; ++k) ro[k] = v;
+      } else {
+        for (int64_t k = begin; k < end; ++k) ro[k] = ri[k * step];
+      }
     });
   }
 };

@@ -28,6 +28,42 @@ PRM_HD bool is_flat(const Strides& s) {
   return s.ndim == 0 || (s.ndim == 1 && s.stride[0] == 1);
 }
 
+// Merges neighbouring dims that every walk in `walks` (all of one shape) steps through as one
+// (stride[d] == stride[d + 1] * size[d + 1] in each) and drops dims of size 1, so that runs get
+// as long as the layouts allow: [K, C, H, W] against a per-channel [1, C, 1, 1] becomes
+// [K, C, H*W] with the channel operand's last stride 0. The walks visit the same offsets in the
+// same order as before.
+inline void coalesce_walks(Strides* walks, int count) {
+  Strides out[4];
+  for (int w = 0; w < count; ++w) out[w].ndim = 0;
+  const Strides& shape = walks[0];
+  for (int d = 0; d < shape.ndim; ++d) {
+    if (shape.size[d] == 1) continue;
+    const int last = out[0].ndim - 1;
+    bool merge = last >= 0;
+    for (int w = 0; w < count && merge; ++w)
+      merge = out[w].stride[last] == walks[w].stride[d] * walks[w].size[d];
+    for (int w = 0; w < count; ++w) {
+      if (merge) {
+        out[w].size[last] *= walks[w].size[d];
+        out[w].stride[last] = walks[w].stride[d];
+      } else {
+        out[w].size[out[w].ndim] = walks[w].size[d];
+        out[w].stride[out[w].ndim] = walks[w].stride[d];
+        ++out[w].ndim;
+      }
+    }
+  }
+  for (int w = 0; w < count; ++w) {
+    if (out[w].ndim == 0) {  // a single element
+      out[w].ndim = 1;
+      out[w].size[0] = 1;
+      out[w].stride[0] = 1;
+    }
+    walks[w] = out[w];
+  }
+}
+
 template <typename T>
 PRM_HD T binary_apply(BinaryOp op, T a, T b) {
   switch (op) {
