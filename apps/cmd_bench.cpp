@@ -178,6 +178,7 @@ int cmd_bench(int argc, char** argv) {
                                 {"runs", Json(n)},
                                 {"peak_mem_mb", Json(peak_memory_mb(Device::cpu))},
                                 {"threads", Json(omp_get_max_threads())},
+                                {"cpu_isa", Json(cpu_isa_name(cpu_isa_active()))},
                                 {"cpu_features", Json(cpu_features())}});
       for (const auto& [key, value] : extra.fields()) line.set(key, value);
       std::printf("%s\n", write_json(line).c_str());
