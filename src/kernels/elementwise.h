@@ -12,6 +12,9 @@
 //                      of out [outer, inner_out]             (concat forward, narrow backward)
 //   CopyFromSlice:     the reverse: out [outer, inner_out] from columns [offset, ...) of
 //                      inp [outer, inner_inp]                 (concat backward, narrow)
+//   MulIntoSlice:      CopyIntoSlice of inp ⊙ scale (scale shaped as inp), each product
+//                      rounded as Binary's mul rounds it
+//   MulFromSlice:      CopyFromSlice, each element multiplied by scale (shaped as out)
 // Strided walks first merge the dims they can walk as one (coalesce_walks), then go by runs of
 // the innermost dim (Loop::for_each_run): strided_offset once per run, then a loop with the
 // common steps (1 and 0) as constants, which the CPU compiler vectorises.
@@ -174,6 +177,37 @@ struct CopyFromSlice {
       const T* in = inp + r * inner_inp + offset;
       T* o = out + r * inner_out;
       for (int64_t k = begin; k < end; ++k) o[k] = in[k];
+    });
+  }
+};
+
+// The two slice copies with a product on the way: the fused excitation-backprop steps of
+// conv2d_backward_input_scaled (tensor/ops/conv2d.cpp), which would otherwise write the product
+// out and copy it again.
+template <class Loop>
+struct MulIntoSlice {
+  template <typename T>
+  static void run(T* out, const T* inp, const T* scale, int64_t outer, int64_t inner_inp,
+                  int64_t inner_out, int64_t offset) {
+    Loop::for_each_run(outer, inner_inp, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
+      T* o = out + r * inner_out + offset;
+      const T* in = inp + r * inner_inp;
+      const T* s = scale + r * inner_inp;
+      for (int64_t k = begin; k < end; ++k) o[k] = binary_apply(BinaryOp::mul, in[k], s[k]);
+    });
+  }
+};
+
+template <class Loop>
+struct MulFromSlice {
+  template <typename T>
+  static void run(T* out, const T* inp, const T* scale, int64_t outer, int64_t inner_out,
+                  int64_t inner_inp, int64_t offset) {
+    Loop::for_each_run(outer, inner_out, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
+      const T* in = inp + r * inner_inp + offset;
+      const T* s = scale + r * inner_out;
+      T* o = out + r * inner_out;
+      for (int64_t k = begin; k < end; ++k) o[k] = binary_apply(BinaryOp::mul, s[k], in[k]);
     });
   }
 };

@@ -3,7 +3,10 @@
 // All work on N images at once; col is [N][C*kh*kw][Ho*Wo], x and dx are [N][C][H][W].
 //   Im2col:         col = im2col(x)                              (overwrites col)
 //   Col2im:         dx = col2im(dcol), the adjoint of im2col     (overwrites dx: an
-//                                                                 activation gradient)
+//                                                                 activation gradient);
+//                   with a scale, dx = scale ⊙ col2im(dcol): each sum rounded, then
+//                   multiplied (scale for image n at scale + n * scale_image; scale_image 0
+//                   shares one [C][H][W] across the batch)
 //   AddChannelBias: out[n][c][i] += bias[c], out is [N][C][HW]   (accumulates into out)
 // The bias gradient is a GEMM against a vector of ones (see ops/conv2d.cpp).
 //
@@ -86,20 +89,20 @@ template <class Loop>
 struct Col2im {
   template <typename T>
   static void run(T* dx, const T* dcol, int64_t N, int64_t C, int64_t H, int64_t W,
-                  ConvWindow win) {
+                  ConvWindow win, const T* scale, int64_t scale_image) {
     switch (fixed_stride_of(win)) {
-      case 1: return run_fixed<1>(dx, dcol, N, C, H, W, win);
-      case 2: return run_fixed<2>(dx, dcol, N, C, H, W, win);
-      default: return run_fixed<0>(dx, dcol, N, C, H, W, win);
+      case 1: return run_fixed<1>(dx, dcol, N, C, H, W, win, scale, scale_image);
+      case 2: return run_fixed<2>(dx, dcol, N, C, H, W, win, scale, scale_image);
+      default: return run_fixed<0>(dx, dcol, N, C, H, W, win, scale, scale_image);
     }
   }
   // One run per (n, c, iy): W pixels of dx, summed tap by tap (the order of col2im_value's
   // sum) so that the loop over the run vectorises. Taps col2im_tap would return 0 for are
   // skipped: a row iy that this ki does not reach and, for stride s, the columns ix not
-  // congruent to kj*d - p modulo s.
+  // congruent to kj*d - p modulo s. The scale, if any, multiplies the finished row.
   template <int kStride, typename T>
   static void run_fixed(T* dx, const T* dcol, int64_t N, int64_t C, int64_t H, int64_t W,
-                        ConvWindow win) {
+                        ConvWindow win, const T* scale, int64_t scale_image) {
     const int64_t Ho = win.out_h(H), Wo = win.out_w(W);
     const int64_t col_image = C * win.kh * win.kw * Ho * Wo;
     Loop::for_each_run(N * C * H, W, PRM_LAMBDA(int64_t row, int64_t begin, int64_t end) {
@@ -118,6 +121,10 @@ struct Col2im {
           for (int64_t ix = first; ix < end; ix += w.stride)
             out[ix] += col2im_tap(dcol_n, Ho, Wo, w, c, ki, kj, iy, ix);
         }
+      }
+      if (scale != nullptr) {
+        const T* s = scale + n * scale_image + (c * H + iy) * W;
+        for (int64_t ix = begin; ix < end; ++ix) out[ix] = s[ix] * out[ix];
       }
     });
   }

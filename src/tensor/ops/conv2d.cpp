@@ -130,11 +130,40 @@ int64_t cpu_merge_count(const ConvDims& d) {
   return std::clamp<int64_t>(std::min(by_width, by_budget), 1, d.N);
 }
 
+// Optional elementwise factors around the input gradient, for the fused excitation-backprop
+// rule (conv2d_backward_input_scaled): dx = in ⊙ col2im(Wᵀ · (dy ⊙ out)), each product rounded
+// as the separate multiplications round it. out is [O][P] per image, in is [C][H][W] per image;
+// an image stride of 0 shares one image's factors across the batch. Null: no factor.
+template <typename T>
+struct InputGradScales {
+  const T* out = nullptr;
+  int64_t out_image = 0;
+  const T* in = nullptr;
+  int64_t in_image = 0;
+};
+
+// out[n][i] = a[n][i] * b[n][i] over `images` images of `per_image` elements, with the image
+// strides given (0: one image shared); out may be a or b.
+template <typename T>
+void mul_images(T* out, const T* a, int64_t a_image, const T* b, int64_t b_image, int64_t images,
+                int64_t per_image) {
+  Strides sa, sb;
+  sa.ndim = sb.ndim = 2;
+  sa.size[0] = sb.size[0] = images;
+  sa.size[1] = sb.size[1] = per_image;
+  sa.stride[0] = a_image;
+  sb.stride[0] = b_image;
+  sa.stride[1] = sb.stride[1] = 1;
+  launch<Binary, T>(Device::cpu, BinaryOp::mul, out, a, sa, b, sb, images * per_image);
+}
+
 // The CPU path for images with few pixels: the dy of m images side by side as one [O, m P]
 // matrix, ONE GEMM dcol [K, m P] = Wᵀ · dy_m, then each image's [K, P] block back out and
-// col2im. Same sums as the per-image path (each output is the same dot product over O).
+// col2im. Same sums as the per-image path (each output is the same dot product over O). The
+// factors of `sc` ride on the copies in and out (and on col2im).
 template <typename T>
-void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, int64_t m) {
+void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, int64_t m,
+                           const InputGradScales<T>& sc) {
   const int64_t K = d.col_rows(), P = d.pixels(), O = d.O;
   const Device cpu = Device::cpu;
   Tensor dy_wide = Tensor::empty({O * m * P}, dtype_of<T>::value, cpu);
@@ -142,31 +171,51 @@ void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, in
   Tensor dcol = Tensor::empty({K * P}, dtype_of<T>::value, cpu);
   for (int64_t n0 = 0; n0 < d.N; n0 += m) {
     const int64_t nb = std::min(m, d.N - n0);
-    for (int64_t i = 0; i < nb; ++i)  // dy_i [O, P] into columns [i P, (i + 1) P)
-      launch<CopyIntoSlice, T>(cpu, dy_wide.data<T>(), dy + (n0 + i) * d.y_image(), O, P,
-                               nb * P, i * P);
+    for (int64_t i = 0; i < nb; ++i) {  // dy_i [O, P] into columns [i P, (i + 1) P)
+      const T* dy_i = dy + (n0 + i) * d.y_image();
+      if (sc.out != nullptr)
+        launch<MulIntoSlice, T>(cpu, dy_wide.data<T>(), dy_i, sc.out + (n0 + i) * sc.out_image,
+                                O, P, nb * P, i * P);
+      else
+        launch<CopyIntoSlice, T>(cpu, dy_wide.data<T>(), dy_i, O, P, nb * P, i * P);
+    }
     launch<Gemm, T>(cpu, true, false, K, nb * P, O, T(1), w, K, dy_wide.data<T>(), nb * P, T(0),
                     dcol_wide.data<T>(), nb * P);
     for (int64_t i = 0; i < nb; ++i) {
       T* dx_i = dx + (n0 + i) * d.x_image();
-      T* target = d.win.is_pointwise() ? dx_i : dcol.data<T>();
-      launch<CopyFromSlice, T>(cpu, target, dcol_wide.data<T>(), K, P, nb * P, i * P);
-      if (!d.win.is_pointwise())
-        launch<Col2im, T>(cpu, dx_i, dcol.data<T>(), 1, d.C, d.H, d.W, d.win);
+      const T* in_i = sc.in != nullptr ? sc.in + (n0 + i) * sc.in_image : nullptr;
+      if (d.win.is_pointwise()) {
+        if (in_i != nullptr)
+          launch<MulFromSlice, T>(cpu, dx_i, dcol_wide.data<T>(), in_i, K, P, nb * P, i * P);
+        else
+          launch<CopyFromSlice, T>(cpu, dx_i, dcol_wide.data<T>(), K, P, nb * P, i * P);
+        continue;
+      }
+      launch<CopyFromSlice, T>(cpu, dcol.data<T>(), dcol_wide.data<T>(), K, P, nb * P, i * P);
+      launch<Col2im, T>(cpu, dx_i, dcol.data<T>(), 1, d.C, d.H, d.W, d.win, in_i, int64_t(0));
     }
   }
 }
 
-// dx_n = col2im(Wᵀ [K, O] · dy_n [O, P])   (overwrites dx)
+// dx_n = col2im(Wᵀ [K, O] · dy_n [O, P])   (overwrites dx), with the factors of `sc` (given on
+// the CPU only).
 template <typename T>
-void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const ConvDims& d) {
+void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const ConvDims& d,
+                           const InputGradScales<T>& sc = {}) {
   if (dev == Device::cpu && g_chunk_override == 0) {
     const int64_t m = cpu_merge_count(d);
-    if (m > 1) return backward_input_merged(dx, dy, w, d, m);
+    if (m > 1) return backward_input_merged(dx, dy, w, d, m, sc);
   }
   const int64_t K = d.col_rows(), P = d.pixels();
-  const int64_t chunk = images_per_chunk(dev, d);
   const bool pointwise = d.win.is_pointwise();
+  // The per-image GEMM reads dy itself: the product with sc.out is formed first.
+  Tensor scaled_dy;
+  if (sc.out != nullptr) {
+    scaled_dy = Tensor::empty({d.N * d.y_image()}, dtype_of<T>::value, dev);
+    mul_images(scaled_dy.data<T>(), dy, d.y_image(), sc.out, sc.out_image, d.N, d.y_image());
+    dy = scaled_dy.data<T>();
+  }
+  const int64_t chunk = images_per_chunk(dev, d);
   Tensor dcol = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
@@ -174,8 +223,12 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
     T* target = pointwise ? dx_chunk : dcol.data<T>();
     gemm_batched_on(dev, true, false, K, P, d.O, w, K, 0, dy + n0 * d.y_image(), P, d.y_image(),
                     target, P, K * P, nb);
-    if (!pointwise) launch<Col2im, T>(dev, dx_chunk, dcol.data<T>(), nb, d.C, d.H, d.W, d.win);
+    if (!pointwise)
+      launch<Col2im, T>(dev, dx_chunk, dcol.data<T>(), nb, d.C, d.H, d.W, d.win,
+                        sc.in != nullptr ? sc.in + n0 * sc.in_image : nullptr, sc.in_image);
   }
+  if (pointwise && sc.in != nullptr)  // in place: dx = in ⊙ dx
+    mul_images(dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N, d.x_image());
 }
 
 // dW [O, K] = Σ_n dy_n [O, P] · col_nᵀ [P, K]   (the first chunk overwrites, the rest add)
@@ -389,8 +442,42 @@ Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
   });
   Shape dx_shape = x.shape();
   dx_shape[0] = grad_out.size(0);
-  const Tensor spread = conv2d_backward_input(mul(grad_out, inv), w_plus, dx_shape, opt);
-  return mul(x_hat, spread);
+  return conv2d_backward_input_scaled(grad_out, inv, w_plus, x_hat, dx_shape, opt);
+}
+
+Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_scale,
+                                    const Tensor& weight, const Tensor& in_scale,
+                                    const Shape& input_shape, const Conv2dOptions& opt) {
+  const char* op = "conv2d_backward_input_scaled";
+  check_operands(op, grad_out, weight, "grad_out");
+  const ConvDims d = conv_dims(op, input_shape, weight.shape(), opt);
+  auto check_scale = [&](const Tensor& s, const Shape& of, const char* name) {
+    check_same_dtype(op, grad_out, s);
+    check_same_device(op, grad_out, s);
+    Shape one = of;
+    one[0] = 1;
+    PRM_CHECK(s.shape() == of || s.shape() == one, op, ": ", name, " ", s.shape_str(),
+              " is neither ", shape_str(of), " nor ", shape_str(one));
+  };
+  check_scale(out_scale, d.output_shape(), "out_scale");
+  check_scale(in_scale, input_shape, "in_scale");
+  const Device dev = grad_out.device();
+  if (dev != Device::cpu || grad_out.numel() == 0 || d.N == 0)
+    return mul(in_scale, conv2d_backward_input(mul(grad_out, out_scale), weight, input_shape, opt));
+  PRM_CHECK(grad_out.shape() == d.output_shape(), op, ": grad_out ", grad_out.shape_str(),
+            " does not match the output ", shape_str(d.output_shape()), " of input ",
+            shape_str(input_shape), " and weight ", weight.shape_str());
+  Tensor dx = Tensor::empty(input_shape, grad_out.dtype(), dev);
+  PRM_DISPATCH_FLOAT(grad_out.dtype(), op, {
+    InputGradScales<scalar_t> sc;
+    sc.out = out_scale.data<scalar_t>();
+    sc.out_image = out_scale.size(0) == 1 ? 0 : d.y_image();
+    sc.in = in_scale.data<scalar_t>();
+    sc.in_image = in_scale.size(0) == 1 ? 0 : d.x_image();
+    backward_input_native(dev, dx.data<scalar_t>(), grad_out.data<scalar_t>(),
+                          weight.data<scalar_t>(), d, sc);
+  });
+  return dx;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {

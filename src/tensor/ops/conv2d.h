@@ -73,6 +73,14 @@ Tensor conv2d_backward_bias(const Tensor& grad_out);
 // once and broadcast over the K.
 Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
                                         const Tensor& weight, const Conv2dOptions& opt = {});
+// in_scale ⊙ conv2d_backward_input(grad_out ⊙ out_scale, weight), the excitation rule's sandwich,
+// bit for bit what the three ops give. out_scale is shaped as grad_out, in_scale as the input,
+// either with batch 1 (shared by every image). On the CPU's native engine the products ride on
+// the convolution's own copies and col2im instead of making two more passes over [N, ...]
+// tensors; elsewhere it is the three ops.
+Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_scale,
+                                    const Tensor& weight, const Tensor& in_scale,
+                                    const Shape& input_shape, const Conv2dOptions& opt = {});
 
 // What conv2d's autograd node keeps (Node::saved), for a BackwardOverride of "conv2d": the
 // input and weight (detached), the options, and which gradients are wanted (need_*; the
