@@ -123,6 +123,7 @@ PeakRate measure_peak(int runs) {
       else if (isa == CpuIsa::avx2) flops += cpu::peak_loop_avx2(iters);
       else flops += cpu::peak_loop_scalar(iters / 4);
 #else
+      (void)isa;  // the portable path only
       flops += cpu::peak_loop_scalar(iters / 4);
 #endif
     }

@@ -12,14 +12,15 @@ namespace prm {
 
 namespace {
 
-#if defined(__x86_64__) || defined(__i386__)
+// The AVX kernels are built for x86-64 only (kernels/cpu/gemm_avx512.cpp, gemm_avx2.cpp).
+#if defined(__x86_64__)
 constexpr bool kX86 = true;
 #else
 constexpr bool kX86 = false;
 #endif
 
 bool has(const char* feature) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
   __builtin_cpu_init();
   // __builtin_cpu_supports wants a string literal, hence the list.
   const std::string f = feature;
