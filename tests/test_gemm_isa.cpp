@@ -1,9 +1,9 @@
 // Our CPU GEMM (cpu::gemm_blocked) on each instruction-set path the CPU supports (AVX-512,
 // AVX2+FMA, scalar; a path the CPU lacks is reported skipped), forced in turn with set_cpu_isa,
 // against a naive triple loop in double over the same (T-rounded) inputs. Shapes: 1, primes,
-// sizes that are not multiples of any register tile (14 x 32, 6 x 16, 4 x 8 and their float64
-// halves), that cross the K slice (KC: 256-384), the row block (MC) and the column panel
-// (NC = 4096), and K = 0; the four transposes; alpha/beta with beta in {0, 1, -0.5}; leading
+// sizes that are not multiples of any register tile (8 x 48, 6 x 16, 4 x 8; float64 8 x 24,
+// 6 x 8), that cross the K slice (KC: 192-384), the row block (MC: up to 672) and the column
+// panel (NC: 4080-4096), and K = 0; the four transposes; alpha/beta with beta in {0, 1, -0.5}; leading
 // dimensions wider than the rows; NaN in C where beta = 0 (must be overwritten, never read);
 // the padding past N untouched; 1, 2 and 3 threads; float and double; the strided-batched form.
 //
@@ -84,12 +84,12 @@ void check_against_naive(const GemmProblem& p, const std::vector<T>& a, const st
     }
 }
 
-// M, N, K: 1; primes; around the tiles 14 x 32, 6 x 16, 4 x 8 (float64: 14 x 16, 6 x 8);
-// across KC (K = 385, 520), MC (M = 345) and NC (N = 4099); K = 0.
-const GemmShape kShapes[] = {{1, 1, 1},     {7, 13, 5},    {13, 31, 17},  {15, 33, 9},
-                             {29, 37, 41},  {43, 65, 385}, {100, 3, 257}, {3, 100, 300},
-                             {130, 67, 520}, {97, 200, 31}, {345, 19, 11}, {2, 4099, 3},
-                             {5, 7, 0},     {1, 1, 0}};
+// M, N, K: 1; primes; around the tiles (8 x 48, 6 x 16, 4 x 8; float64 8 x 24, 6 x 8); across
+// KC (K = 257, 385, 520), MC (M = 345, 677) and NC (N = 4099); K = 0.
+const GemmShape kShapes[] = {{1, 1, 1},      {7, 13, 5},    {13, 31, 17},  {15, 33, 9},
+                             {29, 37, 41},   {43, 65, 385}, {100, 3, 257}, {3, 100, 300},
+                             {130, 67, 520}, {97, 200, 31}, {345, 19, 11}, {677, 50, 7},
+                             {2, 4099, 3},   {17, 49, 2},   {5, 7, 0},     {1, 1, 0}};
 
 template <typename T>
 void check_path() {

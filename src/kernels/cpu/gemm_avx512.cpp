@@ -41,19 +41,19 @@ struct F64x8 {
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
 };
 
-constexpr int kRowsF32 = 14, kRowsF64 = 14;
+constexpr int kRowsF32 = 8, kRowsF64 = 8;
 
 }  // namespace
 
 const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
-  static const GemmMicroKernel<float> k{kRowsF32, 32, 14 * 24, 384, 4096,
-                                        &tile_kernel<F32x16, kRowsF32, 2>};
+  static const GemmMicroKernel<float> k{kRowsF32, 48, 8 * 84, 256, 4080,
+                                        &tile_kernel<F32x16, kRowsF32, 3>};
   return k;
 }
 
 const GemmMicroKernel<double>& gemm_kernel_avx512_f64() {
-  static const GemmMicroKernel<double> k{kRowsF64, 16, 14 * 24, 256, 4096,
-                                         &tile_kernel<F64x8, kRowsF64, 2>};
+  static const GemmMicroKernel<double> k{kRowsF64, 24, 8 * 84, 192, 4080,
+                                         &tile_kernel<F64x8, kRowsF64, 3>};
   return k;
 }
 

@@ -120,17 +120,33 @@ void pack_b_fixed(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, i
     }
     return;
   }
-  for (int64_t c0 = 0; c0 < cols; c0 += kNR, dst += kc * kNR) {  // op(B)(k, j) = B[j * ldb + k]
+  // op(B)(k, j) = B[j * ldb + k]: memory row j is op(B)'s column j. Each one is read along k
+  // and scattered down its strip (kc x kNR, in L1 or L2); walking k across the rows instead
+  // would touch kNR pages per k.
+  for (int64_t c0 = 0; c0 < cols; c0 += kNR, dst += kc * kNR) {
     const int64_t n = std::min<int64_t>(kNR, cols - c0);
-    for (int64_t k = 0; k < kc; ++k)
-      for (int j = 0; j < kNR; ++j) dst[k * kNR + j] = j < n ? B[(c0 + j) * ldb + k] : T(0);
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {  // four rows at a time: four streams in flight from memory
+      const T* s0 = B + (c0 + j) * ldb;
+      const T *s1 = s0 + ldb, *s2 = s1 + ldb, *s3 = s2 + ldb;
+      for (int64_t k = 0; k < kc; ++k) {
+        T* d = dst + k * kNR + j;
+        d[0] = s0[k], d[1] = s1[k], d[2] = s2[k], d[3] = s3[k];
+      }
+    }
+    for (; j < n; ++j) {
+      const T* src = B + (c0 + j) * ldb;
+      for (int64_t k = 0; k < kc; ++k) dst[k * kNR + j] = src[k];
+    }
+    for (int64_t j = n; j < kNR; ++j)
+      for (int64_t k = 0; k < kc; ++k) dst[k * kNR + j] = T(0);
   }
 }
 
 template <typename T>
 void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc, int MR) {
   switch (MR) {
-    case 14: return pack_a_fixed<14>(dst, A, lda, trans_a, rows, kc);
+    case 8: return pack_a_fixed<8>(dst, A, lda, trans_a, rows, kc);
     case 6: return pack_a_fixed<6>(dst, A, lda, trans_a, rows, kc);
     case 4: return pack_a_fixed<4>(dst, A, lda, trans_a, rows, kc);
   }
@@ -140,7 +156,8 @@ void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t
 template <typename T>
 void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc, int NR) {
   switch (NR) {
-    case 32: return pack_b_fixed<32>(dst, B, ldb, trans_b, cols, kc);
+    case 48: return pack_b_fixed<48>(dst, B, ldb, trans_b, cols, kc);
+    case 24: return pack_b_fixed<24>(dst, B, ldb, trans_b, cols, kc);
     case 16: return pack_b_fixed<16>(dst, B, ldb, trans_b, cols, kc);
     case 8: return pack_b_fixed<8>(dst, B, ldb, trans_b, cols, kc);
   }
@@ -172,7 +189,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
   const int64_t mc_max = std::min((m1 - m0 + MR - 1) / MR * MR, uk.MC);
   T* packed_b = static_cast<T*>(gemm_scratch(0, sizeof(T) * kc_max * nc_max));
   T* packed_a = static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
-  alignas(64) T edge[32 * 32];  // MR x NR of an edge tile (MR, NR <= 32)
+  alignas(64) T edge[32 * 32];  // MR x NR of an edge tile (MR * NR <= 1024)
   for (int64_t jc = n0; jc < n1; jc += uk.NC) {
     const int64_t nc = std::min(uk.NC, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += uk.KC) {

@@ -20,7 +20,7 @@ namespace prm::cpu {
 
 template <typename T>
 struct GemmMicroKernel {
-  int MR = 0, NR = 0;              // register tile (at most 32 x 32)
+  int MR = 0, NR = 0;              // register tile (MR * NR at most 1024)
   int64_t MC = 0, KC = 0, NC = 0;  // cache blocks: A block MC x KC, B panel KC x NC (MC a
                                    // multiple of MR, NC of NR)
   void (*run)(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc) = nullptr;
