@@ -22,6 +22,12 @@ struct F32x8 {
   PRM_GEMM_TARGET static Reg load(const T* p) { return _mm256_load_ps(p); }
   PRM_GEMM_TARGET static Reg loadu(const T* p) { return _mm256_loadu_ps(p); }
   PRM_GEMM_TARGET static void storeu(T* p, Reg r) { _mm256_storeu_ps(p, r); }
+  // Lane j is kept when j < n: the mask's sign bits.
+  PRM_GEMM_TARGET static __m256i first(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  PRM_GEMM_TARGET static Reg load_first(const T* p, int n) { return _mm256_maskload_ps(p, first(n)); }
+  PRM_GEMM_TARGET static void store_first(T* p, Reg r, int n) { _mm256_maskstore_ps(p, first(n), r); }
   PRM_GEMM_TARGET static Reg broadcast(const T* p) { return _mm256_broadcast_ss(p); }
   PRM_GEMM_TARGET static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
@@ -35,6 +41,12 @@ struct F64x4 {
   PRM_GEMM_TARGET static Reg load(const T* p) { return _mm256_load_pd(p); }
   PRM_GEMM_TARGET static Reg loadu(const T* p) { return _mm256_loadu_pd(p); }
   PRM_GEMM_TARGET static void storeu(T* p, Reg r) { _mm256_storeu_pd(p, r); }
+  // Lane j (two 32-bit halves each) is kept when j < n.
+  PRM_GEMM_TARGET static __m256i first(int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  PRM_GEMM_TARGET static Reg load_first(const T* p, int n) { return _mm256_maskload_pd(p, first(n)); }
+  PRM_GEMM_TARGET static void store_first(T* p, Reg r, int n) { _mm256_maskstore_pd(p, first(n), r); }
   PRM_GEMM_TARGET static Reg broadcast(const T* p) { return _mm256_broadcast_sd(p); }
   PRM_GEMM_TARGET static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }

@@ -23,6 +23,12 @@ struct F32x16 {
   PRM_GEMM_TARGET static Reg load(const T* p) { return _mm512_load_ps(p); }
   PRM_GEMM_TARGET static Reg loadu(const T* p) { return _mm512_loadu_ps(p); }
   PRM_GEMM_TARGET static void storeu(T* p, Reg r) { _mm512_storeu_ps(p, r); }
+  PRM_GEMM_TARGET static Reg load_first(const T* p, int n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+  }
+  PRM_GEMM_TARGET static void store_first(T* p, Reg r, int n) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), r);
+  }
   PRM_GEMM_TARGET static Reg broadcast(const T* p) { return _mm512_set1_ps(*p); }
   PRM_GEMM_TARGET static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
@@ -36,6 +42,12 @@ struct F64x8 {
   PRM_GEMM_TARGET static Reg load(const T* p) { return _mm512_load_pd(p); }
   PRM_GEMM_TARGET static Reg loadu(const T* p) { return _mm512_loadu_pd(p); }
   PRM_GEMM_TARGET static void storeu(T* p, Reg r) { _mm512_storeu_pd(p, r); }
+  PRM_GEMM_TARGET static Reg load_first(const T* p, int n) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+  }
+  PRM_GEMM_TARGET static void store_first(T* p, Reg r, int n) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), r);
+  }
   PRM_GEMM_TARGET static Reg broadcast(const T* p) { return _mm512_set1_pd(*p); }
   PRM_GEMM_TARGET static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }

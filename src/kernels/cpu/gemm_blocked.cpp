@@ -13,7 +13,8 @@
 //
 // The first K slice applies the caller's beta, later slices add (beta = 1); beta = 0 therefore
 // never reads C. Strips are zero-padded to whole MR / NR, and the tiles at the right and bottom
-// edges of C go through a small buffer so that nothing outside op(C)'s M x N is written.
+// edges of C store only their part (masked vector stores), so nothing outside op(C)'s M x N is
+// read or written.
 //
 // Threads: C is cut into a Tr x Tc grid of regions (Tr * Tc = threads), one region per thread,
 // each computed by the loops above with the thread's own packing buffers, no barrier inside.
@@ -189,7 +190,6 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
   const int64_t mc_max = std::min((m1 - m0 + MR - 1) / MR * MR, uk.MC);
   T* packed_b = static_cast<T*>(gemm_scratch(0, sizeof(T) * kc_max * nc_max));
   T* packed_a = static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
-  alignas(64) T edge[32 * 32];  // MR x NR of an edge tile (MR * NR <= 1024)
   for (int64_t jc = n0; jc < n1; jc += uk.NC) {
     const int64_t nc = std::min(uk.NC, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
@@ -202,22 +202,10 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
         pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
                op.trans_a, mc, kc, MR);
         auto tile = [&](int64_t jr, int64_t ir) {
-          const T* b = packed_b + jr * kc;
-          const int64_t cols = std::min<int64_t>(NR, nc - jr);
-          const T* a = packed_a + ir * kc;
-          const int64_t rows = std::min<int64_t>(MR, mc - ir);
-          T* c = C + (ic + ir) * op.ldc + jc + jr;
-          if (rows == MR && cols == NR) {
-            uk.run(kc, a, b, alpha, beta_here, c, op.ldc);
-            return;
-          }
-          uk.run(kc, a, b, T(1), T(0), edge, NR);
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) {
-              T& out = c[i * op.ldc + j];
-              const T v = alpha * edge[i * NR + j];
-              out = beta_here == T(0) ? v : v + beta_here * out;
-            }
+          const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+          const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          uk.run(kc, packed_a + ir * kc, packed_b + jr * kc, alpha, beta_here,
+                 C + (ic + ir) * op.ldc + jc + jr, op.ldc, rows, cols);
         };
         for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
           for (int64_t ir = 0; ir < mc; ir += MR) tile(jr, ir);  // ... against the A block

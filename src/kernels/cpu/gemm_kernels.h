@@ -9,7 +9,8 @@
 //
 //   C[i * ldc + j] = alpha * sum_k a[k * MR + i] * b[k * NR + j] + beta * C[i * ldc + j]
 //
-// for the whole tile; beta == 0 never reads C. Each ISA file (gemm_avx512.cpp, gemm_avx2.cpp,
+// for i < rows, j < cols (rows <= MR, cols <= NR: the tiles at C's edges write only their part;
+// the packed strips are zero-padded to whole tiles); beta == 0 never reads C. Each ISA file (gemm_avx512.cpp, gemm_avx2.cpp,
 // gemm_scalar.cpp) compiles its functions with __attribute__((target(...))), so the binary runs
 // on any x86-64 and only the path the CPU supports is ever called.
 #pragma once
@@ -20,10 +21,11 @@ namespace prm::cpu {
 
 template <typename T>
 struct GemmMicroKernel {
-  int MR = 0, NR = 0;              // register tile (MR * NR at most 1024)
+  int MR = 0, NR = 0;              // register tile
   int64_t MC = 0, KC = 0, NC = 0;  // cache blocks: A block MC x KC, B panel KC x NC (MC a
                                    // multiple of MR, NC of NR)
-  void (*run)(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc) = nullptr;
+  void (*run)(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc, int rows,
+              int cols) = nullptr;
 };
 
 const GemmMicroKernel<float>& gemm_kernel_scalar_f32();

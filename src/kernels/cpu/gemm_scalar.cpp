@@ -12,7 +12,7 @@ constexpr int kMR = 4, kNR = 8;
 
 template <typename T>
 void tile_kernel_scalar(int64_t kc, const T* __restrict a, const T* __restrict b, T alpha, T beta,
-                        T* __restrict C, int64_t ldc) {
+                        T* __restrict C, int64_t ldc, int rows, int cols) {
   T acc[kMR][kNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int i = 0; i < kMR; ++i)
@@ -20,8 +20,8 @@ void tile_kernel_scalar(int64_t kc, const T* __restrict a, const T* __restrict b
     a += kMR;
     b += kNR;
   }
-  for (int i = 0; i < kMR; ++i)
-    for (int j = 0; j < kNR; ++j) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
       T& c = C[i * ldc + j];
       c = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c;
     }

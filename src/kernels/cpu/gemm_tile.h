@@ -6,6 +6,7 @@
 //   V::zero(), V::load(p), V::store(p, r), V::broadcast(p)   (p 64-byte aligned where loaded
 //                                                             from a packed buffer)
 //   V::loadu(p), V::storeu(p, r)                             (C: any alignment)
+//   V::load_first(p, n), V::store_first(p, r, n)             (lanes [0, n) only: C's edge)
 //   V::fma(a, b, c) = a * b + c rounded once;  V::mul(a, b)
 //
 // Everything here sits in an anonymous namespace, so the two ISA files' copies never meet at
@@ -20,21 +21,25 @@
 namespace prm::cpu {
 namespace {
 
-// C tile (MR x NV vectors) = alpha * a-strip · b-strip + beta * C (beta == 0: C not read).
-// The MR x NV accumulators stay in registers for the whole kc loop: per k, NV vector loads of
-// B, MR broadcasts of A, MR * NV fused multiply-adds.
+// C tile (rows x cols of MR x NV vectors) = alpha * a-strip · b-strip + beta * C (beta == 0:
+// C not read). The MR x NV accumulators stay in registers for the whole kc loop: per k, NV
+// vector loads of B, MR broadcasts of A, MR * NV fused multiply-adds. An edge tile (rows < MR
+// or cols < NR) computes the whole tile and writes only its rows x cols part, with masked
+// vector stores: nothing outside op(C) is read or written.
 template <class V, int MR, int NV>
 PRM_GEMM_TARGET void tile_kernel(int64_t kc, const typename V::T* __restrict a,
                                  const typename V::T* __restrict b, typename V::T alpha,
-                                 typename V::T beta, typename V::T* __restrict C, int64_t ldc) {
+                                 typename V::T beta, typename V::T* __restrict C, int64_t ldc,
+                                 int rows, int cols) {
   using Reg = typename V::Reg;
   constexpr int L = V::kLanes, NR = NV * L;
   // C's rows lie far apart (ldc): ask for its lines now, so that they arrive while the kc
   // loop runs instead of stalling the stores at the end.
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
     __builtin_prefetch(C + i * ldc, 1, 3);
-    __builtin_prefetch(C + i * ldc + NR - 1, 1, 3);
+    __builtin_prefetch(C + i * ldc + cols - 1, 1, 3);
   }
   Reg acc[MR][NV];
 #pragma GCC unroll 32
@@ -55,13 +60,35 @@ PRM_GEMM_TARGET void tile_kernel(int64_t kc, const typename V::T* __restrict a,
     b += NR;
   }
   const Reg alpha_v = V::broadcast(&alpha), beta_v = V::broadcast(&beta);
+  if (rows == MR && cols == NR) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      typename V::T* c = C + i * ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const Reg r = V::mul(alpha_v, acc[i][v]);
+        V::storeu(c + v * L, beta == 0 ? r : V::fma(beta_v, V::loadu(c + v * L), r));
+      }
+    }
+    return;
+  }
+  // The loops stay unrolled (acc must be indexed by constants to stay in registers) and stop
+  // at the tile's edge.
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
     typename V::T* c = C + i * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
+      const int n = cols - v * L;  // valid lanes of this vector
+      if (n <= 0) break;
       const Reg r = V::mul(alpha_v, acc[i][v]);
-      V::storeu(c + v * L, beta == 0 ? r : V::fma(beta_v, V::loadu(c + v * L), r));
+      if (n >= L) {
+        V::storeu(c + v * L, beta == 0 ? r : V::fma(beta_v, V::loadu(c + v * L), r));
+      } else {
+        V::store_first(c + v * L,
+                       beta == 0 ? r : V::fma(beta_v, V::load_first(c + v * L, n), r), n);
+      }
     }
   }
 }
