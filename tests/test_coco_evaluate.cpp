@@ -233,12 +233,12 @@ TEST_CASE("coco evaluate: bad results are one line naming the file and the resul
         std::string::npos);
   e = refused("classification.json", "[]", false);
   CHECK(e.find("classification.json: no results in the file") != std::string::npos);
-  e = refused("points.json", R"([{"image_id": 8, "category_id": 2, "score": 0.5, "point": [1, 1]}])",
-              true);
+  e = refused("points.json",
+              R"([{"image_id": 8, "category_id": 2, "score": 0.5, "point": [1, 1]}])", true);
   CAPTURE(e);
   CHECK(e.find("points.json: [0]: unknown image_id 8") != std::string::npos);
-  e = refused("points.json", R"([{"image_id": 5, "category_id": 2, "score": 0.5, "point": [1, 1]}])",
-              true);
+  e = refused("points.json",
+              R"([{"image_id": 5, "category_id": 2, "score": 0.5, "point": [1, 1]}])", true);
   CHECK(e.find("annotations[2] (id 8): no bbox, and no segmentation to take one from") !=
         std::string::npos);
   const std::string mask = coco::rle_to_string(coco::Rle{80, 100, {8000}}.counts);

@@ -157,7 +157,8 @@ void score_points(const EvalOptions& o, const CocoDataset& d, const std::string&
     boxes[a.image].push_back(
         {a.category, a.iscrowd, b[0] + 1, b[1] + 1, b[0] + b[2] + 1, b[1] + b[3] + 1});
   }
-  if (!o.allow_missing) check_classes_present(file, points.size(), present, coco_labels(d), r.classes);
+  if (!o.allow_missing)
+    check_classes_present(file, points.size(), present, coco_labels(d), r.classes);
   r.pointwise = pointwise_map(boxes, points, static_cast<int>(C), o.tolerance);
 }
 
@@ -248,8 +249,9 @@ void evaluate_coco(const EvalOptions& o, EvalReport& r) {
   for (const fs::path& p : {cls_file, pts_file, inst_file})
     PRM_CHECK(!fs::is_directory(p), p.string(), ": is a folder, expected a results file");
   const std::string annotations = coco_annotation_path(o.data, o.split);
-  PRM_CHECK(fs::is_regular_file(annotations), annotations, ": no such annotation file (COCO layout: "
-            "ROOT/annotations/instances_<split>.json; is --split right?)");
+  PRM_CHECK(fs::is_regular_file(annotations), annotations,
+            ": no such annotation file (COCO layout: ROOT/annotations/instances_<split>.json; is "
+            "--split right?)");
   CocoReadOptions ro;
   ro.segmentations = r.has_points || r.has_coco_segm;
   const CocoDataset d = read_coco_annotations(annotations, ro);

@@ -1,0 +1,80 @@
+// Implicit im2col packing (conv_pack.h).
+#include "kernels/cpu/conv_pack.h"
+
+#include <algorithm>
+
+namespace prm::cpu {
+
+namespace {
+
+// A run of a strip's columns that share one output row: columns [jj0, jj0 + len) of the strip are
+// output pixels (oy, ox0 .. ox0 + len - 1).
+struct Run {
+  int jj0, len;
+  int64_t oy, ox0;
+};
+
+}  // namespace
+
+template <typename T>
+void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W,
+                       const ConvWindow& win, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                       int NR) {
+  const int64_t Wo = win.out_w(W);
+  const int64_t taps = win.kh * win.kw;
+  const int64_t s = win.stride;
+  Run runs[64];  // a strip of NR <= 64 columns has at most NR runs
+  for (int64_t strip = 0; strip * NR < nc; ++strip, dst += kc * NR) {
+    const int64_t first = j0 + strip * NR;
+    const int width = static_cast<int>(std::min<int64_t>(NR, j0 + nc - first));
+    int n_runs = 0;
+    for (int jj = 0; jj < width;) {
+      const int64_t j = first + jj;
+      const int64_t oy = j / Wo, ox = j % Wo;
+      const int len = static_cast<int>(std::min<int64_t>(width - jj, Wo - ox));
+      runs[n_runs++] = Run{jj, len, oy, ox};
+      jj += len;
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const int64_t k = k0 + kk;
+      const int64_t c = k / taps, tap = k % taps;
+      const int64_t ki = tap / win.kw, kj = tap % win.kw;
+      T* row = dst + kk * NR;
+      // Columns of this tap that read inside the image, as a range of ox (im2col_math.h).
+      int64_t inside_lo = 0, inside_hi = 0;
+      im2col_inside_columns(win, W, Wo, kj, &inside_lo, &inside_hi);
+      const int64_t x0 = kj * win.dilation - win.pad;
+      for (int r = 0; r < n_runs; ++r) {
+        const Run& run = runs[r];
+        T* out = row + run.jj0;
+        const int64_t iy = run.oy * s - win.pad + ki * win.dilation;
+        if (iy < 0 || iy >= H) {
+          for (int t = 0; t < run.len; ++t) out[t] = T(0);
+          continue;
+        }
+        const T* in = x + (c * H + iy) * W + x0;  // in[ox * s] for ox inside
+        const int64_t lo = std::clamp<int64_t>(inside_lo, run.ox0, run.ox0 + run.len);
+        const int64_t hi = std::clamp<int64_t>(inside_hi, lo, run.ox0 + run.len);
+        int t = 0;
+        for (; t < lo - run.ox0; ++t) out[t] = T(0);
+        if (s == 1) {
+          const T* src = in + run.ox0 + t;
+          for (; t < hi - run.ox0; ++t) out[t] = *src++;
+        } else {
+          for (; t < hi - run.ox0; ++t) out[t] = in[(run.ox0 + t) * s];
+        }
+        for (; t < run.len; ++t) out[t] = T(0);
+      }
+      for (int t = width; t < NR; ++t) row[t] = T(0);
+    }
+  }
+}
+
+template void pack_im2col_block<float>(float*, const float*, int64_t, int64_t,
+                                       const ConvWindow&, int64_t, int64_t, int64_t, int64_t,
+                                       int);
+template void pack_im2col_block<double>(double*, const double*, int64_t, int64_t,
+                                        const ConvWindow&, int64_t, int64_t, int64_t, int64_t,
+                                        int);
+
+}  // namespace prm::cpu

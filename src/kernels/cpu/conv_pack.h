@@ -1,0 +1,29 @@
+// Implicit im2col for the CPU GEMM: packs a block of one image's im2col matrix straight from the
+// image into the GEMM's packed B layout, so that a convolution need not write the column matrix
+// [C*kh*kw, Ho*Wo] and read it back (docs/conv2d.md, "Implicit im2col").
+//
+// The im2col matrix of an image x [C][H][W] (kernels/im2col.h) has row k = (c * kh + ki) * kw + kj
+// and column j = oy * Wo + ox, holding x[c][oy*s - p + ki*d][ox*s - p + kj*d], or 0 where that
+// falls in the padding (C is implied by the rows asked for). pack_im2col_block writes rows
+// [k0, k0 + kc) and columns [j0, j0 + nc) of it in NR-column strips, the layout the GEMM's
+// microkernels read (kernels/cpu/gemm_kernels.h):
+//
+//   dst[s * kc * NR + kk * NR + jj] = col(k0 + kk, j0 + s * NR + jj)   (0 where s*NR + jj >= nc)
+//
+// exactly the values im2col followed by the GEMM's own packing would give. Within a strip the
+// columns fall into runs of one output row oy (a strip is NR consecutive pixels); each run is a
+// strided copy of one input row (contiguous for stride 1) with zeros where the window leaves the
+// image, so there is no per-element index arithmetic or bounds test.
+#pragma once
+#include <cstdint>
+
+#include "kernels/im2col_math.h"
+
+namespace prm::cpu {
+
+template <typename T>
+void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W,
+                       const ConvWindow& win, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                       int NR);
+
+}  // namespace prm::cpu

@@ -1,0 +1,91 @@
+// Implicit im2col packing (kernels/cpu/conv_pack.h) against the im2col matrix itself, built here
+// by a naive loop from the formula, then cut into strips as the GEMM packs B: every block (row
+// and column offsets, partial strips, widths of several output rows or less than one), windows
+// with padding, strides 1-3, dilation, 1x1 and non-square kernels.
+#include <random>
+#include <vector>
+
+#include "helpers.h"
+#include "kernels/cpu/conv_pack.h"
+
+using namespace prm;
+
+namespace {
+
+std::vector<double> naive_im2col(const std::vector<double>& x, int64_t C, int64_t H, int64_t W,
+                                 const ConvWindow& w) {
+  const int64_t Ho = w.out_h(H), Wo = w.out_w(W);
+  std::vector<double> col(C * w.kh * w.kw * Ho * Wo);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t ki = 0; ki < w.kh; ++ki)
+      for (int64_t kj = 0; kj < w.kw; ++kj)
+        for (int64_t oy = 0; oy < Ho; ++oy)
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            const int64_t iy = oy * w.stride - w.pad + ki * w.dilation;
+            const int64_t ix = ox * w.stride - w.pad + kj * w.dilation;
+            const int64_t k = (c * w.kh + ki) * w.kw + kj;
+            col[k * Ho * Wo + oy * Wo + ox] =
+                iy >= 0 && iy < H && ix >= 0 && ix < W ? x[(c * H + iy) * W + ix] : 0.0;
+          }
+  return col;
+}
+
+}  // namespace
+
+TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip layout") {
+  std::mt19937_64 rng(5);
+  struct Shape {
+    int64_t C, H, W;
+    ConvWindow win;
+  };
+  const std::vector<Shape> shapes = {
+      {3, 9, 11, {3, 3, 1, 1, 1}},   {2, 12, 7, {3, 3, 2, 1, 1}}, {4, 8, 8, {1, 1, 1, 0, 1}},
+      {2, 10, 13, {1, 1, 2, 0, 1}},  {2, 9, 9, {3, 3, 1, 2, 2}},  {1, 23, 40, {7, 7, 2, 3, 1}},
+      {3, 6, 5, {2, 3, 3, 1, 1}},    {2, 5, 70, {3, 3, 1, 1, 1}}, {1, 3, 3, {3, 3, 1, 1, 1}},
+  };
+  for (const Shape& sh : shapes) {
+    CAPTURE(sh.H);
+    CAPTURE(sh.W);
+    CAPTURE(sh.win.kh);
+    CAPTURE(sh.win.stride);
+    const int64_t Ho = sh.win.out_h(sh.H), Wo = sh.win.out_w(sh.W), P = Ho * Wo;
+    const int64_t K = sh.C * sh.win.kh * sh.win.kw;
+    std::vector<double> x(sh.C * sh.H * sh.W);
+    std::normal_distribution<double> normal;
+    for (double& v : x) v = normal(rng);
+    const std::vector<double> col = naive_im2col(x, sh.C, sh.H, sh.W, sh.win);
+    for (int NR : {8, 16, 32}) {
+      for (int trial = 0; trial < 12; ++trial) {
+        const int64_t k0 = static_cast<int64_t>(rng() % K);
+        const int64_t kc = 1 + static_cast<int64_t>(rng() % (K - k0));
+        const int64_t j0 = static_cast<int64_t>(rng() % P);
+        const int64_t nc = 1 + static_cast<int64_t>(rng() % (P - j0));
+        const int64_t strips = (nc + NR - 1) / NR;
+        std::vector<double> got(strips * kc * NR, -7.0);
+        cpu::pack_im2col_block(got.data(), x.data(), sh.H, sh.W, sh.win, k0, kc, j0, nc,
+                               NR);
+        std::vector<double> want(got.size());
+        for (int64_t s = 0; s < strips; ++s)
+          for (int64_t kk = 0; kk < kc; ++kk)
+            for (int jj = 0; jj < NR; ++jj) {
+              const int64_t j = s * NR + jj;
+              want[(s * kc + kk) * NR + jj] = j < nc ? col[(k0 + kk) * P + j0 + j] : 0.0;
+            }
+        CAPTURE(NR);
+        CAPTURE(k0);
+        CAPTURE(kc);
+        CAPTURE(j0);
+        CAPTURE(nc);
+        REQUIRE(got == want);
+      }
+    }
+    // The whole matrix in one block, float.
+    std::vector<float> xf(x.begin(), x.end());
+    const int64_t strips = (P + 31) / 32;
+    std::vector<float> got(strips * K * 32);
+    cpu::pack_im2col_block(got.data(), xf.data(), sh.H, sh.W, sh.win, 0, K, 0, P, 32);
+    for (int64_t j = 0; j < P; ++j)
+      for (int64_t k = 0; k < K; ++k)
+        CHECK(got[((j / 32) * K + k) * 32 + j % 32] == static_cast<float>(col[k * P + j]));
+  }
+}
