@@ -1,12 +1,16 @@
-// Implicit im2col packing (kernels/cpu/conv_pack.h) against the im2col matrix itself, built here
-// by a naive loop from the formula, then cut into strips as the GEMM packs B: every block (row
-// and column offsets, partial strips, widths of several output rows or less than one), windows
-// with padding, strides 1-3, dilation, 1x1 and non-square kernels.
+// The CPU convolution's data movers against naive loops written here from the formulas:
+// - implicit im2col packing (kernels/cpu/conv_pack.h) against the im2col matrix cut into strips
+//   as the GEMM packs B: every block (row and column offsets, partial strips, widths of several
+//   output rows or less than one), windows with padding, strides 1-3, dilation, 1x1 and
+//   non-square kernels;
+// - Col2im (kernels/im2col.h), the adjoint of im2col, bit for bit: each dx element the sum of
+//   its taps in (ki, kj) order, with and without the scale of the fused excitation rule.
 #include <random>
 #include <vector>
 
 #include "helpers.h"
 #include "kernels/cpu/conv_pack.h"
+#include "kernels/im2col.h"
 
 using namespace prm;
 
@@ -87,5 +91,55 @@ TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip lay
     for (int64_t j = 0; j < P; ++j)
       for (int64_t k = 0; k < K; ++k)
         CHECK(got[((j / 32) * K + k) * 32 + j % 32] == static_cast<float>(col[k * P + j]));
+  }
+}
+
+TEST_CASE("Col2im: the adjoint of im2col, tap by tap in (ki, kj) order, scaled or not") {
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal;
+  struct Shape {
+    int64_t N, C, H, W;
+    ConvWindow win;
+  };
+  const std::vector<Shape> shapes = {
+      {2, 3, 9, 11, {3, 3, 1, 1, 1}},  {1, 2, 12, 7, {3, 3, 2, 1, 1}},
+      {2, 2, 10, 13, {1, 1, 2, 0, 1}}, {1, 2, 9, 9, {3, 3, 1, 2, 2}},
+      {1, 1, 23, 40, {7, 7, 2, 3, 1}}, {3, 3, 6, 5, {2, 3, 3, 1, 1}},
+      {1, 2, 5, 70, {3, 3, 1, 1, 1}},  {2, 1, 11, 11, {5, 5, 3, 0, 1}},
+  };
+  for (const Shape& sh : shapes) {
+    CAPTURE(sh.H);
+    CAPTURE(sh.W);
+    CAPTURE(sh.win.stride);
+    const ConvWindow& w = sh.win;
+    const int64_t Ho = w.out_h(sh.H), Wo = w.out_w(sh.W), P = Ho * Wo;
+    const int64_t K = sh.C * w.kh * w.kw, X = sh.C * sh.H * sh.W;
+    std::vector<double> dcol(sh.N * K * P), scale(X);
+    for (double& v : dcol) v = normal(rng);
+    for (double& v : scale) v = normal(rng);
+    std::vector<double> want(sh.N * X, 0.0), want_scaled(sh.N * X);
+    for (int64_t n = 0; n < sh.N; ++n)
+      for (int64_t c = 0; c < sh.C; ++c)
+        for (int64_t iy = 0; iy < sh.H; ++iy)
+          for (int64_t ix = 0; ix < sh.W; ++ix) {
+            double sum = 0;
+            for (int64_t ki = 0; ki < w.kh; ++ki)
+              for (int64_t kj = 0; kj < w.kw; ++kj)
+                for (int64_t oy = 0; oy < Ho; ++oy)
+                  for (int64_t ox = 0; ox < Wo; ++ox)
+                    if (oy * w.stride - w.pad + ki * w.dilation == iy &&
+                        ox * w.stride - w.pad + kj * w.dilation == ix)
+                      sum += dcol[(n * K + (c * w.kh + ki) * w.kw + kj) * P + oy * Wo + ox];
+            const int64_t i = (c * sh.H + iy) * sh.W + ix;
+            want[n * X + i] = sum;
+            want_scaled[n * X + i] = scale[i] * sum;
+          }
+    std::vector<double> got(sh.N * X, -5.0);
+    launch<Col2im, double>(Device::cpu, got.data(), dcol.data(), sh.N, sh.C, sh.H, sh.W, w,
+                           static_cast<const double*>(nullptr), int64_t(0));
+    CHECK(got == want);
+    launch<Col2im, double>(Device::cpu, got.data(), dcol.data(), sh.N, sh.C, sh.H, sh.W, w,
+                           static_cast<const double*>(scale.data()), int64_t(0));
+    CHECK(got == want_scaled);
   }
 }

@@ -98,8 +98,10 @@ struct Col2im {
   }
   // One run per (n, c, iy): W pixels of dx, summed tap by tap (the order of col2im_value's
   // sum) so that the loop over the run vectorises. Taps col2im_tap would return 0 for are
-  // skipped: a row iy that this ki does not reach and, for stride s, the columns ix not
-  // congruent to kj*d - p modulo s. The scale, if any, multiplies the finished row.
+  // skipped (adding them would change nothing: a row starts at +0 and never becomes -0): a row
+  // iy that this ki does not reach, the columns ix outside the tap's reach and, for stride s,
+  // the columns not congruent to kj*d - p modulo s. The scale, if any, multiplies the finished
+  // row.
   template <int kStride, typename T>
   static void run_fixed(T* dx, const T* dcol, int64_t N, int64_t C, int64_t H, int64_t W,
                         ConvWindow win, const T* scale, int64_t scale_image) {
@@ -115,11 +117,17 @@ struct Col2im {
       for (int64_t ki = 0; ki < w.kh; ++ki) {
         const int64_t ty = iy + w.pad - ki * w.dilation;
         if (ty < 0 || ty % w.stride != 0 || ty / w.stride >= Ho) continue;
+        const int64_t oy = ty / w.stride;
         for (int64_t kj = 0; kj < w.kw; ++kj) {
-          const int64_t phase = ((kj * w.dilation - w.pad) % w.stride + w.stride) % w.stride;
-          const int64_t first = begin + ((phase - begin) % w.stride + w.stride) % w.stride;
-          for (int64_t ix = first; ix < end; ix += w.stride)
-            out[ix] += col2im_tap(dcol_n, Ho, Wo, w, c, ki, kj, iy, ix);
+          // The dcol row of this tap and output row: column ox feeds ix = x0 + ox * s, so the
+          // run's ix in [lo, hi) on the tap's phase read drow[(ix - x0) / s], no test each.
+          const T* drow = dcol_n + ((c * w.kh + ki) * w.kw + kj) * (Ho * Wo) + oy * Wo;
+          const int64_t x0 = kj * w.dilation - w.pad;
+          const int64_t lo = begin > x0 ? begin : x0;
+          const int64_t last = x0 + (Wo - 1) * w.stride + 1;
+          const int64_t hi = end < last ? end : last;
+          const int64_t first = lo + ((x0 - lo) % w.stride + w.stride) % w.stride;
+          for (int64_t ix = first; ix < hi; ix += w.stride) out[ix] += drow[(ix - x0) / w.stride];
         }
       }
       if (scale != nullptr) {
