@@ -4,13 +4,16 @@
 //   output rows or less than one), windows with padding, strides 1-3, dilation, 1x1 and
 //   non-square kernels;
 // - Col2im (kernels/im2col.h), the adjoint of im2col, bit for bit: each dx element the sum of
-//   its taps in (ki, kj) order, with and without the scale of the fused excitation rule.
+//   its taps in (ki, kj) order, with and without the scale of the fused excitation rule;
+// - conv2d_forward with implicit im2col (the CPU default) bit for bit the explicit im2col + GEMM
+//   path (which set_conv_images_per_chunk_for_testing forces), and close to a naive convolution.
 #include <random>
 #include <vector>
 
 #include "helpers.h"
 #include "kernels/cpu/conv_pack.h"
 #include "kernels/im2col.h"
+#include "tensor/ops/conv2d.h"
 
 using namespace prm;
 
@@ -141,5 +144,60 @@ TEST_CASE("Col2im: the adjoint of im2col, tap by tap in (ki, kj) order, scaled o
     launch<Col2im, double>(Device::cpu, got.data(), dcol.data(), sh.N, sh.C, sh.H, sh.W, w,
                            static_cast<const double*>(scale.data()), int64_t(0));
     CHECK(got == want_scaled);
+  }
+}
+
+TEST_CASE("conv2d_forward: implicit im2col gives the explicit path's numbers bit for bit") {
+  std::mt19937_64 rng(21);
+  struct Shape {
+    int64_t N, C, H, W, O, kh, kw, stride, pad, dilation;
+  };
+  const std::vector<Shape> shapes = {
+      {2, 5, 17, 19, 7, 3, 3, 1, 1, 1}, {1, 3, 40, 37, 9, 7, 7, 2, 3, 1},
+      {2, 4, 15, 15, 6, 3, 3, 2, 1, 1}, {1, 6, 13, 11, 5, 3, 3, 1, 2, 2},
+      {1, 3, 9, 30, 4, 1, 3, 1, 1, 1},  {3, 8, 6, 6, 70, 3, 3, 1, 1, 1},
+      {1, 2, 64, 64, 3, 3, 3, 1, 1, 1},
+  };
+  for (const Shape& sh : shapes) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      CAPTURE(sh.H);
+      CAPTURE(sh.kh);
+      CAPTURE(sh.stride);
+      const Tensor x = Tensor::randn({sh.N, sh.C, sh.H, sh.W}, rng, dt);
+      const Tensor w = Tensor::randn({sh.O, sh.C, sh.kh, sh.kw}, rng, dt);
+      const Tensor b = Tensor::randn({sh.O}, rng, dt);
+      Conv2dOptions opt;
+      opt.stride = sh.stride;
+      opt.padding = sh.pad;
+      opt.dilation = sh.dilation;
+      const Tensor implicit = conv2d_forward(x, w, b, opt);
+      set_conv_images_per_chunk_for_testing(1);
+      const Tensor explicit_path = conv2d_forward(x, w, b, opt);
+      set_conv_images_per_chunk_for_testing(0);
+      REQUIRE(implicit.shape() == explicit_path.shape());
+      CHECK(implicit.to_vector() == explicit_path.to_vector());
+      // And a naive convolution (double sums), to a tolerance.
+      const std::vector<double> xv = x.to_vector(), wv = w.to_vector(), bv = b.to_vector();
+      const int64_t Ho = implicit.size(2), Wo = implicit.size(3);
+      std::vector<double> want(implicit.numel());
+      for (int64_t n = 0; n < sh.N; ++n)
+        for (int64_t o = 0; o < sh.O; ++o)
+          for (int64_t oy = 0; oy < Ho; ++oy)
+            for (int64_t ox = 0; ox < Wo; ++ox) {
+              double sum = bv[o];
+              for (int64_t c = 0; c < sh.C; ++c)
+                for (int64_t ki = 0; ki < sh.kh; ++ki)
+                  for (int64_t kj = 0; kj < sh.kw; ++kj) {
+                    const int64_t iy = oy * sh.stride - sh.pad + ki * sh.dilation;
+                    const int64_t ix = ox * sh.stride - sh.pad + kj * sh.dilation;
+                    if (iy < 0 || iy >= sh.H || ix < 0 || ix >= sh.W) continue;
+                    sum += wv[((o * sh.C + c) * sh.kh + ki) * sh.kw + kj] *
+                           xv[((n * sh.C + c) * sh.H + iy) * sh.W + ix];
+                  }
+              want[((n * sh.O + o) * Ho + oy) * Wo + ox] = sum;
+            }
+      check_close(implicit.to_vector(), want, dt == DType::f32 ? 1e-4 : 1e-12,
+                  dt == DType::f32 ? 1e-4 : 1e-12);
+    }
   }
 }

@@ -17,6 +17,7 @@
 // pointer + b * stride (a stride of 0 shares one matrix across the batch).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <type_traits>
 
 #include "kernels/dispatch.h"
@@ -52,6 +53,20 @@ namespace cpu {
 template <typename T>
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// op(B) supplied block by block instead of as a matrix: pack(dst, k0, kc, j0, nc, NR) writes
+// rows [k0, k0 + kc) and columns [j0, j0 + nc) of op(B) as NR-column strips,
+// dst[s * kc * NR + kk * NR + jj] = op(B)(k0 + kk, j0 + s * NR + jj), zero past column nc (what
+// the GEMM's own packing writes; kernels/cpu/conv_pack.h packs an image's im2col matrix so).
+// Called from the GEMM's threads, concurrently, each with its own dst.
+template <typename T>
+using GemmPackB = std::function<void(T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                     int NR)>;
+// gemm_blocked with op(B) from `pack`: the same blocking, threads and sums, so the same result
+// bit for bit as gemm_blocked on the matrix `pack` describes.
+template <typename T>
+void gemm_blocked_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                           int64_t lda, const GemmPackB<T>& pack, T beta, T* C, int64_t ldc);
 }  // namespace cpu
 
 }  // namespace prm

@@ -2,6 +2,7 @@
 #include "kernels/cpu/conv_pack.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace prm::cpu {
 
@@ -17,12 +18,18 @@ struct Run {
 }  // namespace
 
 template <typename T>
-void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W,
-                       const ConvWindow& win, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                       int NR) {
+void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W, const ConvWindow& win,
+                       int64_t k0, int64_t kc, int64_t j0, int64_t nc, int NR) {
   const int64_t Wo = win.out_w(W);
   const int64_t taps = win.kh * win.kw;
   const int64_t s = win.stride;
+  // Per column tap kj: the range of ox that reads inside the image (im2col_math.h), and the ix
+  // of ox = 0. Computed once: the divisions are not repeated per row.
+  std::vector<int64_t> inside_lo(win.kw), inside_hi(win.kw), x0(win.kw);
+  for (int64_t kj = 0; kj < win.kw; ++kj) {
+    im2col_inside_columns(win, W, Wo, kj, &inside_lo[kj], &inside_hi[kj]);
+    x0[kj] = kj * win.dilation - win.pad;
+  }
   Run runs[64];  // a strip of NR <= 64 columns has at most NR runs
   for (int64_t strip = 0; strip * NR < nc; ++strip, dst += kc * NR) {
     const int64_t first = j0 + strip * NR;
@@ -35,37 +42,43 @@ void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W,
       runs[n_runs++] = Run{jj, len, oy, ox};
       jj += len;
     }
+    // Row k0's (c, ki, kj), then stepped row by row.
+    int64_t c = k0 / taps, ki = (k0 % taps) / win.kw, kj = k0 % win.kw;
     for (int64_t kk = 0; kk < kc; ++kk) {
-      const int64_t k = k0 + kk;
-      const int64_t c = k / taps, tap = k % taps;
-      const int64_t ki = tap / win.kw, kj = tap % win.kw;
       T* row = dst + kk * NR;
-      // Columns of this tap that read inside the image, as a range of ox (im2col_math.h).
-      int64_t inside_lo = 0, inside_hi = 0;
-      im2col_inside_columns(win, W, Wo, kj, &inside_lo, &inside_hi);
-      const int64_t x0 = kj * win.dilation - win.pad;
+      const int64_t lo_kj = inside_lo[kj], hi_kj = inside_hi[kj];
+      const T* plane = x + c * H * W + x0[kj];
+      const int64_t y_tap = ki * win.dilation - win.pad;
       for (int r = 0; r < n_runs; ++r) {
         const Run& run = runs[r];
         T* out = row + run.jj0;
-        const int64_t iy = run.oy * s - win.pad + ki * win.dilation;
+        const int64_t iy = run.oy * s + y_tap;
         if (iy < 0 || iy >= H) {
           for (int t = 0; t < run.len; ++t) out[t] = T(0);
           continue;
         }
-        const T* in = x + (c * H + iy) * W + x0;  // in[ox * s] for ox inside
-        const int64_t lo = std::clamp<int64_t>(inside_lo, run.ox0, run.ox0 + run.len);
-        const int64_t hi = std::clamp<int64_t>(inside_hi, lo, run.ox0 + run.len);
+        const T* in = plane + iy * W;  // in[ox * s] for ox inside
+        const int64_t end = run.ox0 + run.len;
+        const int64_t lo = std::clamp<int64_t>(lo_kj, run.ox0, end);
+        const int64_t hi = std::clamp<int64_t>(hi_kj, lo, end);
         int t = 0;
         for (; t < lo - run.ox0; ++t) out[t] = T(0);
         if (s == 1) {
-          const T* src = in + run.ox0 + t;
-          for (; t < hi - run.ox0; ++t) out[t] = *src++;
+          const T* src = in + run.ox0;
+          for (; t < hi - run.ox0; ++t) out[t] = src[t];
         } else {
           for (; t < hi - run.ox0; ++t) out[t] = in[(run.ox0 + t) * s];
         }
         for (; t < run.len; ++t) out[t] = T(0);
       }
       for (int t = width; t < NR; ++t) row[t] = T(0);
+      if (++kj == win.kw) {
+        kj = 0;
+        if (++ki == win.kh) {
+          ki = 0;
+          ++c;
+        }
+      }
     }
   }
 }

@@ -174,6 +174,7 @@ struct Operands {
   int64_t ldb;
   void* C;
   int64_t ldc;
+  const void* pack_b_fn = nullptr;  // a GemmPackB<T> supplying op(B) (gemm_blocked_packed_b)
 };
 
 // One thread's region of C: rows [m0, m1) x columns [n0, n1), all of K.
@@ -195,8 +196,11 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
       const T beta_here = pc == 0 ? beta : T(1);  // later K slices add to the first
-      pack_b(packed_b, op.trans_b ? B + jc * op.ldb + pc : B + pc * op.ldb + jc, op.ldb,
-             op.trans_b, nc, kc, NR);
+      if (op.pack_b_fn != nullptr)
+        (*static_cast<const GemmPackB<T>*>(op.pack_b_fn))(packed_b, pc, kc, jc, nc, NR);
+      else
+        pack_b(packed_b, op.trans_b ? B + jc * op.ldb + pc : B + pc * op.ldb + jc, op.ldb,
+               op.trans_b, nc, kc, NR);
       for (int64_t ic = m0; ic < m1; ic += uk.MC) {
         const int64_t mc = std::min(uk.MC, m1 - ic);
         pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
@@ -242,18 +246,11 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
-}  // namespace
-
+// The whole product: one region, or a grid of regions over the OpenMP threads.
 template <typename T>
-void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
+void gemm_run(const Operands& op, int64_t M, int64_t N, T alpha, T beta) {
+  const int64_t K = op.K;
   const GemmMicroKernel<T>& uk = kernel_for<T>(cpu_isa_active());
-  const Operands op{trans_a, trans_b, K, A, lda, B, ldb, C, ldc};
   const bool threaded = static_cast<double>(M) * N * K > 48.0 * 48 * 48 && !omp_in_parallel();
   if (!threaded || omp_get_max_threads() == 1) return gemm_region(uk, op, alpha, beta, 0, M, 0, N);
   const int64_t m_strips = (M + uk.MR - 1) / uk.MR, n_strips = (N + uk.NR - 1) / uk.NR;
@@ -273,9 +270,41 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
   }
 }
 
+}  // namespace
+
+template <typename T>
+void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  gemm_run(Operands{trans_a, trans_b, K, A, lda, B, ldb, C, ldc}, M, N, alpha, beta);
+}
+
+template <typename T>
+void gemm_blocked_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                           int64_t lda, const GemmPackB<T>& pack_b, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  Operands op{trans_a, false, K, A, lda, nullptr, 0, C, ldc};
+  op.pack_b_fn = &pack_b;
+  gemm_run(op, M, N, alpha, beta);
+}
+
 template void gemm_blocked<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
                                   int64_t, const float*, int64_t, float, float*, int64_t);
 template void gemm_blocked<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*,
                                    int64_t, const double*, int64_t, double, double*, int64_t);
+template void gemm_blocked_packed_b<float>(bool, int64_t, int64_t, int64_t, float, const float*,
+                                           int64_t, const GemmPackB<float>&, float, float*,
+                                           int64_t);
+template void gemm_blocked_packed_b<double>(bool, int64_t, int64_t, int64_t, double,
+                                            const double*, int64_t, const GemmPackB<double>&,
+                                            double, double*, int64_t);
 
 }  // namespace prm::cpu

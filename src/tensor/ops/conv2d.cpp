@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/cpu/conv_pack.h"
 #include "kernels/elementwise.h"
 #include "kernels/excitation.h"
 #include "kernels/gemm.h"
@@ -101,11 +102,28 @@ void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t
 // ---- native engine ----
 
 // y_n [O, P] = W [O, K] · col_n [K, P]   (overwrites y)
+// On the CPU with our GEMM, col_n is never written: the GEMM packs its blocks of B straight from
+// the image (implicit im2col, kernels/cpu/conv_pack.h), the same values in the same order, so
+// the same result bit for bit, without writing and re-reading a [K, P] matrix per image.
 template <typename T>
 void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d) {
   const int64_t K = d.col_rows(), P = d.pixels();
-  const int64_t chunk = images_per_chunk(dev, d);
   const bool pointwise = d.win.is_pointwise();
+#if !PRM_USE_OPENBLAS
+  if (dev == Device::cpu && !pointwise && !gemm_bf16_inputs(K, T(1)) && g_chunk_override == 0) {
+    for (int64_t n = 0; n < d.N; ++n) {
+      const T* x_n = x + n * d.x_image();
+      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                         int NR) {
+        cpu::pack_im2col_block(dst, x_n, d.H, d.W, d.win, k0, kc, j0, nc, NR);
+      };
+      cpu::gemm_blocked_packed_b(false, d.O, P, K, T(1), w, K, pack, T(0), y + n * d.y_image(),
+                                 P);
+    }
+    return;
+  }
+#endif
+  const int64_t chunk = images_per_chunk(dev, d);
   Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
