@@ -1,12 +1,13 @@
 // The CPU convolution's data movers against naive loops written here from the formulas:
-// - implicit im2col packing (kernels/cpu/conv_pack.h) against the im2col matrix cut into strips
-//   as the GEMM packs B: every block (row and column offsets, partial strips, widths of several
-//   output rows or less than one), windows with padding, strides 1-3, dilation, 1x1 and
-//   non-square kernels;
+// - implicit im2col packing (kernels/cpu/conv_pack.h) against the im2col matrix (and its
+//   transpose) cut into strips as the GEMM packs B: every block (row and column offsets, partial
+//   strips, widths of several output rows or less than one), windows with padding, strides 1-3,
+//   dilation, 1x1 and non-square kernels;
 // - Col2im (kernels/im2col.h), the adjoint of im2col, bit for bit: each dx element the sum of
 //   its taps in (ki, kj) order, with and without the scale of the fused excitation rule;
-// - conv2d_forward with implicit im2col (the CPU default) bit for bit the explicit im2col + GEMM
-//   path (which set_conv_images_per_chunk_for_testing forces), and close to a naive convolution.
+// - conv2d_forward and conv2d_backward_weight with implicit im2col (the CPU default) bit for bit
+//   the explicit im2col + GEMM path (which set_conv_images_per_chunk_for_testing forces), and
+//   the forward close to a naive convolution.
 #include <random>
 #include <vector>
 
@@ -86,6 +87,32 @@ TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip lay
         REQUIRE(got == want);
       }
     }
+    // The transposed matrix (the weight gradient's operand), blocks of pixels x taps.
+    for (int NR : {8, 16, 48}) {
+      for (int trial = 0; trial < 12; ++trial) {
+        const int64_t p0 = static_cast<int64_t>(rng() % P);
+        const int64_t pc = 1 + static_cast<int64_t>(rng() % (P - p0));
+        const int64_t t0 = static_cast<int64_t>(rng() % K);
+        const int64_t tn = 1 + static_cast<int64_t>(rng() % (K - t0));
+        const int64_t strips = (tn + NR - 1) / NR;
+        std::vector<double> got(strips * pc * NR, -7.0);
+        cpu::pack_im2col_block_transposed(got.data(), x.data(), sh.H, sh.W, sh.win, p0, pc, t0,
+                                          tn, NR);
+        std::vector<double> want(got.size());
+        for (int64_t s = 0; s < strips; ++s)
+          for (int64_t pp = 0; pp < pc; ++pp)
+            for (int jj = 0; jj < NR; ++jj) {
+              const int64_t t = s * NR + jj;
+              want[(s * pc + pp) * NR + jj] = t < tn ? col[(t0 + t) * P + p0 + pp] : 0.0;
+            }
+        CAPTURE(NR);
+        CAPTURE(p0);
+        CAPTURE(pc);
+        CAPTURE(t0);
+        CAPTURE(tn);
+        REQUIRE(got == want);
+      }
+    }
     // The whole matrix in one block, float.
     std::vector<float> xf(x.begin(), x.end());
     const int64_t strips = (P + 31) / 32;
@@ -147,7 +174,7 @@ TEST_CASE("Col2im: the adjoint of im2col, tap by tap in (ki, kj) order, scaled o
   }
 }
 
-TEST_CASE("conv2d_forward: implicit im2col gives the explicit path's numbers bit for bit") {
+TEST_CASE("conv2d forward and weight gradient: implicit im2col gives the explicit path's numbers") {
   std::mt19937_64 rng(21);
   struct Shape {
     int64_t N, C, H, W, O, kh, kw, stride, pad, dilation;
@@ -171,11 +198,15 @@ TEST_CASE("conv2d_forward: implicit im2col gives the explicit path's numbers bit
       opt.padding = sh.pad;
       opt.dilation = sh.dilation;
       const Tensor implicit = conv2d_forward(x, w, b, opt);
+      const Tensor g = Tensor::randn(implicit.shape(), rng, dt);
+      const Tensor dw_implicit = conv2d_backward_weight(g, x, w.shape(), opt);
       set_conv_images_per_chunk_for_testing(1);
       const Tensor explicit_path = conv2d_forward(x, w, b, opt);
+      const Tensor dw_explicit = conv2d_backward_weight(g, x, w.shape(), opt);
       set_conv_images_per_chunk_for_testing(0);
       REQUIRE(implicit.shape() == explicit_path.shape());
       CHECK(implicit.to_vector() == explicit_path.to_vector());
+      CHECK(dw_implicit.to_vector() == dw_explicit.to_vector());
       // And a naive convolution (double sums), to a tolerance.
       const std::vector<double> xv = x.to_vector(), wv = w.to_vector(), bv = b.to_vector();
       const int64_t Ho = implicit.size(2), Wo = implicit.size(3);

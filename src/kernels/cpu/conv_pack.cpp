@@ -83,11 +83,61 @@ void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W, const ConvWindo
   }
 }
 
+template <typename T>
+void pack_im2col_block_transposed(T* dst, const T* x, int64_t H, int64_t W,
+                                  const ConvWindow& win, int64_t p0, int64_t pc, int64_t t0,
+                                  int64_t tn, int NR) {
+  const int64_t Wo = win.out_w(W);
+  const int64_t taps = win.kh * win.kw;
+  const int64_t s = win.stride;
+  // The pixels (oy, ox) whose window lies wholly inside the image: oy*s - p >= 0 and
+  // oy*s - p + (kh-1)*d <= H - 1, likewise in x.
+  const int64_t reach_y = (win.kh - 1) * win.dilation, reach_x = (win.kw - 1) * win.dilation;
+  int64_t off[64], dy[64], dx[64];  // per tap of the strip: offset of (oy, ox) = (0, 0), reach
+  for (int64_t strip = 0; strip * NR < tn; ++strip, dst += pc * NR) {
+    const int64_t first = t0 + strip * NR;
+    const int width = static_cast<int>(std::min<int64_t>(NR, t0 + tn - first));
+    for (int jj = 0; jj < width; ++jj) {
+      const int64_t k = first + jj, c = k / taps, ki = (k % taps) / win.kw, kj = k % win.kw;
+      dy[jj] = ki * win.dilation - win.pad;
+      dx[jj] = kj * win.dilation - win.pad;
+      off[jj] = c * H * W + dy[jj] * W + dx[jj];
+    }
+    int64_t oy = p0 / Wo, ox = p0 % Wo;
+    for (int64_t pp = 0; pp < pc; ++pp) {
+      T* row = dst + pp * NR;
+      const int64_t iy0 = oy * s, ix0 = ox * s;  // the window's corner is (iy0 - p, ix0 - p)
+      const bool inside = iy0 - win.pad >= 0 && iy0 - win.pad + reach_y < H &&
+                          ix0 - win.pad >= 0 && ix0 - win.pad + reach_x < W;
+      const T* at = x + iy0 * W + ix0;
+      if (inside) {
+        for (int jj = 0; jj < width; ++jj) row[jj] = at[off[jj]];
+      } else {
+        for (int jj = 0; jj < width; ++jj) {
+          const int64_t iy = iy0 + dy[jj], ix = ix0 + dx[jj];
+          row[jj] = iy >= 0 && iy < H && ix >= 0 && ix < W ? at[off[jj]] : T(0);
+        }
+      }
+      for (int jj = width; jj < NR; ++jj) row[jj] = T(0);
+      if (++ox == Wo) {
+        ox = 0;
+        ++oy;
+      }
+    }
+  }
+}
+
 template void pack_im2col_block<float>(float*, const float*, int64_t, int64_t,
                                        const ConvWindow&, int64_t, int64_t, int64_t, int64_t,
                                        int);
 template void pack_im2col_block<double>(double*, const double*, int64_t, int64_t,
                                         const ConvWindow&, int64_t, int64_t, int64_t, int64_t,
                                         int);
+template void pack_im2col_block_transposed<float>(float*, const float*, int64_t, int64_t,
+                                                  const ConvWindow&, int64_t, int64_t, int64_t,
+                                                  int64_t, int);
+template void pack_im2col_block_transposed<double>(double*, const double*, int64_t, int64_t,
+                                                   const ConvWindow&, int64_t, int64_t, int64_t,
+                                                   int64_t, int);
 
 }  // namespace prm::cpu

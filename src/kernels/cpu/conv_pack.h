@@ -26,4 +26,16 @@ void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W,
                        const ConvWindow& win, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                        int NR);
 
+// The same for the transposed matrix colᵀ [Ho*Wo, C*kh*kw] (the weight gradient's operand,
+// dW = dy · colᵀ): rows [p0, p0 + pc) are output pixels, columns [t0, t0 + tn) are taps,
+//
+//   dst[s * pc * NR + pp * NR + jj] = col(t0 + s * NR + jj, p0 + pp)   (0 where s*NR + jj >= tn)
+//
+// A strip's NR taps get their offsets into the image once; then each pixel of the block reads
+// them, with no bounds test where the pixel's whole window lies inside the image.
+template <typename T>
+void pack_im2col_block_transposed(T* dst, const T* x, int64_t H, int64_t W,
+                                  const ConvWindow& win, int64_t p0, int64_t pc, int64_t t0,
+                                  int64_t tn, int NR);
+
 }  // namespace prm::cpu

@@ -256,6 +256,24 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
 template <typename T>
 void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const ConvDims& d) {
   const int64_t K = d.col_rows(), P = d.pixels(), OK = d.O * K;
+#if !PRM_USE_OPENBLAS
+  // On the CPU with our GEMM: colᵀ packed straight from each image (implicit im2col, as in
+  // forward_native), one GEMM per image accumulating into dW; the explicit path's sums, bit for
+  // bit.
+  if (dev == Device::cpu && !d.win.is_pointwise() && !gemm_bf16_inputs(P, T(1)) &&
+      g_chunk_override == 0) {
+    for (int64_t n = 0; n < d.N; ++n) {
+      const T* x_n = x + n * d.x_image();
+      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t p0, int64_t pc, int64_t t0, int64_t tn,
+                                         int NR) {
+        cpu::pack_im2col_block_transposed(dst, x_n, d.H, d.W, d.win, p0, pc, t0, tn, NR);
+      };
+      cpu::gemm_blocked_packed_b(false, d.O, K, P, T(1), dy + n * d.y_image(), P, pack,
+                                 n == 0 ? T(0) : T(1), dw, K);
+    }
+    return;
+  }
+#endif
   // The scratch of per-image products stays under the column budget too.
   const int64_t chunk = std::min(images_per_chunk(dev, d),
                                  std::max<int64_t>(1, kColBudget / std::max<int64_t>(1, OK)));
