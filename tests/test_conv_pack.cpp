@@ -7,7 +7,8 @@
 //   its taps in (ki, kj) order, with and without the scale of the fused excitation rule;
 // - conv2d_forward and conv2d_backward_weight with implicit im2col (the CPU default) bit for bit
 //   the explicit im2col + GEMM path (which set_conv_images_per_chunk_for_testing forces), and
-//   the forward close to a naive convolution.
+//   the forward close to a naive convolution;
+// - pack_product_block (the excitation rule's G ⊙ inv packed for the GEMM) against a naive loop.
 #include <random>
 #include <vector>
 
@@ -229,6 +230,33 @@ TEST_CASE("conv2d forward and weight gradient: implicit im2col gives the explici
             }
       check_close(implicit.to_vector(), want, dt == DType::f32 ? 1e-4 : 1e-12,
                   dt == DType::f32 ? 1e-4 : 1e-12);
+    }
+  }
+}
+
+TEST_CASE("pack_product_block: the element-wise product's blocks in the strip layout") {
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> normal;
+  const int64_t rows = 7, ld = 53;
+  std::vector<float> a(rows * ld), b(rows * ld);
+  for (float& v : a) v = normal(rng);
+  for (float& v : b) v = normal(rng);
+  for (int NR : {8, 48}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      const int64_t k0 = static_cast<int64_t>(rng() % rows);
+      const int64_t kc = 1 + static_cast<int64_t>(rng() % (rows - k0));
+      const int64_t j0 = static_cast<int64_t>(rng() % ld);
+      const int64_t nc = 1 + static_cast<int64_t>(rng() % (ld - j0));
+      const int64_t strips = (nc + NR - 1) / NR;
+      std::vector<float> got(strips * kc * NR, -3.0f);
+      cpu::pack_product_block(got.data(), a.data(), b.data(), ld, k0, kc, j0, nc, NR);
+      for (int64_t s = 0; s < strips; ++s)
+        for (int64_t kk = 0; kk < kc; ++kk)
+          for (int jj = 0; jj < NR; ++jj) {
+            const int64_t j = s * NR + jj;
+            const int64_t i = (k0 + kk) * ld + j0 + j;
+            CHECK(got[(s * kc + kk) * NR + jj] == (j < nc ? a[i] * b[i] : 0.0f));
+          }
     }
   }
 }

@@ -1,6 +1,8 @@
 // Implicit im2col packing (conv_pack.h).
 #include "kernels/cpu/conv_pack.h"
 
+#include "kernels/elementwise_math.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -127,6 +129,22 @@ void pack_im2col_block_transposed(T* dst, const T* x, int64_t H, int64_t W,
   }
 }
 
+template <typename T>
+void pack_product_block(T* dst, const T* a, const T* b, int64_t ld, int64_t k0, int64_t kc,
+                        int64_t j0, int64_t nc, int NR) {
+  for (int64_t strip = 0; strip * NR < nc; ++strip, dst += kc * NR) {
+    const int64_t c0 = j0 + strip * NR;
+    const int width = static_cast<int>(std::min<int64_t>(NR, j0 + nc - c0));
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const T* ra = a + (k0 + kk) * ld + c0;
+      const T* rb = b + (k0 + kk) * ld + c0;
+      T* row = dst + kk * NR;
+      for (int jj = 0; jj < width; ++jj) row[jj] = binary_apply(BinaryOp::mul, ra[jj], rb[jj]);
+      for (int jj = width; jj < NR; ++jj) row[jj] = T(0);
+    }
+  }
+}
+
 template void pack_im2col_block<float>(float*, const float*, int64_t, int64_t,
                                        const ConvWindow&, int64_t, int64_t, int64_t, int64_t,
                                        int);
@@ -139,5 +157,9 @@ template void pack_im2col_block_transposed<float>(float*, const float*, int64_t,
 template void pack_im2col_block_transposed<double>(double*, const double*, int64_t, int64_t,
                                                    const ConvWindow&, int64_t, int64_t, int64_t,
                                                    int64_t, int);
+template void pack_product_block<float>(float*, const float*, const float*, int64_t, int64_t,
+                                        int64_t, int64_t, int64_t, int);
+template void pack_product_block<double>(double*, const double*, const double*, int64_t, int64_t,
+                                         int64_t, int64_t, int64_t, int);
 
 }  // namespace prm::cpu

@@ -226,6 +226,31 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
   }
   const int64_t K = d.col_rows(), P = d.pixels();
   const bool pointwise = d.win.is_pointwise();
+#if !PRM_USE_OPENBLAS
+  // With our GEMM, the product with sc.out is formed while the GEMM packs its blocks of dy_n
+  // (pack_product_block), the same products in the same GEMM as below, without a pass of its own.
+  if (dev == Device::cpu && sc.out != nullptr && !gemm_bf16_inputs(d.O, T(1)) &&
+      g_chunk_override == 0) {
+    Tensor dcol_n = pointwise ? Tensor() : Tensor::empty({K * P}, dtype_of<T>::value, dev);
+    for (int64_t n = 0; n < d.N; ++n) {
+      const T* dy_n = dy + n * d.y_image();
+      const T* out_n = sc.out + n * sc.out_image;
+      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                         int NR) {
+        cpu::pack_product_block(dst, dy_n, out_n, P, k0, kc, j0, nc, NR);
+      };
+      T* dx_n = dx + n * d.x_image();
+      T* target = pointwise ? dx_n : dcol_n.data<T>();
+      cpu::gemm_blocked_packed_b(true, K, P, d.O, T(1), w, K, pack, T(0), target, P);
+      if (!pointwise)
+        launch<Col2im, T>(dev, dx_n, dcol_n.data<T>(), 1, d.C, d.H, d.W, d.win,
+                          sc.in != nullptr ? sc.in + n * sc.in_image : nullptr, int64_t(0));
+    }
+    if (pointwise && sc.in != nullptr)  // in place: dx = in ⊙ dx
+      mul_images(dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N, d.x_image());
+    return;
+  }
+#endif
   // The per-image GEMM reads dy itself: the product with sc.out is formed first.
   Tensor scaled_dy;
   if (sc.out != nullptr) {
