@@ -90,6 +90,16 @@ bool use_cudnn(Device dev, DType dtype, const Conv2dOptions& opt) {
   return true;
 }
 
+// Whether a GEMM of inner size K may take op(B) from a packing function
+// (cpu::gemm_blocked_packed_b) instead of a matrix it reads: on the CPU with our own GEMM (not
+// OpenBLAS), inputs as given (no bf16-rounded copies), one image per round (images_per_chunk
+// is 1, no test override). The packed paths give the explicit paths' sums bit for bit.
+template <typename T>
+bool packed_gemm_applies(Device dev, int64_t K) {
+  return !PRM_USE_OPENBLAS && dev == Device::cpu && !gemm_bf16_inputs(K, T(1)) &&
+         g_chunk_override == 0;
+}
+
 // batch GEMMs C_i = op(A_i) op(B_i) (overwriting C_i), operand i at pointer + i * stride.
 template <typename T>
 void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
@@ -109,25 +119,22 @@ template <typename T>
 void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d) {
   const int64_t K = d.col_rows(), P = d.pixels();
   const bool pointwise = d.win.is_pointwise();
-#if !PRM_USE_OPENBLAS
-  if (dev == Device::cpu && !pointwise && !gemm_bf16_inputs(K, T(1)) && g_chunk_override == 0) {
-    for (int64_t n = 0; n < d.N; ++n) {
-      const T* x_n = x + n * d.x_image();
-      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                                         int NR) {
-        cpu::pack_im2col_block(dst, x_n, d.H, d.W, d.win, k0, kc, j0, nc, NR);
-      };
-      cpu::gemm_blocked_packed_b(false, d.O, P, K, T(1), w, K, pack, T(0), y + n * d.y_image(),
-                                 P);
-    }
-    return;
-  }
-#endif
+  const bool implicit = !pointwise && packed_gemm_applies<T>(dev, K);  // one image a round
   const int64_t chunk = images_per_chunk(dev, d);
-  Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
+  Tensor col = pointwise || implicit ? Tensor()
+                                     : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
+    if (implicit) {
+      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                         int NR) {
+        cpu::pack_im2col_block(dst, cols, d.H, d.W, d.win, k0, kc, j0, nc, NR);
+      };
+      cpu::gemm_blocked_packed_b(false, d.O, P, K, T(1), w, K, pack, T(0), y + n0 * d.y_image(),
+                                 P);
+      continue;
+    }
     if (!pointwise) {
       launch<Im2col, T>(dev, col.data<T>(), cols, nb, d.C, d.H, d.W, d.win);
       cols = col.data<T>();
@@ -226,34 +233,11 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
   }
   const int64_t K = d.col_rows(), P = d.pixels();
   const bool pointwise = d.win.is_pointwise();
-#if !PRM_USE_OPENBLAS
-  // With our GEMM, the product with sc.out is formed while the GEMM packs its blocks of dy_n
-  // (pack_product_block), the same products in the same GEMM as below, without a pass of its own.
-  if (dev == Device::cpu && sc.out != nullptr && !gemm_bf16_inputs(d.O, T(1)) &&
-      g_chunk_override == 0) {
-    Tensor dcol_n = pointwise ? Tensor() : Tensor::empty({K * P}, dtype_of<T>::value, dev);
-    for (int64_t n = 0; n < d.N; ++n) {
-      const T* dy_n = dy + n * d.y_image();
-      const T* out_n = sc.out + n * sc.out_image;
-      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                                         int NR) {
-        cpu::pack_product_block(dst, dy_n, out_n, P, k0, kc, j0, nc, NR);
-      };
-      T* dx_n = dx + n * d.x_image();
-      T* target = pointwise ? dx_n : dcol_n.data<T>();
-      cpu::gemm_blocked_packed_b(true, K, P, d.O, T(1), w, K, pack, T(0), target, P);
-      if (!pointwise)
-        launch<Col2im, T>(dev, dx_n, dcol_n.data<T>(), 1, d.C, d.H, d.W, d.win,
-                          sc.in != nullptr ? sc.in + n * sc.in_image : nullptr, int64_t(0));
-    }
-    if (pointwise && sc.in != nullptr)  // in place: dx = in ⊙ dx
-      mul_images(dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N, d.x_image());
-    return;
-  }
-#endif
-  // The per-image GEMM reads dy itself: the product with sc.out is formed first.
+  // The product with sc.out: formed while our GEMM packs its blocks of dy_n (pack_product_block,
+  // one image a round), else in a pass of its own before GEMMs that read dy as a matrix.
+  const bool packed = sc.out != nullptr && packed_gemm_applies<T>(dev, d.O);
   Tensor scaled_dy;
-  if (sc.out != nullptr) {
+  if (sc.out != nullptr && !packed) {
     scaled_dy = Tensor::empty({d.N * d.y_image()}, dtype_of<T>::value, dev);
     mul_images(scaled_dy.data<T>(), dy, d.y_image(), sc.out, sc.out_image, d.N, d.y_image());
     dy = scaled_dy.data<T>();
@@ -264,8 +248,18 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
     const int64_t nb = std::min(chunk, d.N - n0);
     T* dx_chunk = dx + n0 * d.x_image();
     T* target = pointwise ? dx_chunk : dcol.data<T>();
-    gemm_batched_on(dev, true, false, K, P, d.O, w, K, 0, dy + n0 * d.y_image(), P, d.y_image(),
-                    target, P, K * P, nb);
+    if (packed) {
+      const T* dy_n = dy + n0 * d.y_image();
+      const T* out_n = sc.out + n0 * sc.out_image;
+      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                         int NR) {
+        cpu::pack_product_block(dst, dy_n, out_n, P, k0, kc, j0, nc, NR);
+      };
+      cpu::gemm_blocked_packed_b(true, K, P, d.O, T(1), w, K, pack, T(0), target, P);
+    } else {
+      gemm_batched_on(dev, true, false, K, P, d.O, w, K, 0, dy + n0 * d.y_image(), P,
+                      d.y_image(), target, P, K * P, nb);
+    }
     if (!pointwise)
       launch<Col2im, T>(dev, dx_chunk, dcol.data<T>(), nb, d.C, d.H, d.W, d.win,
                         sc.in != nullptr ? sc.in + n0 * sc.in_image : nullptr, sc.in_image);
@@ -281,40 +275,33 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
 template <typename T>
 void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const ConvDims& d) {
   const int64_t K = d.col_rows(), P = d.pixels(), OK = d.O * K;
-#if !PRM_USE_OPENBLAS
-  // On the CPU with our GEMM: colᵀ packed straight from each image (implicit im2col, as in
-  // forward_native), one GEMM per image accumulating into dW; the explicit path's sums, bit for
-  // bit.
-  if (dev == Device::cpu && !d.win.is_pointwise() && !gemm_bf16_inputs(P, T(1)) &&
-      g_chunk_override == 0) {
-    for (int64_t n = 0; n < d.N; ++n) {
-      const T* x_n = x + n * d.x_image();
-      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t p0, int64_t pc, int64_t t0, int64_t tn,
-                                         int NR) {
-        cpu::pack_im2col_block_transposed(dst, x_n, d.H, d.W, d.win, p0, pc, t0, tn, NR);
-      };
-      cpu::gemm_blocked_packed_b(false, d.O, K, P, T(1), dy + n * d.y_image(), P, pack,
-                                 n == 0 ? T(0) : T(1), dw, K);
-    }
-    return;
-  }
-#endif
   // The scratch of per-image products stays under the column budget too.
   const int64_t chunk = std::min(images_per_chunk(dev, d),
                                  std::max<int64_t>(1, kColBudget / std::max<int64_t>(1, OK)));
   const bool pointwise = d.win.is_pointwise();
+  // colᵀ packed straight from each image by our GEMM (implicit im2col, as in forward_native).
+  const bool implicit = !pointwise && packed_gemm_applies<T>(dev, P);  // one image a round
   const DType dt = dtype_of<T>::value;
-  Tensor col = pointwise ? Tensor() : Tensor::empty({chunk * K * P}, dt, dev);
+  Tensor col = pointwise || implicit ? Tensor() : Tensor::empty({chunk * K * P}, dt, dev);
   Tensor partial = chunk > 1 ? Tensor::empty({chunk * OK}, dt, dev) : Tensor();
   Tensor ones = chunk > 1 ? Tensor::full({chunk}, 1.0, dt, dev) : Tensor();
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
+    const T beta = n0 == 0 ? T(0) : T(1);
+    if (implicit) {
+      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t p0, int64_t pc, int64_t t0, int64_t tn,
+                                         int NR) {
+        cpu::pack_im2col_block_transposed(dst, cols, d.H, d.W, d.win, p0, pc, t0, tn, NR);
+      };
+      cpu::gemm_blocked_packed_b(false, d.O, K, P, T(1), dy + n0 * d.y_image(), P, pack, beta,
+                                 dw, K);
+      continue;
+    }
     if (!pointwise) {
       launch<Im2col, T>(dev, col.data<T>(), cols, nb, d.C, d.H, d.W, d.win);
       cols = col.data<T>();
     }
-    const T beta = n0 == 0 ? T(0) : T(1);
     if (nb == 1) {
       launch<Gemm, T>(dev, false, true, d.O, K, P, T(1), dy + n0 * d.y_image(), P, cols, P, beta,
                       dw, K);
