@@ -42,10 +42,6 @@ struct Binary {
   template <BinaryOp OP, typename T>
   static void run_op(T* out, const T* a, const Strides& sa, const T* b, const Strides& sb,
                      int64_t n) {
-    if (is_flat(sa) && is_flat(sb)) {
-      Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = binary_apply(OP, a[i], b[i]); });
-      return;
-    }
     if (n == 0) return;
     Strides walks[2] = {sa, sb};  // sa and sb share their sizes
     coalesce_walks(walks, 2);
@@ -101,10 +97,6 @@ template <class Loop>
 struct BroadcastCopy {
   template <typename T>
   static void run(T* out, const T* inp, const Strides& s, int64_t n) {
-    if (is_flat(s)) {
-      Loop::for_each(n, PRM_LAMBDA(int64_t i) { out[i] = inp[i]; });
-      return;
-    }
     if (n == 0) return;
     Strides walk = s;
     coalesce_walks(&walk, 1);
