@@ -12,9 +12,9 @@
 //                      of out [outer, inner_out]             (concat forward, narrow backward)
 //   CopyFromSlice:     the reverse: out [outer, inner_out] from columns [offset, ...) of
 //                      inp [outer, inner_inp]                 (concat backward, narrow)
-//   MulIntoSlice:      CopyIntoSlice of inp ⊙ scale (scale shaped as inp), each product
-//                      rounded as Binary's mul rounds it
-//   MulFromSlice:      CopyFromSlice, each element multiplied by scale (shaped as out)
+//   (both with an optional scale, null for none: inp ⊙ scale copied in, scale shaped as inp,
+//   or scale ⊙ the slice copied out, scale shaped as out; each product rounded as Binary's mul
+//   rounds it. The fused excitation-backprop rule of tensor/ops/conv2d.cpp uses them.)
 // Strided walks first merge the dims they can walk as one (coalesce_walks), then go by runs of
 // the innermost dim (Loop::for_each_run): strided_offset once per run, then a loop with the
 // common steps (1 and 0) as constants, which the CPU compiler vectorises.
@@ -147,43 +147,18 @@ struct PowScalarBackward {
 template <class Loop>
 struct CopyIntoSlice {
   template <typename T>
-  static void run(T* out, const T* inp, int64_t outer, int64_t inner_inp, int64_t inner_out,
-                  int64_t offset) {
-    // Concatenation seen as [outer, inner] blocks: element k of row r of the slice sits at
-    // column offset + k of row r of the whole. By runs of a row: contiguous on both sides, so
-    // the CPU loop is a plain copy.
-    Loop::for_each_run(outer, inner_inp, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
-      T* o = out + r * inner_out + offset;
-      const T* in = inp + r * inner_inp;
-      for (int64_t k = begin; k < end; ++k) o[k] = in[k];
-    });
-  }
-};
-
-template <class Loop>
-struct CopyFromSlice {
-  template <typename T>
-  static void run(T* out, const T* inp, int64_t outer, int64_t inner_out, int64_t inner_inp,
-                  int64_t offset) {
-    Loop::for_each_run(outer, inner_out, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
-      const T* in = inp + r * inner_inp + offset;
-      T* o = out + r * inner_out;
-      for (int64_t k = begin; k < end; ++k) o[k] = in[k];
-    });
-  }
-};
-
-// The two slice copies with a product on the way: the fused excitation-backprop steps of
-// conv2d_backward_input_scaled (tensor/ops/conv2d.cpp), which would otherwise write the product
-// out and copy it again.
-template <class Loop>
-struct MulIntoSlice {
-  template <typename T>
   static void run(T* out, const T* inp, const T* scale, int64_t outer, int64_t inner_inp,
                   int64_t inner_out, int64_t offset) {
+    // Concatenation seen as [outer, inner] blocks: element k of row r of the slice sits at
+    // column offset + k of row r of the whole. By runs of a row: contiguous on both sides, so
+    // the CPU loop is a plain copy (or product).
     Loop::for_each_run(outer, inner_inp, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
       T* o = out + r * inner_out + offset;
       const T* in = inp + r * inner_inp;
+      if (scale == nullptr) {
+        for (int64_t k = begin; k < end; ++k) o[k] = in[k];
+        return;
+      }
       const T* s = scale + r * inner_inp;
       for (int64_t k = begin; k < end; ++k) o[k] = binary_apply(BinaryOp::mul, in[k], s[k]);
     });
@@ -191,14 +166,18 @@ struct MulIntoSlice {
 };
 
 template <class Loop>
-struct MulFromSlice {
+struct CopyFromSlice {
   template <typename T>
   static void run(T* out, const T* inp, const T* scale, int64_t outer, int64_t inner_out,
                   int64_t inner_inp, int64_t offset) {
     Loop::for_each_run(outer, inner_out, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
       const T* in = inp + r * inner_inp + offset;
-      const T* s = scale + r * inner_out;
       T* o = out + r * inner_out;
+      if (scale == nullptr) {
+        for (int64_t k = begin; k < end; ++k) o[k] = in[k];
+        return;
+      }
+      const T* s = scale + r * inner_out;
       for (int64_t k = begin; k < end; ++k) o[k] = binary_apply(BinaryOp::mul, s[k], in[k]);
     });
   }

@@ -3,4 +3,4 @@
 #include "kernels/register.h"
 
 PRM_REGISTER_KERNELS(CudaLoop, Binary, Unary, BroadcastCopy, ReluBackward, SigmoidBackward,
-                     PowScalarBackward, CopyIntoSlice, CopyFromSlice, MulIntoSlice, MulFromSlice)
+                     PowScalarBackward, CopyIntoSlice, CopyFromSlice)

@@ -197,12 +197,9 @@ void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, in
   for (int64_t n0 = 0; n0 < d.N; n0 += m) {
     const int64_t nb = std::min(m, d.N - n0);
     for (int64_t i = 0; i < nb; ++i) {  // dy_i [O, P] into columns [i P, (i + 1) P)
-      const T* dy_i = dy + (n0 + i) * d.y_image();
-      if (sc.out != nullptr)
-        launch<MulIntoSlice, T>(cpu, dy_wide.data<T>(), dy_i, sc.out + (n0 + i) * sc.out_image,
-                                O, P, nb * P, i * P);
-      else
-        launch<CopyIntoSlice, T>(cpu, dy_wide.data<T>(), dy_i, O, P, nb * P, i * P);
+      const T* out_i = sc.out != nullptr ? sc.out + (n0 + i) * sc.out_image : nullptr;
+      launch<CopyIntoSlice, T>(cpu, dy_wide.data<T>(), dy + (n0 + i) * d.y_image(), out_i, O, P,
+                               nb * P, i * P);
     }
     launch<Gemm, T>(cpu, true, false, K, nb * P, O, T(1), w, K, dy_wide.data<T>(), nb * P, T(0),
                     dcol_wide.data<T>(), nb * P);
@@ -210,13 +207,11 @@ void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, in
       T* dx_i = dx + (n0 + i) * d.x_image();
       const T* in_i = sc.in != nullptr ? sc.in + (n0 + i) * sc.in_image : nullptr;
       if (d.win.is_pointwise()) {
-        if (in_i != nullptr)
-          launch<MulFromSlice, T>(cpu, dx_i, dcol_wide.data<T>(), in_i, K, P, nb * P, i * P);
-        else
-          launch<CopyFromSlice, T>(cpu, dx_i, dcol_wide.data<T>(), K, P, nb * P, i * P);
+        launch<CopyFromSlice, T>(cpu, dx_i, dcol_wide.data<T>(), in_i, K, P, nb * P, i * P);
         continue;
       }
-      launch<CopyFromSlice, T>(cpu, dcol.data<T>(), dcol_wide.data<T>(), K, P, nb * P, i * P);
+      launch<CopyFromSlice, T>(cpu, dcol.data<T>(), dcol_wide.data<T>(),
+                               static_cast<const T*>(nullptr), K, P, nb * P, i * P);
       launch<Col2im, T>(cpu, dx_i, dcol.data<T>(), 1, d.C, d.H, d.W, d.win, in_i, int64_t(0));
     }
   }

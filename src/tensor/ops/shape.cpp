@@ -82,7 +82,8 @@ Tensor concat_forward(const std::vector<Tensor>& xs, const ConcatSaved& s) {
     const Tensor& x = xs[k];
     PRM_DISPATCH_FLOAT(x.dtype(), "concat", {
       launch<CopyIntoSlice, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(),
-                                      s.outer, s.shapes[k][s.dim] * s.inner, row, s.offsets[k]);
+                                      nullptr, s.outer, s.shapes[k][s.dim] * s.inner, row,
+                                      s.offsets[k]);
     });
   }
   return out;
@@ -96,7 +97,8 @@ std::vector<Tensor> concat_backward(const Tensor& g, const ConcatSaved& s) {
     grads[k] = Tensor::empty(s.shapes[k], g.dtype(), g.device());
     PRM_DISPATCH_FLOAT(g.dtype(), "concat_backward", {
       launch<CopyFromSlice, scalar_t>(g.device(), grads[k].data<scalar_t>(), g.data<scalar_t>(),
-                                      s.outer, s.shapes[k][s.dim] * s.inner, row, s.offsets[k]);
+                                      nullptr, s.outer, s.shapes[k][s.dim] * s.inner, row,
+                                      s.offsets[k]);
     });
   }
   return grads;
@@ -134,8 +136,8 @@ Tensor narrow_forward(const Tensor& x, const NarrowSaved& s) {
   const int64_t row = s.x_shape[s.dim] * s.inner;  // one outer row of x
   const int64_t outer = row > 0 ? x.numel() / row : 0;
   PRM_DISPATCH_FLOAT(x.dtype(), "narrow", {
-    launch<CopyFromSlice, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(), outer,
-                                    s.length * s.inner, row, s.start * s.inner);
+    launch<CopyFromSlice, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(),
+                                    nullptr, outer, s.length * s.inner, row, s.start * s.inner);
   });
   return out;
 }
@@ -147,8 +149,8 @@ Tensor narrow_backward(const Tensor& g, const NarrowSaved& s) {
   const int64_t row = s.x_shape[s.dim] * s.inner;
   const int64_t outer = row > 0 ? dx.numel() / row : 0;
   PRM_DISPATCH_FLOAT(g.dtype(), "narrow_backward", {
-    launch<CopyIntoSlice, scalar_t>(g.device(), dx.data<scalar_t>(), g.data<scalar_t>(), outer,
-                                    s.length * s.inner, row, s.start * s.inner);
+    launch<CopyIntoSlice, scalar_t>(g.device(), dx.data<scalar_t>(), g.data<scalar_t>(),
+                                    nullptr, outer, s.length * s.inner, row, s.start * s.inner);
   });
   return dx;
 }
