@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "data/coco_mask.h"
@@ -78,41 +79,64 @@ std::vector<std::string> split_image_ids(const std::string& voc_root, const std:
   return ids;
 }
 
+namespace {
+
+// The loop both prediction passes share: image i of `count` (its file paths[i], its id ids[i])
+// is read, checked by `check` when given (which throws prm::Error to refuse it), inferred,
+// dumped when dump_dir is set, and handed to `take`. With skip_bad an image that cannot be read
+// or is refused is named on stderr and left out. A progress line on stderr.
+void predict_images(const std::vector<std::string>& paths, const std::vector<std::string>& ids,
+                    Module& net, Device device, const InferOptions& options, bool skip_bad,
+                    const std::string& dump_dir,
+                    const std::function<void(size_t, const Image&)>& check,
+                    const std::function<void(size_t, const ImageInference&)>& take) {
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t done = 0;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    Image image;
+    try {
+      image = load_image(paths[i], 3, options.max_pixels);
+      if (check) check(i, image);
+    } catch (const Error& e) {
+      if (!skip_bad) throw;
+      progress_end();
+      std::fprintf(stderr, "skipping %s: %s\n", ids[i].c_str(), e.what());
+      continue;
+    }
+    const ImageInference r = infer_image(net, image, ids[i], device, options);
+    if (!dump_dir.empty()) write_diagnostics(dump_dir, r);
+    take(i, r);
+    ++done;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress_update("inference: " + progress_eta(done, paths.size(), elapsed));
+  }
+  progress_end();
+}
+
+}  // namespace
+
 void predict_split(const std::string& voc_root, const std::vector<std::string>& ids,
                    Module& net, Device device, const InferOptions& options,
                    const std::vector<std::string>& classes, const std::string& pred_dir,
                    bool skip_bad, const std::string& dump_dir) {
   PredictionWriter writer(pred_dir);
-  const auto t0 = std::chrono::steady_clock::now();
-  size_t done = 0;
-  for (const std::string& id : ids) {
-    const std::string path = voc_root + "/JPEGImages/" + id + ".jpg";
-    Image image;
-    try {
-      image = load_image(path, 3, options.max_pixels);
-    } catch (const Error& e) {
-      if (!skip_bad) throw;
-      progress_end();
-      std::fprintf(stderr, "skipping %s: %s\n", id.c_str(), e.what());
-      continue;
-    }
-    const ImageInference r = infer_image(net, image, id, device, options);
-    if (!dump_dir.empty()) write_diagnostics(dump_dir, r);
-    for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
-      writer.add_score(id, classes[c], r.class_scores[c]);
-    for (const PointPrediction& p : r.points)
-      writer.add_point(id, classes[p.class_index], p.score, p.x, p.y);
-    for (const Instance& inst : r.instances) {
-      std::vector<uint8_t> mask(inst.mask.data.size());
-      for (size_t i = 0; i < mask.size(); ++i) mask[i] = inst.mask.data[i] ? 255 : 0;
-      writer.add_instance(id, classes[inst.peak.c], inst.score, mask, r.width, r.height);
-    }
-    ++done;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    progress_update("inference: " + progress_eta(done, ids.size(), elapsed));
-  }
-  progress_end();
+  std::vector<std::string> paths;
+  for (const std::string& id : ids) paths.push_back(voc_root + "/JPEGImages/" + id + ".jpg");
+  predict_images(paths, ids, net, device, options, skip_bad, dump_dir, nullptr,
+                 [&](size_t i, const ImageInference& r) {
+                   const std::string& id = ids[i];
+                   for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
+                     writer.add_score(id, classes[c], r.class_scores[c]);
+                   for (const PointPrediction& p : r.points)
+                     writer.add_point(id, classes[p.class_index], p.score, p.x, p.y);
+                   for (const Instance& inst : r.instances) {
+                     std::vector<uint8_t> mask(inst.mask.data.size());
+                     for (size_t k = 0; k < mask.size(); ++k) mask[k] = inst.mask.data[k] ? 255 : 0;
+                     writer.add_instance(id, classes[inst.peak.c], inst.score, mask, r.width,
+                                         r.height);
+                   }
+                 });
   writer.flush();
 }
 
@@ -127,43 +151,36 @@ void predict_coco_split(const std::string& root, const std::string& split,
   std::error_code ec;
   fs::create_directories(pred_dir, ec);
   PRM_CHECK(!ec, pred_dir, ": cannot create the predictions folder (", ec.message(), ")");
+  std::vector<std::string> paths, ids;
+  for (const CocoImage& im : dataset.images) {
+    paths.push_back(coco_image_path(root, split, im));
+    ids.push_back(std::to_string(im.id));
+  }
   std::vector<CocoScoreResult> scores;
   std::vector<CocoPointResult> points;
   std::vector<CocoMaskResult> masks;
-  const auto t0 = std::chrono::steady_clock::now();
-  size_t done = 0;
-  for (const CocoImage& im : dataset.images) {
-    const std::string path = coco_image_path(root, split, im);
-    Image image;
-    try {
-      image = load_image(path, 3, options.max_pixels);
-      PRM_CHECK(image.width == im.width && image.height == im.height, path, ": the image is ",
-                image.width, "x", image.height, " but ", dataset.path, " says ", im.width, "x",
-                im.height, " (image id ", im.id, ")");
-    } catch (const Error& e) {
-      if (!skip_bad) throw;
-      progress_end();
-      std::fprintf(stderr, "skipping image %lld: %s\n", static_cast<long long>(im.id), e.what());
-      continue;
-    }
-    const ImageInference r = infer_image(net, image, std::to_string(im.id), device, options);
-    if (!dump_dir.empty()) write_diagnostics(dump_dir, r);
-    for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
-      scores.push_back({im.id, dataset.categories[c].id, r.class_scores[c]});
-    for (const PointPrediction& p : r.points)
-      points.push_back({im.id, dataset.categories[p.class_index].id, p.score, p.x, p.y});
-    for (const Instance& inst : r.instances) {
-      const coco::Rle rle = coco::rle_encode(inst.mask.data.data(), static_cast<uint32_t>(r.height),
-                                             static_cast<uint32_t>(r.width));
-      masks.push_back({im.id, dataset.categories[inst.peak.c].id, inst.score, r.height, r.width,
-                       coco::rle_to_string(rle.counts)});
-    }
-    ++done;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    progress_update("inference: " + progress_eta(done, dataset.images.size(), elapsed));
-  }
-  progress_end();
+  const auto check = [&](size_t i, const Image& image) {
+    const CocoImage& im = dataset.images[i];
+    PRM_CHECK(image.width == im.width && image.height == im.height, paths[i], ": the image is ",
+              image.width, "x", image.height, " but ", dataset.path, " says ", im.width, "x",
+              im.height, " (image id ", im.id, ")");
+  };
+  predict_images(paths, ids, net, device, options, skip_bad, dump_dir, check,
+                 [&](size_t i, const ImageInference& r) {
+                   const int64_t id = dataset.images[i].id;
+                   for (size_t c = 0; c < r.class_scores.size() && c < classes.size(); ++c)
+                     scores.push_back({id, dataset.categories[c].id, r.class_scores[c]});
+                   for (const PointPrediction& p : r.points)
+                     points.push_back({id, dataset.categories[p.class_index].id, p.score, p.x,
+                                       p.y});
+                   for (const Instance& inst : r.instances) {
+                     const coco::Rle rle =
+                         coco::rle_encode(inst.mask.data.data(), static_cast<uint32_t>(r.height),
+                                          static_cast<uint32_t>(r.width));
+                     masks.push_back({id, dataset.categories[inst.peak.c].id, inst.score,
+                                      r.height, r.width, coco::rle_to_string(rle.counts)});
+                   }
+                 });
   write_file_atomic(pred_dir + "/classification.json", coco_scores_json(scores));
   write_file_atomic(pred_dir + "/points.json", coco_points_json(points));
   write_file_atomic(pred_dir + "/instances.json", coco_masks_json(masks));
