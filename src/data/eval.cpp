@@ -121,23 +121,17 @@ std::vector<bool> seen_classes(const std::vector<std::vector<bool>>& seen) {
 // (all its classes, when the file is empty): EvalOptions::allow_missing.
 void check_classes_present(const std::string& file, const std::vector<bool>& present,
                            const std::vector<std::vector<int>>& labels) {
-  std::string missing;
-  int count = 0;
-  bool any = false;
-  for (size_t c = 0; c < present.size(); ++c) {
-    any = any || present[c];
-    bool positives = false;
-    for (const auto& l : labels) positives = positives || l[c] == 1;
-    if (positives && !present[c]) {
-      if (count++ < 5) missing += str_cat(missing.empty() ? "" : ", ", c);
-    }
-  }
-  PRM_CHECK(any || count == 0, file, ": no predictions in the file (it would still score: a class's "
-            "AP would be its share of positive images); remove the file to skip this metric, or "
-            "pass --allow-missing");
-  PRM_CHECK(count == 0, file, ": no line for ", count, " class(es) with positive images in the "
-            "split (class indices ", missing, count > 5 ? ", ..." : "", "); pass --allow-missing "
-            "to score them as they are");
+  const std::vector<int> missing = classes_missing_predictions(present, labels);
+  const bool any = std::find(present.begin(), present.end(), true) != present.end();
+  std::string named;
+  for (size_t k = 0; k < missing.size() && k < 5; ++k)
+    named += str_cat(k ? ", " : "", missing[k]);
+  PRM_CHECK(any || missing.empty(), file, ": no predictions in the file (it would still score: a "
+            "class's AP would be its share of positive images); remove the file to skip this "
+            "metric, or pass --allow-missing");
+  PRM_CHECK(missing.empty(), file, ": no line for ", missing.size(), " class(es) with positive "
+            "images in the split (class indices ", named, missing.size() > 5 ? ", ..." : "",
+            "); pass --allow-missing to score them as they are");
 }
 
 void evaluate_main(const EvalOptions& o, const std::string& root, EvalReport& r) {
@@ -297,6 +291,17 @@ void evaluate_segmentation(const EvalOptions& o, const std::string& root, EvalRe
 }
 
 }  // namespace
+
+std::vector<int> classes_missing_predictions(const std::vector<bool>& present,
+                                             const std::vector<std::vector<int>>& labels) {
+  std::vector<int> missing;
+  for (size_t c = 0; c < present.size(); ++c) {
+    bool positives = false;
+    for (const auto& l : labels) positives = positives || l[c] == 1;
+    if (positives && !present[c]) missing.push_back(static_cast<int>(c));
+  }
+  return missing;
+}
 
 EvalReport evaluate(const EvalOptions& options) {
   PRM_CHECK(fs::is_directory(options.pred), options.pred, ": predictions folder not found");

@@ -69,6 +69,10 @@ struct EvalReport {
 };
 
 EvalReport evaluate(const EvalOptions& options);
+// The classes with a positive image (labels[i][c] == 1) but no prediction (present[c] false),
+// ascending: what EvalOptions::allow_missing lets a predictions file leave out.
+std::vector<int> classes_missing_predictions(const std::vector<bool>& present,
+                                             const std::vector<std::vector<int>>& labels);
 // The COCO part of evaluate(), into a report that has split and tolerance set.
 void evaluate_coco(const EvalOptions& options, EvalReport& report);
 std::string report_json(const EvalReport& report);

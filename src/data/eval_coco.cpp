@@ -89,20 +89,16 @@ void check_classes_present(const std::string& file, size_t results,
                            const std::vector<bool>& present,
                            const std::vector<std::vector<int>>& labels,
                            const std::vector<std::string>& names) {
-  std::string missing;
-  int count = 0;
-  for (size_t c = 0; c < present.size(); ++c) {
-    bool positives = false;
-    for (const auto& l : labels) positives = positives || l[c] == 1;
-    if (positives && !present[c] && count++ < 5)
-      missing += str_cat(missing.empty() ? "'" : ", '", names[c], "'");
-  }
-  PRM_CHECK(results > 0 || count == 0, file, ": no results in the file (it would still score: a "
-            "class's AP would be its share of positive images); remove the file to skip this "
-            "metric, or pass --allow-missing");
-  PRM_CHECK(count == 0, file, ": no result for ", count, " categor", count == 1 ? "y" : "ies",
-            " with positive images in the split (", missing, count > 5 ? ", ..." : "",
-            "); pass --allow-missing to score them as they are");
+  const std::vector<int> missing = classes_missing_predictions(present, labels);
+  std::string named;
+  for (size_t k = 0; k < missing.size() && k < 5; ++k)
+    named += str_cat(k ? ", '" : "'", names[missing[k]], "'");
+  PRM_CHECK(results > 0 || missing.empty(), file, ": no results in the file (it would still "
+            "score: a class's AP would be its share of positive images); remove the file to skip "
+            "this metric, or pass --allow-missing");
+  PRM_CHECK(missing.empty(), file, ": no result for ", missing.size(), " categor",
+            missing.size() == 1 ? "y" : "ies", " with positive images in the split (", named,
+            missing.size() > 5 ? ", ..." : "", "); pass --allow-missing to score them as they are");
 }
 
 void score_classification(const EvalOptions& o, const CocoDataset& d, const std::string& file,
