@@ -2,7 +2,8 @@
 // excitation rule's sandwich with the products fused into the CPU convolution's copies and col2im.
 // It must give, bit for bit, what the three separate ops give, on every CPU path: images merged
 // into one GEMM (few pixels, a batch), one GEMM per image (many pixels), 1x1 and 3x3 windows,
-// strides 1 and 2, factors shared by the batch or one per image, float and double. One small case
+// strides 1 and 2, factors shared by the batch or one per image, float and double; and with a
+// per-output-channel factor first, bit for bit the four ops. One small case
 // is also checked against a naive loop written here.
 #include <random>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "helpers.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/elementwise.h"
+#include "tensor/ops/shape.h"
 
 using namespace prm;
 
@@ -42,6 +44,17 @@ void check_case(const Case& c, DType dtype) {
   const Tensor apart = mul(in_scale, conv2d_backward_input(mul(g, out_scale), w, shape, opt));
   REQUIRE(fused.shape() == apart.shape());
   CHECK(fused.to_vector() == apart.to_vector());
+  // With a per-output-channel factor first (a batch norm's deferred scale): the four ops.
+  const Tensor channel = Tensor::randn({c.O}, rng, dtype);
+  const Tensor fused4 =
+      conv2d_backward_input_scaled(g, out_scale, w, in_scale, shape, opt, channel);
+  const Tensor apart4 = mul(
+      in_scale,
+      conv2d_backward_input(mul(mul(g, reshape(channel, {1, c.O, 1, 1})), out_scale), w, shape,
+                            opt));
+  REQUIRE(fused4.shape() == apart4.shape());
+  CHECK(fused4.to_vector() == apart4.to_vector());
+  CHECK(fused4.to_vector() != fused.to_vector());  // the factor is not lost
 }
 
 }  // namespace
@@ -116,4 +129,8 @@ TEST_CASE("conv2d_backward_input_scaled: factors of another shape are refused") 
           conv2d_backward_input_scaled(g, good_out, w, Tensor::randn({3, 2, 4, 4}, rng),
                                        {2, 2, 4, 4}, opt);
         }).find("in_scale [3, 2, 4, 4] is neither") != std::string::npos);
+  CHECK(error_of([&] {
+          conv2d_backward_input_scaled(g, good_out, w, good_in, {2, 2, 4, 4}, opt,
+                                       Tensor::randn({2}, rng));
+        }).find("channel_scale [2] is not [3]") != std::string::npos);
 }

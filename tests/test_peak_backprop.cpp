@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "data/npy.h"
@@ -200,5 +202,77 @@ TEST_CASE("PRMs keep only the positive part of the input gradient") {
     for (int64_t i = 0; i < HW; ++i) total += maps[k * HW + i], lowest = std::min(lowest, maps[k * HW + i]);
     CHECK(lowest >= 0);
     CHECK(total == doctest::Approx(1.0).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("batched peak back-propagation: the batch norms' deferred scales change no bit") {
+  // excitation_backprop_overrides(root) moves each eval-mode batch norm's per-channel scale
+  // into the excitation rule of the conv2d that feeds it; the input gradient of K batched seeds
+  // must be bit for bit what the plain rule (excitation_backprop_overrides()) gives. Two nets,
+  // the fixture (width 4) and a random one (width 16), at sizes where the stem's convolution
+  // takes one GEMM per image (the scale rides on the GEMM's packing of the cotangents) and the
+  // deeper ones merge the K images into one GEMM (the scale rides on the copy into it); batch-norm
+  // weights of both signs, and running statistics that are not 0 and 1.
+  for (DType dt : {DType::f64, DType::f32}) {
+    for (int variant = 0; variant < 2; ++variant) {
+      CAPTURE(variant);
+      std::mt19937_64 rng(40 + variant);
+      std::unique_ptr<ResNet> net_ptr;
+      Tensor image;
+      if (variant == 0) {
+        net_ptr = fixture_net(dt, Device::cpu);
+        image = load_npy(std::string(kFixtures) + "input.npy").to(dt);
+      } else {
+        ResNetOptions options;
+        options.arch = "resnet18";
+        options.width = 16;
+        options.num_classes = 3;
+        options.seed = 5;
+        net_ptr = std::make_unique<ResNet>(options);
+        net_ptr->to(dt);
+        image = Tensor::randn({1, 3, 112, 104}, rng, dt);
+      }
+      ResNet& net = *net_ptr;
+      std::uniform_real_distribution<double> u(0.5, 2.0);
+      for (auto& [name, t] : net.state_dict()) {
+        if (name.find("running_var") == std::string::npos) continue;
+        const std::string base = name.substr(0, name.size() - std::string("running_var").size());
+        std::vector<double> var(static_cast<size_t>(t.numel())), mean(var.size()), w(var.size());
+        for (size_t c = 0; c < var.size(); ++c) {
+          var[c] = u(rng);
+          mean[c] = u(rng) - 1.25;
+          w[c] = (c % 3 == 1 ? -1 : 1) * u(rng);
+        }
+        t.copy_(Tensor::from_vector(var, t.shape(), dt));
+        net.state_dict().at(base + "running_mean").copy_(Tensor::from_vector(mean, t.shape(), dt));
+        net.state_dict().at(base + "weight").copy_(Tensor::from_vector(w, t.shape(), dt));
+      }
+      PeakBackpropOptions opts;
+      opts.peak_threshold = -1e9;
+      opts.class_threshold = -1e9;
+      opts.max_peaks = 4;
+      FrozenParameters frozen(net);
+      PeakGraph g = peak_forward(net, image, opts);
+      const int64_t K = g.response.count();
+      REQUIRE(K >= 2);
+      const Tensor& crm = g.crm_graph;
+      const int64_t C = crm.size(1), H = crm.size(2), W = crm.size(3);
+      std::vector<double> seeds(static_cast<size_t>(K * C * H * W), 0.0);
+      for (int64_t k = 0; k < K; ++k) {
+        const Peak& p = g.response.peaks[k];
+        seeds[((k * C + p.c) * H + p.y) * W + p.x] = 1.0;
+      }
+      const Tensor seed = Tensor::from_vector(seeds, {K, C, H, W}, dt);
+      BatchedCotangents cotangents(K);
+      run_backward(crm, seed, /*retain_graph=*/true, nullptr, nullptr,
+                   excitation_backprop_overrides(crm));
+      const std::vector<double> deferred = g.input.grad().to_vector();
+      g.input.impl().grad = nullptr;
+      run_backward(crm, seed, false, nullptr, nullptr, excitation_backprop_overrides());
+      const std::vector<double> plain = g.input.grad().to_vector();
+      REQUIRE(deferred.size() == plain.size());
+      CHECK(deferred == plain);
+      CHECK(*std::max_element(plain.begin(), plain.end()) > 0);
+    }
   }
 }

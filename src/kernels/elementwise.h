@@ -14,7 +14,9 @@
 //                      inp [outer, inner_inp]                 (concat backward, narrow)
 //   (both with an optional scale, null for none: inp ⊙ scale copied in, scale shaped as inp,
 //   or scale ⊙ the slice copied out, scale shaped as out; each product rounded as Binary's mul
-//   rounds it. The fused excitation-backprop rule of tensor/ops/conv2d.cpp uses them.)
+//   rounds it. CopyIntoSlice also takes an optional row_scale [outer], applied first:
+//   (inp[r][k] * row_scale[r]) * scale[r][k]. The fused excitation-backprop rule of
+//   tensor/ops/conv2d.cpp uses them.)
 // Strided walks first merge the dims they can walk as one (coalesce_walks), then go by runs of
 // the innermost dim (Loop::for_each_run): strided_offset once per run, then a loop with the
 // common steps (1 and 0) as constants, which the CPU compiler vectorises.
@@ -148,18 +150,28 @@ template <class Loop>
 struct CopyIntoSlice {
   template <typename T>
   static void run(T* out, const T* inp, const T* scale, int64_t outer, int64_t inner_inp,
-                  int64_t inner_out, int64_t offset) {
+                  int64_t inner_out, int64_t offset, const T* row_scale) {
     // Concatenation seen as [outer, inner] blocks: element k of row r of the slice sits at
     // column offset + k of row r of the whole. By runs of a row: contiguous on both sides, so
     // the CPU loop is a plain copy (or product).
     Loop::for_each_run(outer, inner_inp, PRM_LAMBDA(int64_t r, int64_t begin, int64_t end) {
       T* o = out + r * inner_out + offset;
       const T* in = inp + r * inner_inp;
-      if (scale == nullptr) {
+      const T* s = scale == nullptr ? nullptr : scale + r * inner_inp;
+      if (row_scale != nullptr) {
+        const T f = row_scale[r];
+        if (s == nullptr) {
+          for (int64_t k = begin; k < end; ++k) o[k] = binary_apply(BinaryOp::mul, in[k], f);
+        } else {
+          for (int64_t k = begin; k < end; ++k)
+            o[k] = binary_apply(BinaryOp::mul, binary_apply(BinaryOp::mul, in[k], f), s[k]);
+        }
+        return;
+      }
+      if (s == nullptr) {
         for (int64_t k = begin; k < end; ++k) o[k] = in[k];
         return;
       }
-      const T* s = scale + r * inner_inp;
       for (int64_t k = begin; k < end; ++k) o[k] = binary_apply(BinaryOp::mul, in[k], s[k]);
     });
   }

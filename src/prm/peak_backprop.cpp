@@ -1,5 +1,8 @@
 #include "prm/peak_backprop.h"
 
+#include <unordered_map>
+#include <unordered_set>
+
 #include "tensor/autograd.h"
 #include "tensor/ops.h"
 
@@ -18,18 +21,91 @@ Tensor one_hot_seeds(const PeakResponse& r, int64_t first, int64_t count, const 
   return Tensor::from_vector(seeds, {count, C, H, W}, crm.dtype(), crm.device());
 }
 
+// conv2d's excitation rule on cotangent g, with an eval-mode batch norm's scale still to apply
+// to g per output channel when `channel_scale` is defined.
+std::vector<Tensor> conv2d_excitation(const Conv2dSaved& s, const Tensor& g,
+                                      const Tensor& channel_scale) {
+  Tensor scaled_g = g;  // the weight and bias gradients need g itself
+  Tensor deferred = channel_scale;
+  if (deferred.defined() && (s.need_w || s.need_b)) {
+    scaled_g = mul(g, reshape(deferred, {1, deferred.numel(), 1, 1}));
+    deferred = Tensor();
+  }
+  std::vector<Tensor> grads{
+      s.need_x ? conv2d_backward_input_excitation(scaled_g, s.x, s.weight, s.opt, deferred)
+               : Tensor(),
+      s.need_w ? conv2d_backward_weight(scaled_g, s.x, s.weight.shape(), s.opt) : Tensor()};
+  if (s.has_bias) grads.push_back(s.need_b ? conv2d_backward_bias(scaled_g) : Tensor());
+  return grads;
+}
+
+// The conv2d nodes under `root` whose output has exactly one use in the graph.
+std::unordered_set<const Node*> single_use_convs(const Tensor& root) {
+  std::unordered_map<const Node*, int> uses;
+  std::vector<const Node*> stack;
+  std::unordered_set<const Node*> seen;
+  if (root.grad_fn()) stack.push_back(root.grad_fn().get());
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (!seen.insert(n).second) continue;
+    for (const Tensor& input : n->inputs) {
+      const Node* from = input.defined() ? input.grad_fn().get() : nullptr;
+      if (from == nullptr) continue;
+      ++uses[from];
+      stack.push_back(from);
+    }
+  }
+  std::unordered_set<const Node*> single;
+  for (const auto& [n, count] : uses)
+    if (count == 1 && n->name == "conv2d") single.insert(n);
+  return single;
+}
+
 }  // namespace
 
 BackwardOverrides excitation_backprop_overrides() {
   OverrideFn conv = [](const std::any& saved, const Tensor& g) {
-    const Conv2dSaved& s = std::any_cast<const Conv2dSaved&>(saved);
-    std::vector<Tensor> grads{
-        s.need_x ? conv2d_backward_input_excitation(g, s.x, s.weight, s.opt) : Tensor(),
-        s.need_w ? conv2d_backward_weight(g, s.x, s.weight.shape(), s.opt) : Tensor()};
-    if (s.has_bias) grads.push_back(s.need_b ? conv2d_backward_bias(g) : Tensor());
-    return grads;
+    return conv2d_excitation(std::any_cast<const Conv2dSaved&>(saved), g, Tensor());
   };
   return {{"conv2d", conv}};
+}
+
+BackwardOverrides excitation_backprop_overrides(const Tensor& root) {
+  struct State {
+    std::unordered_set<const Node*> fusable;             // single-use conv2d nodes
+    std::unordered_map<const std::any*, Tensor> scales;  // conv2d node's saved -> deferred scale
+  };
+  auto state = std::make_shared<State>();
+  state->fusable = single_use_convs(root);
+  OverrideFn conv = [state](const std::any& saved, const Tensor& g) {
+    Tensor scale;
+    auto found = state->scales.find(&saved);
+    if (found != state->scales.end()) {
+      scale = std::move(found->second);
+      state->scales.erase(found);
+    }
+    return conv2d_excitation(std::any_cast<const Conv2dSaved&>(saved), g, scale);
+  };
+  OverrideFn bn = [state](const std::any& saved, const Tensor& g) {
+    const BatchNormNodeSaved& s = std::any_cast<const BatchNormNodeSaved&>(saved);
+    // Only K batched cotangents through eval mode, whose dx is d ⊙ scale (batch_norm_backward):
+    // the other cases keep their own backward.
+    const bool defer = !s.saved.training && s.saved.group == nullptr && !s.param_grads &&
+                       g.shape() != s.x.shape() && state->fusable.count(s.producer) != 0;
+    if (!defer) return batch_norm_node_backward(s, g);
+    const Tensor d = s.saved.relu_out.defined() ? relu_backward(g, s.saved.relu_out) : g;
+    state->scales[&s.producer->saved] = batch_norm_eval_scale(s.weight, s.saved);
+    std::vector<Tensor> grads{d};
+    if (s.weight.defined()) grads.push_back(Tensor());
+    if (s.has_bias) grads.push_back(Tensor());
+    if (s.saved.residual) grads.push_back(d);
+    return grads;
+  };
+  BackwardOverrides rules{{"conv2d", conv}};
+  for (const char* name : {"batch_norm", "batch_norm_relu", "batch_norm_add", "batch_norm_add_relu"})
+    rules[name] = bn;
+  return rules;
 }
 
 // PRM = max(sum over channels of g, 0) / its sum, per map; g [K, 3, H, W] -> [K, H, W].
@@ -85,13 +161,14 @@ void back_propagate_peaks(PeakGraph& g, bool batched) {
     r.prms = Tensor::zeros({0, x.size(2), x.size(3)}, x.dtype(), x.device());
     return;
   }
-  const BackwardOverrides excitation = excitation_backprop_overrides();
   if (batched) {
+    const BackwardOverrides excitation = excitation_backprop_overrides(g.crm_graph);
     BatchedCotangents cotangents(K);
     run_backward(g.crm_graph, one_hot_seeds(r, 0, K, g.crm_graph), /*retain_graph=*/false,
                  nullptr, nullptr, excitation);
     r.prms = prms_from_gradients(x.grad());
   } else {
+    const BackwardOverrides excitation = excitation_backprop_overrides();
     std::vector<Tensor> maps;
     for (int64_t k = 0; k < K; ++k) {
       x.impl().grad = nullptr;

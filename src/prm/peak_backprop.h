@@ -58,6 +58,15 @@ void back_propagate_peaks(PeakGraph& graph, bool batched);
 // conv2d_backward_input_excitation (conv2d.h; docs/excitation_backprop.md); its weight and bias
 // gradients, when wanted, as conv2d's own.
 BackwardOverrides excitation_backprop_overrides();
+// The same rule for the graph under `root`, with one pass fewer per layer where K cotangents
+// are batched: an eval-mode batch norm whose input is a conv2d's output, and that output's only
+// use, hands its cotangent on without its per-channel scale (ReLU-gated, as its own backward
+// gates it), and the conv2d's excitation rule multiplies the scale in while it packs the
+// cotangent for its GEMM (conv2d_backward_input_excitation's channel_scale). The gradients are
+// bit for bit those of excitation_backprop_overrides(): the same products, rounded in the same
+// order. The rules keep state between the two nodes: use them for one backward pass of that
+// graph at a time.
+BackwardOverrides excitation_backprop_overrides(const Tensor& root);
 
 // Step 4 alone, on input gradients g [K, 3, H, W] (any device, float): PRM_k = max(sum over
 // the channels of g_k, 0), normalised to sum 1; an all-zero map stays zero. [K, H, W].

@@ -131,7 +131,7 @@ void pack_im2col_block_transposed(T* dst, const T* x, int64_t H, int64_t W,
 
 template <typename T>
 void pack_product_block(T* dst, const T* a, const T* b, int64_t ld, int64_t k0, int64_t kc,
-                        int64_t j0, int64_t nc, int NR) {
+                        int64_t j0, int64_t nc, int NR, const T* row_scale) {
   for (int64_t strip = 0; strip * NR < nc; ++strip, dst += kc * NR) {
     const int64_t c0 = j0 + strip * NR;
     const int width = static_cast<int>(std::min<int64_t>(NR, j0 + nc - c0));
@@ -139,7 +139,13 @@ void pack_product_block(T* dst, const T* a, const T* b, int64_t ld, int64_t k0, 
       const T* ra = a + (k0 + kk) * ld + c0;
       const T* rb = b + (k0 + kk) * ld + c0;
       T* row = dst + kk * NR;
-      for (int jj = 0; jj < width; ++jj) row[jj] = binary_apply(BinaryOp::mul, ra[jj], rb[jj]);
+      if (row_scale == nullptr) {
+        for (int jj = 0; jj < width; ++jj) row[jj] = binary_apply(BinaryOp::mul, ra[jj], rb[jj]);
+      } else {
+        const T f = row_scale[k0 + kk];
+        for (int jj = 0; jj < width; ++jj)
+          row[jj] = binary_apply(BinaryOp::mul, binary_apply(BinaryOp::mul, ra[jj], f), rb[jj]);
+      }
       for (int jj = width; jj < NR; ++jj) row[jj] = T(0);
     }
   }
@@ -158,8 +164,8 @@ template void pack_im2col_block_transposed<double>(double*, const double*, int64
                                                    const ConvWindow&, int64_t, int64_t, int64_t,
                                                    int64_t, int);
 template void pack_product_block<float>(float*, const float*, const float*, int64_t, int64_t,
-                                        int64_t, int64_t, int64_t, int);
+                                        int64_t, int64_t, int64_t, int, const float*);
 template void pack_product_block<double>(double*, const double*, const double*, int64_t, int64_t,
-                                         int64_t, int64_t, int64_t, int);
+                                         int64_t, int64_t, int64_t, int, const double*);
 
 }  // namespace prm::cpu

@@ -41,9 +41,12 @@ void pack_im2col_block_transposed(T* dst, const T* x, int64_t H, int64_t W,
 // The packed B block of the element-wise product of two row-major [rows, ld] matrices a and b
 // (the excitation rule's G ⊙ inv, formed while packing instead of in a pass of its own):
 //   dst[s * kc * NR + kk * NR + jj] = a(k0 + kk, j0 + s*NR + jj) * b(k0 + kk, j0 + s*NR + jj)
-// (0 where s*NR + jj >= nc), each product rounded as Binary's mul rounds it.
+// (0 where s*NR + jj >= nc), each product rounded as Binary's mul rounds it. With row_scale
+// (one factor per row of a, e.g. an eval-mode batch norm's per-channel scale, deferred to here):
+// (a(k, j) * row_scale[k]) * b(k, j), two roundings in that order, as the two multiplications
+// made one after the other give.
 template <typename T>
 void pack_product_block(T* dst, const T* a, const T* b, int64_t ld, int64_t k0, int64_t kc,
-                        int64_t j0, int64_t nc, int NR);
+                        int64_t j0, int64_t nc, int NR, const T* row_scale = nullptr);
 
 }  // namespace prm::cpu

@@ -108,6 +108,10 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
   return out;
 }
 
+Tensor batch_norm_eval_scale(const Tensor& weight, const BatchNormSaved& saved) {
+  return weight.defined() ? mul(weight, saved.invstd) : saved.invstd;
+}
+
 BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
                                    const BatchNormSaved& saved, bool param_grads) {
   if (g.shape() != x.shape()) {
@@ -117,7 +121,7 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
     PRM_CHECK(!saved.training, "batch_norm_backward: batched cotangents need eval mode");
     Shape channel(x.dim(), 1);
     channel[1] = x.size(1);
-    const Tensor scale = weight.defined() ? mul(weight, saved.invstd) : saved.invstd;
+    const Tensor scale = batch_norm_eval_scale(weight, saved);
     const Tensor d = saved.relu_out.defined() ? relu_backward(g, saved.relu_out) : g;
     return {mul(d, reshape(scale, channel)), Tensor(), Tensor(), saved.residual ? d : Tensor()};
   }
@@ -189,19 +193,27 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias,
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);
   if (saved.residual) inputs.push_back(epilogue.residual);
-  attach_grad_fn(out, batch_norm_node_name(saved), "batch_norm_backward", inputs,
-                 [x = x.detach(), weight = weight.defined() ? weight.detach() : Tensor(),
-                  has_bias = bias.defined(), saved,
-                  param_grads = (weight.defined() && weight.requires_grad()) ||
-                                (bias.defined() && bias.requires_grad())](const Tensor& g) {
-                   BatchNormGrads d = batch_norm_backward(g, x, weight, saved, param_grads);
-                   std::vector<Tensor> grads{d.dx};
-                   if (weight.defined()) grads.push_back(d.dweight);
-                   if (has_bias) grads.push_back(d.dbias);
-                   if (saved.residual) grads.push_back(d.dresidual);
-                   return grads;
-                 });
+  BatchNormNodeSaved node;
+  node.x = x.detach();
+  node.weight = weight.defined() ? weight.detach() : Tensor();
+  node.has_bias = bias.defined();
+  node.param_grads = (weight.defined() && weight.requires_grad()) ||
+                     (bias.defined() && bias.requires_grad());
+  node.saved = saved;
+  node.producer = x.grad_fn().get();
+  attach_grad_fn(
+      out, batch_norm_node_name(saved), "batch_norm_backward", inputs,
+      [node](const Tensor& g) { return batch_norm_node_backward(node, g); }, node);
   return out;
+}
+
+std::vector<Tensor> batch_norm_node_backward(const BatchNormNodeSaved& node, const Tensor& g) {
+  BatchNormGrads d = batch_norm_backward(g, node.x, node.weight, node.saved, node.param_grads);
+  std::vector<Tensor> grads{d.dx};
+  if (node.weight.defined()) grads.push_back(d.dweight);
+  if (node.has_bias) grads.push_back(d.dbias);
+  if (node.saved.residual) grads.push_back(d.dresidual);
+  return grads;
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -93,4 +93,19 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias,
                       const BatchNormEpilogue& epilogue, double momentum = 0.1,
                       double eps = 1e-5, BatchNormGroup* group = nullptr);
 
+// What batch_norm_act's graph node keeps (Node::saved), for a BackwardOverride of it: the input
+// and weight (detached), what the forward saved, which gradients are wanted, and the node that
+// made x when the graph was built (x's grad_fn; for identity only, null for a leaf).
+struct BatchNormNodeSaved {
+  Tensor x, weight;
+  bool has_bias = false, param_grads = false;
+  BatchNormSaved saved;
+  const Node* producer = nullptr;
+};
+// The node's own backward: the gradients of its inputs {x, weight?, bias?, residual?}.
+std::vector<Tensor> batch_norm_node_backward(const BatchNormNodeSaved& node, const Tensor& g);
+// Eval mode's per-channel factor of dx = d ⊙ scale: weight * invstd [C] (invstd alone without
+// weight), the tensor batch_norm_backward multiplies K batched cotangents by.
+Tensor batch_norm_eval_scale(const Tensor& weight, const BatchNormSaved& saved);
+
 }  // namespace prm

@@ -158,13 +158,16 @@ int64_t cpu_merge_count(const ConvDims& d) {
 // Optional elementwise factors around the input gradient, for the fused excitation-backprop
 // rule (conv2d_backward_input_scaled): dx = in ⊙ col2im(Wᵀ · (dy ⊙ out)), each product rounded
 // as the separate multiplications round it. out is [O][P] per image, in is [C][H][W] per image;
-// an image stride of 0 shares one image's factors across the batch. Null: no factor.
+// an image stride of 0 shares one image's factors across the batch. Null: no factor. channel
+// [O] (shared by every image) comes first where given: dy ⊙ channel ⊙ out, rounded in that order
+// (an eval-mode batch norm's scale, deferred to the convolution that feeds it).
 template <typename T>
 struct InputGradScales {
   const T* out = nullptr;
   int64_t out_image = 0;
   const T* in = nullptr;
   int64_t in_image = 0;
+  const T* channel = nullptr;
 };
 
 // out[n][i] = a[n][i] * b[n][i] over `images` images of `per_image` elements, with the image
@@ -185,7 +188,8 @@ void mul_images(T* out, const T* a, int64_t a_image, const T* b, int64_t b_image
 // The CPU path for images with few pixels: the dy of m images side by side as one [O, m P]
 // matrix, ONE GEMM dcol [K, m P] = Wᵀ · dy_m, then each image's [K, P] block back out and
 // col2im. Same sums as the per-image path (each output is the same dot product over O). The
-// factors of `sc` ride on the copies in and out (and on col2im).
+// factors of `sc` (channel and out on the way in, in on the way out) ride on the copies in and
+// out (and on col2im).
 template <typename T>
 void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, int64_t m,
                            const InputGradScales<T>& sc) {
@@ -199,7 +203,7 @@ void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, in
     for (int64_t i = 0; i < nb; ++i) {  // dy_i [O, P] into columns [i P, (i + 1) P)
       const T* out_i = sc.out != nullptr ? sc.out + (n0 + i) * sc.out_image : nullptr;
       launch<CopyIntoSlice, T>(cpu, dy_wide.data<T>(), dy + (n0 + i) * d.y_image(), out_i, O, P,
-                               nb * P, i * P);
+                               nb * P, i * P, sc.channel);
     }
     launch<Gemm, T>(cpu, true, false, K, nb * P, O, T(1), w, K, dy_wide.data<T>(), nb * P, T(0),
                     dcol_wide.data<T>(), nb * P);
@@ -222,15 +226,29 @@ void backward_input_merged(T* dx, const T* dy, const T* w, const ConvDims& d, in
 template <typename T>
 void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const ConvDims& d,
                            const InputGradScales<T>& sc = {}) {
-  if (dev == Device::cpu && g_chunk_override == 0) {
-    const int64_t m = cpu_merge_count(d);
-    if (m > 1) return backward_input_merged(dx, dy, w, d, m, sc);
+  const int64_t m = dev == Device::cpu && g_chunk_override == 0 ? cpu_merge_count(d) : 1;
+  // The product with sc.out (and sc.channel): formed while our GEMM packs its blocks of dy_n
+  // (pack_product_block, one image a round), else in a pass of its own before GEMMs that read
+  // dy as a matrix.
+  const bool packed = m == 1 && sc.out != nullptr && packed_gemm_applies<T>(dev, d.O);
+  if (sc.channel != nullptr && m == 1 && !packed) {  // dy ⊙ channel in a pass, then as without
+    Tensor scaled = Tensor::empty({d.N * d.y_image()}, dtype_of<T>::value, dev);
+    Strides sa, sb;
+    sa.ndim = sb.ndim = 3;
+    sa.size[0] = sb.size[0] = d.N;
+    sa.size[1] = sb.size[1] = d.O;
+    sa.size[2] = sb.size[2] = d.pixels();
+    sa.stride[0] = d.y_image(), sa.stride[1] = d.pixels(), sa.stride[2] = 1;
+    sb.stride[0] = 0, sb.stride[1] = 1, sb.stride[2] = 0;
+    launch<Binary, T>(dev, BinaryOp::mul, scaled.data<T>(), dy, sa, sc.channel, sb,
+                      d.N * d.y_image());
+    InputGradScales<T> rest = sc;
+    rest.channel = nullptr;
+    return backward_input_native(dev, dx, scaled.data<T>(), w, d, rest);
   }
+  if (m > 1) return backward_input_merged(dx, dy, w, d, m, sc);
   const int64_t K = d.col_rows(), P = d.pixels();
   const bool pointwise = d.win.is_pointwise();
-  // The product with sc.out: formed while our GEMM packs its blocks of dy_n (pack_product_block,
-  // one image a round), else in a pass of its own before GEMMs that read dy as a matrix.
-  const bool packed = sc.out != nullptr && packed_gemm_applies<T>(dev, d.O);
   Tensor scaled_dy;
   if (sc.out != nullptr && !packed) {
     scaled_dy = Tensor::empty({d.N * d.y_image()}, dtype_of<T>::value, dev);
@@ -248,7 +266,7 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
       const T* out_n = sc.out + n0 * sc.out_image;
       const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                                          int NR) {
-        cpu::pack_product_block(dst, dy_n, out_n, P, k0, kc, j0, nc, NR);
+        cpu::pack_product_block(dst, dy_n, out_n, P, k0, kc, j0, nc, NR, sc.channel);
       };
       cpu::gemm_blocked_packed_b(true, K, P, d.O, T(1), w, K, pack, T(0), target, P);
     } else {
@@ -469,7 +487,8 @@ Tensor min_all(const Tensor& x) {
 }
 
 Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
-                                        const Tensor& weight, const Conv2dOptions& opt) {
+                                        const Tensor& weight, const Conv2dOptions& opt,
+                                        const Tensor& channel_scale) {
   const char* op = "conv2d_backward_input_excitation";
   check_operands(op, x, weight, "input");
   PRM_CHECK(x.size(0) == 1 || grad_out.size(0) == x.size(0), op, ": grad_out ",
@@ -485,12 +504,14 @@ Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
   });
   Shape dx_shape = x.shape();
   dx_shape[0] = grad_out.size(0);
-  return conv2d_backward_input_scaled(grad_out, inv, w_plus, x_hat, dx_shape, opt);
+  return conv2d_backward_input_scaled(grad_out, inv, w_plus, x_hat, dx_shape, opt,
+                                      channel_scale);
 }
 
 Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_scale,
                                     const Tensor& weight, const Tensor& in_scale,
-                                    const Shape& input_shape, const Conv2dOptions& opt) {
+                                    const Shape& input_shape, const Conv2dOptions& opt,
+                                    const Tensor& channel_scale) {
   const char* op = "conv2d_backward_input_scaled";
   check_operands(op, grad_out, weight, "grad_out");
   const ConvDims d = conv_dims(op, input_shape, weight.shape(), opt);
@@ -504,9 +525,18 @@ Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_sc
   };
   check_scale(out_scale, d.output_shape(), "out_scale");
   check_scale(in_scale, input_shape, "in_scale");
+  if (channel_scale.defined()) {
+    check_same_dtype(op, grad_out, channel_scale);
+    check_same_device(op, grad_out, channel_scale);
+    PRM_CHECK(channel_scale.shape() == Shape{d.O}, op, ": channel_scale ",
+              channel_scale.shape_str(), " is not [", d.O, "]");
+  }
   const Device dev = grad_out.device();
-  if (dev != Device::cpu || grad_out.numel() == 0 || d.N == 0)
-    return mul(in_scale, conv2d_backward_input(mul(grad_out, out_scale), weight, input_shape, opt));
+  if (dev != Device::cpu || grad_out.numel() == 0 || d.N == 0) {
+    Tensor g = grad_out;
+    if (channel_scale.defined()) g = mul(g, reshape(channel_scale, {1, d.O, 1, 1}));
+    return mul(in_scale, conv2d_backward_input(mul(g, out_scale), weight, input_shape, opt));
+  }
   PRM_CHECK(grad_out.shape() == d.output_shape(), op, ": grad_out ", grad_out.shape_str(),
             " does not match the output ", shape_str(d.output_shape()), " of input ",
             shape_str(input_shape), " and weight ", weight.shape_str());
@@ -517,6 +547,7 @@ Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_sc
     sc.out_image = out_scale.size(0) == 1 ? 0 : d.y_image();
     sc.in = in_scale.data<scalar_t>();
     sc.in_image = in_scale.size(0) == 1 ? 0 : d.x_image();
+    sc.channel = channel_scale.defined() ? channel_scale.data<scalar_t>() : nullptr;
     backward_input_native(dev, dx.data<scalar_t>(), grad_out.data<scalar_t>(),
                           weight.data<scalar_t>(), d, sc);
   });

@@ -71,16 +71,23 @@ Tensor conv2d_backward_bias(const Tensor& grad_out);
 //   grad_U = Û * conv_transpose(G * inv(Z), W+),  inv(Z) = 0 where Z < 1e-10, else 1/(|Z| + 1e-10)
 // grad_out may carry K cotangents ([K, Cout, Ho, Wo]) for an x of batch 1: Z and Û are formed
 // once and broadcast over the K.
+// channel_scale (optional, [Cout]) multiplies grad_out per output channel first, as
+// mul(grad_out, channel_scale reshaped [1, Cout, 1, 1]) would: peak back-propagation defers an
+// eval-mode batch norm's scale to here (prm/peak_backprop.cpp).
 Tensor conv2d_backward_input_excitation(const Tensor& grad_out, const Tensor& x,
-                                        const Tensor& weight, const Conv2dOptions& opt = {});
+                                        const Tensor& weight, const Conv2dOptions& opt = {},
+                                        const Tensor& channel_scale = Tensor());
 // in_scale ⊙ conv2d_backward_input(grad_out ⊙ out_scale, weight), the excitation rule's sandwich,
 // bit for bit what the three ops give. out_scale is shaped as grad_out, in_scale as the input,
 // either with batch 1 (shared by every image). On the CPU's native engine the products ride on
 // the convolution's own copies and col2im instead of making two more passes over [N, ...]
-// tensors; elsewhere it is the three ops.
+// tensors; elsewhere it is the three ops. With channel_scale ([Cout]), grad_out ⊙ channel_scale
+// (broadcast over images and pixels) stands for grad_out, bit for bit the four ops; on the CPU
+// it rides on the GEMM's packing of dy or on the copy of dy into the merged images' operand.
 Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_scale,
                                     const Tensor& weight, const Tensor& in_scale,
-                                    const Shape& input_shape, const Conv2dOptions& opt = {});
+                                    const Shape& input_shape, const Conv2dOptions& opt = {},
+                                    const Tensor& channel_scale = Tensor());
 
 // What conv2d's autograd node keeps (Node::saved), for a BackwardOverride of "conv2d": the
 // input and weight (detached), the options, and which gradients are wanted (need_*; the

@@ -83,7 +83,7 @@ Tensor concat_forward(const std::vector<Tensor>& xs, const ConcatSaved& s) {
     PRM_DISPATCH_FLOAT(x.dtype(), "concat", {
       launch<CopyIntoSlice, scalar_t>(x.device(), out.data<scalar_t>(), x.data<scalar_t>(),
                                       nullptr, s.outer, s.shapes[k][s.dim] * s.inner, row,
-                                      s.offsets[k]);
+                                      s.offsets[k], nullptr);
     });
   }
   return out;
@@ -150,7 +150,8 @@ Tensor narrow_backward(const Tensor& g, const NarrowSaved& s) {
   const int64_t outer = row > 0 ? dx.numel() / row : 0;
   PRM_DISPATCH_FLOAT(g.dtype(), "narrow_backward", {
     launch<CopyIntoSlice, scalar_t>(g.device(), dx.data<scalar_t>(), g.data<scalar_t>(),
-                                    nullptr, outer, s.length * s.inner, row, s.start * s.inner);
+                                    nullptr, outer, s.length * s.inner, row, s.start * s.inner,
+                                    nullptr);
   });
   return dx;
 }
