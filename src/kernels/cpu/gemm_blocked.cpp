@@ -27,6 +27,10 @@
 #include <cstring>
 #include <type_traits>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/gemm.h"
@@ -81,19 +85,22 @@ const GemmMicroKernel<T>& kernel_for(CpuIsa isa) {
 // strip s holds a[k * MR + i] = op(A)(s * MR + i, k), zero for rows past `rows`.
 template <int kMR, typename T>
 void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc) {
+  if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: walk memory row k across all strips
+    const int64_t full = rows / kMR;  // whole strips
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = A + k * lda;
+      T* d = dst + k * kMR;
+      for (int64_t s = 0; s < full; ++s, src += kMR, d += kc * kMR)
+        std::memcpy(d, src, sizeof(T) * kMR);  // a vector move or two, where a loop was scalar
+      const int64_t n = rows - full * kMR;
+      if (n > 0)
+        for (int i = 0; i < kMR; ++i) d[i] = i < n ? src[i] : T(0);
+    }
+    return;
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += kMR, dst += kc * kMR) {
     const int64_t n = std::min<int64_t>(kMR, rows - r0);
-    if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: the strip's k-th column is contiguous
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* src = A + k * lda + r0;
-        T* d = dst + k * kMR;
-        if (n == kMR) {
-          for (int i = 0; i < kMR; ++i) d[i] = src[i];
-        } else {
-          for (int i = 0; i < kMR; ++i) d[i] = i < n ? src[i] : T(0);
-        }
-      }
-    } else if (n == kMR) {  // op(A)(i, k) = A[i * lda + k]: kMR rows read side by side
+    if (n == kMR) {  // op(A)(i, k) = A[i * lda + k]: kMR rows read side by side
       const T* src = A + r0 * lda;
       for (int64_t k = 0; k < kc; ++k)
         for (int i = 0; i < kMR; ++i) dst[k * kMR + i] = src[i * lda + k];
@@ -127,6 +134,31 @@ void pack_b_fixed(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, i
   for (int64_t c0 = 0; c0 < cols; c0 += kNR, dst += kc * kNR) {
     const int64_t n = std::min<int64_t>(kNR, cols - c0);
     int64_t j = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {
+      // Four rows at a time, in 4 x 4 blocks: four loads along k, a transpose in registers
+      // (SSE, which every x86-64 has), four stores down the strip.
+      for (; j + 4 <= n; j += 4) {
+        const float* s0 = B + (c0 + j) * ldb;
+        const float *s1 = s0 + ldb, *s2 = s1 + ldb, *s3 = s2 + ldb;
+        int64_t k = 0;
+        for (; k + 4 <= kc; k += 4) {
+          __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
+          __m128 r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          float* d = dst + k * kNR + j;
+          _mm_storeu_ps(d, r0);
+          _mm_storeu_ps(d + kNR, r1);
+          _mm_storeu_ps(d + 2 * kNR, r2);
+          _mm_storeu_ps(d + 3 * kNR, r3);
+        }
+        for (; k < kc; ++k) {
+          float* d = dst + k * kNR + j;
+          d[0] = s0[k], d[1] = s1[k], d[2] = s2[k], d[3] = s3[k];
+        }
+      }
+    }
+#endif
     for (; j + 4 <= n; j += 4) {  // four rows at a time: four streams in flight from memory
       const T* s0 = B + (c0 + j) * ldb;
       const T *s1 = s0 + ldb, *s2 = s1 + ldb, *s3 = s2 + ldb;
