@@ -46,6 +46,10 @@ PRM_GEMM_TARGET void tile_kernel(int64_t kc, const typename V::T* __restrict a,
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  // The k loop unrolled four times: fewer loop-counter and branch uops between the FMAs
+  // (kernel alone, A streaming from L2: 77-78 % -> 81 % of the peak; software prefetch of the B
+  // strip ahead was tried on top and lost 1-5 %).
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     Reg bv[NV];
 #pragma GCC unroll 4
