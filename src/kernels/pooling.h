@@ -5,6 +5,10 @@
 //   MaxPool2dForward:  out = max over the k x k window at (oh * s - p, ow * s - p), padding
 //                      counting as -inf; argmax = h * W + w of the first maximum in scan order
 //                      (row by row), as torch                         (overwrites out, argmax)
+//                      One body per device: CUDA a thread per output (max_pool2d_window); the
+//                      CPU a row of outputs per thread, its windows inside the image taken tap
+//                      by tap over blocks of outputs (independent compare chains instead of one
+//                      per window), each window scanning in the same order: the same numbers.
 //   MaxPool2dBackward: dinp[h, w] = sum of dout over the windows whose argmax is (h, w), in
 //                      the windows' row-major order (overwrites). One body per device: CUDA
 //                      gathers over the windows containing (h, w), a thread per input; the CPU
@@ -24,19 +28,11 @@
 namespace prm {
 
 template <class Loop>
-struct MaxPool2dForward {
+struct MaxPool2dForward {  // one body per device
   template <typename T>
   static void run(T* out, int64_t* argmax, const T* inp, int64_t N, int64_t C, int64_t H,
                   int64_t W, int64_t OH, int64_t OW, int64_t kernel, int64_t stride,
-                  int64_t padding) {
-    // A run per output row: the plane and the row are known without dividing per element.
-    Loop::for_each_run(N * C * OH, OW, PRM_LAMBDA(int64_t row, int64_t begin, int64_t end) {
-      const T* x = inp + (row / OH) * H * W;
-      for (int64_t ow = begin; ow < end; ++ow)
-        max_pool2d_window(row % OH, ow, out + row * OW + ow, argmax + row * OW + ow, x, H, W,
-                          kernel, stride, padding);
-    });
-  }
+                  int64_t padding);
 };
 
 template <class Loop>
