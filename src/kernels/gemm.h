@@ -67,6 +67,24 @@ using GemmPackB = std::function<void(T* dst, int64_t k0, int64_t kc, int64_t j0,
 template <typename T>
 void gemm_blocked_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                            int64_t lda, const GemmPackB<T>& pack, T beta, T* C, int64_t ldc);
+
+// Called on each finished block of C, while it is still in cache: rows [i0, i0 + rows) and
+// columns [j0, j0 + cols) of C, the block's first element at c (row stride ldc), after its last
+// K slice. Blocks do not overlap and together cover C once; they are called from the GEMM's
+// threads, concurrently. An element-wise function of C (a batch norm, a ReLU) applied here gives
+// the same numbers as the same function in a pass of its own over C afterwards.
+template <typename T>
+using GemmEpilogue =
+    std::function<void(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols)>;
+// gemm_blocked and gemm_blocked_packed_b with an epilogue on C (the same products, then it).
+template <typename T>
+void gemm_blocked_epilogue(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                           const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                           int64_t ldc, const GemmEpilogue<T>& epilogue);
+template <typename T>
+void gemm_blocked_packed_b_epilogue(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha,
+                                    const T* A, int64_t lda, const GemmPackB<T>& pack, T beta,
+                                    T* C, int64_t ldc, const GemmEpilogue<T>& epilogue);
 }  // namespace cpu
 
 }  // namespace prm

@@ -88,6 +88,17 @@ void BatchNorm2d::after_load() {
   batches_tracked_ = static_cast<int64_t>(num_batches_tracked.item());
 }
 
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu,
+                       const Tensor& residual) {
+  PRM_CHECK(relu || !residual.defined(), "conv_batch_norm: a residual comes with the ReLU");
+  if (!grad_mode_enabled() && !bn.is_training() && !conv.bias.defined())
+    return conv2d_batch_norm_eval_forward(x, conv.weight, conv.options, bn.weight, bn.bias,
+                                          bn.running_mean, bn.running_var, bn.eps,
+                                          BatchNormEpilogue{residual, relu});
+  const Tensor y = conv.forward(x);
+  return relu ? bn.forward_relu(y, residual) : bn.forward(y);
+}
+
 // ---- ReLU, MaxPool2d ----
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }

@@ -66,6 +66,13 @@ class BatchNorm2d : public Module {
   int64_t batches_tracked_ = 0;  // host copy of num_batches_tracked (no device sync per step)
 };
 
+// bn(conv(x)), then the residual add and the ReLU when asked (relu(bn(conv(x)) + residual); a
+// residual needs relu). When nothing records a graph (inference), bn is in eval mode and conv has
+// no bias: one op, conv2d_batch_norm_eval_forward (the same numbers, without a pass of its own
+// over the output for the batch norm). Otherwise the two modules' own forwards.
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu,
+                       const Tensor& residual = Tensor());
+
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override;

@@ -16,6 +16,14 @@ std::shared_ptr<Sequential> make_downsample(int64_t inplanes, int64_t outplanes,
   return seq;
 }
 
+// The block's shortcut: x, or its downsampling (1x1 conv, then batch norm).
+Tensor shortcut_of(const std::shared_ptr<Sequential>& downsample, const Tensor& x) {
+  if (!downsample) return x;
+  auto& conv = static_cast<Conv2d&>(*(*downsample)[0]);
+  auto& bn = static_cast<BatchNorm2d&>(*(*downsample)[1]);
+  return conv_batch_norm(conv, bn, x, /*relu=*/false);
+}
+
 template <typename Block>
 std::shared_ptr<Sequential> make_stage(int64_t& inplanes, int64_t planes, int64_t blocks,
                                        int64_t stride, std::mt19937_64& rng) {
@@ -44,10 +52,9 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, std::mt
 
 // Each batch norm and the ReLU (and residual add) after it run as one fused op.
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = bn1->forward_relu(conv1->forward(x));
-  out = conv2->forward(out);
-  const Tensor shortcut = downsample ? downsample->forward(x) : x;
-  return bn2->forward_relu(out, shortcut);
+  const Tensor out = conv_batch_norm(*conv1, *bn1, x, true);
+  const Tensor shortcut = shortcut_of(downsample, x);
+  return conv_batch_norm(*conv2, *bn2, out, true, shortcut);
 }
 
 Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, std::mt19937_64& rng) {
@@ -63,11 +70,10 @@ Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, std::mt
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = bn1->forward_relu(conv1->forward(x));
-  out = bn2->forward_relu(conv2->forward(out));
-  out = conv3->forward(out);
-  const Tensor shortcut = downsample ? downsample->forward(x) : x;
-  return bn3->forward_relu(out, shortcut);
+  Tensor out = conv_batch_norm(*conv1, *bn1, x, true);
+  out = conv_batch_norm(*conv2, *bn2, out, true);
+  const Tensor shortcut = shortcut_of(downsample, x);
+  return conv_batch_norm(*conv3, *bn3, out, true, shortcut);
 }
 
 // ---- ResNet ----
@@ -109,7 +115,7 @@ ResNet::ResNet(const ResNetOptions& options) : options_(options) {
 Tensor ResNet::features(const Tensor& x) {
   PRM_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: input ", x.shape_str(),
             " is not an image batch [N, 3, H, W]");
-  Tensor y = maxpool->forward(bn1->forward_relu(conv1->forward(x)));
+  Tensor y = maxpool->forward(conv_batch_norm(*conv1, *bn1, x, true));
   return layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
 }
 

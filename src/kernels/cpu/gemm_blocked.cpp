@@ -207,6 +207,7 @@ struct Operands {
   void* C;
   int64_t ldc;
   const void* pack_b_fn = nullptr;  // a GemmPackB<T> supplying op(B) (gemm_blocked_packed_b)
+  const void* epilogue = nullptr;   // a GemmEpilogue<T> on each finished tile of C
 };
 
 // One thread's region of C: rows [m0, m1) x columns [n0, n1), all of K.
@@ -223,6 +224,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
   const int64_t mc_max = std::min((m1 - m0 + MR - 1) / MR * MR, uk.MC);
   T* packed_b = static_cast<T*>(gemm_scratch(0, sizeof(T) * kc_max * nc_max));
   T* packed_a = static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
+  const GemmEpilogue<T>* epilogue = static_cast<const GemmEpilogue<T>*>(op.epilogue);
   for (int64_t jc = n0; jc < n1; jc += uk.NC) {
     const int64_t nc = std::min(uk.NC, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
@@ -237,11 +239,15 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
         const int64_t mc = std::min(uk.MC, m1 - ic);
         pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
                op.trans_a, mc, kc, MR);
+        const bool last_slice = pc + kc >= K;
         auto tile = [&](int64_t jr, int64_t ir) {
           const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
           const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
-          uk.run(kc, packed_a + ir * kc, packed_b + jr * kc, alpha, beta_here,
-                 C + (ic + ir) * op.ldc + jc + jr, op.ldc, rows, cols);
+          T* c = C + (ic + ir) * op.ldc + jc + jr;
+          uk.run(kc, packed_a + ir * kc, packed_b + jr * kc, alpha, beta_here, c, op.ldc, rows,
+                 cols);
+          if (epilogue != nullptr && last_slice)
+            (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
         };
         for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
           for (int64_t ir = 0; ir < mc; ir += MR) tile(jr, ir);  // ... against the A block
@@ -302,30 +308,53 @@ void gemm_run(const Operands& op, int64_t M, int64_t N, T alpha, T beta) {
   }
 }
 
+// The whole product for the entry points below: C only scaled when there is nothing to
+// multiply (K = 0 or alpha = 0), then the epilogue, if any, on all of C at once.
+template <typename T>
+void gemm_entry(const Operands& op, int64_t M, int64_t N, T alpha, T beta) {
+  if (M <= 0 || N <= 0) return;
+  if (op.K <= 0 || alpha == T(0)) {
+    T* C = static_cast<T*>(op.C);
+    scale_c(M, N, beta, C, op.ldc);
+    if (op.epilogue != nullptr) (*static_cast<const GemmEpilogue<T>*>(op.epilogue))(C, op.ldc, 0, 0, M, N);
+    return;
+  }
+  gemm_run(op, M, N, alpha, beta);
+}
+
 }  // namespace
 
 template <typename T>
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
-  gemm_run(Operands{trans_a, trans_b, K, A, lda, B, ldb, C, ldc}, M, N, alpha, beta);
+  gemm_entry(Operands{trans_a, trans_b, K, A, lda, B, ldb, C, ldc}, M, N, alpha, beta);
 }
 
 template <typename T>
 void gemm_blocked_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                            int64_t lda, const GemmPackB<T>& pack_b, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
   Operands op{trans_a, false, K, A, lda, nullptr, 0, C, ldc};
   op.pack_b_fn = &pack_b;
-  gemm_run(op, M, N, alpha, beta);
+  gemm_entry(op, M, N, alpha, beta);
+}
+
+template <typename T>
+void gemm_blocked_epilogue(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                           const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                           int64_t ldc, const GemmEpilogue<T>& epilogue) {
+  Operands op{trans_a, trans_b, K, A, lda, B, ldb, C, ldc};
+  op.epilogue = &epilogue;
+  gemm_entry(op, M, N, alpha, beta);
+}
+
+template <typename T>
+void gemm_blocked_packed_b_epilogue(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha,
+                                    const T* A, int64_t lda, const GemmPackB<T>& pack_b, T beta,
+                                    T* C, int64_t ldc, const GemmEpilogue<T>& epilogue) {
+  Operands op{trans_a, false, K, A, lda, nullptr, 0, C, ldc};
+  op.pack_b_fn = &pack_b;
+  op.epilogue = &epilogue;
+  gemm_entry(op, M, N, alpha, beta);
 }
 
 template void gemm_blocked<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
@@ -338,5 +367,20 @@ template void gemm_blocked_packed_b<float>(bool, int64_t, int64_t, int64_t, floa
 template void gemm_blocked_packed_b<double>(bool, int64_t, int64_t, int64_t, double,
                                             const double*, int64_t, const GemmPackB<double>&,
                                             double, double*, int64_t);
+template void gemm_blocked_epilogue<float>(bool, bool, int64_t, int64_t, int64_t, float,
+                                           const float*, int64_t, const float*, int64_t, float,
+                                           float*, int64_t, const GemmEpilogue<float>&);
+template void gemm_blocked_epilogue<double>(bool, bool, int64_t, int64_t, int64_t, double,
+                                            const double*, int64_t, const double*, int64_t,
+                                            double, double*, int64_t,
+                                            const GemmEpilogue<double>&);
+template void gemm_blocked_packed_b_epilogue<float>(bool, int64_t, int64_t, int64_t, float,
+                                                    const float*, int64_t,
+                                                    const GemmPackB<float>&, float, float*,
+                                                    int64_t, const GemmEpilogue<float>&);
+template void gemm_blocked_packed_b_epilogue<double>(bool, int64_t, int64_t, int64_t, double,
+                                                     const double*, int64_t,
+                                                     const GemmPackB<double>&, double, double*,
+                                                     int64_t, const GemmEpilogue<double>&);
 
 }  // namespace prm::cpu

@@ -26,10 +26,9 @@ T* ptr_or_null(const Tensor& t) {
 
 }  // namespace
 
-Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                          const Tensor& running_mean, const Tensor& running_var, bool training,
-                          double momentum, double eps, BatchNormSaved* saved,
-                          BatchNormGroup* group, const BatchNormEpilogue& epilogue) {
+void check_batch_norm_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const Tensor& running_mean, const Tensor& running_var, bool training,
+                             double eps, const Tensor& residual) {
   check_float("batch_norm", x);
   PRM_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ",
             x.shape_str());
@@ -42,11 +41,20 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
   PRM_CHECK(training || running_mean.defined(),
             "batch_norm: eval mode needs running_mean and running_var");
   PRM_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
-  const Tensor& res = epilogue.residual;
-  PRM_CHECK(!res.defined() || (res.shape() == x.shape() && res.dtype() == x.dtype() &&
-                               res.device() == x.device()),
-            "batch_norm: the residual is ", res.defined() ? res.describe() : "",
+  PRM_CHECK(!residual.defined() ||
+                (residual.shape() == x.shape() && residual.dtype() == x.dtype() &&
+                 residual.device() == x.device()),
+            "batch_norm: the residual is ", residual.defined() ? residual.describe() : "",
             ", expected the input's ", x.describe());
+}
+
+Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Tensor& running_mean, const Tensor& running_var, bool training,
+                          double momentum, double eps, BatchNormSaved* saved,
+                          BatchNormGroup* group, const BatchNormEpilogue& epilogue) {
+  check_batch_norm_inputs(x, weight, bias, running_mean, running_var, training, eps,
+                          epilogue.residual);
+  const Tensor& res = epilogue.residual;
 
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;

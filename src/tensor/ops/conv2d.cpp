@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/batch_norm.h"
+#include "kernels/batch_norm_math.h"
 #include "kernels/cpu/conv_pack.h"
 #include "kernels/elementwise.h"
 #include "kernels/excitation.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "tensor/autograd.h"
+#include "tensor/ops/batch_norm.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/shape.h"
 #if PRM_USE_CUDNN
@@ -379,6 +382,72 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
     }
     if (bias.defined())
       launch<AddChannelBias, scalar_t>(dev, yp, bias.data<scalar_t>(), d.N, d.O, d.pixels());
+  });
+  return y;
+}
+
+Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
+                                      const Conv2dOptions& opt, const Tensor& bn_weight,
+                                      const Tensor& bn_bias, const Tensor& running_mean,
+                                      const Tensor& running_var, double eps,
+                                      const BatchNormEpilogue& epilogue) {
+  const char* op = "conv2d_batch_norm_eval";
+  check_operands(op, x, weight, "input");
+  const ConvDims d = conv_dims(op, x.shape(), weight.shape(), opt);
+  const Device dev = x.device();
+  const int64_t K = d.col_rows(), P = d.pixels();
+  bool fused = false;
+  PRM_DISPATCH_FLOAT(x.dtype(), op, { fused = packed_gemm_applies<scalar_t>(dev, K); });
+  if (!fused || d.N * d.O * P == 0) {  // the two ops
+    const Tensor y = conv2d_forward(x, weight, Tensor(), opt);
+    return batch_norm_forward(y, bn_weight, bn_bias, running_mean, running_var, false, 0.1, eps,
+                              nullptr, nullptr, epilogue);
+  }
+  Tensor y = Tensor::empty(d.output_shape(), x.dtype(), dev);
+  check_batch_norm_inputs(y, bn_weight, bn_bias, running_mean, running_var, false, eps,
+                          epilogue.residual);
+  PRM_DISPATCH_FLOAT(x.dtype(), op, {
+    using T = scalar_t;
+    // invstd as batch_norm_forward's eval mode forms it (BatchNormFinalize, no update).
+    Tensor invstd = Tensor::empty({d.O}, x.dtype(), dev);
+    T* no_update = nullptr;
+    launch<BatchNormFinalize, T>(dev, invstd.data<T>(), no_update, no_update,
+                                 running_mean.data<T>(), running_var.data<T>(), d.O, d.N * P, 0.1,
+                                 eps);
+    const T* mean = running_mean.data<T>();
+    const T* inv = invstd.data<T>();
+    auto data_or_null = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+    const T* bw = data_or_null(bn_weight);
+    const T* bb = data_or_null(bn_bias);
+    const T* res = data_or_null(epilogue.residual);
+    const bool relu = epilogue.relu;
+    const T* w = weight.data<T>();
+    T* yp = y.data<T>();
+    for (int64_t n = 0; n < d.N; ++n) {
+      const T* xn = x.data<T>() + n * d.x_image();
+      T* yn = yp + n * d.y_image();
+      // BatchNormApply's element, with its index i into the whole output (the residual's too).
+      const cpu::GemmEpilogue<T> bn = [&](T* c, int64_t ldc, int64_t i0, int64_t j0,
+                                          int64_t rows, int64_t cols) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t ch = i0 + r;
+          T* row = c + r * ldc;
+          const int64_t i = n * d.y_image() + ch * P + j0;
+          for (int64_t j = 0; j < cols; ++j)
+            row[j] = batch_norm_epilogue_one(
+                batch_norm_apply_one(row[j], mean[ch], inv[ch], bw, bb, ch), res, relu, i + j);
+        }
+      };
+      if (d.win.is_pointwise()) {
+        cpu::gemm_blocked_epilogue(false, false, d.O, P, K, T(1), w, K, xn, P, T(0), yn, P, bn);
+      } else {
+        const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0,
+                                           int64_t nc, int NR) {
+          cpu::pack_im2col_block(dst, xn, d.H, d.W, d.win, k0, kc, j0, nc, NR);
+        };
+        cpu::gemm_blocked_packed_b_epilogue(false, d.O, P, K, T(1), w, K, pack, T(0), yn, P, bn);
+      }
+    }
   });
   return y;
 }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tensor/ops/batch_norm.h"
 #include "tensor/tensor.h"
 
 namespace prm {
@@ -88,6 +89,18 @@ Tensor conv2d_backward_input_scaled(const Tensor& grad_out, const Tensor& out_sc
                                     const Tensor& weight, const Tensor& in_scale,
                                     const Shape& input_shape, const Conv2dOptions& opt = {},
                                     const Tensor& channel_scale = Tensor());
+
+// Inference (no graph): batch_norm_forward(conv2d_forward(x, weight, no bias, opt), bn_weight,
+// bn_bias, running_mean, running_var, eval mode, eps, epilogue) in one pass over the output. On
+// the CPU's own GEMM the batch norm (running statistics), the epilogue's residual add and ReLU
+// are applied to each block of the output as the GEMM finishes it (cpu::GemmEpilogue), while it
+// is in cache, instead of in a pass of their own; elsewhere (CUDA, OpenBLAS, bf16 inputs) it is
+// the two ops. Bit for bit the two ops either way. Refuses what the two ops refuse.
+Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
+                                      const Conv2dOptions& opt, const Tensor& bn_weight,
+                                      const Tensor& bn_bias, const Tensor& running_mean,
+                                      const Tensor& running_var, double eps,
+                                      const BatchNormEpilogue& epilogue);
 
 // What conv2d's autograd node keeps (Node::saved), for a BackwardOverride of "conv2d": the
 // input and weight (detached), the options, and which gradients are wanted (need_*; the
