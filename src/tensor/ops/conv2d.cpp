@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "kernels/batch_norm.h"
-#include "kernels/batch_norm_math.h"
 #include "kernels/cpu/conv_pack.h"
 #include "kernels/elementwise.h"
 #include "kernels/excitation.h"
@@ -386,6 +386,63 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
   return y;
 }
 
+namespace {
+
+// BatchNormApply's element on a tile of the convolution's output (rows = channels i0 .., columns
+// = pixels j0 .. of one image): the same operations in the same order as batch_norm_apply_one
+// then batch_norm_epilogue_one, with which parts are present as template flags so that each
+// row is one loop without tests, which the compiler vectorises.
+template <typename T>
+using BnTileFn = void (*)(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                          const T* mean, const T* invstd, const T* weight, const T* bias,
+                          const T* residual, int64_t residual_rows, int64_t P);
+
+template <typename T, int kFlags>
+void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols, const T* mean,
+             const T* invstd, const T* weight, const T* bias, const T* residual,
+             int64_t residual_rows, int64_t P) {
+  constexpr bool kWeight = kFlags & 1, kBias = kFlags & 2, kResidual = kFlags & 4,
+                 kRelu = kFlags & 8;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ch = i0 + r;
+    const T m = mean[ch], s = invstd[ch];
+    const T g = kWeight ? weight[ch] : T(1), b = kBias ? bias[ch] : T(0);
+    T* __restrict row = c + r * ldc;
+    const T* __restrict add = kResidual ? residual + ch * P + j0 : nullptr;
+    for (int64_t j = 0; j < cols; ++j) {
+      const T xhat = (row[j] - m) * s;
+      const T scaled = kWeight ? xhat * g : xhat;
+      const T bn = kBias ? scaled + b : scaled;
+      const T z = kResidual ? bn + add[j] : bn;
+      row[j] = kRelu ? unary_apply(UnaryOp::relu, z, T(0)) : z;
+    }
+  }
+  // The residual lies in memory, not in cache like the tile: ask for the rows of the tile the
+  // GEMM does next (the next MR rows, same columns), so that they arrive while it computes.
+  if constexpr (kResidual) {
+    const int64_t rows_total = P > 0 ? residual_rows : 0;
+    for (int64_t r = rows; r < 2 * rows && i0 + r < rows_total; ++r) {
+      const char* at = reinterpret_cast<const char*>(residual + (i0 + r) * P + j0);
+      for (int64_t off = 0; off < cols * static_cast<int64_t>(sizeof(T)); off += 64)
+        __builtin_prefetch(at + off, 0, 3);
+    }
+  }
+}
+
+template <typename T, int... kFlags>
+BnTileFn<T> bn_tile_pick(int flags, std::integer_sequence<int, kFlags...>) {
+  static constexpr BnTileFn<T> table[] = {&bn_tile<T, kFlags>...};
+  return table[flags];
+}
+
+template <typename T>
+BnTileFn<T> bn_tile_fn(bool weight, bool bias, bool residual, bool relu) {
+  const int flags = (weight ? 1 : 0) | (bias ? 2 : 0) | (residual ? 4 : 0) | (relu ? 8 : 0);
+  return bn_tile_pick<T>(flags, std::make_integer_sequence<int, 16>{});
+}
+
+}  // namespace
+
 Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
                                       const Conv2dOptions& opt, const Tensor& bn_weight,
                                       const Tensor& bn_bias, const Tensor& running_mean,
@@ -423,20 +480,14 @@ Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
     const bool relu = epilogue.relu;
     const T* w = weight.data<T>();
     T* yp = y.data<T>();
+    const BnTileFn<T> tile = bn_tile_fn<T>(bw != nullptr, bb != nullptr, res != nullptr, relu);
     for (int64_t n = 0; n < d.N; ++n) {
       const T* xn = x.data<T>() + n * d.x_image();
       T* yn = yp + n * d.y_image();
-      // BatchNormApply's element, with its index i into the whole output (the residual's too).
+      const T* res_n = res != nullptr ? res + n * d.y_image() : nullptr;
       const cpu::GemmEpilogue<T> bn = [&](T* c, int64_t ldc, int64_t i0, int64_t j0,
                                           int64_t rows, int64_t cols) {
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t ch = i0 + r;
-          T* row = c + r * ldc;
-          const int64_t i = n * d.y_image() + ch * P + j0;
-          for (int64_t j = 0; j < cols; ++j)
-            row[j] = batch_norm_epilogue_one(
-                batch_norm_apply_one(row[j], mean[ch], inv[ch], bw, bb, ch), res, relu, i + j);
-        }
+        tile(c, ldc, i0, j0, rows, cols, mean, inv, bw, bb, res_n, d.O, P);
       };
       if (d.win.is_pointwise()) {
         cpu::gemm_blocked_epilogue(false, false, d.O, P, K, T(1), w, K, xn, P, T(0), yn, P, bn);
