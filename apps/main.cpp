@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "data/progress.h"
+#include "dist/comm.h"
 #include "kernels/cpu_isa.h"
 
 namespace {
@@ -51,19 +52,18 @@ void print_usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-#if PRM_USE_OPENBLAS
-  // Our kernels use OpenMP and OpenBLAS runs its own threads. With OpenMP's default active wait,
-  // idle OpenMP threads spin while OpenBLAS computes (and the reverse), and on a 2-core machine a
-  // ResNet-50 forward pass runs ~5x slower. libgomp reads OMP_WAIT_POLICY only when it loads, so
-  // when the user has not chosen one we set "passive" and re-execute ourselves once. Without
-  // OpenBLAS (the default: our own GEMM, on OpenMP's threads) libgomp's own default stays: a
-  // thread spins a while after a parallel region before it sleeps, and the next region (a
-  // network runs hundreds a step) finds it awake. Passive there cost 10-15 % of a forward pass.
-  if (!std::getenv("OMP_WAIT_POLICY")) {
+  // OpenMP's idle threads spin a while (libgomp's default) before they sleep, so that the next
+  // parallel region (a network runs hundreds a step) finds them awake; "passive" makes them
+  // sleep at once, which cost 10-25 % of a forward pass or a training step here. But a spinning
+  // thread holds a core: where others need it, we set "passive" when the user has not chosen a
+  // policy, and re-execute ourselves once (libgomp reads OMP_WAIT_POLICY only when it loads):
+  //   - with OpenBLAS (USE_OPENBLAS=1), whose own threads alternate with OpenMP's (on a 2-core
+  //     machine a ResNet-50 forward pass ran ~5x slower with both spinning);
+  //   - under a launcher with several ranks (mpirun -np R), whose threads share the cores.
+  if (!std::getenv("OMP_WAIT_POLICY") && (PRM_USE_OPENBLAS || prm::launched_ranks() > 1)) {
     setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);  // returns only on failure; then run as we are
   }
-#endif
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
