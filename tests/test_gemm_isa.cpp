@@ -205,3 +205,44 @@ TEST_CASE("PRM_CPU_ISA: forces the path prm reports, refuses unknown names in on
     }
   }
 }
+
+namespace {
+
+// C = A·B on N columns (the last strip of C narrower than the kernel's NR, so a narrower kernel
+// takes it) and on the same columns padded to whole strips (only full kernels): the first N
+// columns must agree to the bit, as the narrow kernels make the same products and sums.
+template <typename T>
+void check_narrow_tail(CpuIsa isa) {
+  IsaScope scope(isa);
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> nd;
+  for (int64_t N : {196, 784, 100, 36, 20, 4, 1}) {
+    CAPTURE(N);
+    const int64_t M = 24, K = 300, padded = (N + 47) / 48 * 48 + 48;
+    std::vector<T> a(M * K), b(K * padded), c(M * N), wide(M * padded);
+    for (T& v : a) v = static_cast<T>(nd(rng));
+    for (T& v : b) v = static_cast<T>(nd(rng));
+    cpu::gemm_blocked<T>(false, false, M, N, K, T(1), a.data(), K, b.data(), padded, T(0),
+                         c.data(), N);
+    cpu::gemm_blocked<T>(false, false, M, padded, K, T(1), a.data(), K, b.data(), padded, T(0),
+                         wide.data(), padded);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) differ += c[i * N + j] != wide[i * padded + j];
+    CHECK(differ == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cpu gemm: the narrow kernels on a last strip give the full kernels' bits") {
+  for (CpuIsa isa : {CpuIsa::avx512, CpuIsa::avx2, CpuIsa::scalar}) {
+    if (!cpu_isa_supported(isa)) {
+      MESSAGE("skipped: this CPU lacks ", cpu_isa_name(isa));
+      continue;
+    }
+    CAPTURE(cpu_isa_name(isa));
+    check_narrow_tail<float>(isa);
+    check_narrow_tail<double>(isa);
+  }
+}

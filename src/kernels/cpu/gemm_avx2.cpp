@@ -55,12 +55,14 @@ struct F64x4 {
 }  // namespace
 
 const GemmMicroKernel<float>& gemm_kernel_avx2_f32() {
-  static const GemmMicroKernel<float> k{6, 16, 6 * 48, 384, 4096, &tile_kernel<F32x8, 6, 2>};
+  static const GemmMicroKernel<float> k{
+      6, 16, 6 * 48, 384, 4096, &tile_kernel<F32x8, 6, 2>, {&tile_kernel<F32x8, 6, 1, 2>}, {8}};
   return k;
 }
 
 const GemmMicroKernel<double>& gemm_kernel_avx2_f64() {
-  static const GemmMicroKernel<double> k{6, 8, 6 * 48, 256, 4096, &tile_kernel<F64x4, 6, 2>};
+  static const GemmMicroKernel<double> k{
+      6, 8, 6 * 48, 256, 4096, &tile_kernel<F64x4, 6, 2>, {&tile_kernel<F64x4, 6, 1, 2>}, {4}};
   return k;
 }
 

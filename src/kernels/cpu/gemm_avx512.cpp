@@ -58,14 +58,28 @@ constexpr int kRowsF32 = 8, kRowsF64 = 8;
 }  // namespace
 
 const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
-  static const GemmMicroKernel<float> k{kRowsF32, 48, 8 * 84, 256, 4080,
-                                        &tile_kernel<F32x16, kRowsF32, 3>};
+  static const GemmMicroKernel<float> k{kRowsF32,
+                                        48,
+                                        8 * 84,
+                                        256,
+                                        4080,
+                                        &tile_kernel<F32x16, kRowsF32, 3>,
+                                        {&tile_kernel<F32x16, kRowsF32, 1, 3>,
+                                         &tile_kernel<F32x16, kRowsF32, 2, 3>},
+                                        {16, 32}};
   return k;
 }
 
 const GemmMicroKernel<double>& gemm_kernel_avx512_f64() {
-  static const GemmMicroKernel<double> k{kRowsF64, 24, 8 * 84, 192, 4080,
-                                         &tile_kernel<F64x8, kRowsF64, 3>};
+  static const GemmMicroKernel<double> k{kRowsF64,
+                                         24,
+                                         8 * 84,
+                                         192,
+                                         4080,
+                                         &tile_kernel<F64x8, kRowsF64, 3>,
+                                         {&tile_kernel<F64x8, kRowsF64, 1, 3>,
+                                          &tile_kernel<F64x8, kRowsF64, 2, 3>},
+                                         {8, 16}};
   return k;
 }
 

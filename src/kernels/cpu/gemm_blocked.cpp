@@ -244,8 +244,13 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
           const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
           const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           T* c = C + (ic + ir) * op.ldc + jc + jr;
-          uk.run(kc, packed_a + ir * kc, packed_b + jr * kc, alpha, beta_here, c, op.ldc, rows,
-                 cols);
+          auto run = uk.run;  // a narrower kernel for a last strip with few columns
+          for (int v = 0; v < 2 && cols < NR; ++v)
+            if (uk.narrow_run[v] != nullptr && cols <= uk.narrow_cols[v]) {
+              run = uk.narrow_run[v];
+              break;
+            }
+          run(kc, packed_a + ir * kc, packed_b + jr * kc, alpha, beta_here, c, op.ldc, rows, cols);
           if (epilogue != nullptr && last_slice)
             (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
         };

@@ -26,6 +26,11 @@ struct GemmMicroKernel {
                                    // multiple of MR, NC of NR)
   void (*run)(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc, int rows,
               int cols) = nullptr;
+  // Narrower kernels on the same packed strips (NR wide) for a last strip of C with few columns:
+  // narrow_run[i] computes the first narrow_cols[i] columns (ascending; null where none).
+  void (*narrow_run[2])(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc,
+                        int rows, int cols) = {nullptr, nullptr};
+  int narrow_cols[2] = {0, 0};
 };
 
 const GemmMicroKernel<float>& gemm_kernel_scalar_f32();

@@ -26,13 +26,18 @@ namespace {
 // vector loads of B, MR broadcasts of A, MR * NV fused multiply-adds. An edge tile (rows < MR
 // or cols < NR) computes the whole tile and writes only its rows x cols part, with masked
 // vector stores: nothing outside op(C) is read or written.
-template <class V, int MR, int NV>
+//
+// kStrideV (default NV) is the packed B strip's width in vectors: a narrower instantiation
+// (NV < kStrideV) computes only the first NV vectors of a strip packed kStrideV wide, for the
+// last strip of C when it holds few columns (N = 196 with 48-column strips leaves 4): the same
+// products and sums for the columns it covers, so the same bits, without the padding's FMAs.
+template <class V, int MR, int NV, int kStrideV = NV>
 PRM_GEMM_TARGET void tile_kernel(int64_t kc, const typename V::T* __restrict a,
                                  const typename V::T* __restrict b, typename V::T alpha,
                                  typename V::T beta, typename V::T* __restrict C, int64_t ldc,
                                  int rows, int cols) {
   using Reg = typename V::Reg;
-  constexpr int L = V::kLanes, NR = NV * L;
+  constexpr int L = V::kLanes, NR = NV * L, kStride = kStrideV * L;
   // C's rows lie far apart (ldc): ask for its lines now, so that they arrive while the kc
   // loop runs instead of stalling the stores at the end.
 #pragma GCC unroll 32
@@ -61,7 +66,7 @@ PRM_GEMM_TARGET void tile_kernel(int64_t kc, const typename V::T* __restrict a,
       for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
     }
     a += MR;
-    b += NR;
+    b += kStride;
   }
   const Reg alpha_v = V::broadcast(&alpha), beta_v = V::broadcast(&beta);
   if (rows == MR && cols == NR) {
