@@ -272,3 +272,12 @@ TEST_CASE("gpu_check.sh lists every stb header the sources include") {
   pclose(p);
   CHECK(listed == included);
 }
+
+TEST_CASE("PRM_DENORMALS: keep and flush are taken, anything else is one line and exit 2") {
+  PRM_REQUIRE_BIN_OR_SKIP();
+  CHECK(run_command("PRM_DENORMALS=keep " + prm_bin() + " --version").exit_code == 0);
+  CHECK(run_command("PRM_DENORMALS=flush " + prm_bin() + " --version").exit_code == 0);
+  const RunResult bad = run_command("PRM_DENORMALS=fast " + prm_bin() + " --version");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("PRM_DENORMALS is 'fast'; use keep or flush") != std::string::npos);
+}
