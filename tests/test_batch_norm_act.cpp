@@ -248,3 +248,26 @@ TEST_SUITE("cuda") {
   }
 }
 #endif
+
+TEST_CASE("batch_norm_act: a weight wanting its gradient gets it when the bias does not") {
+  // The node asks batch_norm_backward for the per-channel sums when either parameter wants a
+  // gradient. Weight alone, then bias alone: each gets what both together get.
+  std::mt19937_64 rng(21);
+  const Tensor x0 = Tensor::randn({2, 3, 4, 5}, rng, DType::f64);
+  const Tensor w0 = Tensor::randn({3}, rng, DType::f64), b0 = Tensor::randn({3}, rng, DType::f64);
+  const Tensor seed = Tensor::randn({2, 3, 4, 5}, rng, DType::f64);
+  auto grads = [&](bool want_w, bool want_b) {
+    Tensor x = x0.detach().set_requires_grad(true);
+    Tensor w = w0.clone().set_requires_grad(want_w), b = b0.clone().set_requires_grad(want_b);
+    Tensor y = batch_norm_act(x, w, b, Tensor(), Tensor(), true, BatchNormEpilogue{Tensor(), true});
+    run_backward(y, seed, false);
+    return std::pair<Tensor, Tensor>{want_w ? w.grad() : Tensor(), want_b ? b.grad() : Tensor()};
+  };
+  const auto both = grads(true, true);
+  const auto weight_only = grads(true, false);
+  const auto bias_only = grads(false, true);
+  REQUIRE(weight_only.first.defined());
+  REQUIRE(bias_only.second.defined());
+  CHECK(weight_only.first.to_vector() == both.first.to_vector());
+  CHECK(bias_only.second.to_vector() == both.second.to_vector());
+}

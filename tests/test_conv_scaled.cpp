@@ -80,6 +80,18 @@ TEST_CASE("conv2d_backward_input_scaled: bit for bit the three ops, on every CPU
   }
 }
 
+TEST_CASE("conv2d_backward_input_scaled: the same under bf16 GEMM inputs (the unpacked path)") {
+  // With bf16 inputs our GEMM reads dy as a matrix (rounded copies), so the factors are passes
+  // of their own instead of riding on the packing: still the four ops, bit for bit.
+  set_matmul_precision(Precision::bf16);
+  struct Restore {
+    ~Restore() { set_matmul_precision(Precision::fp32); }
+  } restore;
+  check_case({2, 3, 48, 50, 4, 3, 1, 1, true}, DType::f32);   // one GEMM per image
+  check_case({2, 3, 48, 48, 4, 1, 1, 0, false}, DType::f32);  // pointwise, per image
+  check_case({4, 6, 10, 9, 5, 3, 1, 1, true}, DType::f32);    // merged images
+}
+
 TEST_CASE("conv2d_backward_input_scaled: a small case against a naive loop") {
   // N 2, C 2, 4x4, O 3, 3x3, stride 1, pad 1; factors shared by the batch.
   const int64_t N = 2, C = 2, H = 4, W = 4, O = 3, k = 3;
