@@ -103,7 +103,8 @@ BackwardOverrides excitation_backprop_overrides(const Tensor& root) {
     return grads;
   };
   BackwardOverrides rules{{"conv2d", conv}};
-  for (const char* name : {"batch_norm", "batch_norm_relu", "batch_norm_add", "batch_norm_add_relu"})
+  for (const char* name :
+       {"batch_norm", "batch_norm_relu", "batch_norm_add", "batch_norm_add_relu"})
     rules[name] = bn;
   return rules;
 }

@@ -12,9 +12,11 @@
 //             microkernel: C tile (+)= A strip · B strip
 //
 // The first K slice applies the caller's beta, later slices add (beta = 1); beta = 0 therefore
-// never reads C. Strips are zero-padded to whole MR / NR, and the tiles at the right and bottom
-// edges of C store only their part (masked vector stores), so nothing outside op(C)'s M x N is
-// read or written.
+// never reads C. An epilogue (gemm_blocked_epilogue, GemmEpilogue in kernels/gemm.h), when
+// given, runs on each tile of C right after its last K slice, while the tile is in L1. Strips
+// are zero-padded to whole MR / NR, and the tiles at the right and bottom edges of C store only
+// their part (masked vector stores, or a narrower kernel for a last strip with few columns), so
+// nothing outside op(C)'s M x N is read or written.
 //
 // Threads: C is cut into a Tr x Tc grid of regions (Tr * Tc = threads), one region per thread,
 // each computed by the loops above with the thread's own packing buffers, no barrier inside.
@@ -321,7 +323,8 @@ void gemm_entry(const Operands& op, int64_t M, int64_t N, T alpha, T beta) {
   if (op.K <= 0 || alpha == T(0)) {
     T* C = static_cast<T*>(op.C);
     scale_c(M, N, beta, C, op.ldc);
-    if (op.epilogue != nullptr) (*static_cast<const GemmEpilogue<T>*>(op.epilogue))(C, op.ldc, 0, 0, M, N);
+    const auto* epilogue = static_cast<const GemmEpilogue<T>*>(op.epilogue);
+    if (epilogue != nullptr) (*epilogue)(C, op.ldc, 0, 0, M, N);
     return;
   }
   gemm_run(op, M, N, alpha, beta);

@@ -1,4 +1,5 @@
-// CPU bodies of MaxPool2dForward and MaxPool2dBackward (kernels/pooling.h), and the registration of the pooling kernels.
+// CPU bodies of MaxPool2dForward and MaxPool2dBackward (kernels/pooling.h), and the
+// registration of the pooling kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -1,4 +1,5 @@
-// CUDA bodies of MaxPool2dForward and MaxPool2dBackward (kernels/pooling.h), and the registration of the pooling kernels.
+// CUDA bodies of MaxPool2dForward and MaxPool2dBackward (kernels/pooling.h), and the
+// registration of the pooling kernels.
 #include "kernels/cuda/loop.cuh"
 #include "kernels/pooling.h"
 #include "kernels/register.h"
