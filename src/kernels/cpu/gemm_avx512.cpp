@@ -1,9 +1,10 @@
 // AVX-512F microkernels of the CPU GEMM (kernels/cpu/gemm_kernels.h), compiled for AVX-512 by
 // function attribute and only called when the CPU has it (kernels/cpu_isa.h).
 //
-// 32 zmm registers: float32 tile 14 x 32 (14 rows x 2 vectors of 16 = 28 accumulators, 2 for
-// the B row, 1 for the broadcast A value: 31); float64 the same shape, 14 x 16. Block sizes:
-// docs/cpu_gemm.md.
+// 32 zmm registers: float32 tile 8 x 48 (8 rows x 3 vectors of 16 = 24 accumulators, 3 for the
+// B row, 1 for the broadcast A value: 28); float64 the same shape, 8 x 24. The narrower
+// instantiations (1 or 2 of the 3 vectors) take a last strip of C with few columns. Block sizes
+// and the choice of tile: docs/cpu_gemm.md.
 #include "kernels/cpu/gemm_kernels.h"
 
 #if defined(__x86_64__)
