@@ -124,3 +124,23 @@ TEST_CASE("ResNet inference forward (fused conv + batch norm) equals the graph-r
     CHECK(inference.to_vector() == graph.to_vector());
   }
 }
+
+TEST_SUITE("cuda") {
+  TEST_CASE("conv2d_batch_norm_eval_forward on cuda (the two ops there) matches the cpu") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    std::mt19937_64 rng(31);
+    Conv2dOptions opt;
+    opt.stride = 2;
+    opt.padding = 1;
+    const Tensor x = Tensor::randn({2, 16, 21, 19}, rng);
+    const Tensor w = Tensor::randn({24, 16, 3, 3}, rng);
+    const Tensor g = Tensor::randn({24}, rng), b = Tensor::randn({24}, rng);
+    const Tensor m = Tensor::randn({24}, rng), v = positive({24}, rng, DType::f32);
+    const Tensor res = Tensor::randn({2, 24, 11, 10}, rng);
+    const Tensor cpu = conv2d_batch_norm_eval_forward(x, w, opt, g, b, m, v, 1e-5, {res, true});
+    auto on = [](const Tensor& t) { return t.to(Device::cuda); };
+    const Tensor gpu = conv2d_batch_norm_eval_forward(on(x), on(w), opt, on(g), on(b), on(m),
+                                                      on(v), 1e-5, {on(res), true});
+    check_close(gpu.to(Device::cpu).to_vector(), cpu.to_vector(), 1e-4, 1e-4);
+  }
+}
