@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 #if defined(__SSE2__)
-#include <xmmintrin.h>
+#include <pmmintrin.h>  // _MM_DENORMALS_ZERO_ON (and, through it, xmmintrin.h)
 #endif
 
 #include "commands.h"
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   }
 #if defined(__SSE2__)
   if (denormals == nullptr || std::strcmp(denormals, "flush") == 0)
-    _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON | 0x0040);  // FTZ | DAZ
+    _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON);
 #endif
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_usage(argc < 2 ? stderr : stdout);

@@ -72,12 +72,12 @@ struct BatchNormEpilogue {
   bool relu = false;  // then max(., 0), NaN kept as relu() keeps it
 };
 
-// The forward with no graph; fills *saved when given. Moves the running buffers in training.
 // The checks batch_norm_forward makes of its arguments (one-line errors naming what is wrong);
 // x is only looked at for its shape, dtype and device.
 void check_batch_norm_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias,
                              const Tensor& running_mean, const Tensor& running_var, bool training,
                              double eps, const Tensor& residual);
+// The forward with no graph; fills *saved when given. Moves the running buffers in training.
 Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                           const Tensor& running_mean, const Tensor& running_var, bool training,
                           double momentum, double eps, BatchNormSaved* saved,
