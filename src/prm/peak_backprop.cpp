@@ -96,11 +96,10 @@ BackwardOverrides excitation_backprop_overrides(const Tensor& root) {
     if (!defer) return batch_norm_node_backward(s, g);
     const Tensor d = s.saved.relu_out.defined() ? relu_backward(g, s.saved.relu_out) : g;
     state->scales[&s.producer->saved] = batch_norm_eval_scale(s.weight, s.saved);
-    std::vector<Tensor> grads{d};
-    if (s.weight.defined()) grads.push_back(Tensor());
-    if (s.has_bias) grads.push_back(Tensor());
-    if (s.saved.residual) grads.push_back(d);
-    return grads;
+    BatchNormGrads grads;
+    grads.dx = d;
+    if (s.saved.residual) grads.dresidual = d;
+    return batch_norm_node_grads(s, grads);
   };
   BackwardOverrides rules{{"conv2d", conv}};
   for (const char* name :

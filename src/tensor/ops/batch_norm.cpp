@@ -215,13 +215,18 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias,
   return out;
 }
 
-std::vector<Tensor> batch_norm_node_backward(const BatchNormNodeSaved& node, const Tensor& g) {
-  BatchNormGrads d = batch_norm_backward(g, node.x, node.weight, node.saved, node.param_grads);
+std::vector<Tensor> batch_norm_node_grads(const BatchNormNodeSaved& node,
+                                          const BatchNormGrads& d) {
   std::vector<Tensor> grads{d.dx};
   if (node.weight.defined()) grads.push_back(d.dweight);
   if (node.has_bias) grads.push_back(d.dbias);
   if (node.saved.residual) grads.push_back(d.dresidual);
   return grads;
+}
+
+std::vector<Tensor> batch_norm_node_backward(const BatchNormNodeSaved& node, const Tensor& g) {
+  return batch_norm_node_grads(
+      node, batch_norm_backward(g, node.x, node.weight, node.saved, node.param_grads));
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,

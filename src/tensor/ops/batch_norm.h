@@ -109,6 +109,9 @@ struct BatchNormNodeSaved {
 };
 // The node's own backward: the gradients of its inputs {x, weight?, bias?, residual?}.
 std::vector<Tensor> batch_norm_node_backward(const BatchNormNodeSaved& node, const Tensor& g);
+// `d` in that order, the node's inputs' (for a rule standing in for the node's backward).
+std::vector<Tensor> batch_norm_node_grads(const BatchNormNodeSaved& node,
+                                          const BatchNormGrads& d);
 // Eval mode's per-channel factor of dx = d ⊙ scale: weight * invstd [C] (invstd alone without
 // weight), the tensor batch_norm_backward multiplies K batched cotangents by.
 Tensor batch_norm_eval_scale(const Tensor& weight, const BatchNormSaved& saved);
