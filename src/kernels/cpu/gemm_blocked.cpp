@@ -85,19 +85,28 @@ const GemmMicroKernel<T>& kernel_for(CpuIsa isa) {
 
 // rows x kc of op(A) (A already offset to the block's first row and k) into MR-row strips:
 // strip s holds a[k * MR + i] = op(A)(s * MR + i, k), zero for rows past `rows`.
+// kc memory rows of src (row stride ld), `width` elements of each, into kW-wide strips: strip s
+// holds dst[k * kW + j] = src[k * ld + s * kW + j], zero past `width`. Each memory row is walked
+// across all strips (op(A) transposed into MR-row strips, op(B) as it lies into NR-column ones).
+template <int kW, typename T>
+void pack_rows_into_strips(T* dst, const T* src, int64_t ld, int64_t width, int64_t kc) {
+  const int64_t full = width / kW;  // whole strips
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* from = src + k * ld;
+    T* d = dst + k * kW;
+    for (int64_t s = 0; s < full; ++s, from += kW, d += kc * kW)
+      std::memcpy(d, from, sizeof(T) * kW);  // a few vector moves (a per-element loop of the
+                                             // transposed-A packing had stayed scalar)
+    const int64_t n = width - full * kW;
+    if (n > 0)
+      for (int j = 0; j < kW; ++j) d[j] = j < n ? from[j] : T(0);
+  }
+}
+
 template <int kMR, typename T>
 void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc) {
-  if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: walk memory row k across all strips
-    const int64_t full = rows / kMR;  // whole strips
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = A + k * lda;
-      T* d = dst + k * kMR;
-      for (int64_t s = 0; s < full; ++s, src += kMR, d += kc * kMR)
-        std::memcpy(d, src, sizeof(T) * kMR);  // a vector move or two, where a loop was scalar
-      const int64_t n = rows - full * kMR;
-      if (n > 0)
-        for (int i = 0; i < kMR; ++i) d[i] = i < n ? src[i] : T(0);
-    }
+  if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: memory row k is the strips' k-th column
+    pack_rows_into_strips<kMR>(dst, A, lda, rows, kc);
     return;
   }
   for (int64_t r0 = 0; r0 < rows; r0 += kMR, dst += kc * kMR) {
@@ -117,17 +126,8 @@ void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, i
 // b[k * NR + j] = op(B)(k, s * NR + j), zero for columns past `cols`.
 template <int kNR, typename T>
 void pack_b_fixed(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc) {
-  const int64_t full = cols / kNR;  // whole strips
-  if (!trans_b) {  // op(B)(k, j) = B[k * ldb + j]: walk memory row k across all strips
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = B + k * ldb;
-      T* d = dst + k * kNR;
-      for (int64_t s = 0; s < full; ++s, src += kNR, d += kc * kNR)
-        for (int j = 0; j < kNR; ++j) d[j] = src[j];
-      const int64_t n = cols - full * kNR;
-      if (n > 0)
-        for (int j = 0; j < kNR; ++j) d[j] = j < n ? src[j] : T(0);
-    }
+  if (!trans_b) {  // op(B)(k, j) = B[k * ldb + j]: memory row k is the strips' row k
+    pack_rows_into_strips<kNR>(dst, B, ldb, cols, kc);
     return;
   }
   // op(B)(k, j) = B[j * ldb + k]: memory row j is op(B)'s column j. Each one is read along k
