@@ -54,33 +54,30 @@ struct F64x8 {
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
 };
 
-constexpr int kRowsF32 = 8, kRowsF64 = 8;
+// The 8 x 3-vector tile and its 1- and 2-vector narrowings (a last strip of C with few
+// columns), with the cache blocks for V's element type: MC = 84 strips of A; NC = 4080.
+template <class V>
+GemmMicroKernel<typename V::T> avx512_kernel(int64_t KC) {
+  constexpr int kRows = 8, L = V::kLanes;
+  return {kRows,
+          3 * L,
+          kRows * 84,
+          KC,
+          4080,
+          &tile_kernel<V, kRows, 3>,
+          {&tile_kernel<V, kRows, 1, 3>, &tile_kernel<V, kRows, 2, 3>},
+          {L, 2 * L}};
+}
 
 }  // namespace
 
 const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
-  static const GemmMicroKernel<float> k{kRowsF32,
-                                        48,
-                                        8 * 84,
-                                        256,
-                                        4080,
-                                        &tile_kernel<F32x16, kRowsF32, 3>,
-                                        {&tile_kernel<F32x16, kRowsF32, 1, 3>,
-                                         &tile_kernel<F32x16, kRowsF32, 2, 3>},
-                                        {16, 32}};
+  static const GemmMicroKernel<float> k = avx512_kernel<F32x16>(256);
   return k;
 }
 
 const GemmMicroKernel<double>& gemm_kernel_avx512_f64() {
-  static const GemmMicroKernel<double> k{kRowsF64,
-                                         24,
-                                         8 * 84,
-                                         192,
-                                         4080,
-                                         &tile_kernel<F64x8, kRowsF64, 3>,
-                                         {&tile_kernel<F64x8, kRowsF64, 1, 3>,
-                                          &tile_kernel<F64x8, kRowsF64, 2, 3>},
-                                         {8, 16}};
+  static const GemmMicroKernel<double> k = avx512_kernel<F64x8>(192);
   return k;
 }
 
