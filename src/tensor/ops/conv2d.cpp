@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "kernels/batch_norm.h"
+#include "kernels/batch_norm_math.h"
 #include "kernels/cpu/conv_pack.h"
 #include "kernels/elementwise.h"
 #include "kernels/excitation.h"
@@ -389,9 +390,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 namespace {
 
 // BatchNormApply's element on a tile of the convolution's output (rows = channels i0 .., columns
-// = pixels j0 .. of one image): the same operations in the same order as batch_norm_apply_one
-// then batch_norm_epilogue_one, with which parts are present as template flags so that each
-// row is one loop without tests, which the compiler vectorises.
+// = pixels j0 .. of one image): batch_norm_apply_one then batch_norm_epilogue_one, with which
+// parts are present as template flags (null pointers the compiler sees), so that each row is
+// one loop without tests, which the compiler vectorises.
 template <typename T>
 using BnTileFn = void (*)(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
                           const T* mean, const T* invstd, const T* weight, const T* bias,
@@ -403,19 +404,15 @@ void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t co
              int64_t residual_rows, int64_t P) {
   constexpr bool kWeight = kFlags & 1, kBias = kFlags & 2, kResidual = kFlags & 4,
                  kRelu = kFlags & 8;
+  const T* w = kWeight ? weight : nullptr;
+  const T* b = kBias ? bias : nullptr;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t ch = i0 + r;
     const T m = mean[ch], s = invstd[ch];
-    const T g = kWeight ? weight[ch] : T(1), b = kBias ? bias[ch] : T(0);
     T* __restrict row = c + r * ldc;
     const T* __restrict add = kResidual ? residual + ch * P + j0 : nullptr;
-    for (int64_t j = 0; j < cols; ++j) {
-      const T xhat = (row[j] - m) * s;
-      const T scaled = kWeight ? xhat * g : xhat;
-      const T bn = kBias ? scaled + b : scaled;
-      const T z = kResidual ? bn + add[j] : bn;
-      row[j] = kRelu ? unary_apply(UnaryOp::relu, z, T(0)) : z;
-    }
+    for (int64_t j = 0; j < cols; ++j)
+      row[j] = batch_norm_epilogue_one(batch_norm_apply_one(row[j], m, s, w, b, ch), add, kRelu, j);
   }
   // The residual lies in memory, not in cache like the tile: ask for the rows of the tile the
   // GEMM does next (the next MR rows, same columns), so that they arrive while it computes.
