@@ -76,7 +76,8 @@ void gemm_blocked_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, T alph
 template <typename T>
 using GemmEpilogue =
     std::function<void(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols)>;
-// gemm_blocked and gemm_blocked_packed_b with an epilogue on C (the same products, then it).
+// gemm_blocked and gemm_blocked_packed_b with an epilogue on C (the same products, then it; an
+// empty epilogue is none).
 template <typename T>
 void gemm_blocked_epilogue(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                            const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,

@@ -351,7 +351,7 @@ void gemm_blocked_epilogue(bool trans_a, bool trans_b, int64_t M, int64_t N, int
                            const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                            int64_t ldc, const GemmEpilogue<T>& epilogue) {
   Operands op{trans_a, trans_b, K, A, lda, B, ldb, C, ldc};
-  op.epilogue = &epilogue;
+  op.epilogue = epilogue ? &epilogue : nullptr;
   gemm_entry(op, M, N, alpha, beta);
 }
 
@@ -361,7 +361,7 @@ void gemm_blocked_packed_b_epilogue(bool trans_a, int64_t M, int64_t N, int64_t 
                                     T* C, int64_t ldc, const GemmEpilogue<T>& epilogue) {
   Operands op{trans_a, false, K, A, lda, nullptr, 0, C, ldc};
   op.pack_b_fn = &pack_b;
-  op.epilogue = &epilogue;
+  op.epilogue = epilogue ? &epilogue : nullptr;
   gemm_entry(op, M, N, alpha, beta);
 }
 

@@ -119,6 +119,23 @@ void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t
 // On the CPU with our GEMM, col_n is never written: the GEMM packs its blocks of B straight from
 // the image (implicit im2col, kernels/cpu/conv_pack.h), the same values in the same order, so
 // the same result bit for bit, without writing and re-reading a [K, P] matrix per image.
+// One image's forward on our CPU GEMM: op(B) packed straight from the image (implicit im2col),
+// or the image itself for a 1x1 window; `epilogue` (none when empty) on each finished tile.
+template <typename T>
+void forward_image_cpu(T* y, const T* x, const T* w, const ConvDims& d,
+                       const cpu::GemmEpilogue<T>& epilogue) {
+  const int64_t K = d.col_rows(), P = d.pixels();
+  if (d.win.is_pointwise()) {
+    cpu::gemm_blocked_epilogue(false, false, d.O, P, K, T(1), w, K, x, P, T(0), y, P, epilogue);
+    return;
+  }
+  const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                     int NR) {
+    cpu::pack_im2col_block(dst, x, d.H, d.W, d.win, k0, kc, j0, nc, NR);
+  };
+  cpu::gemm_blocked_packed_b_epilogue(false, d.O, P, K, T(1), w, K, pack, T(0), y, P, epilogue);
+}
+
 template <typename T>
 void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d) {
   const int64_t K = d.col_rows(), P = d.pixels();
@@ -130,13 +147,8 @@ void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d)
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
-    if (implicit) {
-      const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                                         int NR) {
-        cpu::pack_im2col_block(dst, cols, d.H, d.W, d.win, k0, kc, j0, nc, NR);
-      };
-      cpu::gemm_blocked_packed_b(false, d.O, P, K, T(1), w, K, pack, T(0), y + n0 * d.y_image(),
-                                 P);
+    if (implicit) {  // chunk = 1
+      forward_image_cpu(y + n0 * d.y_image(), cols, w, d, cpu::GemmEpilogue<T>());
       continue;
     }
     if (!pointwise) {
@@ -486,15 +498,7 @@ Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
                                           int64_t rows, int64_t cols) {
         tile(c, ldc, i0, j0, rows, cols, mean, inv, bw, bb, res_n, d.O, P);
       };
-      if (d.win.is_pointwise()) {
-        cpu::gemm_blocked_epilogue(false, false, d.O, P, K, T(1), w, K, xn, P, T(0), yn, P, bn);
-      } else {
-        const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0,
-                                           int64_t nc, int NR) {
-          cpu::pack_im2col_block(dst, xn, d.H, d.W, d.win, k0, kc, j0, nc, NR);
-        };
-        cpu::gemm_blocked_packed_b_epilogue(false, d.O, P, K, T(1), w, K, pack, T(0), yn, P, bn);
-      }
+      forward_image_cpu(yn, xn, w, d, bn);
     }
   });
   return y;
