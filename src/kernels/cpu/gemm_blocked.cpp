@@ -213,6 +213,10 @@ struct Operands {
 };
 
 // One thread's region of C: rows [m0, m1) x columns [n0, n1), all of K.
+// Below, a region whose rows are one A block packs B a panel of about kPanelBytes at a time
+// (columns of op(B), whole strips): small enough for the core's L2 beside the A block, wide
+// enough that packing reads op(B)'s rows in runs of a few hundred columns.
+constexpr int64_t kPanelBytes = 1 << 20;
 template <typename T>
 void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T beta, int64_t m0,
                  int64_t m1, int64_t n0, int64_t n1) {
@@ -227,37 +231,65 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
   T* packed_b = static_cast<T*>(gemm_scratch(0, sizeof(T) * kc_max * nc_max));
   T* packed_a = static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
   const GemmEpilogue<T>* epilogue = static_cast<const GemmEpilogue<T>*>(op.epilogue);
+  // Columns [j0, j0 + nc) of op(B)'s rows [pc, pc + kc) into NR-column strips at dst.
+  auto pack_b_block = [&](T* dst, int64_t pc, int64_t kc, int64_t j0, int64_t nc) {
+    if (op.pack_b_fn != nullptr)
+      (*static_cast<const GemmPackB<T>*>(op.pack_b_fn))(dst, pc, kc, j0, nc, NR);
+    else
+      pack_b(dst, op.trans_b ? B + j0 * op.ldb + pc : B + pc * op.ldb + j0, op.ldb, op.trans_b,
+             nc, kc, NR);
+  };
+  // The MR x NR tile at (ic + ir, jc + jr) from strip ir of the packed A block and the B strip b.
+  auto tile = [&](int64_t ic, int64_t mc, int64_t ir, int64_t jc, int64_t nc, int64_t jr,
+                  const T* b, int64_t pc, int64_t kc) {
+    const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+    const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+    T* c = C + (ic + ir) * op.ldc + jc + jr;
+    auto run = uk.run;  // a narrower kernel for a last strip with few columns
+    for (int v = 0; v < 2 && cols < NR; ++v)
+      if (uk.narrow_run[v] != nullptr && cols <= uk.narrow_cols[v]) {
+        run = uk.narrow_run[v];
+        break;
+      }
+    const T beta_here = pc == 0 ? beta : T(1);  // later K slices add to the first
+    run(kc, packed_a + ir * kc, b, alpha, beta_here, c, op.ldc, rows, cols);
+    if (epilogue != nullptr && pc + kc >= K) (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
+  };
+  if (m1 - m0 <= uk.MC) {
+    // The region's rows are one A block, so each B strip serves that block only, right after it
+    // is packed: pack strip by strip, and the strip goes from the packing to the microkernel in
+    // L1 instead of a whole KC x NC panel going out to L3 and back (and the A block is packed
+    // once per K slice, not once per NC panel). The same tiles and the same K slices in the same
+    // order as below, so the same sums.
+    const int64_t mc = m1 - m0;
+    for (int64_t pc = 0; pc < K; pc += uk.KC) {
+      const int64_t kc = std::min(uk.KC, K - pc);
+      pack_a(packed_a, op.trans_a ? A + pc * op.lda + m0 : A + m0 * op.lda + pc, op.lda,
+             op.trans_a, mc, kc, MR);
+      const int64_t panel =  // whole strips, within the packing buffer (nc_max columns)
+          std::min(nc_max, std::max<int64_t>(1, kPanelBytes / (sizeof(T) * kc * NR)) * NR);
+      for (int64_t jp = 0; jp < n1 - n0; jp += panel) {
+        const int64_t np = std::min(panel, n1 - n0 - jp);
+        pack_b_block(packed_b, pc, kc, n0 + jp, np);
+        for (int64_t jr = 0; jr < np; jr += NR)
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            tile(m0, mc, ir, n0, n1 - n0, jp + jr, packed_b + jr * kc, pc, kc);
+      }
+    }
+    return;
+  }
   for (int64_t jc = n0; jc < n1; jc += uk.NC) {
     const int64_t nc = std::min(uk.NC, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
-      const T beta_here = pc == 0 ? beta : T(1);  // later K slices add to the first
-      if (op.pack_b_fn != nullptr)
-        (*static_cast<const GemmPackB<T>*>(op.pack_b_fn))(packed_b, pc, kc, jc, nc, NR);
-      else
-        pack_b(packed_b, op.trans_b ? B + jc * op.ldb + pc : B + pc * op.ldb + jc, op.ldb,
-               op.trans_b, nc, kc, NR);
+      pack_b_block(packed_b, pc, kc, jc, nc);
       for (int64_t ic = m0; ic < m1; ic += uk.MC) {
         const int64_t mc = std::min(uk.MC, m1 - ic);
         pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
                op.trans_a, mc, kc, MR);
-        const bool last_slice = pc + kc >= K;
-        auto tile = [&](int64_t jr, int64_t ir) {
-          const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-          const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
-          T* c = C + (ic + ir) * op.ldc + jc + jr;
-          auto run = uk.run;  // a narrower kernel for a last strip with few columns
-          for (int v = 0; v < 2 && cols < NR; ++v)
-            if (uk.narrow_run[v] != nullptr && cols <= uk.narrow_cols[v]) {
-              run = uk.narrow_run[v];
-              break;
-            }
-          run(kc, packed_a + ir * kc, packed_b + jr * kc, alpha, beta_here, c, op.ldc, rows, cols);
-          if (epilogue != nullptr && last_slice)
-            (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
-        };
         for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
-          for (int64_t ir = 0; ir < mc; ir += MR) tile(jr, ir);  // ... against the A block
+          for (int64_t ir = 0; ir < mc; ir += MR)  // ... against the A block
+            tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
       }
     }
   }
