@@ -40,6 +40,31 @@
 
 namespace prm {
 
+// BatchNormApply's and BatchNormBackwardInput's step on the elements [i0, i1) of one plane of
+// channel c (shared with the CPU's one-sweep training kernels below).
+template <typename T>
+PRM_HD void batch_norm_apply_run(T* out, const T* inp, const T* mean, const T* invstd,
+                                 const T* weight, const T* bias, const T* residual, bool relu,
+                                 int64_t c, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i)
+    out[i] = batch_norm_epilogue_one(
+        batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c), residual, relu, i);
+}
+
+template <typename T>
+PRM_HD void batch_norm_backward_input_run(T* dinp, T* dres, const T* dout, const T* relu_out,
+                                          const T* inp, const T* mean, const T* invstd,
+                                          const T* weight, const T* sum_dout,
+                                          const T* sum_dout_xhat, bool training, int64_t M,
+                                          int64_t c, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i) {
+    const T d = batch_norm_gated_grad(dout[i], relu_out, i);
+    if (dres != nullptr) dres[i] = d;
+    dinp[i] = batch_norm_backward_input_one(d, inp[i], mean[c], invstd[c], weight, sum_dout[c],
+                                            sum_dout_xhat[c], training, M, c);
+  }
+}
+
 template <class Loop>
 struct BatchNormStats {  // one body per device
   template <typename T>
@@ -71,10 +96,8 @@ struct BatchNormApply {
                   const T* bias, const T* residual, bool relu, int64_t N, int64_t C,
                   int64_t HW) {
     Loop::for_each_run(N * C, HW, PRM_LAMBDA(int64_t plane, int64_t begin, int64_t end) {
-      const int64_t c = plane % C, base = plane * HW;
-      for (int64_t i = base + begin; i < base + end; ++i)
-        out[i] = batch_norm_epilogue_one(
-            batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c), residual, relu, i);
+      batch_norm_apply_run(out, inp, mean, invstd, weight, bias, residual, relu, plane % C,
+                           plane * HW + begin, plane * HW + end);
     });
   }
 };
@@ -87,15 +110,28 @@ struct BatchNormBackwardInput {
                   const T* sum_dout_xhat, bool training, int64_t N, int64_t C, int64_t HW,
                   int64_t M) {
     Loop::for_each_run(N * C, HW, PRM_LAMBDA(int64_t plane, int64_t begin, int64_t end) {
-      const int64_t c = plane % C, base = plane * HW;
-      for (int64_t i = base + begin; i < base + end; ++i) {
-        const T d = batch_norm_gated_grad(dout[i], relu_out, i);
-        if (dres != nullptr) dres[i] = d;
-        dinp[i] = batch_norm_backward_input_one(d, inp[i], mean[c], invstd[c], weight,
-                                                sum_dout[c], sum_dout_xhat[c], training, M, c);
-      }
+      batch_norm_backward_input_run(dinp, dres, dout, relu_out, inp, mean, invstd, weight,
+                                    sum_dout, sum_dout_xhat, training, M, plane % C,
+                                    plane * HW + begin, plane * HW + end);
     });
   }
 };
+
+// The CPU's training-mode batch norm, one channel at a time (each thread takes whole channels):
+// the forward takes the channel's statistics, finalizes them and applies them while its planes
+// are still in the core's caches; the backward takes the channel's two sums, then its dinp.
+// The same per-element steps and the same per-channel sums as the kernels above in turn (so the
+// same bits), with the activations read from memory once instead of twice.
+namespace cpu {
+template <typename T>
+void batch_norm_train_forward(T* out, T* mean, T* var, T* invstd, T* running_mean,
+                              T* running_var, const T* inp, const T* weight, const T* bias,
+                              const T* residual, bool relu, int64_t N, int64_t C, int64_t HW,
+                              double momentum, double eps);
+template <typename T>
+void batch_norm_train_backward(T* dinp, T* dres, T* sum_dout, T* sum_dout_xhat, const T* dout,
+                               const T* relu_out, const T* inp, const T* mean, const T* invstd,
+                               const T* weight, int64_t N, int64_t C, int64_t HW);
+}  // namespace cpu
 
 }  // namespace prm

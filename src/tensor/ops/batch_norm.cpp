@@ -75,7 +75,16 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
     scalar_t* rm = ptr_or_null<scalar_t>(running_mean);
     scalar_t* rv = ptr_or_null<scalar_t>(running_var);
     scalar_t* s = invstd.data<scalar_t>();
-    if (training) {
+    if (training && dev == Device::cpu && !group) {
+      // The three steps below in one sweep over the channels (kernels/batch_norm.h).
+      mean = Tensor::empty({C}, x.dtype(), dev);
+      Tensor var = Tensor::empty({C}, x.dtype(), dev);
+      cpu::batch_norm_train_forward(out.data<scalar_t>(), mean.data<scalar_t>(),
+                                    var.data<scalar_t>(), s, rm, rv, x.data<scalar_t>(),
+                                    ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias),
+                                    ptr_or_null<scalar_t>(res), epilogue.relu, N, C, HW,
+                                    momentum, eps);
+    } else if (training) {
       mean = Tensor::empty({C}, x.dtype(), dev);
       Tensor var = Tensor::empty({C}, x.dtype(), dev);
       scalar_t *m = mean.data<scalar_t>(), *v = var.data<scalar_t>();
@@ -103,10 +112,12 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
       launch<BatchNormFinalize, scalar_t>(dev, s, no_update, no_update, rm, rv, C, M, momentum,
                                           eps);
     }
-    launch<BatchNormApply, scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(),
-                                     mean.data<scalar_t>(), s, ptr_or_null<scalar_t>(weight),
-                                     ptr_or_null<scalar_t>(bias), ptr_or_null<scalar_t>(res),
-                                     epilogue.relu, N, C, HW);
+    if (!training || dev != Device::cpu || group) {
+      launch<BatchNormApply, scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(),
+                                       mean.data<scalar_t>(), s, ptr_or_null<scalar_t>(weight),
+                                       ptr_or_null<scalar_t>(bias), ptr_or_null<scalar_t>(res),
+                                       epilogue.relu, N, C, HW);
+    }
   });
   if (saved) {
     *saved = {mean, invstd, training, group, M_group,
@@ -151,24 +162,31 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
     const scalar_t *gp = g.data<scalar_t>(), *in = x.data<scalar_t>(),
                    *m = saved.mean.data<scalar_t>(), *s = saved.invstd.data<scalar_t>();
     const scalar_t* gate = ptr_or_null<scalar_t>(saved.relu_out);
-    if (sums) {
-      launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, gate, in, m, s, N, C, HW);
+    if (saved.training && !saved.group && dev == Device::cpu) {
+      // The two launches below in one sweep over the channels (kernels/batch_norm.h).
+      cpu::batch_norm_train_backward(grads.dx.data<scalar_t>(),
+                                     ptr_or_null<scalar_t>(grads.dresidual), sg, sgx, gp, gate,
+                                     in, m, s, ptr_or_null<scalar_t>(weight), N, C, HW);
+    } else {
+      if (sums) {
+        launch<BatchNormBackwardReduce, scalar_t>(dev, sg, sgx, gp, gate, in, m, s, N, C, HW);
+      }
+      int64_t M = N * HW;
+      Tensor group_sums;  // synchronised: [sum g, sum g * xhat] over the group, for dx only
+      if (saved.training && saved.group) {
+        group_sums = Tensor::empty({2 * C}, x.dtype(), dev);
+        scalar_t* both = group_sums.data<scalar_t>();
+        device_copy(both, dev, sg, dev, sizeof(scalar_t) * C);
+        device_copy(both + C, dev, sgx, dev, sizeof(scalar_t) * C);
+        saved.group->sum(group_sums);
+        sg = both;
+        sgx = both + C;
+        M = saved.group_values;
+      }
+      launch<BatchNormBackwardInput, scalar_t>(
+          dev, grads.dx.data<scalar_t>(), ptr_or_null<scalar_t>(grads.dresidual), gp, gate, in, m,
+          s, ptr_or_null<scalar_t>(weight), sg, sgx, saved.training, N, C, HW, M);
     }
-    int64_t M = N * HW;
-    Tensor group_sums;  // synchronised: [sum g, sum g * xhat] over the group, for dx only
-    if (saved.training && saved.group) {
-      group_sums = Tensor::empty({2 * C}, x.dtype(), dev);
-      scalar_t* both = group_sums.data<scalar_t>();
-      device_copy(both, dev, sg, dev, sizeof(scalar_t) * C);
-      device_copy(both + C, dev, sgx, dev, sizeof(scalar_t) * C);
-      saved.group->sum(group_sums);
-      sg = both;
-      sgx = both + C;
-      M = saved.group_values;
-    }
-    launch<BatchNormBackwardInput, scalar_t>(
-        dev, grads.dx.data<scalar_t>(), ptr_or_null<scalar_t>(grads.dresidual), gp, gate, in, m,
-        s, ptr_or_null<scalar_t>(weight), sg, sgx, saved.training, N, C, HW, M);
   });
   // A placeholder's output depends on the group's statistics, so the formula gives it a nonzero
   // dx even with g = 0; but it stands for no sample, and its input gradient must not reach the
