@@ -1,5 +1,6 @@
 // SGD against steps computed by hand (the torch.optim.SGD rule written out in the comments), and
 // the CUDA update kernel against the CPU one.
+#include <cstring>
 #include <random>
 
 #include "helpers.h"
@@ -88,6 +89,56 @@ TEST_CASE("sgd: dampening and nesterov") {
   set_grad(q, {4});
   nesterov.step();
   check_close(q, {-9.5}, 1e-15, 0);
+}
+
+TEST_CASE("sgd: a long parameter, every setting, three steps: torch's rule in a plain loop, bit "
+          "for bit") {
+  // 10007 values: several of the CPU kernel's blocks of 4096 and a tail that is no whole vector.
+  // The expected values come from torch 1.13's _single_tensor_sgd rule written out below in the
+  // parameter's own type, operation by operation (the build does not contract to FMAs).
+  const int64_t n = 10007;
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> p0(n), grads[3];
+  for (float& v : p0) v = u(rng);
+  for (auto& g : grads) {
+    g.resize(n);
+    for (float& v : g) v = u(rng);
+  }
+  struct Setting {
+    double momentum, dampening, weight_decay;
+    bool nesterov;
+  };
+  for (const Setting& st : {Setting{0.9, 0.0, 1e-4, false}, Setting{0.9, 0.0, 0.0, true},
+                            Setting{0.0, 0.0, 5e-4, false}, Setting{0.5, 0.25, 1e-3, false},
+                            Setting{0.5, 0.0, 1e-3, true}}) {
+    CAPTURE(st.momentum);
+    CAPTURE(st.nesterov);
+    const float lr = 0.05f, mom = static_cast<float>(st.momentum),
+                damp = static_cast<float>(st.dampening), wd = static_cast<float>(st.weight_decay);
+    std::vector<float> want = p0, buf(n);
+    Tensor p = Tensor::from_vector(std::vector<double>(p0.begin(), p0.end()), {n}, DType::f32);
+    p.set_requires_grad(true);
+    SGD opt({p}, SGDOptions{0.05, st.momentum, st.dampening, st.weight_decay, st.nesterov});
+    for (int step = 0; step < 3; ++step) {
+      for (int64_t i = 0; i < n; ++i) {
+        float d = grads[step][i];
+        if (wd != 0.0f) d = d + wd * want[i];
+        if (mom != 0.0f) {
+          buf[i] = step == 0 ? d : mom * buf[i] + (1.0f - damp) * d;
+          d = st.nesterov ? d + mom * buf[i] : buf[i];
+        }
+        want[i] = want[i] - lr * d;
+      }
+      p.set_grad(Tensor::from_vector(std::vector<double>(grads[step].begin(), grads[step].end()),
+                                     {n}, DType::f32));
+      opt.step();
+    }
+    const float* got = p.data<float>();
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) differ += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    CHECK(differ == 0);
+  }
 }
 
 TEST_CASE("sgd: bad arguments") {
