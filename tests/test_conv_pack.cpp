@@ -88,31 +88,50 @@ TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip lay
         REQUIRE(got == want);
       }
     }
-    // The transposed matrix (the weight gradient's operand), blocks of pixels x taps.
-    for (int NR : {8, 16, 48}) {
+    // The transposed matrix (the weight gradient's operand), blocks of pixels x taps, in double
+    // and in float (whose packing takes four pixels at a time where their windows are inside).
+    const std::vector<float> x32(x.begin(), x.end());
+    auto transposed_trial = [&](auto zero, const auto& xs, int NR) {
+      using T = decltype(zero);
+      const int64_t p0 = static_cast<int64_t>(rng() % P);
+      const int64_t pc = 1 + static_cast<int64_t>(rng() % (P - p0));
+      const int64_t t0 = static_cast<int64_t>(rng() % K);
+      const int64_t tn = 1 + static_cast<int64_t>(rng() % (K - t0));
+      const int64_t strips = (tn + NR - 1) / NR;
+      std::vector<T> got(strips * pc * NR, T(-7));
+      cpu::pack_im2col_block_transposed(got.data(), xs.data(), sh.H, sh.W, sh.win, p0, pc, t0,
+                                        tn, NR);
+      std::vector<T> want(got.size());
+      for (int64_t s = 0; s < strips; ++s)
+        for (int64_t pp = 0; pp < pc; ++pp)
+          for (int jj = 0; jj < NR; ++jj) {
+            const int64_t t = s * NR + jj;
+            want[(s * pc + pp) * NR + jj] =
+                t < tn ? static_cast<T>(col[(t0 + t) * P + p0 + pp]) : T(0);
+          }
+      CAPTURE(sizeof(T));
+      CAPTURE(NR);
+      CAPTURE(p0);
+      CAPTURE(pc);
+      CAPTURE(t0);
+      CAPTURE(tn);
+      REQUIRE(got == want);
+    };
+    for (int NR : {8, 16, 48})
       for (int trial = 0; trial < 12; ++trial) {
-        const int64_t p0 = static_cast<int64_t>(rng() % P);
-        const int64_t pc = 1 + static_cast<int64_t>(rng() % (P - p0));
-        const int64_t t0 = static_cast<int64_t>(rng() % K);
-        const int64_t tn = 1 + static_cast<int64_t>(rng() % (K - t0));
-        const int64_t strips = (tn + NR - 1) / NR;
-        std::vector<double> got(strips * pc * NR, -7.0);
-        cpu::pack_im2col_block_transposed(got.data(), x.data(), sh.H, sh.W, sh.win, p0, pc, t0,
-                                          tn, NR);
-        std::vector<double> want(got.size());
-        for (int64_t s = 0; s < strips; ++s)
-          for (int64_t pp = 0; pp < pc; ++pp)
-            for (int jj = 0; jj < NR; ++jj) {
-              const int64_t t = s * NR + jj;
-              want[(s * pc + pp) * NR + jj] = t < tn ? col[(t0 + t) * P + p0 + pp] : 0.0;
-            }
-        CAPTURE(NR);
-        CAPTURE(p0);
-        CAPTURE(pc);
-        CAPTURE(t0);
-        CAPTURE(tn);
-        REQUIRE(got == want);
+        transposed_trial(0.0, x, NR);
+        transposed_trial(0.0f, x32, NR);
       }
+    // The whole transposed matrix in one block, float (every pixel, every tap).
+    {
+      const int NR = 48;
+      const int64_t strips = (K + NR - 1) / NR;
+      std::vector<float> got(strips * P * NR, -7.0f);
+      cpu::pack_im2col_block_transposed(got.data(), x32.data(), sh.H, sh.W, sh.win, 0, P, 0, K,
+                                        NR);
+      for (int64_t t = 0; t < K; ++t)
+        for (int64_t p = 0; p < P; ++p)
+          CHECK(got[((t / NR) * P + p) * NR + t % NR] == static_cast<float>(col[t * P + p]));
     }
     // The whole matrix in one block, float.
     std::vector<float> xf(x.begin(), x.end());

@@ -4,7 +4,12 @@
 #include "kernels/elementwise_math.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 namespace prm::cpu {
 
@@ -16,6 +21,44 @@ struct Run {
   int jj0, len;
   int64_t oy, ox0;
 };
+
+// Four pixels (ox .. ox + 3 of one output row, stride s) whose windows lie inside the image,
+// all `width` taps of a transposed strip, then zeros to NR: rows[q * NR + jj] = at[off[jj] +
+// q * s]. For float with stride 1 or 2, four taps at a time: each tap's four pixels are one
+// vector (stride 2: two overlapping loads and a shuffle of the even elements, reading nothing
+// past the fourth pixel's value), and a 4 x 4 transpose in registers turns them into each
+// pixel's four taps, one store each; instead of a scalar load and store per value. Returns
+// false where it does not apply (the caller packs one pixel at a time).
+template <typename T>
+bool pack_four_pixels(T* rows, const T* at, const int64_t* off, int width, int NR, int64_t s) {
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (s != 1 && s != 2) return false;
+    auto pixels = [s](const float* p) {
+      if (s == 1) return _mm_loadu_ps(p);
+      return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 3), _MM_SHUFFLE(3, 1, 2, 0));
+    };
+    int jj = 0;
+    for (; jj + 4 <= width; jj += 4) {
+      __m128 r0 = pixels(at + off[jj]), r1 = pixels(at + off[jj + 1]);
+      __m128 r2 = pixels(at + off[jj + 2]), r3 = pixels(at + off[jj + 3]);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(rows + jj, r0);
+      _mm_storeu_ps(rows + NR + jj, r1);
+      _mm_storeu_ps(rows + 2 * NR + jj, r2);
+      _mm_storeu_ps(rows + 3 * NR + jj, r3);
+    }
+    for (int q = 0; q < 4; ++q) {
+      float* row = rows + q * NR;
+      for (int t = jj; t < width; ++t) row[t] = at[off[t] + q * s];
+      for (int t = width; t < NR; ++t) row[t] = 0.0f;
+    }
+    return true;
+  }
+#endif
+  (void)rows, (void)at, (void)off, (void)width, (void)NR, (void)s;
+  return false;
+}
 
 }  // namespace
 
@@ -112,6 +155,16 @@ void pack_im2col_block_transposed(T* dst, const T* x, int64_t H, int64_t W,
       const bool inside = iy0 - win.pad >= 0 && iy0 - win.pad + reach_y < H &&
                           ix0 - win.pad >= 0 && ix0 - win.pad + reach_x < W;
       const T* at = x + iy0 * W + ix0;
+      if (inside && pp + 4 <= pc && ox + 4 <= Wo && ix0 + 3 * s - win.pad + reach_x < W &&
+          pack_four_pixels(row, at, off, width, NR, s)) {
+        pp += 3;  // four pixels of one output row, all windows inside the image
+        ox += 4;
+        if (ox == Wo) {
+          ox = 0;
+          ++oy;
+        }
+        continue;
+      }
       if (inside) {
         for (int jj = 0; jj < width; ++jj) row[jj] = at[off[jj]];
       } else {
