@@ -123,3 +123,29 @@ TEST_CASE("two gradients meeting at a node are summed into fresh storage, not in
   CHECK(x.grad().to_vector() == std::vector<double>{6, 8});
   CHECK(seed.to_vector() == std::vector<double>{3, 4});
 }
+
+TEST_CASE("a leaf's first gradient is taken when nothing else holds it, copied when shared") {
+  // Taken: scale's backward makes a fresh tensor that only the engine holds; accumulating a
+  // second backward into it in place then changes nothing else.
+  Tensor x = Tensor::from_vector({1, 2}, {2}, DType::f64).set_requires_grad(true);
+  scale(x, 3).backward(Tensor::from_vector({1, 1}, {2}, DType::f64));
+  CHECK(x.grad().to_vector() == std::vector<double>{3, 3});
+  // Shared: plus hands its grad_output (the caller's seed) to both leaves a and b, the same
+  // tensor twice. Each leaf gets its own copy: the seed, and the other leaf's gradient, stay as
+  // they were when one leaf's gradient is accumulated into or written.
+  Tensor a = Tensor::from_vector({1, 2}, {2}, DType::f64).set_requires_grad(true);
+  Tensor b = Tensor::from_vector({5, 6}, {2}, DType::f64).set_requires_grad(true);
+  const Tensor seed = Tensor::from_vector({3, 4}, {2}, DType::f64);
+  plus(a, b).backward(seed, /*retain_graph=*/false);
+  CHECK(a.grad().to_vector() == std::vector<double>{3, 4});
+  CHECK(b.grad().to_vector() == std::vector<double>{3, 4});
+  a.grad().fill_(9);
+  CHECK(b.grad().to_vector() == std::vector<double>{3, 4});
+  CHECK(seed.to_vector() == std::vector<double>{3, 4});
+  // A leaf as the root: the seed is the caller's, so .grad is a copy of it.
+  Tensor r = Tensor::from_vector({1, 1}, {2}, DType::f64).set_requires_grad(true);
+  Tensor s = Tensor::from_vector({7, 8}, {2}, DType::f64);
+  r.backward(s);
+  s.fill_(0);
+  CHECK(r.grad().to_vector() == std::vector<double>{7, 8});
+}
