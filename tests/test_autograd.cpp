@@ -149,3 +149,16 @@ TEST_CASE("a leaf's first gradient is taken when nothing else holds it, copied w
   s.fill_(0);
   CHECK(r.grad().to_vector() == std::vector<double>{7, 8});
 }
+
+TEST_CASE("gradients meeting at a node: summed over a fresh one in place, the shared left alone") {
+  // x2 = scale(x, 1) gets 2g and 3g from two scale nodes, both made by their backwards and held
+  // by nothing else: their sum may overwrite one of them. x's gradient is 5 * seed; the seed,
+  // which plus hands to both of its inputs, is not written.
+  Tensor x = Tensor::from_vector({1, 2}, {2}, DType::f64).set_requires_grad(true);
+  Tensor x2 = scale(x, 1);
+  Tensor y = plus(scale(x2, 2), scale(x2, 3));
+  const Tensor seed = Tensor::from_vector({3, 4}, {2}, DType::f64);
+  y.backward(seed);
+  CHECK(x.grad().to_vector() == std::vector<double>{15, 20});
+  CHECK(seed.to_vector() == std::vector<double>{3, 4});
+}

@@ -21,9 +21,18 @@ void accumulate_into(const Tensor& out, const Tensor& inp) {
   });
 }
 
-// The sum of two gradients meeting at one tensor, in fresh storage (either may be shared).
-Tensor sum_of(const Tensor& a, const Tensor& b) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+// True when this handle is the tensor's only one and no other tensor shares its storage: then
+// nothing else can see a write into it.
+bool unshared(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 && !t.impl().grad_fn;
+}
+
+// The sum of two gradients meeting at one tensor: written over one of them when nothing else
+// holds it (a gradient a backward has just made), else into fresh storage (either may be shared:
+// a backward may return its grad_output, or the caller's seed). The same sum either way.
+Tensor sum_of(Tensor a, Tensor b) {
+  const bool into_a = unshared(a), into_b = !into_a && unshared(b);
+  Tensor out = into_a ? a : into_b ? b : Tensor::empty(a.shape(), a.dtype(), a.device());
   Strides flat;  // one pass: out = a + b (same shape, contiguous)
   flat.ndim = 1;
   flat.size[0] = a.numel();
@@ -76,10 +85,8 @@ void accumulate_leaf(const Tensor& leaf, Tensor grad) {
     accumulate_into(Tensor(impl.grad), grad);
     return;
   }
-  const bool unshared = grad.impl_ptr().use_count() == 1 &&
-                        grad.impl().storage.use_count() == 1 && !grad.impl().grad_fn &&
-                        !grad.impl().requires_grad && !grad.impl().grad;
-  impl.grad = unshared ? grad.impl_ptr() : grad.detach().clone().impl_ptr();
+  const bool take = unshared(grad) && !grad.impl().requires_grad && !grad.impl().grad;
+  impl.grad = take ? grad.impl_ptr() : grad.detach().clone().impl_ptr();
 }
 
 }  // namespace
@@ -196,9 +203,9 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
       if (Node* next = input.grad_fn().get()) {
         auto slot = pending.find(next);
         if (slot == pending.end()) {
-          pending.emplace(next, grads[i]);
+          pending.emplace(next, std::move(grads[i]));
         } else {
-          slot->second = sum_of(slot->second, grads[i]);
+          slot->second = sum_of(std::move(slot->second), std::move(grads[i]));
         }
       } else {
         accumulate_leaf(input, std::move(grads[i]));  // not used again here
