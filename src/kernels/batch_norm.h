@@ -42,13 +42,21 @@ namespace prm {
 
 // BatchNormApply's and BatchNormBackwardInput's step on the elements [i0, i1) of one plane of
 // channel c (shared with the CPU's one-sweep training kernels below).
+// Channel c's values are read into locals first (weight[c] and bias[c] as one-element arrays
+// at index 0, null where the tensor is): the same arithmetic, but the stores of the loop cannot
+// change them, so the compiler keeps them in registers and vectorises the loop (read through
+// the pointers, they were reloaded after every store and the loop ran scalar).
 template <typename T>
 PRM_HD void batch_norm_apply_run(T* out, const T* inp, const T* mean, const T* invstd,
                                  const T* weight, const T* bias, const T* residual, bool relu,
                                  int64_t c, int64_t i0, int64_t i1) {
+  const T m = mean[c], s = invstd[c];
+  const T w[1] = {weight != nullptr ? weight[c] : T(0)}, b[1] = {bias != nullptr ? bias[c] : T(0)};
+  const T* wc = weight != nullptr ? w : nullptr;
+  const T* bc = bias != nullptr ? b : nullptr;
   for (int64_t i = i0; i < i1; ++i)
-    out[i] = batch_norm_epilogue_one(
-        batch_norm_apply_one(inp[i], mean[c], invstd[c], weight, bias, c), residual, relu, i);
+    out[i] = batch_norm_epilogue_one(batch_norm_apply_one(inp[i], m, s, wc, bc, 0), residual,
+                                     relu, i);
 }
 
 template <typename T>
@@ -57,11 +65,13 @@ PRM_HD void batch_norm_backward_input_run(T* dinp, T* dres, const T* dout, const
                                           const T* weight, const T* sum_dout,
                                           const T* sum_dout_xhat, bool training, int64_t M,
                                           int64_t c, int64_t i0, int64_t i1) {
+  const T m = mean[c], s = invstd[c], sd = sum_dout[c], sdx = sum_dout_xhat[c];
+  const T w[1] = {weight != nullptr ? weight[c] : T(0)};
+  const T* wc = weight != nullptr ? w : nullptr;
   for (int64_t i = i0; i < i1; ++i) {
     const T d = batch_norm_gated_grad(dout[i], relu_out, i);
     if (dres != nullptr) dres[i] = d;
-    dinp[i] = batch_norm_backward_input_one(d, inp[i], mean[c], invstd[c], weight, sum_dout[c],
-                                            sum_dout_xhat[c], training, M, c);
+    dinp[i] = batch_norm_backward_input_one(d, inp[i], m, s, wc, sd, sdx, training, M, 0);
   }
 }
 
