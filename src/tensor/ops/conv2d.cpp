@@ -416,15 +416,18 @@ void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t co
              int64_t residual_rows, int64_t P) {
   constexpr bool kWeight = kFlags & 1, kBias = kFlags & 2, kResidual = kFlags & 4,
                  kRelu = kFlags & 8;
-  const T* w = kWeight ? weight : nullptr;
-  const T* b = kBias ? bias : nullptr;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t ch = i0 + r;
+    // The channel's values in locals (weight and bias as one-element arrays at index 0), so
+    // that the row's stores cannot change them and the loop vectorises (batch_norm_apply_run).
     const T m = mean[ch], s = invstd[ch];
+    const T wv[1] = {kWeight ? weight[ch] : T(0)}, bv[1] = {kBias ? bias[ch] : T(0)};
+    const T* w = kWeight ? wv : nullptr;
+    const T* b = kBias ? bv : nullptr;
     T* __restrict row = c + r * ldc;
     const T* __restrict add = kResidual ? residual + ch * P + j0 : nullptr;
     for (int64_t j = 0; j < cols; ++j)
-      row[j] = batch_norm_epilogue_one(batch_norm_apply_one(row[j], m, s, w, b, ch), add, kRelu, j);
+      row[j] = batch_norm_epilogue_one(batch_norm_apply_one(row[j], m, s, w, b, 0), add, kRelu, j);
   }
   // The residual lies in memory, not in cache like the tile: ask for the rows of the tile the
   // GEMM does next (the next MR rows, same columns), so that they arrive while it computes.
