@@ -14,9 +14,11 @@
 //   keep the whole forward graph alive after this node was released.
 // - Who clones. Nobody but the engine. Gradients are immutable values: an X_backward may return
 //   its grad_output itself or a view of it (add does, for both inputs) and never writes into it.
-//   The engine allocates fresh storage exactly where it writes: the first gradient stored into a
-//   leaf's .grad (a copy, because later backward calls ADD into .grad), and the sum of two
-//   gradients that meet at one tensor (new storage, as either may be shared).
+//   The engine writes only into storage nothing else can see: the first gradient stored into a
+//   leaf's .grad (later backward calls ADD into .grad) is taken as it is when the engine holds
+//   the only handle and no other tensor shares its storage, and copied otherwise; the sum of two
+//   gradients that meet at one tensor goes over one of them on the same condition, into new
+//   storage otherwise (either may be shared: a returned grad_output, the caller's seed).
 // - X_backward runs with grad mode off (under the engine), so it may call differentiable ops
 //   freely; activation gradients are WRITTEN, leaf gradients ACCUMULATE across backward calls.
 #pragma once
