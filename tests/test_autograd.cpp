@@ -124,9 +124,8 @@ TEST_CASE("two gradients meeting at a node are summed into fresh storage, not in
   CHECK(seed.to_vector() == std::vector<double>{3, 4});
 }
 
-TEST_CASE("a leaf's first gradient is taken when nothing else holds it, copied when shared") {
-  // Taken: scale's backward makes a fresh tensor that only the engine holds; accumulating a
-  // second backward into it in place then changes nothing else.
+TEST_CASE("a leaf's .grad shares storage with nothing: not the seed, not another leaf's") {
+  // scale's backward makes a fresh tensor that only the engine holds.
   Tensor x = Tensor::from_vector({1, 2}, {2}, DType::f64).set_requires_grad(true);
   scale(x, 3).backward(Tensor::from_vector({1, 1}, {2}, DType::f64));
   CHECK(x.grad().to_vector() == std::vector<double>{3, 3});

