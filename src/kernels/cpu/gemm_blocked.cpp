@@ -256,11 +256,11 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     if (epilogue != nullptr && pc + kc >= K) (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
   };
   if (m1 - m0 <= uk.MC) {
-    // The region's rows are one A block, so each B strip serves that block only, right after it
-    // is packed: pack strip by strip, and the strip goes from the packing to the microkernel in
-    // L1 instead of a whole KC x NC panel going out to L3 and back (and the A block is packed
-    // once per K slice, not once per NC panel). The same tiles and the same K slices in the same
-    // order as below, so the same sums.
+    // The region's rows are one A block, so each B strip serves that block only: pack B a
+    // kPanelBytes panel at a time and run the block against it right away, so the panel goes
+    // from the packing to the microkernel through L2 instead of a whole KC x NC panel (4 MiB)
+    // going out to L3 and back; and the A block is packed once per K slice, not once per NC
+    // panel. The same tiles and the same K slices in the same order as below, so the same sums.
     const int64_t mc = m1 - m0;
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
