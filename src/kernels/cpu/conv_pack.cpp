@@ -111,6 +111,9 @@ void pack_im2col_block(T* dst, const T* x, int64_t H, int64_t W, const ConvWindo
         if (s == 1) {
           const T* src = in + run.ox0;
           for (; t < hi - run.ox0; ++t) out[t] = src[t];
+        } else if (s == 2) {  // a constant step: loads and shuffles instead of a load per value
+          const T* src = in + run.ox0 * 2;
+          for (; t < hi - run.ox0; ++t) out[t] = src[2 * t];
         } else {
           for (; t < hi - run.ox0; ++t) out[t] = in[(run.ox0 + t) * s];
         }
