@@ -54,6 +54,47 @@ struct F64x8 {
   PRM_GEMM_TARGET static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
 };
 
+// Eight rows of A into an 8-row strip, sixteen k at a time: eight row loads, then the 8 x 16
+// block transposed in registers (unpacks pair the rows, 128-bit-lane shuffles finish each k's
+// eight values and put two k side by side), eight 64-byte stores: a quarter of the shuffles,
+// loads and stores of the portable loop's 4 x 4 SSE transposes. The tail (kc % 16) one value at a
+// time. A pure copy, so the same bits.
+// (GCC 12's AVX-512 unpack and shuffle intrinsics pass an "undefined" source register that its
+// own -Wmaybe-uninitialized then reports; the warning is off for this function only.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+PRM_GEMM_TARGET void pack_a8_f32(float* dst, const float* A, int64_t lda, int64_t kc) {
+  int64_t k = 0;
+  for (; k + 16 <= kc; k += 16, dst += 128) {
+    __m512 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_ps(A + i * lda + k);
+    // t: in each 128-bit lane l, pairs (row 2p, row 2p+1) of k = 4l + {0, 1} (lo), {2, 3} (hi).
+    const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+    const __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+    const __m512 t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
+    const __m512 t6 = _mm512_unpacklo_ps(r[6], r[7]), t7 = _mm512_unpackhi_ps(r[6], r[7]);
+    // u[j] (j < 4): rows 0-3 of k = 4l + j in lane l; u[4 + j]: rows 4-7.
+    const __m512 u[8] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xEE),
+                         _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE),
+                         _mm512_shuffle_ps(t4, t6, 0x44), _mm512_shuffle_ps(t4, t6, 0xEE),
+                         _mm512_shuffle_ps(t5, t7, 0x44), _mm512_shuffle_ps(t5, t7, 0xEE)};
+    // For k = 4l + j and 4l + j + 1 (j = 0, 2): [u[j].l, u[4+j].l, u[j+1].l, u[5+j].l].
+    for (int j = 0; j < 4; j += 2) {
+      const __m512 lo_a = _mm512_shuffle_f32x4(u[j], u[4 + j], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512 lo_b = _mm512_shuffle_f32x4(u[j + 1], u[5 + j], _MM_SHUFFLE(1, 0, 1, 0));
+      const __m512 hi_a = _mm512_shuffle_f32x4(u[j], u[4 + j], _MM_SHUFFLE(3, 2, 3, 2));
+      const __m512 hi_b = _mm512_shuffle_f32x4(u[j + 1], u[5 + j], _MM_SHUFFLE(3, 2, 3, 2));
+      _mm512_storeu_ps(dst + (0 + j) * 8, _mm512_shuffle_f32x4(lo_a, lo_b, _MM_SHUFFLE(2, 0, 2, 0)));
+      _mm512_storeu_ps(dst + (4 + j) * 8, _mm512_shuffle_f32x4(lo_a, lo_b, _MM_SHUFFLE(3, 1, 3, 1)));
+      _mm512_storeu_ps(dst + (8 + j) * 8, _mm512_shuffle_f32x4(hi_a, hi_b, _MM_SHUFFLE(2, 0, 2, 0)));
+      _mm512_storeu_ps(dst + (12 + j) * 8, _mm512_shuffle_f32x4(hi_a, hi_b, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+  }
+  for (; k < kc; ++k, dst += 8)
+    for (int i = 0; i < 8; ++i) dst[i] = A[i * lda + k];
+}
+#pragma GCC diagnostic pop
+
 // The 8 x 3-vector tile and its 1- and 2-vector narrowings (a last strip of C with few
 // columns), with the cache blocks for V's element type: MC = 84 strips of A; NC = 4080.
 template <class V>
@@ -72,7 +113,11 @@ GemmMicroKernel<typename V::T> avx512_kernel(int64_t KC) {
 }  // namespace
 
 const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
-  static const GemmMicroKernel<float> k = avx512_kernel<F32x16>(256);
+  static const GemmMicroKernel<float> k = [] {
+    GemmMicroKernel<float> uk = avx512_kernel<F32x16>(256);
+    uk.pack_a_rows = &pack_a8_f32;
+    return uk;
+  }();
   return k;
 }
 

@@ -104,14 +104,17 @@ void pack_rows_into_strips(T* dst, const T* src, int64_t ld, int64_t width, int6
 }
 
 template <int kMR, typename T>
-void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc) {
+void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc,
+                  void (*pack_rows)(T*, const T*, int64_t, int64_t)) {
   if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: memory row k is the strips' k-th column
     pack_rows_into_strips<kMR>(dst, A, lda, rows, kc);
     return;
   }
   for (int64_t r0 = 0; r0 < rows; r0 += kMR, dst += kc * kMR) {
     const int64_t n = std::min<int64_t>(kMR, rows - r0);
-    if (n == kMR) {  // op(A)(i, k) = A[i * lda + k]: kMR rows read side by side
+    if (n == kMR && pack_rows != nullptr) {  // the instruction set's own transposes
+      pack_rows(dst, A + r0 * lda, lda, kc);
+    } else if (n == kMR) {  // op(A)(i, k) = A[i * lda + k]: kMR rows read side by side
       const T* src = A + r0 * lda;
       for (int64_t k = 0; k < kc; ++k)
         for (int i = 0; i < kMR; ++i) dst[k * kMR + i] = src[i * lda + k];
@@ -179,13 +182,14 @@ void pack_b_fixed(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, i
 }
 
 template <typename T>
-void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc, int MR) {
-  switch (MR) {
-    case 8: return pack_a_fixed<8>(dst, A, lda, trans_a, rows, kc);
-    case 6: return pack_a_fixed<6>(dst, A, lda, trans_a, rows, kc);
-    case 4: return pack_a_fixed<4>(dst, A, lda, trans_a, rows, kc);
+void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc,
+            const GemmMicroKernel<T>& uk) {
+  switch (uk.MR) {
+    case 8: return pack_a_fixed<8>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows);
+    case 6: return pack_a_fixed<6>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows);
+    case 4: return pack_a_fixed<4>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows);
   }
-  PRM_CHECK(false, "gemm: no packing for MR = ", MR);
+  PRM_CHECK(false, "gemm: no packing for MR = ", uk.MR);
 }
 
 template <typename T>
@@ -265,7 +269,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
       pack_a(packed_a, op.trans_a ? A + pc * op.lda + m0 : A + m0 * op.lda + pc, op.lda,
-             op.trans_a, mc, kc, MR);
+             op.trans_a, mc, kc, uk);
       const int64_t panel =  // whole strips, within the packing buffer (nc_max columns)
           std::min(nc_max, std::max<int64_t>(1, kPanelBytes / (sizeof(T) * kc * NR)) * NR);
       for (int64_t jp = 0; jp < n1 - n0; jp += panel) {
@@ -286,7 +290,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       for (int64_t ic = m0; ic < m1; ic += uk.MC) {
         const int64_t mc = std::min(uk.MC, m1 - ic);
         pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
-               op.trans_a, mc, kc, MR);
+               op.trans_a, mc, kc, uk);
         for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
           for (int64_t ir = 0; ir < mc; ir += MR)  // ... against the A block
             tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);

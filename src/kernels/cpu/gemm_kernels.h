@@ -31,6 +31,10 @@ struct GemmMicroKernel {
   void (*narrow_run[2])(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc,
                         int rows, int cols) = {nullptr, nullptr};
   int narrow_cols[2] = {0, 0};
+  // Optional: MR whole rows of A (row stride lda), kc columns, into one packed strip,
+  // a[k * MR + i] = A[i * lda + k], with this instruction set's own transposes (null: the
+  // driver's portable loop, which the compiler builds from baseline 4 x 4 transposes).
+  void (*pack_a_rows)(T* dst, const T* A, int64_t lda, int64_t kc) = nullptr;
 };
 
 const GemmMicroKernel<float>& gemm_kernel_scalar_f32();
