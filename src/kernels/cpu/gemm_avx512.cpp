@@ -95,6 +95,30 @@ PRM_GEMM_TARGET void pack_a8_f32(float* dst, const float* A, int64_t lda, int64_
 }
 #pragma GCC diagnostic pop
 
+// Rows of B into 48-column strips, three 64-byte moves per row and strip (the portable copy,
+// built for the baseline x86-64, moves 16 bytes at a time); a partial last strip with masked
+// loads, its padding zero. A pure copy, so the same bits.
+PRM_GEMM_TARGET void pack_b48_f32(float* dst, const float* B, int64_t ldb, int64_t width,
+                                  int64_t kc) {
+  const int64_t full = width / 48;
+  const int n = static_cast<int>(width - full * 48);
+  auto lanes = [](int m) {
+    return m <= 0 ? __mmask16(0) : m >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << m) - 1);
+  };
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* from = B + k * ldb;
+    float* d = dst + k * 48;
+    for (int64_t s = 0; s < full; ++s, from += 48, d += kc * 48) {
+      _mm512_storeu_ps(d, _mm512_loadu_ps(from));
+      _mm512_storeu_ps(d + 16, _mm512_loadu_ps(from + 16));
+      _mm512_storeu_ps(d + 32, _mm512_loadu_ps(from + 32));
+    }
+    if (n > 0)
+      for (int v = 0; v < 3; ++v)
+        _mm512_storeu_ps(d + 16 * v, _mm512_maskz_loadu_ps(lanes(n - 16 * v), from + 16 * v));
+  }
+}
+
 // The 8 x 3-vector tile and its 1- and 2-vector narrowings (a last strip of C with few
 // columns), with the cache blocks for V's element type: MC = 84 strips of A; NC = 4080.
 template <class V>
@@ -116,6 +140,7 @@ const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
   static const GemmMicroKernel<float> k = [] {
     GemmMicroKernel<float> uk = avx512_kernel<F32x16>(256);
     uk.pack_a_rows = &pack_a8_f32;
+    uk.pack_b_rows = &pack_b48_f32;
     return uk;
   }();
   return k;

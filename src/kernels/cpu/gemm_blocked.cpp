@@ -193,7 +193,11 @@ void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t
 }
 
 template <typename T>
-void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc, int NR) {
+void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t kc,
+            const GemmMicroKernel<T>& uk) {
+  const int NR = uk.NR;
+  if (!trans_b && uk.pack_b_rows != nullptr)  // the instruction set's own moves
+    return uk.pack_b_rows(dst, B, ldb, cols, kc);
   switch (NR) {
     case 48: return pack_b_fixed<48>(dst, B, ldb, trans_b, cols, kc);
     case 24: return pack_b_fixed<24>(dst, B, ldb, trans_b, cols, kc);
@@ -241,7 +245,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       (*static_cast<const GemmPackB<T>*>(op.pack_b_fn))(dst, pc, kc, j0, nc, NR);
     else
       pack_b(dst, op.trans_b ? B + j0 * op.ldb + pc : B + pc * op.ldb + j0, op.ldb, op.trans_b,
-             nc, kc, NR);
+             nc, kc, uk);
   };
   // The MR x NR tile at (ic + ir, jc + jr) from strip ir of the packed A block and the B strip b.
   auto tile = [&](int64_t ic, int64_t mc, int64_t ir, int64_t jc, int64_t nc, int64_t jr,

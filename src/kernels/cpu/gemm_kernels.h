@@ -35,6 +35,10 @@ struct GemmMicroKernel {
   // a[k * MR + i] = A[i * lda + k], with this instruction set's own transposes (null: the
   // driver's portable loop, which the compiler builds from baseline 4 x 4 transposes).
   void (*pack_a_rows)(T* dst, const T* A, int64_t lda, int64_t kc) = nullptr;
+  // Optional: kc memory rows of B (row stride ldb), `width` values each, into NR-column strips,
+  // b[k * NR + j] = B[k * ldb + s * NR + j] in strip s, zero past `width` (op(B) not transposed),
+  // with this instruction set's own moves (null: the driver's portable copy).
+  void (*pack_b_rows)(T* dst, const T* B, int64_t ldb, int64_t width, int64_t kc) = nullptr;
 };
 
 const GemmMicroKernel<float>& gemm_kernel_scalar_f32();
