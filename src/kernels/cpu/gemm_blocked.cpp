@@ -198,6 +198,15 @@ void pack_b(T* dst, const T* B, int64_t ldb, bool trans_b, int64_t cols, int64_t
   const int NR = uk.NR;
   if (!trans_b && uk.pack_b_rows != nullptr)  // the instruction set's own moves
     return uk.pack_b_rows(dst, B, ldb, cols, kc);
+  if (trans_b && uk.pack_b_columns != nullptr) {  // its own transposes, whole strips
+    const int64_t full = cols / NR;
+    for (int64_t s = 0; s < full; ++s)
+      uk.pack_b_columns(dst + s * kc * NR, B + s * NR * ldb, ldb, kc);
+    if (full * NR == cols) return;
+    dst += full * kc * NR;  // the last, partial strip below
+    B += full * NR * ldb;
+    cols -= full * NR;
+  }
   switch (NR) {
     case 48: return pack_b_fixed<48>(dst, B, ldb, trans_b, cols, kc);
     case 24: return pack_b_fixed<24>(dst, B, ldb, trans_b, cols, kc);

@@ -39,6 +39,9 @@ struct GemmMicroKernel {
   // b[k * NR + j] = B[k * ldb + s * NR + j] in strip s, zero past `width` (op(B) not transposed),
   // with this instruction set's own moves (null: the driver's portable copy).
   void (*pack_b_rows)(T* dst, const T* B, int64_t ldb, int64_t width, int64_t kc) = nullptr;
+  // Optional: NR whole columns of op(B) = B transposed (B's rows j, stride ldb, read along k),
+  // kc values each, into one strip, b[k * NR + j] = B[j * ldb + k] (null: the portable loop).
+  void (*pack_b_columns)(T* dst, const T* B, int64_t ldb, int64_t kc) = nullptr;
 };
 
 const GemmMicroKernel<float>& gemm_kernel_scalar_f32();
