@@ -7,6 +7,8 @@
 // and the choice of tile: docs/cpu_gemm.md.
 #include "kernels/cpu/gemm_kernels.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -142,6 +144,34 @@ PRM_GEMM_TARGET void pack_b48_columns_f32(float* dst, const float* B, int64_t ld
 }
 #pragma GCC diagnostic pop
 
+// A transposed into 8-row strips: each memory row k of A gives every strip its k-th 8 values,
+// one 32-byte move each, taken 64 rows by 8 strips at a time so that each strip receives 2 KiB
+// in a row and each memory row is read in 256-byte runs (walked a whole row at a time, every row
+// wrote 32 bytes into each of up to 84 strips). A partial last strip value by value, its padding
+// zero. A pure copy, so the same bits.
+PRM_GEMM_TARGET void pack_a8_columns_f32(float* dst, const float* A, int64_t lda, int64_t rows,
+                                         int64_t kc) {
+  constexpr int64_t kRows = 64, kStrips = 8;
+  const int64_t full = rows / 8;
+  const int n = static_cast<int>(rows - full * 8);
+  for (int64_t k0 = 0; k0 < kc; k0 += kRows) {
+    const int64_t k1 = std::min(kc, k0 + kRows);
+    for (int64_t s0 = 0; s0 < full; s0 += kStrips) {
+      const int64_t s1 = std::min(full, s0 + kStrips);
+      for (int64_t k = k0; k < k1; ++k) {
+        const float* from = A + k * lda + s0 * 8;
+        float* d = dst + s0 * kc * 8 + k * 8;
+        for (int64_t s = s0; s < s1; ++s, from += 8, d += kc * 8)
+          _mm256_storeu_ps(d, _mm256_loadu_ps(from));
+      }
+    }
+    if (n > 0)
+      for (int64_t k = k0; k < k1; ++k)
+        for (int i = 0; i < 8; ++i)
+          dst[full * kc * 8 + k * 8 + i] = i < n ? A[k * lda + full * 8 + i] : 0.0f;
+  }
+}
+
 // Rows of B into 48-column strips, three 64-byte moves per row and strip (the portable copy,
 // built for the baseline x86-64, moves 16 bytes at a time); a partial last strip with masked
 // loads, its padding zero. A pure copy, so the same bits.
@@ -189,6 +219,7 @@ const GemmMicroKernel<float>& gemm_kernel_avx512_f32() {
     uk.pack_a_rows = &pack_a8_f32;
     uk.pack_b_rows = &pack_b48_f32;
     uk.pack_b_columns = &pack_b48_columns_f32;
+    uk.pack_a_columns = &pack_a8_columns_f32;
     return uk;
   }();
   return k;

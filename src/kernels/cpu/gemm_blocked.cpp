@@ -105,8 +105,10 @@ void pack_rows_into_strips(T* dst, const T* src, int64_t ld, int64_t width, int6
 
 template <int kMR, typename T>
 void pack_a_fixed(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc,
-                  void (*pack_rows)(T*, const T*, int64_t, int64_t)) {
+                  void (*pack_rows)(T*, const T*, int64_t, int64_t),
+                  void (*pack_columns)(T*, const T*, int64_t, int64_t, int64_t)) {
   if (trans_a) {  // op(A)(i, k) = A[k * lda + i]: memory row k is the strips' k-th column
+    if (pack_columns != nullptr) return pack_columns(dst, A, lda, rows, kc);
     pack_rows_into_strips<kMR>(dst, A, lda, rows, kc);
     return;
   }
@@ -185,9 +187,15 @@ template <typename T>
 void pack_a(T* dst, const T* A, int64_t lda, bool trans_a, int64_t rows, int64_t kc,
             const GemmMicroKernel<T>& uk) {
   switch (uk.MR) {
-    case 8: return pack_a_fixed<8>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows);
-    case 6: return pack_a_fixed<6>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows);
-    case 4: return pack_a_fixed<4>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows);
+    case 8:
+      return pack_a_fixed<8>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows,
+                                uk.pack_a_columns);
+    case 6:
+      return pack_a_fixed<6>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows,
+                                uk.pack_a_columns);
+    case 4:
+      return pack_a_fixed<4>(dst, A, lda, trans_a, rows, kc, uk.pack_a_rows,
+                                uk.pack_a_columns);
   }
   PRM_CHECK(false, "gemm: no packing for MR = ", uk.MR);
 }

@@ -42,6 +42,9 @@ struct GemmMicroKernel {
   // Optional: NR whole columns of op(B) = B transposed (B's rows j, stride ldb, read along k),
   // kc values each, into one strip, b[k * NR + j] = B[j * ldb + k] (null: the portable loop).
   void (*pack_b_columns)(T* dst, const T* B, int64_t ldb, int64_t kc) = nullptr;
+  // Optional: op(A) = A transposed (A's memory row k holds op(A)'s column k), `rows` rows of
+  // op(A), kc columns, into MR-row strips, zero past `rows` (null: the portable copy).
+  void (*pack_a_columns)(T* dst, const T* A, int64_t lda, int64_t rows, int64_t kc) = nullptr;
 };
 
 const GemmMicroKernel<float>& gemm_kernel_scalar_f32();
