@@ -6,6 +6,7 @@
 // instantiations (1 or 2 of the 3 vectors) take a last strip of C with few columns. Block sizes
 // and the choice of tile: docs/cpu_gemm.md.
 #include "kernels/cpu/gemm_kernels.h"
+#include "kernels/cpu/transpose_avx512.h"
 
 #include <algorithm>
 
@@ -98,51 +99,23 @@ PRM_GEMM_TARGET void pack_a8_f32(float* dst, const float* A, int64_t lda, int64_
 #pragma GCC diagnostic pop
 
 // 48 rows of B (op(B)'s columns j, B transposed) into one 48-column strip, in 16 x 16 blocks:
-// sixteen row loads of 16 k, the block transposed in registers (unpacks, 32-bit shuffles, two
-// rounds of 128-bit-lane shuffles), sixteen stores of 16 columns, one per k; the tail (kc % 16)
-// one value at a time. A pure copy, so the same bits.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// sixteen row loads of 16 k, the block transposed in registers (transpose16x16_ps), sixteen
+// stores of 16 columns, one per k; the tail (kc % 16) one value at a time. A pure copy, so the
+// same bits.
 PRM_GEMM_TARGET void pack_b48_columns_f32(float* dst, const float* B, int64_t ldb, int64_t kc) {
   for (int jb = 0; jb < 48; jb += 16) {
     const float* src = B + jb * ldb;
     int64_t k = 0;
     for (; k + 16 <= kc; k += 16) {
-      __m512 r[16], t[16];
+      __m512 r[16], c[16];
       for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ldb + k);
-      for (int i = 0; i < 16; i += 2) {  // rows (i, i+1) interleaved, per 128-bit lane
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int i = 0; i < 16; i += 4) {  // four rows of each k within a lane
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-      }
-      // r[4q + j]: rows 4q..4q+3 of k = 4l + j in lane l. Gather each k's four lanes.
-      for (int j = 0; j < 4; ++j) {
-        t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], _MM_SHUFFLE(2, 0, 2, 0));
-        t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], _MM_SHUFFLE(3, 1, 3, 1));
-        t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], _MM_SHUFFLE(2, 0, 2, 0));
-        t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], _MM_SHUFFLE(3, 1, 3, 1));
-      }
-      for (int j = 0; j < 4; ++j) {
-        float* d = dst + (k + j) * 48 + jb;
-        _mm512_storeu_ps(d, _mm512_shuffle_f32x4(t[j], t[8 + j], _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm512_storeu_ps(d + 4 * 48,
-                         _mm512_shuffle_f32x4(t[4 + j], t[12 + j], _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm512_storeu_ps(d + 8 * 48,
-                         _mm512_shuffle_f32x4(t[j], t[8 + j], _MM_SHUFFLE(3, 1, 3, 1)));
-        _mm512_storeu_ps(d + 12 * 48,
-                         _mm512_shuffle_f32x4(t[4 + j], t[12 + j], _MM_SHUFFLE(3, 1, 3, 1)));
-      }
+      transpose16x16_ps(r, c);
+      for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + (k + j) * 48 + jb, c[j]);
     }
     for (; k < kc; ++k)
       for (int i = 0; i < 16; ++i) dst[k * 48 + jb + i] = src[i * ldb + k];
   }
 }
-#pragma GCC diagnostic pop
 
 // A transposed into 8-row strips: each memory row k of A gives every strip its k-th 8 values,
 // one 32-byte move each, taken 64 rows by 8 strips at a time so that each strip receives 2 KiB
