@@ -41,7 +41,8 @@
 namespace prm {
 
 // BatchNormApply's and BatchNormBackwardInput's step on the elements [i0, i1) of one plane of
-// channel c (shared with the CPU's one-sweep training kernels below).
+// channel c (shared with the CPU's one-sweep training kernels below, and the apply with the
+// fused inference convolution's tiles, tensor/ops/conv2d.cpp).
 // Channel c's values are read into locals first (weight[c] and bias[c] as one-element arrays
 // at index 0, null where the tensor is): the same arithmetic, but the stores of the loop cannot
 // change them, so the compiler keeps them in registers and vectorises the loop (read through

@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "kernels/batch_norm.h"
-#include "kernels/batch_norm_math.h"
 #include "kernels/cpu/conv_pack.h"
 #include "kernels/elementwise.h"
 #include "kernels/excitation.h"
@@ -401,10 +400,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 namespace {
 
-// BatchNormApply's element on a tile of the convolution's output (rows = channels i0 .., columns
-// = pixels j0 .. of one image): batch_norm_apply_one then batch_norm_epilogue_one, with which
-// parts are present as template flags (null pointers the compiler sees), so that each row is
-// one loop without tests, which the compiler vectorises.
+// BatchNormApply's run (batch_norm_apply_run) on each row of a tile of the convolution's output
+// (rows = channels i0 .., columns = pixels j0 .. of one image), with which parts are present as
+// template flags (null pointers and a constant the compiler sees), so that each row is one loop
+// without tests, which the compiler vectorises.
 template <typename T>
 using BnTileFn = void (*)(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
                           const T* mean, const T* invstd, const T* weight, const T* bias,
@@ -418,16 +417,10 @@ void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t co
                  kRelu = kFlags & 8;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t ch = i0 + r;
-    // The channel's values in locals (weight and bias as one-element arrays at index 0), so
-    // that the row's stores cannot change them and the loop vectorises (batch_norm_apply_run).
-    const T m = mean[ch], s = invstd[ch];
-    const T wv[1] = {kWeight ? weight[ch] : T(0)}, bv[1] = {kBias ? bias[ch] : T(0)};
-    const T* w = kWeight ? wv : nullptr;
-    const T* b = kBias ? bv : nullptr;
-    T* __restrict row = c + r * ldc;
-    const T* __restrict add = kResidual ? residual + ch * P + j0 : nullptr;
-    for (int64_t j = 0; j < cols; ++j)
-      row[j] = batch_norm_epilogue_one(batch_norm_apply_one(row[j], m, s, w, b, 0), add, kRelu, j);
+    T* row = c + r * ldc;  // in place: BatchNormApply's run over the row's cols values
+    batch_norm_apply_run(row, row, mean, invstd, kWeight ? weight : nullptr,
+                         kBias ? bias : nullptr, kResidual ? residual + ch * P + j0 : nullptr,
+                         kRelu, ch, 0, cols);
   }
   // The residual lies in memory, not in cache like the tile: ask for the rows of the tile the
   // GEMM does next (the next MR rows, same columns), so that they arrive while it computes.
