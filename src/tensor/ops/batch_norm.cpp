@@ -69,42 +69,43 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
             x.shape_str(), group ? " over the group" : "");
 
   const Device dev = x.device();
+  // Training on the CPU without a group: statistics, finalize and apply in one sweep over the
+  // channels (cpu::batch_norm_train_forward, kernels/batch_norm.h) instead of three launches.
+  const bool sweep = training && dev == Device::cpu && !group;
   Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
   Tensor mean, invstd = Tensor::empty({C}, x.dtype(), dev);
   PRM_DISPATCH_FLOAT(x.dtype(), "batch_norm", {
     scalar_t* rm = ptr_or_null<scalar_t>(running_mean);
     scalar_t* rv = ptr_or_null<scalar_t>(running_var);
     scalar_t* s = invstd.data<scalar_t>();
-    if (training && dev == Device::cpu && !group) {
-      // The three steps below in one sweep over the channels (kernels/batch_norm.h).
-      mean = Tensor::empty({C}, x.dtype(), dev);
-      Tensor var = Tensor::empty({C}, x.dtype(), dev);
-      cpu::batch_norm_train_forward(out.data<scalar_t>(), mean.data<scalar_t>(),
-                                    var.data<scalar_t>(), s, rm, rv, x.data<scalar_t>(),
-                                    ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias),
-                                    ptr_or_null<scalar_t>(res), epilogue.relu, N, C, HW,
-                                    momentum, eps);
-    } else if (training) {
+    if (training) {
       mean = Tensor::empty({C}, x.dtype(), dev);
       Tensor var = Tensor::empty({C}, x.dtype(), dev);
       scalar_t *m = mean.data<scalar_t>(), *v = var.data<scalar_t>();
-      launch<BatchNormStats, scalar_t>(dev, m, v, x.data<scalar_t>(), N, C, HW);
-      if (group) {
-        // The pooled statistics of the group (the header's formula), from the ranks' own.
-        const double w = static_cast<double>(group->local_samples() * HW);
-        Tensor pooled_mean = mul_scalar_forward(mean, w);
-        group->sum(pooled_mean);
-        pooled_mean = mul_scalar_forward(pooled_mean, 1.0 / static_cast<double>(M_group));
-        const Tensor d = sub(mean, pooled_mean);  // no graph: none of these requires grad
-        Tensor pooled_var = mul_scalar_forward(add(var, mul(d, d)), w);
-        group->sum(pooled_var);
-        pooled_var = mul_scalar_forward(pooled_var, 1.0 / static_cast<double>(M_group));
-        mean = pooled_mean;
-        var = pooled_var;
-        m = mean.data<scalar_t>();
-        v = var.data<scalar_t>();
+      if (sweep) {
+        cpu::batch_norm_train_forward(out.data<scalar_t>(), m, v, s, rm, rv, x.data<scalar_t>(),
+                                      ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias),
+                                      ptr_or_null<scalar_t>(res), epilogue.relu, N, C, HW,
+                                      momentum, eps);
+      } else {
+        launch<BatchNormStats, scalar_t>(dev, m, v, x.data<scalar_t>(), N, C, HW);
+        if (group) {
+          // The pooled statistics of the group (the header's formula), from the ranks' own.
+          const double w = static_cast<double>(group->local_samples() * HW);
+          Tensor pooled_mean = mul_scalar_forward(mean, w);
+          group->sum(pooled_mean);
+          pooled_mean = mul_scalar_forward(pooled_mean, 1.0 / static_cast<double>(M_group));
+          const Tensor d = sub(mean, pooled_mean);  // no graph: none of these requires grad
+          Tensor pooled_var = mul_scalar_forward(add(var, mul(d, d)), w);
+          group->sum(pooled_var);
+          pooled_var = mul_scalar_forward(pooled_var, 1.0 / static_cast<double>(M_group));
+          mean = pooled_mean;
+          var = pooled_var;
+          m = mean.data<scalar_t>();
+          v = var.data<scalar_t>();
+        }
+        launch<BatchNormFinalize, scalar_t>(dev, s, rm, rv, m, v, C, M_group, momentum, eps);
       }
-      launch<BatchNormFinalize, scalar_t>(dev, s, rm, rv, m, v, C, M_group, momentum, eps);
     } else {
       // A snapshot: the running buffers may move before this node's backward runs.
       mean = running_mean.detach().clone();
@@ -112,7 +113,7 @@ Tensor batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& b
       launch<BatchNormFinalize, scalar_t>(dev, s, no_update, no_update, rm, rv, C, M, momentum,
                                           eps);
     }
-    if (!training || dev != Device::cpu || group) {
+    if (!sweep) {
       launch<BatchNormApply, scalar_t>(dev, out.data<scalar_t>(), x.data<scalar_t>(),
                                        mean.data<scalar_t>(), s, ptr_or_null<scalar_t>(weight),
                                        ptr_or_null<scalar_t>(bias), ptr_or_null<scalar_t>(res),
@@ -163,7 +164,8 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
                    *m = saved.mean.data<scalar_t>(), *s = saved.invstd.data<scalar_t>();
     const scalar_t* gate = ptr_or_null<scalar_t>(saved.relu_out);
     if (saved.training && !saved.group && dev == Device::cpu) {
-      // The two launches below in one sweep over the channels (kernels/batch_norm.h).
+      // The two launches below in one sweep over the channels (cpu::batch_norm_train_backward,
+      // kernels/batch_norm.h), as the forward's sweep.
       cpu::batch_norm_train_backward(grads.dx.data<scalar_t>(),
                                      ptr_or_null<scalar_t>(grads.dresidual), sg, sgx, gp, gate,
                                      in, m, s, ptr_or_null<scalar_t>(weight), N, C, HW);
