@@ -126,6 +126,113 @@ TEST_CASE("conv2d matches the naive convolution on cpu (float64, float32)") {
   }
 }
 
+TEST_CASE("conv2d's input gradient on large images, stride 1 (the flipped convolution on the "
+          "cpu) matches the naive convolution") {
+  // From 2048 input pixels per image the CPU takes dx of a stride-1 square window as a
+  // convolution of dy with the flipped weights, padded by dilation * (k - 1) - padding: each
+  // padding the window allows, dilation, even and odd kernels; and the windows it leaves to
+  // col2im (padding past the reach, non-square) beside them.
+  const ConvCase cases[] = {
+      {2, 3, 48, 50, 4, 3, 3, {1, 1, 1}, true},    // ResNet's 3x3: flipped padding 1
+      {1, 2, 46, 47, 3, 3, 3, {1, 0, 1}, false},   // unpadded: flipped padding 2
+      {1, 2, 50, 52, 3, 3, 3, {1, 2, 2}, false},   // dilation 2: flipped padding 2
+      {1, 2, 48, 49, 3, 5, 5, {1, 2, 1}, true},    // 5x5
+      {1, 2, 48, 48, 3, 2, 2, {1, 0, 1}, false},   // even kernel: flipped padding 1
+      {1, 2, 47, 48, 3, 7, 7, {1, 1, 1}, false},   // padding under half the kernel
+      {1, 2, 48, 48, 3, 3, 3, {1, 3, 1}, false},   // padding past the reach: col2im
+      {1, 2, 48, 48, 3, 3, 1, {1, 1, 1}, false},   // non-square: col2im
+      {1, 2, 32, 32, 3, 3, 3, {1, 1, 1}, false},   // 1024 pixels: col2im
+  };
+  for (const ConvCase& k : cases) {
+    CAPTURE(describe(k));
+    check_against_naive(k, DType::f64, Device::cpu, 1e-11, 1e-11);
+    check_against_naive(k, DType::f32, Device::cpu, 1e-4, 1e-4);
+  }
+}
+
+namespace {
+
+// W [O, C, k, k] flipped in both spatial directions, its channel axes swapped: [C, O, k, k].
+Tensor flipped_weight(const Tensor& w) {
+  const int64_t O = w.size(0), C = w.size(1), taps = w.size(2) * w.size(3);
+  const std::vector<double> v = w.to_vector();
+  std::vector<double> f(v.size());
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        f[(c * O + o) * taps + (taps - 1 - t)] = v[(o * C + c) * taps + t];
+  return Tensor::from_vector(f, {C, O, w.size(2), w.size(3)}, w.dtype());
+}
+
+}  // namespace
+
+TEST_CASE("conv2d's input gradient on the cpu is the flipped convolution from 2048 pixels on") {
+  // The contract of the CPU path, bit for bit: from 2048 input pixels per image, dx of a
+  // stride-1 square window is conv2d_forward(dy, flipped W, padding d (k - 1) - p), computed
+  // here by the forward itself; under 2048 pixels (and for padding past the reach) col2im's
+  // path, whose sums run in another order, so that some value differs.
+  struct Case {
+    int64_t H, W, k, pad, dilation;
+    bool flipped;
+  };
+  const Case cases[] = {
+      {32, 64, 3, 1, 1, true},    // 2048 pixels
+      {23, 89, 3, 1, 1, false},   // 2047
+      {48, 48, 3, 2, 1, true},    // padding = reach: flipped padding 0
+      {48, 48, 3, 0, 2, true},    // dilation 2, unpadded: flipped padding 4
+      {48, 48, 3, 3, 1, false},   // padding past the reach
+  };
+  std::mt19937_64 rng(7);
+  for (const Case& c : cases) {
+    CAPTURE(c.H);
+    CAPTURE(c.W);
+    CAPTURE(c.pad);
+    CAPTURE(c.dilation);
+    Conv2dOptions opt;
+    opt.padding = c.pad;
+    opt.dilation = c.dilation;
+    const int64_t reach = c.dilation * (c.k - 1);
+    const Tensor w = Tensor::randn({5, 4, c.k, c.k}, rng);
+    const Tensor dy =
+        Tensor::randn({2, 5, c.H + 2 * c.pad - reach, c.W + 2 * c.pad - reach}, rng);
+    const std::vector<double> dx = conv2d_backward_input(dy, w, {2, 4, c.H, c.W}, opt).to_vector();
+    Conv2dOptions flipped_opt;
+    flipped_opt.padding = std::max<int64_t>(0, reach - c.pad);
+    flipped_opt.dilation = c.dilation;
+    const Tensor direct = conv2d_forward(dy, flipped_weight(w), Tensor(), flipped_opt);
+    if (c.flipped) {
+      REQUIRE(direct.shape() == Shape{2, 4, c.H, c.W});
+      CHECK(dx == direct.to_vector());
+    } else if (direct.shape() == Shape{2, 4, c.H, c.W}) {
+      CHECK(dx != direct.to_vector());
+    }
+  }
+}
+
+TEST_CASE("conv2d's input gradient on large images keeps bf16 GEMM inputs") {
+  // Under --precision bf16 our GEMM rounds its operands into copies, so dx stays on col2im's
+  // path, whatever the channel counts: the default result is the chunked path's (which never
+  // packs from the image), bit for bit; fp32 differs.
+  std::mt19937_64 rng(8);
+  Conv2dOptions opt;
+  opt.padding = 1;
+  const Tensor w = Tensor::randn({2, 3, 3, 3}, rng);
+  const Tensor dy = Tensor::randn({1, 2, 48, 48}, rng);
+  const Shape shape{1, 3, 48, 48};
+  const std::vector<double> fp32 = conv2d_backward_input(dy, w, shape, opt).to_vector();
+  set_matmul_precision(Precision::bf16);
+  struct Restore {
+    ~Restore() {
+      set_matmul_precision(Precision::fp32);
+      set_conv_images_per_chunk_for_testing(0);
+    }
+  } restore;
+  const std::vector<double> bf16 = conv2d_backward_input(dy, w, shape, opt).to_vector();
+  set_conv_images_per_chunk_for_testing(1);
+  CHECK(conv2d_backward_input(dy, w, shape, opt).to_vector() == bf16);
+  CHECK(bf16 != fp32);
+}
+
 TEST_CASE("conv2d's chunked native path (CUDA's: batched GEMMs, weight gradient summed by one "
           "GEMM) matches the naive convolution on cpu") {
   // Batch 5 in chunks of 2 is 2 + 2 + 1: a second multi-image chunk must add to dW.
