@@ -217,7 +217,8 @@ int cmd_bench(int argc, char** argv) {
                               {"threads", Json(omp_get_max_threads())},
                               {"conv_engine", Json(conv_engine_name(engine))},
                               {"precision", Json(precision_name(precision))},
-                              {"cpu_isa", Json(cpu_isa_name(cpu_isa_active()))}});
+                              {"cpu_isa", Json(cpu_isa_name(cpu_isa_active()))},
+                              {"cpu_winograd", Json(conv_winograd())}});
     for (const auto& [key, value] : extra.fields()) line.set(key, value);
     std::printf("%s\n", write_json(line).c_str());
     std::fflush(stdout);

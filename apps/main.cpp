@@ -14,6 +14,7 @@
 #include "data/progress.h"
 #include "dist/comm.h"
 #include "kernels/cpu_isa.h"
+#include "tensor/ops/conv2d.h"
 
 namespace {
 
@@ -90,10 +91,12 @@ int main(int argc, char** argv) {
   if (!std::strcmp(argv[1], "--version")) {
     try {
       std::printf("prm: CUDA %s, cuDNN %s, OpenBLAS %s, MPI %s\nCPU features: %s\n"
-                  "CPU GEMM path: %s (PRM_CPU_ISA=avx512|avx2|scalar forces one)\n",
+                  "CPU GEMM path: %s (PRM_CPU_ISA=avx512|avx2|scalar forces one)\n"
+                  "CPU Winograd F(2x2, 3x3) for large 3x3 convolutions: %s (PRM_WINOGRAD=0|1)\n",
                   PRM_USE_CUDA ? "yes" : "no", PRM_USE_CUDNN ? "yes" : "no",
                   PRM_USE_OPENBLAS ? "yes (the CPU GEMM)" : "no", PRM_USE_MPI ? "yes" : "no",
-                  prm::cpu_features().c_str(), prm::cpu_isa_name(prm::cpu_isa_active()));
+                  prm::cpu_features().c_str(), prm::cpu_isa_name(prm::cpu_isa_active()),
+                  prm::conv_winograd() ? "on" : "off");
       return 0;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "prm: error: %s\n", e.what());

@@ -60,6 +60,12 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 // For tests: the native engine's images per im2col/GEMM round (0: automatic, one on the CPU), so
 // that the CPU runs the chunked path CUDA takes.
 void set_conv_images_per_chunk_for_testing(int64_t images);
+// Whether the CPU forward (float32) of a 3x3, stride-1, padding-1 convolution with enough
+// channels and pixels takes Winograd's F(2x2, 3x3) (docs/conv2d.md) instead of the implicit-im2col
+// GEMM: 2.25 times fewer multiply-adds, other roundings. On by default; the environment variable
+// PRM_WINOGRAD=0 turns it off for the whole process, set_conv_winograd for what follows.
+void set_conv_winograd(bool enabled);
+bool conv_winograd();
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt = {});

@@ -1,0 +1,45 @@
+// Winograd's minimal filtering F(2x2, 3x3) for the CPU convolution with a 3x3 window, stride 1,
+// padding 1 and dilation 1 (docs/conv2d.md, "Winograd F(2x2, 3x3)"). The output is cut into 2x2
+// tiles; tile t = ty * tiles_w + tx reads the 4x4 input patch d whose top-left pixel is
+// (2 ty - 1, 2 tx - 1) (zero outside the image) and gives
+//
+//   y_tile = Aᵀ [ Σ_c (G g_{o,c} Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//
+//   Bᵀ = | 1  0 -1  0 |    G = | 1    0    0   |    Aᵀ = | 1  1  1  0 |
+//        | 0  1  1  0 |        | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
+//        | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+//        | 0  1  0 -1 |        | 0    0    1   |
+//
+// so that the sum over input channels is, for each of the 16 positions xi = 4 i + j of the 4x4
+// transformed tile, one matrix product M_xi [O, T] = U_xi [O, C] · V_xi [C, T]: 16 GEMMs of
+// O x T x C where the direct convolution's GEMM is O x 4T x 9C, 2.25 times the multiply-adds.
+// The transforms only add, subtract and halve.
+#pragma once
+#include <cstdint>
+
+#include "kernels/gemm.h"
+
+namespace prm::cpu {
+
+// The 2x2 output tiles of an H x W output: ceil(H / 2) x ceil(W / 2).
+inline int64_t winograd_tiles(int64_t H, int64_t W) { return ((H + 1) / 2) * ((W + 1) / 2); }
+
+// U [16][O][C]: U[xi][o][c] = (G w[o][c] Gᵀ)[i][j], xi = 4 i + j, from w [O][C][3][3].
+template <typename T>
+void winograd_weights(T* U, const T* w, int64_t O, int64_t C);
+
+// V [16][C][T]: V[xi][c][t] = (Bᵀ d B)[i][j] for tile t's 4x4 patch d of channel c of one
+// image x [C][H][W].
+template <typename T>
+void winograd_input(T* V, const T* x, int64_t C, int64_t H, int64_t W);
+
+// The 2x2 tiles Aᵀ m A back into y [O][H][W] (the last row or column of tiles cut at the
+// image's edge), from M [16][O][T]. `epilogue` (none when empty) is called on each pair of
+// output rows of a channel as soon as they are written, as the GEMM calls it on its tiles
+// (kernels/gemm.h), with y seen as the [O, H W] matrix: rows [o, o + 1), columns
+// [2 ty W, 2 ty W + count W) for rows 2 ty .. of channel o.
+template <typename T>
+void winograd_output(T* y, const T* M, int64_t O, int64_t H, int64_t W,
+                     const GemmEpilogue<T>& epilogue);
+
+}  // namespace prm::cpu
