@@ -92,73 +92,99 @@ TEST_CASE("winograd_weights is G g Gᵀ for every (o, c)") {
     }
 }
 
-TEST_CASE("winograd_input is Bᵀ d B of each tile's zero-padded 4x4 patch") {
+// The tile-row ranges each transform is tried on: the whole image, from the second row on, and
+// one row from the middle (the chunks the convolution hands its threads).
+std::vector<std::pair<int64_t, int64_t>> tile_row_ranges(int64_t th) {
+  std::vector<std::pair<int64_t, int64_t>> r = {{0, th}, {th / 2, th / 2 + 1}};
+  if (th > 1) r.push_back({1, th});
+  return r;
+}
+
+TEST_CASE("winograd_input is Bᵀ d B of each tile's zero-padded 4x4 patch, for any tile rows") {
   std::mt19937_64 rng(2);
   for (const auto& [H, W] : {std::pair<int64_t, int64_t>{6, 8}, {7, 5}, {1, 1}, {2, 9}}) {
-    CAPTURE(H);
-    CAPTURE(W);
-    const int64_t C = 3, tw = (W + 1) / 2, tiles = cpu::winograd_tiles(H, W);
+    const int64_t C = 3, tw = (W + 1) / 2, th = (H + 1) / 2;
     const std::vector<double> x = normal(C * H * W, rng);
-    std::vector<double> V(16 * C * tiles);
-    cpu::winograd_input(V.data(), x.data(), C, H, W);
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t ty = t / tw, tx = t % tw;
-        Mat d(4, std::vector<double>(4, 0.0));
-        for (int r = 0; r < 4; ++r)
-          for (int s = 0; s < 4; ++s) {
-            const int64_t iy = 2 * ty - 1 + r, ix = 2 * tx - 1 + s;
-            if (iy >= 0 && iy < H && ix >= 0 && ix < W) d[r][s] = x[(c * H + iy) * W + ix];
+    for (const auto& [ty0, ty1] : tile_row_ranges(th)) {
+      CAPTURE(H);
+      CAPTURE(W);
+      CAPTURE(ty0);
+      CAPTURE(ty1);
+      const int64_t tiles = (ty1 - ty0) * tw, ldv = tiles + 3;  // rows of V 3 apart
+      std::vector<double> V(16 * C * ldv);
+      cpu::winograd_input(V.data(), ldv, x.data(), C, H, W, 0, C, ty0, ty1);
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t ty = ty0 + t / tw, tx = t % tw;
+          Mat d(4, std::vector<double>(4, 0.0));
+          for (int r = 0; r < 4; ++r)
+            for (int s = 0; s < 4; ++s) {
+              const int64_t iy = 2 * ty - 1 + r, ix = 2 * tx - 1 + s;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W) d[r][s] = x[(c * H + iy) * W + ix];
+            }
+          const Mat v = product(product(kBt, d), transposed(kBt));
+          for (int xi = 0; xi < 16; ++xi) {
+            CAPTURE(c);
+            CAPTURE(t);
+            CAPTURE(xi);
+            CHECK(V[(xi * C + c) * ldv + t] ==
+                  doctest::Approx(v[xi / 4][xi % 4]).epsilon(1e-14));
           }
-        const Mat v = product(product(kBt, d), transposed(kBt));
-        for (int xi = 0; xi < 16; ++xi) {
-          CAPTURE(c);
-          CAPTURE(t);
-          CAPTURE(xi);
-          CHECK(V[(xi * C + c) * tiles + t] == doctest::Approx(v[xi / 4][xi % 4]).epsilon(1e-14));
         }
-      }
+    }
   }
 }
 
-TEST_CASE("winograd_output is Aᵀ m A cut at the image's edge, the epilogue on every pixel once") {
+TEST_CASE("winograd_output is Aᵀ m A cut at the image's edge, the epilogue on each pixel once") {
   std::mt19937_64 rng(3);
   for (const auto& [H, W] : {std::pair<int64_t, int64_t>{6, 8}, {7, 5}, {1, 1}, {3, 2}}) {
-    CAPTURE(H);
-    CAPTURE(W);
-    const int64_t O = 3, tw = (W + 1) / 2, tiles = cpu::winograd_tiles(H, W);
-    const std::vector<double> M = normal(16 * O * tiles, rng);
-    std::vector<double> y(O * H * W, std::nan(""));
-    std::vector<int> seen(O * H * W, 0);
-    const cpu::GemmEpilogue<double> count = [&](double* c, int64_t ldc, int64_t i0, int64_t j0,
-                                                int64_t rows, int64_t cols) {
-      REQUIRE(ldc == H * W);
-      REQUIRE(c == y.data() + i0 * ldc + j0);
-      CHECK(rows >= 1);  // no empty blocks: every call covers pixels of the image
-      CHECK(cols >= 1);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < cols; ++k) {
-          CHECK(!std::isnan(c[r * ldc + k]));  // written before the epilogue sees it
-          ++seen[(i0 + r) * ldc + j0 + k];
-        }
-    };
-    cpu::winograd_output(y.data(), M.data(), O, H, W, count);
-    for (int v : seen) CHECK(v == 1);
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t ty = t / tw, tx = t % tw;
-        Mat m(4, std::vector<double>(4));
-        for (int xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] = M[(xi * O + o) * tiles + t];
-        const Mat out = product(product(kAt, m), transposed(kAt));
-        for (int r = 0; r < 2; ++r)
-          for (int s = 0; s < 2; ++s) {
-            const int64_t oy = 2 * ty + r, ox = 2 * tx + s;
-            if (oy >= H || ox >= W) continue;
-            CAPTURE(o);
-            CAPTURE(t);
-            CHECK(y[(o * H + oy) * W + ox] == doctest::Approx(out[r][s]).epsilon(1e-14));
+    const int64_t O = 3, tw = (W + 1) / 2, th = (H + 1) / 2;
+    for (const auto& [ty0, ty1] : tile_row_ranges(th)) {
+      CAPTURE(H);
+      CAPTURE(W);
+      CAPTURE(ty0);
+      CAPTURE(ty1);
+      const int64_t tiles = (ty1 - ty0) * tw, ldm = tiles + 2;  // rows of M 2 apart
+      const std::vector<double> M = normal(16 * O * ldm, rng);
+      std::vector<double> y(O * H * W, std::nan(""));
+      std::vector<int> seen(O * H * W, 0);
+      const cpu::GemmEpilogue<double> count = [&](double* c, int64_t ldc, int64_t i0, int64_t j0,
+                                                  int64_t rows, int64_t cols) {
+        REQUIRE(ldc == H * W);
+        REQUIRE(c == y.data() + i0 * ldc + j0);
+        CHECK(rows >= 1);  // no empty blocks: every call covers pixels of the image
+        CHECK(cols >= 1);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t k = 0; k < cols; ++k) {
+            CHECK(!std::isnan(c[r * ldc + k]));  // written before the epilogue sees it
+            ++seen[(i0 + r) * ldc + j0 + k];
           }
-      }
+      };
+      cpu::winograd_output(y.data(), M.data(), ldm, O, H, W, 0, O, ty0, ty1, count);
+      // The range's output rows [2 ty0, min(2 ty1, H)): each written and seen once; no other.
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t oy = 0; oy < H; ++oy)
+          for (int64_t ox = 0; ox < W; ++ox) {
+            const bool inside = oy >= 2 * ty0 && oy < 2 * ty1;
+            CHECK(seen[(o * H + oy) * W + ox] == (inside ? 1 : 0));
+            CHECK(std::isnan(y[(o * H + oy) * W + ox]) == !inside);
+          }
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t ty = ty0 + t / tw, tx = t % tw;
+          Mat m(4, std::vector<double>(4));
+          for (int xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] = M[(xi * O + o) * ldm + t];
+          const Mat out = product(product(kAt, m), transposed(kAt));
+          for (int r = 0; r < 2; ++r)
+            for (int s = 0; s < 2; ++s) {
+              const int64_t oy = 2 * ty + r, ox = 2 * tx + s;
+              if (oy >= H || ox >= W) continue;
+              CAPTURE(o);
+              CAPTURE(t);
+              CHECK(y[(o * H + oy) * W + ox] == doctest::Approx(out[r][s]).epsilon(1e-14));
+            }
+        }
+    }
   }
 }
 
@@ -166,14 +192,20 @@ TEST_CASE("conv2d with Winograd's F(2x2, 3x3) matches the naive convolution with
   // Rounding bound, per output: |y - exact| <= 4 * (9 C) * eps * Σ |w| |x|, four times the
   // classical bound of a dot product of 9 C terms; the transforms' sums (up to 4 terms in and
   // 9 out, halvings exact) are what the factor 4 allows for. Odd and even sizes, so the last
-  // row and column of tiles are cut; 128 channels in and out, 144 or more tiles: the smallest
-  // convolutions that take it.
+  // row and column of tiles are cut; 64 or more channels in and out and 128 or more tiles, the
+  // smallest convolutions that take it, in both of its ways.
   set_conv_winograd(true);
   std::mt19937_64 rng(4);
-  for (const auto& [H, W] : {std::pair<int64_t, int64_t>{23, 24}, {24, 25}}) {
+  struct Case {
+    int64_t C, O, H, W;
+  };
+  // 64 channels: chunks of tile rows, each on one thread; 128: the whole image at once.
+  for (const Case& k : {Case{64, 64, 23, 24}, Case{64, 96, 31, 25}, Case{128, 128, 24, 25}}) {
+    const int64_t C = k.C, O = k.O, H = k.H, W = k.W;
+    CAPTURE(C);
+    CAPTURE(O);
     CAPTURE(H);
     CAPTURE(W);
-    const int64_t C = 128, O = 128;
     const std::vector<double> xv = normal(C * H * W, rng), wv = normal(O * C * 9, rng);
     std::vector<double> ref, scale;
     naive_conv3x3(xv, wv, C, O, H, W, &ref, &scale);
@@ -199,7 +231,7 @@ TEST_CASE("conv2d with Winograd's F(2x2, 3x3) matches the naive convolution with
   }
 }
 
-TEST_CASE("conv2d takes Winograd only for 3x3, stride 1, padding 1, >= 128 channels and tiles") {
+TEST_CASE("conv2d takes Winograd only for 3x3, stride 1, padding 1, >= 64 channels, >= 128 tiles") {
   // The GEMM path's bits where any condition fails; other bits where all hold.
   struct Case {
     int64_t C, O, H, W, stride, pad, dilation;
@@ -211,8 +243,9 @@ TEST_CASE("conv2d takes Winograd only for 3x3, stride 1, padding 1, >= 128 chann
       {128, 128, 22, 22, 1, 1, 1, DType::f32, false},   // 121 tiles
       {128, 128, 16, 32, 1, 1, 1, DType::f32, true},    // 8 x 16 = 128 tiles
       {128, 128, 2, 254, 1, 1, 1, DType::f32, false},   // 1 x 127 tiles
-      {127, 128, 24, 24, 1, 1, 1, DType::f32, false},   // 127 input channels
-      {128, 127, 24, 24, 1, 1, 1, DType::f32, false},   // 127 output channels
+      {63, 128, 24, 24, 1, 1, 1, DType::f32, false},    // 63 input channels
+      {128, 63, 24, 24, 1, 1, 1, DType::f32, false},    // 63 output channels
+      {64, 64, 24, 24, 1, 1, 1, DType::f32, true},      // 64 and 64: chunked
       {128, 128, 48, 48, 2, 1, 1, DType::f32, false},   // stride 2
       {128, 128, 26, 26, 1, 0, 1, DType::f32, false},   // unpadded
       {128, 128, 28, 28, 1, 2, 2, DType::f32, false},   // dilation 2
@@ -247,7 +280,9 @@ TEST_CASE("conv2d_batch_norm_eval_forward with Winograd is its separate ops, bit
   // transform writes them: the same numbers as the forward, then the batch norm's own pass.
   set_conv_winograd(true);
   std::mt19937_64 rng(6);
-  const int64_t N = 2, C = 128, O = 128, H = 24, W = 25;
+  for (const int64_t C : {64, 128}) {  // chunked and whole
+  CAPTURE(C);
+  const int64_t N = 2, O = C, H = 24, W = 25;
   const Tensor x = Tensor::randn({N, C, H, W}, rng);
   const Tensor w = Tensor::randn({O, C, 3, 3}, rng);
   const Tensor gamma = Tensor::randn({O}, rng), beta = Tensor::randn({O}, rng);
@@ -263,6 +298,7 @@ TEST_CASE("conv2d_batch_norm_eval_forward with Winograd is its separate ops, bit
   const Tensor apart = batch_norm_forward(conv2d_forward(x, w, Tensor(), opt), gamma, beta, mean,
                                           var, false, 0.1, 1e-5, nullptr, nullptr, epilogue);
   CHECK(fused.to_vector() == apart.to_vector());
+  }
 }
 
 TEST_CASE("PRM_WINOGRAD: prm --version reports it, anything but 0 or 1 is a one-line error") {

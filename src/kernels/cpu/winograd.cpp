@@ -46,16 +46,15 @@ void winograd_weights(T* U, const T* w, int64_t O, int64_t C) {
 }
 
 template <typename T>
-void winograd_input(T* V, const T* x, int64_t C, int64_t H, int64_t W) {
-  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, tiles = th * tw;
-#pragma omp parallel
+void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t W, int64_t c0,
+                    int64_t c1, int64_t ty0, int64_t ty1) {
+  const int64_t tw = (W + 1) / 2;
   {
-    // Per thread: one padded input row, its even and odd columns, and the four rows' column
-    // transforms h[r][j][tx].
+    // One padded input row, its even and odd columns, and the four rows' column transforms
+    // h[r][j][tx].
     std::vector<T> padded(2 * tw + 2), even(tw + 1), odd(tw + 1), h(16 * tw);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t ty = 0; ty < th; ++ty) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t ty = ty0; ty < ty1; ++ty) {
         const T* xc = x + c * H * W;
         for (int r = 0; r < 4; ++r) {
           T* h0 = h.data() + 4 * r * tw;
@@ -88,10 +87,10 @@ void winograd_input(T* V, const T* x, int64_t C, int64_t H, int64_t W) {
           const T* r1 = h.data() + (1 * 4 + j) * tw;
           const T* r2 = h.data() + (2 * 4 + j) * tw;
           const T* r3 = h.data() + (3 * 4 + j) * tw;
-          T* v0 = V + ((0 * 4 + j) * C + c) * tiles + ty * tw;
-          T* v1 = V + ((1 * 4 + j) * C + c) * tiles + ty * tw;
-          T* v2 = V + ((2 * 4 + j) * C + c) * tiles + ty * tw;
-          T* v3 = V + ((3 * 4 + j) * C + c) * tiles + ty * tw;
+          T* v0 = V + ((0 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+          T* v1 = V + ((1 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+          T* v2 = V + ((2 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+          T* v3 = V + ((3 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
           for (int64_t i = 0; i < tw; ++i) {
             v0[i] = r0[i] - r2[i];
             v1[i] = r1[i] + r2[i];
@@ -104,20 +103,18 @@ void winograd_input(T* V, const T* x, int64_t C, int64_t H, int64_t W) {
 }
 
 template <typename T>
-void winograd_output(T* y, const T* M, int64_t O, int64_t H, int64_t W,
-                     const GemmEpilogue<T>& epilogue) {
-  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, tiles = th * tw;
-#pragma omp parallel
+void winograd_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_t W, int64_t o0,
+                     int64_t o1, int64_t ty0, int64_t ty1, const GemmEpilogue<T>& epilogue) {
+  const int64_t tw = (W + 1) / 2;
   {
     std::vector<T> a(8 * tw), even(tw), odd(tw);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t ty = 0; ty < th; ++ty) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t ty = ty0; ty < ty1; ++ty) {
         for (int j = 0; j < 4; ++j) {  // Aᵀ m: the rows combined, a[r][j][tx]
-          const T* m0 = M + ((0 * 4 + j) * O + o) * tiles + ty * tw;
-          const T* m1 = M + ((1 * 4 + j) * O + o) * tiles + ty * tw;
-          const T* m2 = M + ((2 * 4 + j) * O + o) * tiles + ty * tw;
-          const T* m3 = M + ((3 * 4 + j) * O + o) * tiles + ty * tw;
+          const T* m0 = M + ((0 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+          const T* m1 = M + ((1 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+          const T* m2 = M + ((2 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+          const T* m3 = M + ((3 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
           T* a0 = a.data() + j * tw;
           T* a1 = a.data() + (4 + j) * tw;
           for (int64_t i = 0; i < tw; ++i) {
@@ -147,11 +144,14 @@ void winograd_output(T* y, const T* M, int64_t O, int64_t H, int64_t W,
 
 template void winograd_weights<float>(float*, const float*, int64_t, int64_t);
 template void winograd_weights<double>(double*, const double*, int64_t, int64_t);
-template void winograd_input<float>(float*, const float*, int64_t, int64_t, int64_t);
-template void winograd_input<double>(double*, const double*, int64_t, int64_t, int64_t);
-template void winograd_output<float>(float*, const float*, int64_t, int64_t, int64_t,
-                                     const GemmEpilogue<float>&);
-template void winograd_output<double>(double*, const double*, int64_t, int64_t, int64_t,
+template void winograd_input<float>(float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t);
+template void winograd_input<double>(double*, int64_t, const double*, int64_t, int64_t, int64_t,
+                                     int64_t, int64_t, int64_t, int64_t);
+template void winograd_output<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                     int64_t, int64_t, int64_t, int64_t, const GemmEpilogue<float>&);
+template void winograd_output<double>(double*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                      int64_t, int64_t, int64_t, int64_t,
                                       const GemmEpilogue<double>&);
 
 }  // namespace prm::cpu

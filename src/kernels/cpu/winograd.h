@@ -28,18 +28,22 @@ inline int64_t winograd_tiles(int64_t H, int64_t W) { return ((H + 1) / 2) * ((W
 template <typename T>
 void winograd_weights(T* U, const T* w, int64_t O, int64_t C);
 
-// V [16][C][T]: V[xi][c][t] = (Bᵀ d B)[i][j] for tile t's 4x4 patch d of channel c of one
-// image x [C][H][W].
+// V[xi][c][t] = (Bᵀ d B)[i][j] at V + (xi * C + c) * ldv + t, for the 4x4 patch d of channel c
+// of one image x [C][H][W] under tile t of the tile rows [ty0, ty1) (t counted from the first of
+// them: V holds those rows' tiles, ldv >= (ty1 - ty0) * tiles_w apart), for the channels
+// [c0, c1). One thread: the caller splits the channels or the tile rows among its threads.
 template <typename T>
-void winograd_input(T* V, const T* x, int64_t C, int64_t H, int64_t W);
+void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t W, int64_t c0,
+                    int64_t c1, int64_t ty0, int64_t ty1);
 
-// The 2x2 tiles Aᵀ m A back into y [O][H][W] (the last row or column of tiles cut at the
-// image's edge), from M [16][O][T]. `epilogue` (none when empty) is called on each pair of
-// output rows of a channel as soon as they are written, as the GEMM calls it on its tiles
-// (kernels/gemm.h), with y seen as the [O, H W] matrix: rows [o, o + 1), columns
-// [2 ty W, 2 ty W + count W) for rows 2 ty .. of channel o.
+// The 2x2 tiles Aᵀ m A of the tile rows [ty0, ty1) of the channels [o0, o1) back into y [O][H][W]
+// (the last row or column of tiles cut at the image's edge), from M[xi][o][t] at
+// M + (xi * O + o) * ldm + t (t as for winograd_input). `epilogue` (none when empty) is called on each pair of output rows of a
+// channel as soon as they are written, as the GEMM calls it on its tiles (kernels/gemm.h), with
+// y seen as the [O, H W] matrix: rows [o, o + 1), columns [2 ty W, 2 ty W + count W) for rows
+// 2 ty .. of channel o. One thread, as winograd_input.
 template <typename T>
-void winograd_output(T* y, const T* M, int64_t O, int64_t H, int64_t W,
-                     const GemmEpilogue<T>& epilogue);
+void winograd_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_t W, int64_t o0,
+                     int64_t o1, int64_t ty0, int64_t ty1, const GemmEpilogue<T>& epilogue);
 
 }  // namespace prm::cpu
