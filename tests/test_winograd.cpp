@@ -135,6 +135,19 @@ TEST_CASE("winograd_input is Bᵀ d B of each tile's zero-padded 4x4 patch, for 
   }
 }
 
+TEST_CASE("the Winograd transforms refuse channel or tile-row ranges outside the image") {
+  std::vector<double> V(16 * 2 * 12), x(2 * 5 * 6), y(2 * 5 * 6), M(16 * 2 * 12);
+  // 5 x 6: 3 tile rows of 3 tiles.
+  CHECK_NOTHROW(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 2, 0, 3));
+  CHECK_THROWS_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 2, 2, 4), Error);
+  CHECK_THROWS_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 1, 3, 0, 1), Error);
+  CHECK_THROWS_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 1, 2, 1), Error);
+  CHECK_NOTHROW(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 2, 0, 3, {}));
+  CHECK_THROWS_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 2, 1, 4, {}), Error);
+  CHECK_THROWS_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 3, 0, 1, {}), Error);
+  CHECK_THROWS_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, -1, 1, 0, 1, {}), Error);
+}
+
 TEST_CASE("winograd_output is Aᵀ m A cut at the image's edge, the epilogue on each pixel once") {
   std::mt19937_64 rng(3);
   for (const auto& [H, W] : {std::pair<int64_t, int64_t>{6, 8}, {7, 5}, {1, 1}, {3, 2}}) {

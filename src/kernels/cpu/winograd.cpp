@@ -4,6 +4,8 @@
 // which the tiles' four columns are plain shifted arrays.
 #include "kernels/cpu/winograd.h"
 
+#include "tensor/error.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -48,6 +50,9 @@ void winograd_weights(T* U, const T* w, int64_t O, int64_t C) {
 template <typename T>
 void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t W, int64_t c0,
                     int64_t c1, int64_t ty0, int64_t ty1) {
+  PRM_CHECK(0 <= c0 && c0 <= c1 && c1 <= C && 0 <= ty0 && ty0 <= ty1 && ty1 <= (H + 1) / 2,
+            "winograd_input: channels [", c0, ", ", c1, ") of ", C, ", tile rows [", ty0, ", ",
+            ty1, ") of ", (H + 1) / 2);
   const int64_t tw = (W + 1) / 2;
   {
     // One padded input row, its even and odd columns, and the four rows' column transforms
@@ -105,6 +110,9 @@ void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t
 template <typename T>
 void winograd_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_t W, int64_t o0,
                      int64_t o1, int64_t ty0, int64_t ty1, const GemmEpilogue<T>& epilogue) {
+  PRM_CHECK(0 <= o0 && o0 <= o1 && o1 <= O && 0 <= ty0 && ty0 <= ty1 && ty1 <= (H + 1) / 2,
+            "winograd_output: channels [", o0, ", ", o1, ") of ", O, ", tile rows [", ty0, ", ",
+            ty1, ") of ", (H + 1) / 2);
   const int64_t tw = (W + 1) / 2;
   {
     std::vector<T> a(8 * tw), even(tw), odd(tw);
