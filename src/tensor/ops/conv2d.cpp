@@ -204,15 +204,14 @@ class CpuForward {
       // As many chunks for each thread, the tile rows split as evenly as whole rows allow.
       const int64_t rounds = (tiles + threads * per_chunk - 1) / (threads * per_chunk);
       const int64_t chunks = std::min<int64_t>(tile_rows, rounds * threads);
+      const int64_t most = (tile_rows + chunks - 1) / chunks * tw;  // tiles in the largest chunk
 #pragma omp parallel num_threads(threads)
       {
-        std::vector<T> V, M;
+        std::vector<T> V(16 * C * most), M(16 * O * most);
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < chunks; ++k) {
           const int64_t ty0 = k * tile_rows / chunks, ty1 = (k + 1) * tile_rows / chunks;
           const int64_t n = (ty1 - ty0) * tw;
-          V.resize(16 * C * n);
-          M.resize(16 * O * n);
           cpu::winograd_input(V.data(), n, x, C, d_.H, d_.W, 0, C, ty0, ty1);
           for (int64_t xi = 0; xi < 16; ++xi)
             cpu::gemm_blocked(false, false, O, n, C, T(1), U + xi * O * C, C,
