@@ -314,6 +314,19 @@ void mul_images(T* out, const T* a, int64_t a_image, const T* b, int64_t b_image
   launch<Binary, T>(Device::cpu, BinaryOp::mul, out, a, sa, b, sb, images * per_image);
 }
 
+// out[n][o][p] = dy[n][o][p] * channel[o] for the N images of d's output shape (out may be dy).
+template <typename T>
+void mul_channels(Device dev, T* out, const T* dy, const T* channel, const ConvDims& d) {
+  Strides sa, sb;
+  sa.ndim = sb.ndim = 3;
+  sa.size[0] = sb.size[0] = d.N;
+  sa.size[1] = sb.size[1] = d.O;
+  sa.size[2] = sb.size[2] = d.pixels();
+  sa.stride[0] = d.y_image(), sa.stride[1] = d.pixels(), sa.stride[2] = 1;
+  sb.stride[0] = 0, sb.stride[1] = 1, sb.stride[2] = 0;
+  launch<Binary, T>(dev, BinaryOp::mul, out, dy, sa, channel, sb, d.N * d.y_image());
+}
+
 // The CPU path for images with few pixels: the dy of m images side by side as one [O, m P]
 // matrix, ONE GEMM dcol [K, m P] = Wᵀ · dy_m, then each image's [K, P] block back out and
 // col2im. Same sums as the per-image path (each output is the same dot product over O). The
@@ -421,15 +434,7 @@ void backward_input_flipped(T* dx, const T* dy, const T* w, const ConvDims& d,
     scaled = Tensor::empty({d.N * d.y_image()}, dt, cpu);
     const T* from = dy;
     if (sc.channel != nullptr) {
-      Strides sa, sb;
-      sa.ndim = sb.ndim = 3;
-      sa.size[0] = sb.size[0] = d.N;
-      sa.size[1] = sb.size[1] = d.O;
-      sa.size[2] = sb.size[2] = d.pixels();
-      sa.stride[0] = d.y_image(), sa.stride[1] = d.pixels(), sa.stride[2] = 1;
-      sb.stride[0] = 0, sb.stride[1] = 1, sb.stride[2] = 0;
-      launch<Binary, T>(cpu, BinaryOp::mul, scaled.data<T>(), dy, sa, sc.channel, sb,
-                        d.N * d.y_image());
+      mul_channels(cpu, scaled.data<T>(), dy, sc.channel, d);
       from = scaled.data<T>();
     }
     if (sc.out != nullptr)
@@ -461,15 +466,7 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
   const bool packed = m == 1 && sc.out != nullptr && packed_gemm_applies<T>(dev, d.O);
   if (sc.channel != nullptr && m == 1 && !packed) {  // dy ⊙ channel in a pass, then as without
     Tensor scaled = Tensor::empty({d.N * d.y_image()}, dtype_of<T>::value, dev);
-    Strides sa, sb;
-    sa.ndim = sb.ndim = 3;
-    sa.size[0] = sb.size[0] = d.N;
-    sa.size[1] = sb.size[1] = d.O;
-    sa.size[2] = sb.size[2] = d.pixels();
-    sa.stride[0] = d.y_image(), sa.stride[1] = d.pixels(), sa.stride[2] = 1;
-    sb.stride[0] = 0, sb.stride[1] = 1, sb.stride[2] = 0;
-    launch<Binary, T>(dev, BinaryOp::mul, scaled.data<T>(), dy, sa, sc.channel, sb,
-                      d.N * d.y_image());
+    mul_channels(dev, scaled.data<T>(), dy, sc.channel, d);
     InputGradScales<T> rest = sc;
     rest.channel = nullptr;
     return backward_input_native(dev, dx, scaled.data<T>(), w, d, rest);
