@@ -55,9 +55,8 @@ void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t
             ty1, ") of ", (H + 1) / 2);
   const int64_t tw = (W + 1) / 2;
   {
-    // One padded input row, its even and odd columns, and the four rows' column transforms
-    // h[r][j][tx].
-    std::vector<T> padded(2 * tw + 2), even(tw + 1), odd(tw + 1), h(16 * tw);
+    // One input row's odd and even columns, and the four rows' column transforms h[r][j][tx].
+    std::vector<T> even(tw + 1), odd(tw + 1), h(16 * tw);
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t ty = ty0; ty < ty1; ++ty) {
         const T* xc = x + c * H * W;
@@ -69,18 +68,17 @@ void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t
             std::fill(h0, h0 + 4 * tw, T(0));
             continue;
           }
-          // padded[k] = x[iy][k - 1], 0 outside; tile tx's columns are padded[2 tx .. 2 tx + 3]
-          // = even[tx], odd[tx], even[tx + 1], odd[tx + 1].
-          padded[0] = T(0);
-          std::memcpy(padded.data() + 1, xc + iy * W, sizeof(T) * W);
-          std::fill(padded.begin() + 1 + W, padded.end(), T(0));
-          for (int64_t i = 0; i <= tw; ++i) {
-            even[i] = padded[2 * i];
-            odd[i] = padded[2 * i + 1];
-          }
+          // even[i] = x[iy][2 i - 1], odd[i] = x[iy][2 i], 0 outside the row: tile tx's columns
+          // 2 tx - 1 .. 2 tx + 2 are even[tx], odd[tx], even[tx + 1], odd[tx + 1].
+          const T* row = xc + iy * W;
+          even[0] = T(0);
+          for (int64_t i = 1; i <= W / 2; ++i) even[i] = row[2 * i - 1];
+          if (W % 2 == 1) even[tw] = T(0);  // column W is padding
+          for (int64_t i = 0; i < tw; ++i) odd[i] = row[2 * i];
+          odd[tw] = T(0);
           const T* e = even.data();
           const T* od = odd.data();
-          for (int64_t i = 0; i < tw; ++i) {  // d Bᵀᵀ = d B: the columns combined
+          for (int64_t i = 0; i < tw; ++i) {  // d B: the columns combined
             h0[i] = e[i] - e[i + 1];
             h1[i] = od[i] + e[i + 1];
             h2[i] = e[i + 1] - od[i];
