@@ -139,11 +139,13 @@ TEST_CASE("the Winograd transforms refuse channel or tile-row ranges outside the
   std::vector<double> V(16 * 2 * 12), x(2 * 5 * 6), y(2 * 5 * 6), M(16 * 2 * 12);
   // 5 x 6: 3 tile rows of 3 tiles.
   CHECK_NOTHROW(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 2, 0, 3));
-  CHECK_THROWS_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 2, 2, 4), Error);
+  CHECK_THROWS_WITH_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 2, 2, 4),
+                       "winograd_input: channels [0, 2) of 2, tile rows [2, 4) of 3", Error);
   CHECK_THROWS_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 1, 3, 0, 1), Error);
   CHECK_THROWS_AS(cpu::winograd_input(V.data(), 9, x.data(), 2, 5, 6, 0, 1, 2, 1), Error);
   CHECK_NOTHROW(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 2, 0, 3, {}));
-  CHECK_THROWS_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 2, 1, 4, {}), Error);
+  CHECK_THROWS_WITH_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 2, 1, 4, {}),
+                       "winograd_output: channels [0, 2) of 2, tile rows [1, 4) of 3", Error);
   CHECK_THROWS_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, 0, 3, 0, 1, {}), Error);
   CHECK_THROWS_AS(cpu::winograd_output(y.data(), M.data(), 9, 2, 5, 6, -1, 1, 0, 1, {}), Error);
 }
