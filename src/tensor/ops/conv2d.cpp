@@ -165,9 +165,9 @@ bool winograd_applies(const ConvDims& d) {
 // V = the input's tiles transformed, the 16 products M_xi = U_xi · V_xi on our GEMM, then M's
 // tiles transformed back into y, `epilogue` on each pair of output rows as it is written.
 //
-// Two ways to run an image, chosen by which costs less to move (CpuForward::chunked):
-// - whole: V and M of the whole image, each step over all threads (the transforms split by tile
-//   rows, each product threaded by the GEMM). An image's V and M go out to memory and back
+// Two ways to run an image, chosen in CpuForward::image by which costs less to move:
+// - whole: V and M of the whole image, each step over all threads (the transforms split by
+//   channels, each product threaded by the GEMM). An image's V and M go out to memory and back
 //   (16 (C + O) values per tile: 13 MB each for ResNet-50's layer 1 at 448 x 448).
 // - chunked: whole tile rows at a time, each chunk on one thread from start to end (its 16
 //   products single-threaded), sized so that its V and M (kWinogradChunkBytes together) stay in
@@ -387,9 +387,6 @@ ConvDims flipped_dims(const ConvDims& d) {
   t.Wo = t.win.out_w(t.W);
   return t;
 }
-
-template <typename T>
-bool winograd_applies(const ConvDims& d);
 
 // Whether the CPU takes dx as that convolution: stride 1, a square window (one padding for both
 // axes) padded by at most its reach, not pointwise (no col2im to save), our GEMM packing dy
