@@ -4,13 +4,13 @@
 // which the tiles' four columns are plain shifted arrays.
 #include "kernels/cpu/winograd.h"
 
-#include "tensor/error.h"
-
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "tensor/error.h"
 
 namespace prm::cpu {
 
@@ -54,55 +54,53 @@ void winograd_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t
             "winograd_input: channels [", c0, ", ", c1, ") of ", C, ", tile rows [", ty0, ", ",
             ty1, ") of ", (H + 1) / 2);
   const int64_t tw = (W + 1) / 2;
-  {
-    // One input row's odd and even columns, and the four rows' column transforms h[r][j][tx].
-    std::vector<T> even(tw + 1), odd(tw + 1), h(16 * tw);
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t ty = ty0; ty < ty1; ++ty) {
-        const T* xc = x + c * H * W;
-        for (int r = 0; r < 4; ++r) {
-          T* h0 = h.data() + 4 * r * tw;
-          T *h1 = h0 + tw, *h2 = h1 + tw, *h3 = h2 + tw;
-          const int64_t iy = 2 * ty - 1 + r;
-          if (iy < 0 || iy >= H) {  // a padding row
-            std::fill(h0, h0 + 4 * tw, T(0));
-            continue;
-          }
-          // even[i] = x[iy][2 i - 1], odd[i] = x[iy][2 i], 0 outside the row: tile tx's columns
-          // 2 tx - 1 .. 2 tx + 2 are even[tx], odd[tx], even[tx + 1], odd[tx + 1].
-          const T* row = xc + iy * W;
-          even[0] = T(0);
-          for (int64_t i = 1; i <= W / 2; ++i) even[i] = row[2 * i - 1];
-          if (W % 2 == 1) even[tw] = T(0);  // column W is padding
-          for (int64_t i = 0; i < tw; ++i) odd[i] = row[2 * i];
-          odd[tw] = T(0);
-          const T* e = even.data();
-          const T* od = odd.data();
-          for (int64_t i = 0; i < tw; ++i) {  // d B: the columns combined
-            h0[i] = e[i] - e[i + 1];
-            h1[i] = od[i] + e[i + 1];
-            h2[i] = e[i + 1] - od[i];
-            h3[i] = od[i] - od[i + 1];
-          }
+  // One input row's odd and even columns, and the four rows' column transforms h[r][j][tx].
+  std::vector<T> even(tw + 1), odd(tw + 1), h(16 * tw);
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
+      const T* xc = x + c * H * W;
+      for (int r = 0; r < 4; ++r) {
+        T* h0 = h.data() + 4 * r * tw;
+        T *h1 = h0 + tw, *h2 = h1 + tw, *h3 = h2 + tw;
+        const int64_t iy = 2 * ty - 1 + r;
+        if (iy < 0 || iy >= H) {  // a padding row
+          std::fill(h0, h0 + 4 * tw, T(0));
+          continue;
         }
-        for (int j = 0; j < 4; ++j) {  // Bᵀ (d B): the rows combined
-          const T* r0 = h.data() + (0 * 4 + j) * tw;
-          const T* r1 = h.data() + (1 * 4 + j) * tw;
-          const T* r2 = h.data() + (2 * 4 + j) * tw;
-          const T* r3 = h.data() + (3 * 4 + j) * tw;
-          T* v0 = V + ((0 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
-          T* v1 = V + ((1 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
-          T* v2 = V + ((2 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
-          T* v3 = V + ((3 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
-          for (int64_t i = 0; i < tw; ++i) {
-            v0[i] = r0[i] - r2[i];
-            v1[i] = r1[i] + r2[i];
-            v2[i] = r2[i] - r1[i];
-            v3[i] = r1[i] - r3[i];
-          }
+        // even[i] = x[iy][2 i - 1], odd[i] = x[iy][2 i], 0 outside the row: tile tx's columns
+        // 2 tx - 1 .. 2 tx + 2 are even[tx], odd[tx], even[tx + 1], odd[tx + 1].
+        const T* row = xc + iy * W;
+        even[0] = T(0);
+        for (int64_t i = 1; i <= W / 2; ++i) even[i] = row[2 * i - 1];
+        if (W % 2 == 1) even[tw] = T(0);  // column W is padding
+        for (int64_t i = 0; i < tw; ++i) odd[i] = row[2 * i];
+        odd[tw] = T(0);
+        const T* e = even.data();
+        const T* od = odd.data();
+        for (int64_t i = 0; i < tw; ++i) {  // d B: the columns combined
+          h0[i] = e[i] - e[i + 1];
+          h1[i] = od[i] + e[i + 1];
+          h2[i] = e[i + 1] - od[i];
+          h3[i] = od[i] - od[i + 1];
         }
       }
-  }
+      for (int j = 0; j < 4; ++j) {  // Bᵀ (d B): the rows combined
+        const T* r0 = h.data() + (0 * 4 + j) * tw;
+        const T* r1 = h.data() + (1 * 4 + j) * tw;
+        const T* r2 = h.data() + (2 * 4 + j) * tw;
+        const T* r3 = h.data() + (3 * 4 + j) * tw;
+        T* v0 = V + ((0 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+        T* v1 = V + ((1 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+        T* v2 = V + ((2 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+        T* v3 = V + ((3 * 4 + j) * C + c) * ldv + (ty - ty0) * tw;
+        for (int64_t i = 0; i < tw; ++i) {
+          v0[i] = r0[i] - r2[i];
+          v1[i] = r1[i] + r2[i];
+          v2[i] = r2[i] - r1[i];
+          v3[i] = r1[i] - r3[i];
+        }
+      }
+    }
 }
 
 template <typename T>
@@ -112,40 +110,38 @@ void winograd_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_
             "winograd_output: channels [", o0, ", ", o1, ") of ", O, ", tile rows [", ty0, ", ",
             ty1, ") of ", (H + 1) / 2);
   const int64_t tw = (W + 1) / 2;
-  {
-    std::vector<T> a(8 * tw), even(tw), odd(tw);
-    for (int64_t o = o0; o < o1; ++o)
-      for (int64_t ty = ty0; ty < ty1; ++ty) {
-        for (int j = 0; j < 4; ++j) {  // Aᵀ m: the rows combined, a[r][j][tx]
-          const T* m0 = M + ((0 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
-          const T* m1 = M + ((1 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
-          const T* m2 = M + ((2 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
-          const T* m3 = M + ((3 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
-          T* a0 = a.data() + j * tw;
-          T* a1 = a.data() + (4 + j) * tw;
-          for (int64_t i = 0; i < tw; ++i) {
-            a0[i] = m0[i] + m1[i] + m2[i];
-            a1[i] = m1[i] - m2[i] - m3[i];
-          }
+  std::vector<T> a(8 * tw), even(tw), odd(tw);
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
+      for (int j = 0; j < 4; ++j) {  // Aᵀ m: the rows combined, a[r][j][tx]
+        const T* m0 = M + ((0 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+        const T* m1 = M + ((1 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+        const T* m2 = M + ((2 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+        const T* m3 = M + ((3 * 4 + j) * O + o) * ldm + (ty - ty0) * tw;
+        T* a0 = a.data() + j * tw;
+        T* a1 = a.data() + (4 + j) * tw;
+        for (int64_t i = 0; i < tw; ++i) {
+          a0[i] = m0[i] + m1[i] + m2[i];
+          a1[i] = m1[i] - m2[i] - m3[i];
         }
-        const int64_t rows = std::min<int64_t>(2, H - 2 * ty);
-        for (int64_t r = 0; r < rows; ++r) {  // (Aᵀ m) A: the columns combined
-          const T* b0 = a.data() + 4 * r * tw;
-          const T *b1 = b0 + tw, *b2 = b1 + tw, *b3 = b2 + tw;
-          for (int64_t i = 0; i < tw; ++i) {
-            even[i] = b0[i] + b1[i] + b2[i];
-            odd[i] = b1[i] - b2[i] - b3[i];
-          }
-          T* out = y + (o * H + 2 * ty + r) * W;
-          for (int64_t i = 0; i < W / 2; ++i) {
-            out[2 * i] = even[i];
-            out[2 * i + 1] = odd[i];
-          }
-          if (W % 2 == 1) out[W - 1] = even[W / 2];
-        }
-        if (epilogue) epilogue(y + o * H * W + 2 * ty * W, H * W, o, 2 * ty * W, 1, rows * W);
       }
-  }
+      const int64_t rows = std::min<int64_t>(2, H - 2 * ty);
+      for (int64_t r = 0; r < rows; ++r) {  // (Aᵀ m) A: the columns combined
+        const T* b0 = a.data() + 4 * r * tw;
+        const T *b1 = b0 + tw, *b2 = b1 + tw, *b3 = b2 + tw;
+        for (int64_t i = 0; i < tw; ++i) {
+          even[i] = b0[i] + b1[i] + b2[i];
+          odd[i] = b1[i] - b2[i] - b3[i];
+        }
+        T* out = y + (o * H + 2 * ty + r) * W;
+        for (int64_t i = 0; i < W / 2; ++i) {
+          out[2 * i] = even[i];
+          out[2 * i + 1] = odd[i];
+        }
+        if (W % 2 == 1) out[W - 1] = even[W / 2];
+      }
+      if (epilogue) epilogue(y + o * H * W + 2 * ty * W, H * W, o, 2 * ty * W, 1, rows * W);
+    }
 }
 
 template void winograd_weights<float>(float*, const float*, int64_t, int64_t);
