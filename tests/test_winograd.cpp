@@ -332,3 +332,27 @@ TEST_CASE("PRM_WINOGRAD: prm --version reports it, anything but 0 or 1 is a one-
   CHECK(bad.err.find("PRM_WINOGRAD=yes is not 0 (off) or 1") != std::string::npos);
   CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
 }
+
+TEST_CASE("Winograd's two ways, chunks of tile rows and the whole image, give the same bits") {
+  // Each output element is the same dot products over C in the same order either way (a GEMM's
+  // columns are independent of how its columns are split), the same transforms around them.
+  set_conv_winograd(true);
+  struct Restore {
+    ~Restore() { set_conv_winograd_way_for_testing(0); }
+  } restore;
+  std::mt19937_64 rng(9);
+  for (const int64_t C : {64, 128}) {
+    CAPTURE(C);
+    const Tensor x = Tensor::randn({2, C, 30, 29}, rng);
+    const Tensor w = Tensor::randn({C, C, 3, 3}, rng);
+    Conv2dOptions opt;
+    opt.padding = 1;
+    std::vector<std::vector<double>> ways;
+    for (int way : {0, 1, 2}) {
+      set_conv_winograd_way_for_testing(way);
+      ways.push_back(conv2d_forward(x, w, Tensor(), opt).to_vector());
+    }
+    CHECK(ways[1] == ways[0]);
+    CHECK(ways[2] == ways[0]);
+  }
+}

@@ -143,6 +143,7 @@ void forward_image_cpu(T* y, const T* x, const T* w, const ConvDims& d,
 }
 
 int g_winograd = -1;  // conv_winograd(): -1 until read from the environment
+int g_winograd_way = 0;  // set_conv_winograd_way_for_testing: 0 by cost, 1 chunked, 2 whole
 
 // Winograd's F(2x2, 3x3) from this many output tiles (2x2 pixels) and channels (in and out) on:
 // below, the transforms' passes and the 16 small GEMMs cost more than the multiply-adds saved.
@@ -198,7 +199,8 @@ class CpuForward {
     // Chunked when a chunk's U packing moves at most half of what its V and M would move through
     // memory in the whole-image way: O C <= (C + O) per_chunk / 2 (64 channels in and out: yes;
     // 128: no).
-    const bool chunked = 2 * O * C <= (C + O) * per_chunk;
+    const bool chunked =
+        g_winograd_way == 0 ? 2 * O * C <= (C + O) * per_chunk : g_winograd_way == 1;
     const T* U = u_.data<T>();
     if (chunked) {
       // As many chunks for each thread, the tile rows split as evenly as whole rows allow.
@@ -555,6 +557,8 @@ void backward_weight_native(Device dev, T* dw, const T* dy, const T* x, const Co
 void set_conv_images_per_chunk_for_testing(int64_t images) { g_chunk_override = images; }
 
 void set_conv_winograd(bool enabled) { g_winograd = enabled ? 1 : 0; }
+
+void set_conv_winograd_way_for_testing(int way) { g_winograd_way = way; }
 
 bool conv_winograd() {
   if (g_winograd < 0) {

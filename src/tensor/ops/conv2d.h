@@ -66,6 +66,9 @@ void set_conv_images_per_chunk_for_testing(int64_t images);
 // PRM_WINOGRAD=0 turns it off for the whole process, set_conv_winograd for what follows.
 void set_conv_winograd(bool enabled);
 bool conv_winograd();
+// Which of Winograd's two ways an image takes (docs/conv2d.md): 0 by their cost (the default),
+// 1 chunks of tile rows, 2 the whole image. For tests: the two give the same bits.
+void set_conv_winograd_way_for_testing(int way);
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt = {});
