@@ -4,8 +4,6 @@
 // which the tiles' four columns are plain shifted arrays.
 #include "kernels/cpu/winograd.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
