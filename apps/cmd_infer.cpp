@@ -18,6 +18,7 @@
 #include "layers/resnet.h"
 #include "prm/infer.h"
 #include "prm/predict.h"
+#include "tensor/ops/conv2d.h"
 #include "prm/weights.h"
 
 namespace fs = std::filesystem;
@@ -92,6 +93,7 @@ void predict_split_with_weights(const Args& args, const std::string& data,
       load_classifier(args.has("arch") ? args.get("arch") : "", args.get("weights"), DType::f32,
                       device, &info);
   const InferOptions options = inference_options(args, info, args.get("weights"));
+  const ConstantWeights constant_weights;  // the weights stay as loaded: packed once, kept
   const std::string dump = args.has("dump") ? args.get("dump") : "";
   if (format == "coco") {
     const std::string annotations = coco_annotation_path(data, split);
@@ -149,6 +151,7 @@ int cmd_infer(int argc, char** argv) {
       load_classifier(args.has("arch") ? args.get("arch") : "", args.get("weights"), DType::f32,
                       device, &info);
   const InferOptions options = inference_options(args, info, args.get("weights"));
+  const ConstantWeights constant_weights;  // the weights stay as loaded: packed once, kept
   // The class names the weights were trained with (VOC's for files that do not say).
   const std::vector<std::string> classes = info.present ? info.classes : voc_class_names();
   const int64_t C = net->options().num_classes;

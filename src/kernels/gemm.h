@@ -17,9 +17,12 @@
 // pointer + b * stride (a stride of 0 shares one matrix across the batch).
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <type_traits>
 
+#include "kernels/cpu_isa.h"
 #include "kernels/dispatch.h"
 
 namespace prm {
@@ -86,6 +89,44 @@ template <typename T>
 void gemm_blocked_packed_b_epilogue(bool trans_a, int64_t M, int64_t N, int64_t K, T alpha,
                                     const T* A, int64_t lda, const GemmPackB<T>& pack, T beta,
                                     T* C, int64_t ldc, const GemmEpilogue<T>& epilogue);
+
+// op(A) packed once, whole, into the strips the GEMM's microkernel reads, for many products
+// with it (a convolution's weights against each image, or against each image of a run while
+// they stay the same): the GEMMs below then read A's strips from here instead of packing them
+// into a per-thread buffer in each call (where every thread whose region of C spans all of A's
+// rows packs all of A). Laid out K slice by K slice (the driver's KC), each slice the MR-row
+// strips of all the rows, zero-padded to whole strips. It fits the instruction set active when
+// it is made: the products refuse it under another.
+template <typename T>
+class GemmPackedA {
+ public:
+  // Packs op(A) (M x K; A stored M x K, K x M when trans_a, row stride lda), threaded.
+  GemmPackedA(bool trans_a, int64_t M, int64_t K, const T* A, int64_t lda);
+  int64_t rows() const { return M_; }
+  int64_t depth() const { return K_; }
+  CpuIsa isa() const { return isa_; }
+  size_t bytes() const { return sizeof(T) * static_cast<size_t>(size_); }
+  // The strips of K slice [k0, ...) from row i0 on (k0 a multiple of the driver's KC, i0 of MR).
+  const T* strips(int64_t k0, int64_t i0) const;
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  int64_t M_ = 0, K_ = 0, padded_rows_ = 0, size_ = 0;
+  int MR_ = 0;
+  int64_t KC_ = 0;
+  CpuIsa isa_ = CpuIsa::scalar;
+  std::unique_ptr<T, Free> data_;
+};
+
+// gemm_blocked (trans_b false) and gemm_blocked_packed_b (when pack_b is given) on a packed
+// op(A), with an optional epilogue: the same blocking, threads and sums, so the same result bit
+// for bit as those with A as a matrix.
+template <typename T>
+void gemm_blocked_prepacked(const GemmPackedA<T>& A, int64_t N, T alpha, const T* B, int64_t ldb,
+                            const GemmPackB<T>* pack_b, T beta, T* C, int64_t ldc,
+                            const GemmEpilogue<T>* epilogue);
 }  // namespace cpu
 
 }  // namespace prm

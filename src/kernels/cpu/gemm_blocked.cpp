@@ -235,6 +235,7 @@ struct Operands {
   int64_t ldc;
   const void* pack_b_fn = nullptr;  // a GemmPackB<T> supplying op(B) (gemm_blocked_packed_b)
   const void* epilogue = nullptr;   // a GemmEpilogue<T> on each finished tile of C
+  const void* packed_a = nullptr;   // a GemmPackedA<T> holding op(A) (gemm_blocked_prepacked)
 };
 
 // One thread's region of C: rows [m0, m1) x columns [n0, n1), all of K.
@@ -254,7 +255,19 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
   const int64_t nc_max = std::min((n1 - n0 + NR - 1) / NR * NR, uk.NC);
   const int64_t mc_max = std::min((m1 - m0 + MR - 1) / MR * MR, uk.MC);
   T* packed_b = static_cast<T*>(gemm_scratch(0, sizeof(T) * kc_max * nc_max));
-  T* packed_a = static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
+  const auto* prepacked = static_cast<const GemmPackedA<T>*>(op.packed_a);
+  T* packed_a =
+      prepacked != nullptr ? nullptr : static_cast<T*>(gemm_scratch(1, sizeof(T) * kc_max * mc_max));
+  const T* a_block = packed_a;  // the A block the tiles read: packed here, or the prepacked one's
+  // The A block of rows [i0, i0 + mc) and K slice [pc, pc + kc).
+  auto pack_a_block = [&](int64_t i0, int64_t mc, int64_t pc, int64_t kc) {
+    if (prepacked != nullptr) {
+      a_block = prepacked->strips(pc, i0);
+      return;
+    }
+    pack_a(packed_a, op.trans_a ? A + pc * op.lda + i0 : A + i0 * op.lda + pc, op.lda, op.trans_a,
+           mc, kc, uk);
+  };
   const GemmEpilogue<T>* epilogue = static_cast<const GemmEpilogue<T>*>(op.epilogue);
   // Columns [j0, j0 + nc) of op(B)'s rows [pc, pc + kc) into NR-column strips at dst.
   auto pack_b_block = [&](T* dst, int64_t pc, int64_t kc, int64_t j0, int64_t nc) {
@@ -277,7 +290,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
         break;
       }
     const T beta_here = pc == 0 ? beta : T(1);  // later K slices add to the first
-    run(kc, packed_a + ir * kc, b, alpha, beta_here, c, op.ldc, rows, cols);
+    run(kc, a_block + ir * kc, b, alpha, beta_here, c, op.ldc, rows, cols);
     if (epilogue != nullptr && pc + kc >= K) (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
   };
   if (m1 - m0 <= uk.MC) {
@@ -289,8 +302,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     const int64_t mc = m1 - m0;
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
-      pack_a(packed_a, op.trans_a ? A + pc * op.lda + m0 : A + m0 * op.lda + pc, op.lda,
-             op.trans_a, mc, kc, uk);
+      pack_a_block(m0, mc, pc, kc);
       const int64_t panel =  // whole strips, within the packing buffer (nc_max columns)
           std::min(nc_max, std::max<int64_t>(1, kPanelBytes / (sizeof(T) * kc * NR)) * NR);
       for (int64_t jp = 0; jp < n1 - n0; jp += panel) {
@@ -310,8 +322,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       pack_b_block(packed_b, pc, kc, jc, nc);
       for (int64_t ic = m0; ic < m1; ic += uk.MC) {
         const int64_t mc = std::min(uk.MC, m1 - ic);
-        pack_a(packed_a, op.trans_a ? A + pc * op.lda + ic : A + ic * op.lda + pc, op.lda,
-               op.trans_a, mc, kc, uk);
+        pack_a_block(ic, mc, pc, kc);
         for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
           for (int64_t ir = 0; ir < mc; ir += MR)  // ... against the A block
             tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
@@ -421,6 +432,64 @@ void gemm_blocked_packed_b_epilogue(bool trans_a, int64_t M, int64_t N, int64_t 
   op.epilogue = epilogue ? &epilogue : nullptr;
   gemm_entry(op, M, N, alpha, beta);
 }
+
+template <typename T>
+GemmPackedA<T>::GemmPackedA(bool trans_a, int64_t M, int64_t K, const T* A, int64_t lda)
+    : M_(M), K_(K), isa_(cpu_isa_active()) {
+  const GemmMicroKernel<T>& uk = kernel_for<T>(isa_);
+  MR_ = uk.MR;
+  KC_ = uk.KC;
+  const int64_t strips = (M + MR_ - 1) / MR_;
+  padded_rows_ = strips * MR_;
+  size_ = padded_rows_ * K;
+  const size_t bytes = (sizeof(T) * static_cast<size_t>(std::max<int64_t>(size_, 1)) + 63) / 64 * 64;
+  data_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+  PRM_CHECK(data_ != nullptr, "gemm: out of memory for a packed ", M, " x ", K, " matrix");
+  T* dst = data_.get();
+  // Each thread packs a range of strips in every K slice (slice pc starts at pc * padded rows:
+  // all slices before the last are KC deep).
+  const bool threaded = static_cast<double>(M) * K > 64.0 * 1024 && !omp_in_parallel();
+#pragma omp parallel if (threaded)
+  {
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t s0 = t * strips / threads, s1 = (t + 1) * strips / threads;
+    const int64_t r0 = s0 * MR_, rows = std::min(M, s1 * MR_) - r0;
+    if (rows > 0)
+      for (int64_t pc = 0; pc < K; pc += KC_) {
+        const int64_t kc = std::min(KC_, K - pc);
+        pack_a(dst + pc * padded_rows_ + r0 * kc,
+               trans_a ? A + pc * lda + r0 : A + r0 * lda + pc, lda, trans_a, rows, kc, uk);
+      }
+  }
+}
+
+template <typename T>
+const T* GemmPackedA<T>::strips(int64_t k0, int64_t i0) const {
+  return data_.get() + k0 * padded_rows_ + i0 * std::min(KC_, K_ - k0);
+}
+
+template <typename T>
+void gemm_blocked_prepacked(const GemmPackedA<T>& A, int64_t N, T alpha, const T* B, int64_t ldb,
+                            const GemmPackB<T>* pack_b, T beta, T* C, int64_t ldc,
+                            const GemmEpilogue<T>* epilogue) {
+  PRM_CHECK(A.isa() == cpu_isa_active(), "gemm: A was packed for the ", cpu_isa_name(A.isa()),
+            " path, but the ", cpu_isa_name(cpu_isa_active()), " path is active");
+  Operands op{false, false, A.depth(), nullptr, 0, B, ldb, C, ldc};
+  op.pack_b_fn = pack_b;
+  op.epilogue = epilogue != nullptr && *epilogue ? epilogue : nullptr;
+  op.packed_a = &A;
+  gemm_entry(op, A.rows(), N, alpha, beta);
+}
+
+template class GemmPackedA<float>;
+template class GemmPackedA<double>;
+template void gemm_blocked_prepacked<float>(const GemmPackedA<float>&, int64_t, float,
+                                            const float*, int64_t, const GemmPackB<float>*, float,
+                                            float*, int64_t, const GemmEpilogue<float>*);
+template void gemm_blocked_prepacked<double>(const GemmPackedA<double>&, int64_t, double,
+                                             const double*, int64_t, const GemmPackB<double>*,
+                                             double, double*, int64_t,
+                                             const GemmEpilogue<double>*);
 
 template void gemm_blocked<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
                                   int64_t, const float*, int64_t, float, float*, int64_t);

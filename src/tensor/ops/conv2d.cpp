@@ -10,7 +10,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <vector>
@@ -127,20 +131,54 @@ void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t
 // the same result bit for bit, without writing and re-reading a [K, P] matrix per image.
 // One image's forward on our CPU GEMM: op(B) packed straight from the image (implicit im2col),
 // or the image itself for a 1x1 window; `epilogue` (none when empty) on each finished tile.
+// One image's direct CPU forward: the implicit-im2col GEMM (a plain GEMM for a 1x1 window),
+// with the weights w [O, C k k] as a matrix or packed (when `packed` is given).
 template <typename T>
-void forward_image_cpu(T* y, const T* x, const T* w, const ConvDims& d,
-                       const cpu::GemmEpilogue<T>& epilogue) {
+void forward_image_cpu(T* y, const T* x, const T* w, const cpu::GemmPackedA<T>* packed,
+                       const ConvDims& d, const cpu::GemmEpilogue<T>& epilogue) {
   const int64_t K = d.col_rows(), P = d.pixels();
-  if (d.win.is_pointwise()) {
-    cpu::gemm_blocked_epilogue(false, false, d.O, P, K, T(1), w, K, x, P, T(0), y, P, epilogue);
-    return;
-  }
   const cpu::GemmPackB<T> pack = [&](T* dst, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
                                      int NR) {
     cpu::pack_im2col_block(dst, x, d.H, d.W, d.win, k0, kc, j0, nc, NR);
   };
-  cpu::gemm_blocked_packed_b_epilogue(false, d.O, P, K, T(1), w, K, pack, T(0), y, P, epilogue);
+  const bool pointwise = d.win.is_pointwise();
+  if (packed != nullptr)
+    cpu::gemm_blocked_prepacked<T>(*packed, P, T(1), pointwise ? x : nullptr, P,
+                                   pointwise ? nullptr : &pack, T(0), y, P, &epilogue);
+  else if (pointwise)
+    cpu::gemm_blocked_epilogue(false, false, d.O, P, K, T(1), w, K, x, P, T(0), y, P, epilogue);
+  else
+    cpu::gemm_blocked_packed_b_epilogue(false, d.O, P, K, T(1), w, K, pack, T(0), y, P, epilogue);
 }
+
+// The constant-weights scopes (ConstantWeights, conv2d.h): how many are open, and the packed
+// weights made while they are, per weight storage, shape and path. An entry holds its weight's
+// storage, so that no other tensor can take that address while the entry lives.
+struct PackedWeightsKey {
+  const void* data;
+  int dtype;
+  int64_t O, C, kh, kw;
+  bool winograd;
+  int isa;
+  bool operator<(const PackedWeightsKey& o) const {
+    return std::tie(data, dtype, O, C, kh, kw, winograd, isa) <
+           std::tie(o.data, o.dtype, o.O, o.C, o.kh, o.kw, o.winograd, o.isa);
+  }
+};
+struct PackedWeightsEntry {
+  std::shared_ptr<Storage> storage;
+  std::shared_ptr<const void> packs;  // a std::vector<cpu::GemmPackedA<T>>
+};
+template <typename T>
+size_t packs_bytes(const std::shared_ptr<const void>& packs) {
+  size_t bytes = 0;
+  for (const auto& a : *std::static_pointer_cast<const std::vector<cpu::GemmPackedA<T>>>(packs))
+    bytes += a.bytes();
+  return bytes;
+}
+std::mutex g_constant_weights_mutex;
+int g_constant_weights_scopes = 0;
+std::map<PackedWeightsKey, PackedWeightsEntry> g_packed_weights;
 
 int g_winograd = -1;  // conv_winograd(): -1 until read from the environment
 int g_winograd_way = 0;  // set_conv_winograd_way_for_testing: 0 by cost, 1 chunked, 2 whole
@@ -182,14 +220,32 @@ constexpr int64_t kWinogradMinChunkTiles = 96;  // two of the GEMM's 48-column s
 template <typename T>
 class CpuForward {
  public:
-  CpuForward(const T* w, const ConvDims& d) : w_(w), d_(d), winograd_(winograd_applies<T>(d)) {
+  // `weight`, when given, is the tensor w points into: inside a ConstantWeights scope its
+  // packed form is made once and kept for later calls.
+  CpuForward(const T* w, const ConvDims& d, const Tensor* weight = nullptr)
+      : w_(w), d_(d), winograd_(winograd_applies<T>(d)) {
+    if (weight != nullptr) {
+      std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
+      if (g_constant_weights_scopes > 0) {
+        const PackedWeightsKey key{w,   static_cast<int>(dtype_of<T>::value),
+                                   d.O, d.C, d.win.kh, d.win.kw, winograd_,
+                                   static_cast<int>(cpu_isa_active())};
+        PackedWeightsEntry& entry = g_packed_weights[key];
+        if (entry.packs == nullptr) {
+          entry.storage = weight->impl().storage;
+          entry.packs = pack_weights();
+        }
+        packed_ = std::static_pointer_cast<const std::vector<cpu::GemmPackedA<T>>>(entry.packs);
+        return;
+      }
+    }
     if (!winograd_) return;
     u_ = Tensor::empty({16 * d.O * d.C}, dtype_of<T>::value, Device::cpu);
     cpu::winograd_weights(u_.data<T>(), w, d.O, d.C);
   }
 
   void image(T* y, const T* x, const cpu::GemmEpilogue<T>& epilogue) {
-    if (!winograd_) return forward_image_cpu(y, x, w_, d_, epilogue);
+    if (!winograd_) return forward_image_cpu(y, x, w_, packed(0), d_, epilogue);
     const int64_t O = d_.O, C = d_.C, tile_rows = (d_.Ho + 1) / 2, tw = (d_.Wo + 1) / 2;
     const int64_t tiles = tile_rows * tw;
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -201,7 +257,6 @@ class CpuForward {
     // 128: no).
     const bool chunked =
         g_winograd_way == 0 ? 2 * O * C <= (C + O) * per_chunk : g_winograd_way == 1;
-    const T* U = u_.data<T>();
     if (chunked) {
       // As many chunks for each thread, the tile rows split as evenly as whole rows allow.
       const int64_t rounds = (tiles + threads * per_chunk - 1) / (threads * per_chunk);
@@ -216,8 +271,7 @@ class CpuForward {
           const int64_t n = (ty1 - ty0) * tw;
           cpu::winograd_input(V.data(), n, x, C, d_.H, d_.W, 0, C, ty0, ty1);
           for (int64_t xi = 0; xi < 16; ++xi)
-            cpu::gemm_blocked(false, false, O, n, C, T(1), U + xi * O * C, C,
-                              V.data() + xi * C * n, n, T(0), M.data() + xi * O * n, n);
+            product(xi, n, V.data() + xi * C * n, M.data() + xi * O * n);
           cpu::winograd_output(y, M.data(), n, O, d_.Ho, d_.Wo, 0, O, ty0, ty1, epilogue);
         }
       }
@@ -235,22 +289,80 @@ class CpuForward {
     for (int64_t c = 0; c < C; ++c)
       cpu::winograd_input(V, tiles, x, C, d_.H, d_.W, c, c + 1, 0, tile_rows);
     for (int64_t xi = 0; xi < 16; ++xi)
-      cpu::gemm_blocked(false, false, O, tiles, C, T(1), U + xi * O * C, C, V + xi * C * tiles,
-                        tiles, T(0), M + xi * O * tiles, tiles);
+      product(xi, tiles, V + xi * C * tiles, M + xi * O * tiles);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t o = 0; o < O; ++o)
       cpu::winograd_output(y, M, tiles, O, d_.Ho, d_.Wo, o, o + 1, 0, tile_rows, epilogue);
   }
 
  private:
+  // The weights packed for the GEMM: [O, C k k] for the direct GEMM, or Winograd's 16 U_xi [O, C].
+  std::shared_ptr<const void> pack_weights() const {
+    auto packs = std::make_shared<std::vector<cpu::GemmPackedA<T>>>();
+    if (!winograd_) {
+      packs->emplace_back(false, d_.O, d_.col_rows(), w_, d_.col_rows());
+      return packs;
+    }
+    const Tensor u = Tensor::empty({16 * d_.O * d_.C}, dtype_of<T>::value, Device::cpu);
+    cpu::winograd_weights(u.data<T>(), w_, d_.O, d_.C);
+    packs->reserve(16);
+    for (int64_t xi = 0; xi < 16; ++xi)
+      packs->emplace_back(false, d_.O, d_.C, u.data<T>() + xi * d_.O * d_.C, d_.C);
+    return packs;
+  }
+
+  const cpu::GemmPackedA<T>* packed(int64_t i) const {
+    return packed_ != nullptr ? &(*packed_)[i] : nullptr;
+  }
+
+  // Winograd's product xi: M_xi [O, n] = U_xi [O, C] · V_xi [C, n] (row strides n).
+  void product(int64_t xi, int64_t n, const T* V, T* M) const {
+    const int64_t O = d_.O, C = d_.C;
+    if (packed_ != nullptr)
+      cpu::gemm_blocked_prepacked<T>((*packed_)[xi], n, T(1), V, n, nullptr, T(0), M, n, nullptr);
+    else
+      cpu::gemm_blocked(false, false, O, n, C, T(1), u_.data<T>() + xi * O * C, C, V, n, T(0), M,
+                        n);
+  }
+
   const T* w_;
   ConvDims d_;
   bool winograd_;
-  Tensor u_, v_, m_;  // U for the call; the whole-image way's V and M, made by the first image
+  // The weights packed, from a ConstantWeights scope's cache; else (null) U for the call, and
+  // the GEMMs pack the weights themselves.
+  std::shared_ptr<const std::vector<cpu::GemmPackedA<T>>> packed_;
+  Tensor u_, v_, m_;  // U; the whole-image way's V and M, made by the first image
 };
 
+}  // namespace
+
+ConstantWeights::ConstantWeights() {
+  std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
+  ++g_constant_weights_scopes;
+}
+
+ConstantWeights::~ConstantWeights() {
+  std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
+  if (--g_constant_weights_scopes == 0) g_packed_weights.clear();
+}
+
+size_t ConstantWeights::packed_bytes() {
+  std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
+  size_t bytes = 0;
+  for (const auto& [key, entry] : g_packed_weights) {
+    (void)entry;
+    bytes += key.dtype == static_cast<int>(DType::f32)
+                 ? packs_bytes<float>(entry.packs)
+                 : packs_bytes<double>(entry.packs);
+  }
+  return bytes;
+}
+
+namespace {
+
 template <typename T>
-void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d) {
+void forward_native(Device dev, T* y, const T* x, const Tensor& weight, const ConvDims& d) {
+  const T* w = weight.data<T>();
   const int64_t K = d.col_rows(), P = d.pixels();
   const bool pointwise = d.win.is_pointwise();
   const bool implicit = !pointwise && packed_gemm_applies<T>(dev, K);  // one image a round
@@ -258,7 +370,7 @@ void forward_native(Device dev, T* y, const T* x, const T* w, const ConvDims& d)
   Tensor col = pointwise || implicit ? Tensor()
                                      : Tensor::empty({chunk * K * P}, dtype_of<T>::value, dev);
   std::optional<CpuForward<T>> cpu_forward;
-  if (implicit) cpu_forward.emplace(w, d);
+  if (implicit) cpu_forward.emplace(w, d, &weight);
   for (int64_t n0 = 0; n0 < d.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, d.N - n0);
     const T* cols = x + n0 * d.x_image();
@@ -607,13 +719,13 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
   PRM_DISPATCH_FLOAT(x.dtype(), op, {
     scalar_t* yp = y.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
-    const scalar_t* wp = weight.data<scalar_t>();
     if (use_cudnn(dev, dtype_of<scalar_t>::value, opt)) {
 #if PRM_USE_CUDNN
-      cuda::cudnn_conv2d_forward(yp, xp, wp, d.N, d.C, d.H, d.W, d.O, d.win);
+      cuda::cudnn_conv2d_forward(yp, xp, weight.data<scalar_t>(), d.N, d.C, d.H, d.W, d.O,
+                                 d.win);
 #endif
     } else {
-      forward_native(dev, yp, xp, wp, d);
+      forward_native(dev, yp, xp, weight, d);
     }
     if (bias.defined())
       launch<AddChannelBias, scalar_t>(dev, yp, bias.data<scalar_t>(), d.N, d.O, d.pixels());
@@ -709,7 +821,7 @@ Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
     const T* w = weight.data<T>();
     T* yp = y.data<T>();
     const BnTileFn<T> tile = bn_tile_fn<T>(bw != nullptr, bb != nullptr, res != nullptr, relu);
-    CpuForward<T> forward(w, d);
+    CpuForward<T> forward(w, d, &weight);
     for (int64_t n = 0; n < d.N; ++n) {
       const T* xn = x.data<T>() + n * d.x_image();
       T* yn = yp + n * d.y_image();
