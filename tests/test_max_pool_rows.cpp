@@ -2,7 +2,9 @@
 // columns in blocks of outputs, tap by tap; the windows at a row's ends one by one. Against a
 // naive loop written here, on wide rows (several blocks), every kernel / stride / padding mix the
 // network could use, values with many ties, NaNs and a plane of -inf: out and argmax must be equal exactly (the
-// first maximum in scan order wins; a NaN wins over anything, a later NaN over an earlier one).
+// first maximum in scan order wins, -0 before +0 included; a NaN wins over anything, a later
+// NaN over an earlier one). Without argmax (null: the inference forward) the outputs must be the
+// same. With strides 1 and 2 (which the body takes as constants) and others.
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -50,6 +52,7 @@ void check(int64_t planes, int64_t H, int64_t W, int64_t k, int64_t s, int64_t p
   for (T& v : x) v = static_cast<T>(level(rng));
   for (size_t i = 7; i < x.size(); i += 97) x[i] = NAN;
   for (size_t i = 3; i < x.size(); i += 41) x[i] = -INFINITY;
+  for (size_t i = 11; i < x.size(); i += 5) x[i] = x[i] == T(0) ? T(-0.0) : x[i];  // -0 ties +0
   // The last plane all -inf: no tap is ever taken, every window keeps its first tap inside.
   for (size_t i = static_cast<size_t>((planes - 1) * H * W); i < x.size(); ++i) x[i] = -INFINITY;
   std::vector<T> want;
@@ -61,13 +64,19 @@ void check(int64_t planes, int64_t H, int64_t W, int64_t k, int64_t s, int64_t p
   launch<MaxPool2dForward, T>(Device::cpu, got.data(), got_pick.data(), x.data(), int64_t(1),
                               planes, H, W, OH, OW, k, s, p);
   REQUIRE(got.size() == static_cast<size_t>(planes * OH * OW));
-  int64_t bad = 0;
+  std::vector<T> alone(want.size());  // the maxima without argmax
+  launch<MaxPool2dForward, T>(Device::cpu, alone.data(), static_cast<int64_t*>(nullptr),
+                              x.data(), int64_t(1), planes, H, W, OH, OW, k, s, p);
+  auto same_value = [](T a, T b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0 || (std::isnan(a) && std::isnan(b));
+  };
+  int64_t bad = 0, bad_alone = 0;
   for (size_t i = 0; i < want.size(); ++i) {
-    const bool same_value = std::memcmp(&got[i], &want[i], sizeof(T)) == 0 ||
-                            (std::isnan(got[i]) && std::isnan(want[i]));
-    if (!same_value || got_pick[i] != want_pick[i]) ++bad;
+    if (!same_value(got[i], want[i]) || got_pick[i] != want_pick[i]) ++bad;
+    if (!same_value(alone[i], want[i])) ++bad_alone;
   }
   CHECK(bad == 0);
+  CHECK(bad_alone == 0);
 }
 
 }  // namespace
@@ -85,6 +94,8 @@ TEST_CASE("max pool forward (CPU): blocked rows give the naive loop's outputs an
       {6, 64, 5, 2, 2},   // a wider window and padding
       {4, 3, 3, 2, 1},    // narrower than a window plus padding: ends only
       {3, 2, 2, 1, 1},    // no window wholly inside
+      {5, 90, 2, 1, 0},   // stride 1 without padding
+      {6, 101, 4, 2, 2},  // stride 2, an even window
   };
   uint64_t seed = 1;
   for (const Case& c : cases) {

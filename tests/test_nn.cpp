@@ -210,6 +210,10 @@ void check_max_pool(Device dev, DType dt) {
     CHECK(y.shape() ==
           Shape{d.N, d.C, (d.H + 2 * c.p - c.k) / c.s + 1, (d.W + 2 * c.p - c.k) / c.s + 1});
     check_vec(y, ref, dt);
+    {
+      NoGradGuard no_grad;  // no graph: the maxima without argmax (on the CPU)
+      check_vec(max_pool2d(x, c.k, c.s, c.p), ref, dt);
+    }
     const Vec r = random_vec(y.numel(), rng);
     backward_projection(y, r);
     Vec dx(xv.size(), 0.0);

@@ -18,12 +18,17 @@ namespace prm {
 // (one window at a time is one chain, its length the window's size). Each output still visits its
 // taps in scan order with the same strict test (the first maximum wins; a NaN wins and
 // propagates), so out and argmax are those of max_pool2d_window, which takes the windows at the
-// row's ends (they reach into the padding).
-template <>
-template <typename T>
-void MaxPool2dForward<CpuLoop>::run(T* out, int64_t* argmax, const T* inp, int64_t N, int64_t C,
-                                    int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t kernel,
-                                    int64_t stride, int64_t padding) {
+// row's ends (they reach into the padding). Without argmax (null: inference, no backward to
+// come) the same selects on the values alone, without the indices' selects and stores.
+namespace {
+
+// kStride: the stride as a constant the compiler sees (1 or 2: its loads of a block's elements
+// then become vector loads and shuffles), or 0 for `stride` as given.
+template <bool kArgmax, int kStride, typename T>
+void max_pool2d_rows(T* out, int64_t* argmax, const T* inp, int64_t N, int64_t C, int64_t H,
+                     int64_t W, int64_t OH, int64_t OW, int64_t kernel, int64_t stride_arg,
+                     int64_t padding) {
+  const int64_t stride = kStride > 0 ? kStride : stride_arg;
   constexpr int64_t kBlock = 64;
   using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
   // Outputs ow whose columns [ow * stride - padding, + kernel) lie inside [0, W): [lo, hi).
@@ -37,18 +42,20 @@ void MaxPool2dForward<CpuLoop>::run(T* out, int64_t* argmax, const T* inp, int64
     const int64_t oh = row % OH;
     const T* x = inp + (row / OH) * H * W;
     T* o = out + row * OW;
-    int64_t* a = argmax + row * OW;
+    int64_t* a = kArgmax ? argmax + row * OW : nullptr;
+    int64_t unused;  // the edge windows' index, without argmax
     for (int64_t ow = 0; ow < lo; ++ow)
-      max_pool2d_window(oh, ow, o + ow, a + ow, x, H, W, kernel, stride, padding);
+      max_pool2d_window(oh, ow, o + ow, kArgmax ? a + ow : &unused, x, H, W, kernel, stride,
+                        padding);
     const int64_t h0 = oh * stride - padding;
     const int64_t h_begin = std::max<int64_t>(h0, 0), h_end = std::min(h0 + kernel, H);
     for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {
       const int64_t n = std::min(kBlock, hi - b0);
       T best[kBlock];
-      int64_t pick[kBlock];
+      int64_t pick[kArgmax ? kBlock : 1];
       for (int64_t j = 0; j < n; ++j) {
         best[j] = -INFINITY;
-        pick[j] = h_begin * W + (b0 + j) * stride - padding;
+        if constexpr (kArgmax) pick[j] = h_begin * W + (b0 + j) * stride - padding;
       }
       for (int64_t h = h_begin; h < h_end; ++h)
         for (int64_t kw = 0; kw < kernel; ++kw) {
@@ -64,16 +71,39 @@ void MaxPool2dForward<CpuLoop>::run(T* out, int64_t* argmax, const T* inp, int64
             std::memcpy(&bb, &best[j], sizeof(T));
             const Bits r = (vb & take) | (bb & ~take);
             std::memcpy(&best[j], &r, sizeof(T));
-            const int64_t mask = -static_cast<int64_t>(take & 1);
-            pick[j] = ((at + j * stride) & mask) | (pick[j] & ~mask);
+            if constexpr (kArgmax) {
+              const int64_t mask = -static_cast<int64_t>(take & 1);
+              pick[j] = ((at + j * stride) & mask) | (pick[j] & ~mask);
+            }
           }
         }
       std::copy(best, best + n, o + b0);
-      std::copy(pick, pick + n, a + b0);
+      if constexpr (kArgmax) std::copy(pick, pick + n, a + b0);
     }
     for (int64_t ow = hi; ow < OW; ++ow)
-      max_pool2d_window(oh, ow, o + ow, a + ow, x, H, W, kernel, stride, padding);
+      max_pool2d_window(oh, ow, o + ow, kArgmax ? a + ow : &unused, x, H, W, kernel, stride,
+                        padding);
   }
+}
+
+}  // namespace
+
+template <>
+template <typename T>
+void MaxPool2dForward<CpuLoop>::run(T* out, int64_t* argmax, const T* inp, int64_t N, int64_t C,
+                                    int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t kernel,
+                                    int64_t stride, int64_t padding) {
+  auto rows = [&](auto argmax_flag, auto stride_constant) {
+    max_pool2d_rows<decltype(argmax_flag)::value, decltype(stride_constant)::value>(
+        out, argmax, inp, N, C, H, W, OH, OW, kernel, stride, padding);
+  };
+  auto with_stride = [&](auto argmax_flag) {
+    if (stride == 1) rows(argmax_flag, std::integral_constant<int, 1>{});
+    else if (stride == 2) rows(argmax_flag, std::integral_constant<int, 2>{});
+    else rows(argmax_flag, std::integral_constant<int, 0>{});
+  };
+  if (argmax != nullptr) with_stride(std::true_type{});
+  else with_stride(std::false_type{});
 }
 
 // A scatter per (n, c) plane: the plane's dinp zeroed, then each window adds its gradient at its

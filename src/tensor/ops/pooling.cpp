@@ -21,9 +21,13 @@ Tensor max_pool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64
   const int64_t OW = (W + 2 * padding - kernel) / stride + 1;
 
   Tensor out = Tensor::empty({N, C, OH, OW}, x.dtype(), x.device());
-  Tensor argmax = Tensor::empty({N, C, OH, OW}, DType::i64, x.device());
+  // The window's argmax is for the backward; without one to come (no `saved`), the CPU body
+  // takes the maximum alone (the CUDA one always writes both).
+  const bool want_argmax = saved != nullptr || x.device() != Device::cpu;
+  Tensor argmax = want_argmax ? Tensor::empty({N, C, OH, OW}, DType::i64, x.device()) : Tensor();
   PRM_DISPATCH_FLOAT(x.dtype(), "max_pool2d", {
-    launch<MaxPool2dForward, scalar_t>(x.device(), out.data<scalar_t>(), argmax.data<int64_t>(),
+    launch<MaxPool2dForward, scalar_t>(x.device(), out.data<scalar_t>(),
+                                       want_argmax ? argmax.data<int64_t>() : nullptr,
                                        x.data<scalar_t>(), N, C, H, W, OH, OW, kernel, stride,
                                        padding);
   });
@@ -53,6 +57,7 @@ Tensor max_pool2d_backward(const Tensor& g, const MaxPool2dSaved& s) {
 }
 
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  if (!needs_grad({x})) return max_pool2d_forward(x, kernel, stride, padding, nullptr);
   MaxPool2dSaved saved;
   Tensor out = max_pool2d_forward(x, kernel, stride, padding, &saved);
   attach_grad_fn(out, "max_pool2d", "max_pool2d_backward", {x}, [saved](const Tensor& g) {

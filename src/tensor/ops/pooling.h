@@ -24,6 +24,8 @@ struct MaxPool2dSaved {
   Shape x_shape;
   int64_t kernel = 1, stride = 1, padding = 0;
 };
+// saved null: nothing kept for a backward (on the CPU the maxima alone are computed; max_pool2d
+// calls it so when no graph is recorded).
 Tensor max_pool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
                           MaxPool2dSaved* saved);
 Tensor max_pool2d_backward(const Tensor& g, const MaxPool2dSaved& saved);
