@@ -3,12 +3,14 @@
 // it (cpu::GemmEpilogue). It must give bit for bit what conv2d_forward then batch_norm_forward
 // give: 1x1 (the GEMM on x itself) and k x k windows (implicit im2col), strides 1 and 2, K over
 // several of the GEMM's K slices (the epilogue must wait for the last), ragged M and N, batch 1
-// and 3, each part of the epilogue on and off, float and double. And a whole ResNet's inference
+// and 3, each part of the epilogue on and off, float and double, on each instruction-set path the
+// CPU has (the epilogue has an AVX-512 build of its own, taken on that path). And a whole ResNet's inference
 // forward (which takes this path) must equal its graph-recording forward (which does not).
 #include <random>
 #include <vector>
 
 #include "helpers.h"
+#include "kernels/cpu_isa.h"
 #include "layers/resnet.h"
 #include "tensor/autograd.h"
 #include "tensor/ops/batch_norm.h"
@@ -71,11 +73,21 @@ TEST_CASE("conv2d_batch_norm_eval_forward: bit for bit the convolution, then the
       {1, 40, 9, 9, 50, 1, 2, 0},     // 1x1 stride 2 (im2col path)
       {1, 5, 70, 70, 3, 3, 1, 1},     // many pixels, few channels
   };
-  for (const Case& c : cases)
-    for (int variant = 0; variant < 3; ++variant) {
-      check_case(c, DType::f32, variant);
-      check_case(c, DType::f64, variant);
+  const CpuIsa saved = cpu_isa_active();
+  for (CpuIsa isa : {CpuIsa::avx512, CpuIsa::avx2, CpuIsa::scalar}) {
+    if (!cpu_isa_supported(isa)) {
+      MESSAGE("skipped: this CPU lacks ", cpu_isa_name(isa));
+      continue;
     }
+    CAPTURE(cpu_isa_name(isa));
+    set_cpu_isa(isa);
+    for (const Case& c : cases)
+      for (int variant = 0; variant < 3; ++variant) {
+        check_case(c, DType::f32, variant);
+        check_case(c, DType::f64, variant);
+      }
+  }
+  set_cpu_isa(saved);
 }
 
 TEST_CASE("conv2d_batch_norm_eval_forward: refuses what the two ops refuse") {

@@ -747,9 +747,11 @@ using BnTileFn = void (*)(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t row
                           const T* residual, int64_t residual_rows, int64_t P);
 
 template <typename T, int kFlags>
-void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols, const T* mean,
-             const T* invstd, const T* weight, const T* bias, const T* residual,
-             int64_t residual_rows, int64_t P) {
+__attribute__((always_inline)) inline void bn_tile_body(T* c, int64_t ldc, int64_t i0, int64_t j0,
+                                                        int64_t rows, int64_t cols, const T* mean,
+                                                        const T* invstd, const T* weight,
+                                                        const T* bias, const T* residual,
+                                                        int64_t residual_rows, int64_t P) {
   constexpr bool kWeight = kFlags & 1, kBias = kFlags & 2, kResidual = kFlags & 4,
                  kRelu = kFlags & 8;
   for (int64_t r = 0; r < rows; ++r) {
@@ -771,9 +773,35 @@ void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t co
   }
 }
 
+template <typename T, int kFlags>
+void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols, const T* mean,
+             const T* invstd, const T* weight, const T* bias, const T* residual,
+             int64_t residual_rows, int64_t P) {
+  bn_tile_body<T, kFlags>(c, ldc, i0, j0, rows, cols, mean, invstd, weight, bias, residual,
+                          residual_rows, P);
+}
+
+#if defined(__x86_64__)
+// The same compiled for AVX-512 (the rest of the binary is for the baseline x86-64: SSE2), taken
+// when the CPU kernels' path is AVX-512. The same operations, each rounded (no contraction into
+// FMAs: -ffp-contract=off), so the same bits.
+template <typename T, int kFlags>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void bn_tile_avx512(
+    T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols, const T* mean,
+    const T* invstd, const T* weight, const T* bias, const T* residual, int64_t residual_rows,
+    int64_t P) {
+  bn_tile_body<T, kFlags>(c, ldc, i0, j0, rows, cols, mean, invstd, weight, bias, residual,
+                          residual_rows, P);
+}
+#endif
+
 template <typename T, int... kFlags>
 BnTileFn<T> bn_tile_pick(int flags, std::integer_sequence<int, kFlags...>) {
   static constexpr BnTileFn<T> table[] = {&bn_tile<T, kFlags>...};
+#if defined(__x86_64__)
+  static constexpr BnTileFn<T> table_avx512[] = {&bn_tile_avx512<T, kFlags>...};
+  if (cpu_isa_active() == CpuIsa::avx512) return table_avx512[flags];
+#endif
   return table[flags];
 }
 
