@@ -29,6 +29,8 @@ const ConvCase kCases[] = {
     {1, 4, 11, 10, 3, 3, 2, {1, 2, 2}, false},  // dilation 2, non-square kernel
     {2, 6, 5, 7, 5, 1, 1, {1, 0, 1}, true},     // pointwise: im2col skipped
     {2, 6, 7, 7, 5, 1, 1, {2, 0, 1}, false},    // 1x1 stride 2 (ResNet downsample)
+    {2, 5, 8, 11, 6, 1, 1, {3, 0, 2}, true},    // 1x1 stride 3, H and W not multiples of it
+    {1, 3, 6, 5, 4, 1, 1, {2, 1, 1}, false},    // 1x1 stride 2 with padding (the general path)
     {1, 3, 13, 15, 4, 7, 7, {2, 3, 1}, true},   // ResNet stem shape
     {2, 33, 5, 4, 35, 3, 3, {1, 1, 1}, true},   // channels just past 32
     {1, 2, 5, 4, 3, 3, 3, {3, 4, 1}, true},     // stride 3, padding past the kernel: rows and

@@ -131,6 +131,11 @@ void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t
 // the same result bit for bit, without writing and re-reading a [K, P] matrix per image.
 // One image's forward on our CPU GEMM: op(B) packed straight from the image (implicit im2col),
 // or the image itself for a 1x1 window; `epilogue` (none when empty) on each finished tile.
+// A 1x1 window with a stride above 1 and no padding.
+inline bool strided_pointwise(const ConvDims& d) {
+  return d.win.kh == 1 && d.win.kw == 1 && d.win.pad == 0 && d.win.stride > 1;
+}
+
 // One image's direct CPU forward: the implicit-im2col GEMM (a plain GEMM for a 1x1 window),
 // with the weights w [O, C k k] as a matrix or packed (when `packed` is given).
 template <typename T>
@@ -245,6 +250,29 @@ class CpuForward {
   }
 
   void image(T* y, const T* x, const cpu::GemmEpilogue<T>& epilogue) {
+    if (strided_pointwise(d_)) {
+      // A 1x1 window with a stride (ResNet's downsampling shortcuts): the pixels it reads,
+      // x[c][oy s][ox s], copied into [C, Ho Wo] once, then the plain GEMM on them. Packing
+      // them for the GEMM straight from x instead takes every s-th value of every s-th row for
+      // each strip: ResNet-50's three at 448 x 448 (with the batch norm) 4.0, 4.3, 4.3 ms ->
+      // 3.5, 3.3, 3.6 ms.
+      const int64_t C = d_.C, Ho = d_.Ho, Wo = d_.Wo, H = d_.H, W = d_.W, s = d_.win.stride;
+      if (!sub_.defined()) sub_ = Tensor::empty({C * Ho * Wo}, dtype_of<T>::value, Device::cpu);
+      T* sub = sub_.data<T>();
+#pragma omp parallel for schedule(static) if (C * Ho * Wo > 32768)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+          const T* in = x + (c * H + oy * s) * W;
+          T* out = sub + (c * Ho + oy) * Wo;
+          if (s == 2)
+            for (int64_t ox = 0; ox < Wo; ++ox) out[ox] = in[2 * ox];  // loads and shuffles
+          else
+            for (int64_t ox = 0; ox < Wo; ++ox) out[ox] = in[ox * s];
+        }
+      ConvDims dense = d_;  // the 1x1, stride-1 convolution of the copy
+      dense.H = Ho, dense.W = Wo, dense.win.stride = 1;
+      return forward_image_cpu(y, sub, w_, packed(0), dense, epilogue);
+    }
     if (!winograd_) return forward_image_cpu(y, x, w_, packed(0), d_, epilogue);
     const int64_t O = d_.O, C = d_.C, tile_rows = (d_.Ho + 1) / 2, tw = (d_.Wo + 1) / 2;
     const int64_t tiles = tile_rows * tw;
@@ -334,6 +362,7 @@ class CpuForward {
   // the GEMMs pack the weights themselves.
   std::shared_ptr<const std::vector<cpu::GemmPackedA<T>>> packed_;
   Tensor u_, v_, m_;  // U; the whole-image way's V and M, made by the first image
+  Tensor sub_;        // a strided 1x1 window's pixels, made by the first image
 };
 
 }  // namespace
