@@ -19,9 +19,10 @@ void bench_gemm(const std::string& arch, int64_t size, int64_t width, int64_t cl
                 int runs, const BenchEmit& emit);
 // The peak rows: every instruction set this CPU supports, one thread and all threads.
 void bench_peak(int runs, const BenchEmit& emit);
-// The peak float32 rate of the active instruction set on all threads, measured briefly: by the
-// wall clock (GFLOP/s of the team), and per thread per CPU second (what a thread does while it
-// holds a core, steady on a machine shared with other work).
+// The peak float32 rate of the active instruction set on all threads, measured briefly (the
+// best of `runs` rounds after an untimed one): by the wall clock (GFLOP/s of the team), and per
+// thread per CPU second (what a thread does while it holds a core, steady on a machine shared
+// with other work).
 struct PeakRate {
   double gflops = 0, cpu_gflops_per_thread = 0;
 };
