@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
     try {
       std::printf("prm: CUDA %s, cuDNN %s, OpenBLAS %s, MPI %s\nCPU features: %s\n"
                   "CPU GEMM path: %s (PRM_CPU_ISA=avx512|avx2|scalar forces one)\n"
-                  "CPU Winograd F(2x2, 3x3) for large 3x3 convolutions: %s (PRM_WINOGRAD=0|1)\n",
+                  "CPU Winograd F(4x4, 3x3) and F(2x2, 3x3) for large 3x3 convolutions: %s "
+                  "(PRM_WINOGRAD=0|1)\n",
                   PRM_USE_CUDA ? "yes" : "no", PRM_USE_CUDNN ? "yes" : "no",
                   PRM_USE_OPENBLAS ? "yes (the CPU GEMM)" : "no", PRM_USE_MPI ? "yes" : "no",
                   prm::cpu_features().c_str(), prm::cpu_isa_name(prm::cpu_isa_active()),

@@ -320,7 +320,7 @@ TEST_CASE("PRM_WINOGRAD: prm --version reports it, anything but 0 or 1 is a one-
   PRM_REQUIRE_BIN_OR_SKIP();
   const CommandResult on = run_command(prm_bin() + " --version");
   REQUIRE_MESSAGE(on.exit_code == 0, on.err);
-  CHECK(on.out.find("CPU Winograd F(2x2, 3x3) for large 3x3 convolutions: on") !=
+  CHECK(on.out.find("CPU Winograd F(4x4, 3x3) and F(2x2, 3x3) for large 3x3 convolutions: on") !=
         std::string::npos);
   const CommandResult off = run_command("PRM_WINOGRAD=0 " + prm_bin() + " --version");
   REQUIRE_MESSAGE(off.exit_code == 0, off.err);

@@ -1,4 +1,4 @@
-// The three transforms of Winograd's F(2x2, 3x3) (kernels/cpu/winograd.h). Each works on whole
+// The three transforms of Winograd's F(2x2, 3x3) and F(4x4, 3x3) (kernels/cpu/winograd.h). Each works on whole
 // rows of tiles so that its inner loops run over consecutive tiles tx with unit stride (the
 // compiler vectorises them): the input's even and odd columns are split once per row, after
 // which the tiles' four columns are plain shifted arrays.
@@ -153,5 +153,190 @@ template void winograd_output<float>(float*, const float*, int64_t, int64_t, int
 template void winograd_output<double>(double*, const double*, int64_t, int64_t, int64_t, int64_t,
                                       int64_t, int64_t, int64_t, int64_t,
                                       const GemmEpilogue<double>&);
+
+// ---- F(4x4, 3x3) ----
+
+// The 1-D transforms on six (or three) values, shared by the rows and the columns.
+// Bᵀ d: the input's.
+template <typename T>
+inline void input6(T d0, T d1, T d2, T d3, T d4, T d5, T* r) {
+  r[0] = T(4) * d0 - T(5) * d2 + d4;
+  r[1] = (d3 + d4) - T(4) * (d1 + d2);
+  r[2] = (d4 - d3) + T(4) * (d1 - d2);
+  r[3] = (d4 - d2) + T(2) * (d3 - d1);
+  r[4] = (d4 - d2) - T(2) * (d3 - d1);
+  r[5] = T(4) * d1 - T(5) * d3 + d5;
+}
+// G g: the weights'.
+template <typename T>
+inline void weight3(T a, T b, T c, T* r) {
+  r[0] = a * T(0.25);
+  r[1] = -(a + b + c) / T(6);
+  r[2] = -(a - b + c) / T(6);
+  r[3] = a / T(24) + b / T(12) + c / T(6);
+  r[4] = a / T(24) - b / T(12) + c / T(6);
+  r[5] = c;
+}
+
+// input6 on n tiles side by side: d_k[t] in, r_k[t] out. Separate arrays the compiler is told
+// do not overlap (restrict), so that it vectorises the loop.
+template <typename T>
+void input6_run(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2,
+                const T* __restrict d3, const T* __restrict d4, const T* __restrict d5,
+                T* __restrict r0, T* __restrict r1, T* __restrict r2, T* __restrict r3,
+                T* __restrict r4, T* __restrict r5, int64_t n) {
+  for (int64_t t = 0; t < n; ++t) {
+    r0[t] = T(4) * d0[t] - T(5) * d2[t] + d4[t];
+    r1[t] = (d3[t] + d4[t]) - T(4) * (d1[t] + d2[t]);
+    r2[t] = (d4[t] - d3[t]) + T(4) * (d1[t] - d2[t]);
+    r3[t] = (d4[t] - d2[t]) + T(2) * (d3[t] - d1[t]);
+    r4[t] = (d4[t] - d2[t]) - T(2) * (d3[t] - d1[t]);
+    r5[t] = T(4) * d1[t] - T(5) * d3[t] + d5[t];
+  }
+}
+
+// Aᵀ m on n tiles side by side: six values to four.
+template <typename T>
+void output6_run(const T* __restrict m0, const T* __restrict m1, const T* __restrict m2,
+                 const T* __restrict m3, const T* __restrict m4, const T* __restrict m5,
+                 T* __restrict r0, T* __restrict r1, T* __restrict r2, T* __restrict r3,
+                 int64_t n) {
+  for (int64_t t = 0; t < n; ++t) {
+    const T s12 = m1[t] + m2[t], d12 = m1[t] - m2[t], s34 = m3[t] + m4[t], d34 = m3[t] - m4[t];
+    r0[t] = m0[t] + s12 + s34;
+    r1[t] = d12 + T(2) * d34;
+    r2[t] = s12 + T(4) * s34;
+    r3[t] = d12 + T(8) * d34 + m5[t];
+  }
+}
+
+template <typename T>
+void winograd4_weights(T* U, const T* w, int64_t O, int64_t C) {
+  constexpr int64_t kBlock = 64;  // as winograd_weights
+  const int64_t plane = O * C;
+#pragma omp parallel for schedule(static) if (plane > 4096)
+  for (int64_t o = 0; o < O; ++o) {
+    T block[36][kBlock];
+    for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
+      const int64_t n = std::min(kBlock, C - c0);
+      for (int64_t cc = 0; cc < n; ++cc) {
+        const T* g = w + (o * C + c0 + cc) * 9;
+        T t[3][6];  // column j of G g, t[j][i] = (G g)[i][j]
+        for (int j = 0; j < 3; ++j) weight3(g[j], g[3 + j], g[6 + j], t[j]);
+        for (int i = 0; i < 6; ++i) {  // row i of (G g), times Gᵀ
+          T r[6];
+          weight3(t[0][i], t[1][i], t[2][i], r);
+          for (int j = 0; j < 6; ++j) block[6 * i + j][cc] = r[j];
+        }
+      }
+      for (int xi = 0; xi < 36; ++xi)
+        std::memcpy(U + xi * plane + o * C + c0, block[xi], sizeof(T) * n);
+    }
+  }
+}
+
+template <typename T>
+void winograd4_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t W, int64_t c0,
+                     int64_t c1, int64_t ty0, int64_t ty1) {
+  PRM_CHECK(0 <= c0 && c0 <= c1 && c1 <= C && 0 <= ty0 && ty0 <= ty1 && ty1 <= (H + 3) / 4,
+            "winograd4_input: channels [", c0, ", ", c1, ") of ", C, ", tile rows [", ty0, ", ",
+            ty1, ") of ", (H + 3) / 4);
+  const int64_t tw = (W + 3) / 4;
+  // One input row in four phases, p[k][i] = x[iy][4 i - 1 + k] (0 outside the row): tile tx's
+  // six columns are p0[tx], p1[tx], p2[tx], p3[tx], p0[tx + 1], p1[tx + 1]. And the six rows'
+  // column transforms, h[(6 r + j) tw + tx].
+  std::vector<T> phase(4 * (tw + 1)), h(36 * tw);
+  T* p0 = phase.data();
+  T *p1 = p0 + tw + 1, *p2 = p1 + tw + 1, *p3 = p2 + tw + 1;
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
+      const T* xc = x + c * H * W;
+      for (int r = 0; r < 6; ++r) {
+        T* hr = h.data() + 6 * r * tw;
+        const int64_t iy = 4 * ty - 1 + r;
+        if (iy < 0 || iy >= H) {  // a padding row
+          std::fill(hr, hr + 6 * tw, T(0));
+          continue;
+        }
+        const T* row = xc + iy * W;
+        // Columns 4 i - 1 .. 4 i + 2 all inside the row for i in [1, inner); the ends apart.
+        const int64_t inner = std::max<int64_t>(1, std::min<int64_t>(tw + 1, (W - 3) / 4 + 1));
+        auto edge = [&](int64_t i) {
+          const int64_t col = 4 * i - 1;
+          p0[i] = col >= 0 && col < W ? row[col] : T(0);
+          p1[i] = col + 1 < W ? row[col + 1] : T(0);
+          p2[i] = col + 2 < W ? row[col + 2] : T(0);
+          p3[i] = col + 3 < W ? row[col + 3] : T(0);
+        };
+        edge(0);
+        for (int64_t i = 1; i < inner; ++i) {
+          p0[i] = row[4 * i - 1];
+          p1[i] = row[4 * i];
+          p2[i] = row[4 * i + 1];
+          p3[i] = row[4 * i + 2];
+        }
+        for (int64_t i = inner; i <= tw; ++i) edge(i);
+        T* h0 = hr;  // d B: the columns combined
+        input6_run<T>(p0, p1, p2, p3, p0 + 1, p1 + 1, h0, h0 + tw, h0 + 2 * tw, h0 + 3 * tw,
+                      h0 + 4 * tw, h0 + 5 * tw, tw);
+      }
+      for (int j = 0; j < 6; ++j) {  // Bᵀ (d B): the rows combined
+        const T* r0 = h.data() + j * tw;
+        T* v[6];
+        for (int i = 0; i < 6; ++i) v[i] = V + ((6 * i + j) * C + c) * ldv + (ty - ty0) * tw;
+        input6_run<T>(r0, r0 + 6 * tw, r0 + 12 * tw, r0 + 18 * tw, r0 + 24 * tw, r0 + 30 * tw,
+                      v[0], v[1], v[2], v[3], v[4], v[5], tw);
+      }
+    }
+}
+
+template <typename T>
+void winograd4_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_t W, int64_t o0,
+                      int64_t o1, int64_t ty0, int64_t ty1, const GemmEpilogue<T>& epilogue) {
+  PRM_CHECK(0 <= o0 && o0 <= o1 && o1 <= O && 0 <= ty0 && ty0 <= ty1 && ty1 <= (H + 3) / 4,
+            "winograd4_output: channels [", o0, ", ", o1, ") of ", O, ", tile rows [", ty0, ", ",
+            ty1, ") of ", (H + 3) / 4);
+  const int64_t tw = (W + 3) / 4;
+  std::vector<T> a(24 * tw), q(4 * tw);  // a[(6 r + j) tw + tx]: Aᵀ m's row r, column j
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
+      for (int j = 0; j < 6; ++j) {  // Aᵀ m: the rows combined
+        const T* m[6];
+        for (int i = 0; i < 6; ++i) m[i] = M + ((6 * i + j) * O + o) * ldm + (ty - ty0) * tw;
+        T* a0 = a.data() + j * tw;
+        output6_run<T>(m[0], m[1], m[2], m[3], m[4], m[5], a0, a0 + 6 * tw, a0 + 12 * tw,
+                       a0 + 18 * tw, tw);
+      }
+      const int64_t rows = std::min<int64_t>(4, H - 4 * ty);
+      for (int64_t r = 0; r < rows; ++r) {  // (Aᵀ m) A: the columns combined
+        const T* b = a.data() + 6 * r * tw;
+        T *q0 = q.data(), *q1 = q0 + tw, *q2 = q1 + tw, *q3 = q2 + tw;
+        output6_run<T>(b, b + tw, b + 2 * tw, b + 3 * tw, b + 4 * tw, b + 5 * tw, q0, q1, q2, q3,
+                       tw);
+        T* out = y + (o * H + 4 * ty + r) * W;
+        for (int64_t t = 0; t < W / 4; ++t) {
+          out[4 * t] = q0[t];
+          out[4 * t + 1] = q1[t];
+          out[4 * t + 2] = q2[t];
+          out[4 * t + 3] = q3[t];
+        }
+        for (int64_t col = W / 4 * 4; col < W; ++col) out[col] = q[(col % 4) * tw + col / 4];
+      }
+      if (epilogue) epilogue(y + o * H * W + 4 * ty * W, H * W, o, 4 * ty * W, 1, rows * W);
+    }
+}
+
+template void winograd4_weights<float>(float*, const float*, int64_t, int64_t);
+template void winograd4_weights<double>(double*, const double*, int64_t, int64_t);
+template void winograd4_input<float>(float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                                     int64_t, int64_t, int64_t, int64_t);
+template void winograd4_input<double>(double*, int64_t, const double*, int64_t, int64_t, int64_t,
+                                      int64_t, int64_t, int64_t, int64_t);
+template void winograd4_output<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                      int64_t, int64_t, int64_t, int64_t,
+                                      const GemmEpilogue<float>&);
+template void winograd4_output<double>(double*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                       int64_t, int64_t, int64_t, int64_t,
+                                       const GemmEpilogue<double>&);
 
 }  // namespace prm::cpu

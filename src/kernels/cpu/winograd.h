@@ -46,4 +46,30 @@ template <typename T>
 void winograd_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_t W, int64_t o0,
                      int64_t o1, int64_t ty0, int64_t ty1, const GemmEpilogue<T>& epilogue);
 
+// Winograd's F(4x4, 3x3): the same scheme on 4x4 output tiles, each from the 6x6 input patch d at
+// (4 ty - 1, 4 tx - 1), with the transforms of Lavin and Gray (interpolation points 0, ±1, ±2
+// and infinity):
+//
+//   Bᵀ = | 4  0 -5  0  1  0 |   G = |  1/4    0     0   |   Aᵀ = | 1  1  1  1  1  0 |
+//        | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6  |        | 0  1 -1  2 -2  0 |
+//        | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6  |        | 0  1  1  4  4  0 |
+//        | 0 -2 -1  2  1  0 |       |  1/24  1/12  1/6  |        | 0  1 -1  8 -8  1 |
+//        | 0  2 -1 -2  1  0 |       |  1/24 -1/12  1/6  |
+//        | 0  4  0 -5  0  1 |       |  0     0     1    |
+//
+// 36 products M_xi [O, T] = U_xi [O, C] · V_xi [C, T], xi = 6 i + j, where the direct GEMM is
+// O x 16T x 9C: 4 times fewer multiply-adds, and 2.25 transformed values per output pixel and
+// channel instead of F(2x2, 3x3)'s 4. The transforms' larger coefficients round more (bounded in
+// the tests). Same layouts and contracts as the F(2x2, 3x3) functions above, with 36 for 16, 4x4
+// tiles for 2x2 and four output rows per tile row for two.
+inline int64_t winograd4_tiles(int64_t H, int64_t W) { return ((H + 3) / 4) * ((W + 3) / 4); }
+template <typename T>
+void winograd4_weights(T* U, const T* w, int64_t O, int64_t C);
+template <typename T>
+void winograd4_input(T* V, int64_t ldv, const T* x, int64_t C, int64_t H, int64_t W, int64_t c0,
+                     int64_t c1, int64_t ty0, int64_t ty1);
+template <typename T>
+void winograd4_output(T* y, const T* M, int64_t ldm, int64_t O, int64_t H, int64_t W, int64_t o0,
+                      int64_t o1, int64_t ty0, int64_t ty1, const GemmEpilogue<T>& epilogue);
+
 }  // namespace prm::cpu

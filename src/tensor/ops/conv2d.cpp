@@ -163,7 +163,7 @@ struct PackedWeightsKey {
   const void* data;
   int dtype;
   int64_t O, C, kh, kw;
-  bool winograd;
+  int winograd;  // the tile, 0 for none
   int isa;
   bool operator<(const PackedWeightsKey& o) const {
     return std::tie(data, dtype, O, C, kh, kw, winograd, isa) <
@@ -187,35 +187,51 @@ std::map<PackedWeightsKey, PackedWeightsEntry> g_packed_weights;
 
 int g_winograd = -1;  // conv_winograd(): -1 until read from the environment
 int g_winograd_way = 0;  // set_conv_winograd_way_for_testing: 0 by cost, 1 chunked, 2 whole
+int g_winograd_tile = 0;  // set_conv_winograd_tile_for_testing: 0 by size, else 2 or 4
 
 // Winograd's F(2x2, 3x3) from this many output tiles (2x2 pixels) and channels (in and out) on:
 // below, the transforms' passes and the 16 small GEMMs cost more than the multiply-adds saved.
 constexpr int64_t kWinogradMinTiles = 128;
 constexpr int64_t kWinogradMinChannels = 64;
 
-// Whether the CPU forward of this convolution (float32 on our GEMM, inner size d.C for its 16
-// products) takes Winograd's F(2x2, 3x3): a 3x3 window, stride 1, padding 1, no dilation.
+// Which Winograd the CPU forward of this convolution (float32 on our GEMM, inner size d.C for its
+// products) takes: 0 none, 2 F(2x2, 3x3), 4 F(4x4, 3x3). Only for a 3x3 window, stride 1,
+// padding 1, no dilation, enough channels; F(4x4, 3x3) when its larger tiles are still
+// kWinogradMinTiles (ResNet-50's layers 1 and 2 at 448 x 448: 784 and 196), else F(2x2, 3x3)
+// when its are (layer 3: 196; layer 4's 49 take neither).
+template <typename T>
+int winograd_tile(const ConvDims& d) {
+  const ConvWindow& win = d.win;
+  const bool fits = std::is_same_v<T, float> && conv_winograd() && win.kh == 3 && win.kw == 3 &&
+                    win.stride == 1 && win.pad == 1 && win.dilation == 1 &&
+                    d.C >= kWinogradMinChannels && d.O >= kWinogradMinChannels &&
+                    packed_gemm_applies<T>(Device::cpu, d.C);
+  if (!fits) return 0;
+  if (g_winograd_tile != 0) return g_winograd_tile;
+  if (cpu::winograd4_tiles(d.Ho, d.Wo) >= kWinogradMinTiles) return 4;
+  return cpu::winograd_tiles(d.Ho, d.Wo) >= kWinogradMinTiles ? 2 : 0;
+}
+
 template <typename T>
 bool winograd_applies(const ConvDims& d) {
-  const ConvWindow& win = d.win;
-  return std::is_same_v<T, float> && conv_winograd() && win.kh == 3 && win.kw == 3 &&
-         win.stride == 1 && win.pad == 1 && win.dilation == 1 && d.C >= kWinogradMinChannels &&
-         d.O >= kWinogradMinChannels && cpu::winograd_tiles(d.Ho, d.Wo) >= kWinogradMinTiles &&
-         packed_gemm_applies<T>(Device::cpu, d.C);
+  return winograd_tile<T>(d) != 0;
 }
 
 // One call's CPU forward on our GEMM, image by image: the implicit-im2col GEMM, or Winograd's
-// F(2x2, 3x3) with the weights transformed once for all the images (kernels/cpu/winograd.h):
-// V = the input's tiles transformed, the 16 products M_xi = U_xi · V_xi on our GEMM, then M's
-// tiles transformed back into y, `epilogue` on each pair of output rows as it is written.
+// F(4x4, 3x3) or F(2x2, 3x3) with the weights transformed once for all the images
+// (kernels/cpu/winograd.h): V = the input's tiles transformed, the 36 or 16 products
+// M_xi = U_xi · V_xi on our GEMM, then M's tiles transformed back into y, `epilogue` on each
+// tile row's output rows as they are written.
 //
 // Two ways to run an image, chosen in CpuForward::image by which costs less to move:
 // - whole: V and M of the whole image, each step over all threads (the transforms split by
 //   channels, each product threaded by the GEMM). An image's V and M go out to memory and back
-//   (16 (C + O) values per tile: 13 MB each for ResNet-50's layer 1 at 448 x 448).
-// - chunked: whole tile rows at a time, each chunk on one thread from start to end (its 16
+//   (16 (C + O) values per 2x2 tile: 13 MB each for ResNet-50's layer 1 at 448 x 448).
+// - chunked: whole tile rows at a time, each chunk on one thread from start to end (its
 //   products single-threaded), sized so that its V and M (kWinogradChunkBytes together) stay in
-//   the core's L2 cache; but each chunk's products pack U (16 O C values) again.
+//   the core's L2 cache; but each chunk's products pack U (16 or 36 O C values) again, unless
+//   a ConstantWeights scope holds U packed.
+// (The measurements below are F(2x2, 3x3)'s, before the scope.)
 // Measured per layer of ResNet-50 at 448 x 448 (Winograd's time over the direct GEMM's, one
 // image, two threads): 64 channels at 112 x 112: whole 1.11, chunked 0.80; 128 at 56 x 56: whole
 // 0.73, chunked 0.80-0.83; 256 at 28 x 28: whole 0.76, chunked 0.81-0.93.
@@ -228,12 +244,13 @@ class CpuForward {
   // `weight`, when given, is the tensor w points into: inside a ConstantWeights scope its
   // packed form is made once and kept for later calls.
   CpuForward(const T* w, const ConvDims& d, const Tensor* weight = nullptr)
-      : w_(w), d_(d), winograd_(winograd_applies<T>(d)) {
+      : w_(w), d_(d), tile_(winograd_tile<T>(d)), winograd_(tile_ != 0),
+        positions_((tile_ + 2) * (tile_ + 2)) {
     if (weight != nullptr) {
       std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
       if (g_constant_weights_scopes > 0) {
         const PackedWeightsKey key{w,   static_cast<int>(dtype_of<T>::value),
-                                   d.O, d.C, d.win.kh, d.win.kw, winograd_,
+                                   d.O, d.C, d.win.kh, d.win.kw, tile_,
                                    static_cast<int>(cpu_isa_active())};
         PackedWeightsEntry& entry = g_packed_weights[key];
         if (entry.packs == nullptr) {
@@ -245,8 +262,8 @@ class CpuForward {
       }
     }
     if (!winograd_) return;
-    u_ = Tensor::empty({16 * d.O * d.C}, dtype_of<T>::value, Device::cpu);
-    cpu::winograd_weights(u_.data<T>(), w, d.O, d.C);
+    u_ = Tensor::empty({positions_ * d.O * d.C}, dtype_of<T>::value, Device::cpu);
+    transform_weights(u_.data<T>());
   }
 
   void image(T* y, const T* x, const cpu::GemmEpilogue<T>& epilogue) {
@@ -274,12 +291,13 @@ class CpuForward {
       return forward_image_cpu(y, sub, w_, packed(0), dense, epilogue);
     }
     if (!winograd_) return forward_image_cpu(y, x, w_, packed(0), d_, epilogue);
-    const int64_t O = d_.O, C = d_.C, tile_rows = (d_.Ho + 1) / 2, tw = (d_.Wo + 1) / 2;
+    const int64_t O = d_.O, C = d_.C, np = positions_;
+    const int64_t tile_rows = (d_.Ho + tile_ - 1) / tile_, tw = (d_.Wo + tile_ - 1) / tile_;
     const int64_t tiles = tile_rows * tw;
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     // A chunk: about kWinogradChunkBytes of V and M, at least kWinogradMinChunkTiles tiles.
     const int64_t per_chunk = std::max<int64_t>(
-        kWinogradMinChunkTiles, kWinogradChunkBytes / (16 * (C + O) * int64_t(sizeof(T))));
+        kWinogradMinChunkTiles, kWinogradChunkBytes / (np * (C + O) * int64_t(sizeof(T))));
     // Chunked when a chunk's U packing moves at most half of what its V and M would move through
     // memory in the whole-image way: O C <= (C + O) per_chunk / 2 (64 channels in and out: yes;
     // 128: no); and always when U is packed already (a ConstantWeights scope: ResNet-50's layer
@@ -294,35 +312,33 @@ class CpuForward {
       const int64_t most = (tile_rows + chunks - 1) / chunks * tw;  // tiles in the largest chunk
 #pragma omp parallel num_threads(threads)
       {
-        std::vector<T> V(16 * C * most), M(16 * O * most);
+        std::vector<T> V(np * C * most), M(np * O * most);
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < chunks; ++k) {
           const int64_t ty0 = k * tile_rows / chunks, ty1 = (k + 1) * tile_rows / chunks;
           const int64_t n = (ty1 - ty0) * tw;
-          cpu::winograd_input(V.data(), n, x, C, d_.H, d_.W, 0, C, ty0, ty1);
-          for (int64_t xi = 0; xi < 16; ++xi)
+          input(V.data(), n, x, 0, C, ty0, ty1);
+          for (int64_t xi = 0; xi < np; ++xi)
             product(xi, n, V.data() + xi * C * n, M.data() + xi * O * n);
-          cpu::winograd_output(y, M.data(), n, O, d_.Ho, d_.Wo, 0, O, ty0, ty1, epilogue);
+          output(y, M.data(), n, 0, O, ty0, ty1, epilogue);
         }
       }
       return;
     }
     if (!v_.defined()) {
-      v_ = Tensor::empty({16 * C * tiles}, dtype_of<T>::value, Device::cpu);
-      m_ = Tensor::empty({16 * O * tiles}, dtype_of<T>::value, Device::cpu);
+      v_ = Tensor::empty({np * C * tiles}, dtype_of<T>::value, Device::cpu);
+      m_ = Tensor::empty({np * O * tiles}, dtype_of<T>::value, Device::cpu);
     }
     T* V = v_.data<T>();
     T* M = m_.data<T>();
     // The transforms split by channels: each channel's tile rows one after the other, so that
     // V's and M's rows are written and read in order.
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t c = 0; c < C; ++c)
-      cpu::winograd_input(V, tiles, x, C, d_.H, d_.W, c, c + 1, 0, tile_rows);
-    for (int64_t xi = 0; xi < 16; ++xi)
+    for (int64_t c = 0; c < C; ++c) input(V, tiles, x, c, c + 1, 0, tile_rows);
+    for (int64_t xi = 0; xi < np; ++xi)
       product(xi, tiles, V + xi * C * tiles, M + xi * O * tiles);
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t o = 0; o < O; ++o)
-      cpu::winograd_output(y, M, tiles, O, d_.Ho, d_.Wo, o, o + 1, 0, tile_rows, epilogue);
+    for (int64_t o = 0; o < O; ++o) output(y, M, tiles, o, o + 1, 0, tile_rows, epilogue);
   }
 
  private:
@@ -333,12 +349,28 @@ class CpuForward {
       packs->emplace_back(false, d_.O, d_.col_rows(), w_, d_.col_rows());
       return packs;
     }
-    const Tensor u = Tensor::empty({16 * d_.O * d_.C}, dtype_of<T>::value, Device::cpu);
-    cpu::winograd_weights(u.data<T>(), w_, d_.O, d_.C);
-    packs->reserve(16);
-    for (int64_t xi = 0; xi < 16; ++xi)
+    const Tensor u = Tensor::empty({positions_ * d_.O * d_.C}, dtype_of<T>::value, Device::cpu);
+    transform_weights(u.data<T>());
+    packs->reserve(positions_);
+    for (int64_t xi = 0; xi < positions_; ++xi)
       packs->emplace_back(false, d_.O, d_.C, u.data<T>() + xi * d_.O * d_.C, d_.C);
     return packs;
+  }
+
+  // The transforms of this call's Winograd (kernels/cpu/winograd.h).
+  void transform_weights(T* U) const {
+    if (tile_ == 4) cpu::winograd4_weights(U, w_, d_.O, d_.C);
+    else cpu::winograd_weights(U, w_, d_.O, d_.C);
+  }
+  void input(T* V, int64_t ldv, const T* x, int64_t c0, int64_t c1, int64_t ty0,
+             int64_t ty1) const {
+    if (tile_ == 4) cpu::winograd4_input(V, ldv, x, d_.C, d_.H, d_.W, c0, c1, ty0, ty1);
+    else cpu::winograd_input(V, ldv, x, d_.C, d_.H, d_.W, c0, c1, ty0, ty1);
+  }
+  void output(T* y, const T* M, int64_t ldm, int64_t o0, int64_t o1, int64_t ty0, int64_t ty1,
+              const cpu::GemmEpilogue<T>& epilogue) const {
+    if (tile_ == 4) cpu::winograd4_output(y, M, ldm, d_.O, d_.Ho, d_.Wo, o0, o1, ty0, ty1, epilogue);
+    else cpu::winograd_output(y, M, ldm, d_.O, d_.Ho, d_.Wo, o0, o1, ty0, ty1, epilogue);
   }
 
   const cpu::GemmPackedA<T>* packed(int64_t i) const {
@@ -357,7 +389,9 @@ class CpuForward {
 
   const T* w_;
   ConvDims d_;
+  int tile_;           // Winograd's output tile: 2 or 4, 0 for the direct GEMM
   bool winograd_;
+  int64_t positions_;  // the transformed tile's values: 16 or 36
   // The weights packed, from a ConstantWeights scope's cache; else (null) U for the call, and
   // the GEMMs pack the weights themselves.
   std::shared_ptr<const std::vector<cpu::GemmPackedA<T>>> packed_;
@@ -702,6 +736,11 @@ void set_conv_images_per_chunk_for_testing(int64_t images) { g_chunk_override = 
 void set_conv_winograd(bool enabled) { g_winograd = enabled ? 1 : 0; }
 
 void set_conv_winograd_way_for_testing(int way) { g_winograd_way = way; }
+
+void set_conv_winograd_tile_for_testing(int tile) {
+  PRM_CHECK(tile == 0 || tile == 2 || tile == 4, "winograd tile ", tile, ": 0, 2 or 4");
+  g_winograd_tile = tile;
+}
 
 bool conv_winograd() {
   if (g_winograd < 0) {

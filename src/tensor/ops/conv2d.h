@@ -85,6 +85,9 @@ class ConstantWeights {
 // Which of Winograd's two ways an image takes (docs/conv2d.md): 0 by their cost (the default),
 // 1 chunks of tile rows, 2 the whole image. For tests: the two give the same bits.
 void set_conv_winograd_way_for_testing(int way);
+// Which Winograd a convolution that takes one runs (docs/conv2d.md): 0 by its size (the
+// default), 2 F(2x2, 3x3), 4 F(4x4, 3x3). For tests.
+void set_conv_winograd_tile_for_testing(int tile);
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dOptions& opt = {});
