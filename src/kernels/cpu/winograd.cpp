@@ -156,18 +156,7 @@ template void winograd_output<double>(double*, const double*, int64_t, int64_t, 
 
 // ---- F(4x4, 3x3) ----
 
-// The 1-D transforms on six (or three) values, shared by the rows and the columns.
-// Bᵀ d: the input's.
-template <typename T>
-inline void input6(T d0, T d1, T d2, T d3, T d4, T d5, T* r) {
-  r[0] = T(4) * d0 - T(5) * d2 + d4;
-  r[1] = (d3 + d4) - T(4) * (d1 + d2);
-  r[2] = (d4 - d3) + T(4) * (d1 - d2);
-  r[3] = (d4 - d2) + T(2) * (d3 - d1);
-  r[4] = (d4 - d2) - T(2) * (d3 - d1);
-  r[5] = T(4) * d1 - T(5) * d3 + d5;
-}
-// G g: the weights'.
+// The 1-D transforms, shared by the rows and the columns. G g: the weights'.
 template <typename T>
 inline void weight3(T a, T b, T c, T* r) {
   r[0] = a * T(0.25);
@@ -178,8 +167,8 @@ inline void weight3(T a, T b, T c, T* r) {
   r[5] = c;
 }
 
-// input6 on n tiles side by side: d_k[t] in, r_k[t] out. Separate arrays the compiler is told
-// do not overlap (restrict), so that it vectorises the loop.
+// Bᵀ d, the input's, on n tiles side by side: d_k[t] in, r_k[t] out. Separate arrays the
+// compiler is told do not overlap (restrict), so that it vectorises the loop.
 template <typename T>
 void input6_run(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2,
                 const T* __restrict d3, const T* __restrict d4, const T* __restrict d5,
