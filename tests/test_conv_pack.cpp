@@ -2,7 +2,7 @@
 // - implicit im2col packing (kernels/cpu/conv_pack.h) against the im2col matrix (and its
 //   transpose) cut into strips as the GEMM packs B: every block (row and column offsets, partial
 //   strips, widths of several output rows or less than one), windows with padding, strides 1-3,
-//   dilation, 1x1 and non-square kernels;
+//   dilation, 1x1 and non-square kernels; on each instruction-set path;
 // - Col2im (kernels/im2col.h), the adjoint of im2col, bit for bit: each dx element the sum of
 //   its taps in (ki, kj) order, with and without the scale of the fused excitation rule;
 // - conv2d_forward and conv2d_backward_weight with implicit im2col (the CPU default) bit for bit
@@ -14,6 +14,7 @@
 
 #include "helpers.h"
 #include "kernels/cpu/conv_pack.h"
+#include "kernels/cpu_isa.h"
 #include "kernels/im2col.h"
 #include "tensor/ops/conv2d.h"
 
@@ -41,7 +42,9 @@ std::vector<double> naive_im2col(const std::vector<double>& x, int64_t C, int64_
 
 }  // namespace
 
-TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip layout") {
+namespace {
+
+void check_im2col_packing() {
   std::mt19937_64 rng(5);
   struct Shape {
     int64_t C, H, W;
@@ -142,6 +145,23 @@ TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip lay
       for (int64_t k = 0; k < K; ++k)
         CHECK(got[((j / 32) * K + k) * 32 + j % 32] == static_cast<float>(col[k * P + j]));
   }
+}
+
+}  // namespace
+
+TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip layout") {
+  // On each instruction-set path the CPU has: the packers have an AVX-512 build of their own.
+  const CpuIsa saved = cpu_isa_active();
+  for (CpuIsa isa : {CpuIsa::avx512, CpuIsa::avx2, CpuIsa::scalar}) {
+    if (!cpu_isa_supported(isa)) {
+      MESSAGE("skipped: this CPU lacks ", cpu_isa_name(isa));
+      continue;
+    }
+    CAPTURE(cpu_isa_name(isa));
+    set_cpu_isa(isa);
+    check_im2col_packing();
+  }
+  set_cpu_isa(saved);
 }
 
 TEST_CASE("Col2im: the adjoint of im2col, tap by tap in (ki, kj) order, scaled or not") {
