@@ -414,12 +414,9 @@ ConstantWeights::~ConstantWeights() {
 size_t ConstantWeights::packed_bytes() {
   std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
   size_t bytes = 0;
-  for (const auto& [key, entry] : g_packed_weights) {
-    (void)entry;
-    bytes += key.dtype == static_cast<int>(DType::f32)
-                 ? packs_bytes<float>(entry.packs)
-                 : packs_bytes<double>(entry.packs);
-  }
+  for (const auto& [key, entry] : g_packed_weights)
+    bytes += key.dtype == static_cast<int>(DType::f32) ? packs_bytes<float>(entry.packs)
+                                                       : packs_bytes<double>(entry.packs);
   return bytes;
 }
 
