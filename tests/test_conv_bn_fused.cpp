@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "cpu_paths.h"
 #include "helpers.h"
-#include "kernels/cpu_isa.h"
 #include "layers/resnet.h"
 #include "tensor/autograd.h"
 #include "tensor/ops/batch_norm.h"
@@ -73,21 +73,13 @@ TEST_CASE("conv2d_batch_norm_eval_forward: bit for bit the convolution, then the
       {1, 40, 9, 9, 50, 1, 2, 0},     // 1x1 stride 2 (im2col path)
       {1, 5, 70, 70, 3, 3, 1, 1},     // many pixels, few channels
   };
-  const CpuIsa saved = cpu_isa_active();
-  for (CpuIsa isa : {CpuIsa::avx512, CpuIsa::avx2, CpuIsa::scalar}) {
-    if (!cpu_isa_supported(isa)) {
-      MESSAGE("skipped: this CPU lacks ", cpu_isa_name(isa));
-      continue;
-    }
-    CAPTURE(cpu_isa_name(isa));
-    set_cpu_isa(isa);
+  for_each_cpu_isa([&] {
     for (const Case& c : cases)
       for (int variant = 0; variant < 3; ++variant) {
         check_case(c, DType::f32, variant);
         check_case(c, DType::f64, variant);
       }
-  }
-  set_cpu_isa(saved);
+  });
 }
 
 TEST_CASE("conv2d_batch_norm_eval_forward: refuses what the two ops refuse") {

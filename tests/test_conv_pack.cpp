@@ -12,9 +12,9 @@
 #include <random>
 #include <vector>
 
+#include "cpu_paths.h"
 #include "helpers.h"
 #include "kernels/cpu/conv_pack.h"
-#include "kernels/cpu_isa.h"
 #include "kernels/im2col.h"
 #include "tensor/ops/conv2d.h"
 
@@ -151,17 +151,7 @@ void check_im2col_packing() {
 
 TEST_CASE("pack_im2col_block: the im2col matrix's blocks in the GEMM's strip layout") {
   // On each instruction-set path the CPU has: the packers have an AVX-512 build of their own.
-  const CpuIsa saved = cpu_isa_active();
-  for (CpuIsa isa : {CpuIsa::avx512, CpuIsa::avx2, CpuIsa::scalar}) {
-    if (!cpu_isa_supported(isa)) {
-      MESSAGE("skipped: this CPU lacks ", cpu_isa_name(isa));
-      continue;
-    }
-    CAPTURE(cpu_isa_name(isa));
-    set_cpu_isa(isa);
-    check_im2col_packing();
-  }
-  set_cpu_isa(saved);
+  for_each_cpu_isa(check_im2col_packing);
 }
 
 TEST_CASE("Col2im: the adjoint of im2col, tap by tap in (ki, kj) order, scaled or not") {

@@ -25,6 +25,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cpu_paths.h"
 #include "gemm_problems.h"
 #include "helpers.h"
 #include "kernels/cpu_isa.h"
@@ -33,19 +34,6 @@
 using namespace prm;
 
 namespace {
-
-// Selects an instruction-set path for one test and restores the one before.
-struct IsaScope {
-  CpuIsa saved = cpu_isa_active();
-  explicit IsaScope(CpuIsa isa) { set_cpu_isa(isa); }
-  ~IsaScope() { set_cpu_isa(saved); }
-};
-
-struct ThreadScope {
-  int saved = omp_get_max_threads();
-  explicit ThreadScope(int n) { omp_set_num_threads(n); }
-  ~ThreadScope() { omp_set_num_threads(saved); }
-};
 
 double gamma_bound(int64_t K, double u) {
   const double n = static_cast<double>(K + 2 * K / 128 + 4);

@@ -5,14 +5,13 @@
 // op(A) transposed; alpha and beta (C's NaN overwritten where beta = 0); op(B) as a matrix, from
 // a packing function and with an epilogue. One shape also against a naive loop in double, and a
 // packed A made on another path is refused.
-#include <omp.h>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "cpu_paths.h"
 #include "helpers.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/gemm.h"
@@ -20,18 +19,6 @@
 using namespace prm;
 
 namespace {
-
-struct IsaScope {
-  CpuIsa saved = cpu_isa_active();
-  explicit IsaScope(CpuIsa isa) { set_cpu_isa(isa); }
-  ~IsaScope() { set_cpu_isa(saved); }
-};
-
-struct ThreadScope {
-  int saved = omp_get_max_threads();
-  explicit ThreadScope(int n) { omp_set_num_threads(n); }
-  ~ThreadScope() { omp_set_num_threads(saved); }
-};
 
 template <typename T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
@@ -57,8 +44,7 @@ cpu::GemmPackB<T> strips_of(const std::vector<T>& B, int64_t ldb) {
 }
 
 template <typename T>
-void check_prepacked(CpuIsa isa) {
-  IsaScope isa_scope(isa);
+void check_prepacked() {
   std::mt19937_64 rng(23);
   std::normal_distribution<double> nd;
   const T nan = std::numeric_limits<T>::quiet_NaN();
@@ -128,15 +114,10 @@ void check_prepacked(CpuIsa isa) {
 }  // namespace
 
 TEST_CASE("cpu gemm, packed A: the bits of gemm_blocked on every path, threads, shapes, B packed, epilogue") {
-  for (CpuIsa isa : {CpuIsa::avx512, CpuIsa::avx2, CpuIsa::scalar}) {
-    if (!cpu_isa_supported(isa)) {
-      MESSAGE("skipped: this CPU lacks ", cpu_isa_name(isa));
-      continue;
-    }
-    CAPTURE(cpu_isa_name(isa));
-    check_prepacked<float>(isa);
-    check_prepacked<double>(isa);
-  }
+  for_each_cpu_isa([] {
+    check_prepacked<float>();
+    check_prepacked<double>();
+  });
 }
 
 TEST_CASE("cpu gemm, packed A: against a naive loop in double") {

@@ -9,41 +9,19 @@
 #include <vector>
 
 #include "helpers.h"
+#include "winograd_reference.h"
 #include "kernels/cpu/winograd.h"
 #include "tensor/ops/batch_norm.h"
 #include "tensor/ops/conv2d.h"
 
 using namespace prm;
+using namespace winograd_reference;
 
 namespace {
-
-using Mat = std::vector<std::vector<double>>;
-
-Mat product(const Mat& a, const Mat& b) {
-  Mat c(a.size(), std::vector<double>(b[0].size(), 0.0));
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t k = 0; k < b.size(); ++k)
-      for (size_t j = 0; j < b[0].size(); ++j) c[i][j] += a[i][k] * b[k][j];
-  return c;
-}
-
-Mat transposed(const Mat& a) {
-  Mat t(a[0].size(), std::vector<double>(a.size()));
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t j = 0; j < a[0].size(); ++j) t[j][i] = a[i][j];
-  return t;
-}
 
 const Mat kBt = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
 const Mat kG = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 const Mat kAt = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-
-std::vector<double> normal(int64_t n, std::mt19937_64& rng) {
-  std::normal_distribution<double> dist;
-  std::vector<double> v(n);
-  for (double& e : v) e = dist(rng);
-  return v;
-}
 
 // y = conv(x, w), 3x3, stride 1, padding 1, and the scale Σ |w| |x| of each output's sum.
 void naive_conv3x3(const std::vector<double>& x, const std::vector<double>& w, int64_t C,
@@ -90,14 +68,6 @@ TEST_CASE("winograd_weights is G g Gᵀ for every (o, c)") {
         CHECK(U[(xi * O + o) * C + c] == doctest::Approx(u[xi / 4][xi % 4]).epsilon(1e-14));
       }
     }
-}
-
-// The tile-row ranges each transform is tried on: the whole image, from the second row on, and
-// one row from the middle (the chunks the convolution hands its threads).
-std::vector<std::pair<int64_t, int64_t>> tile_row_ranges(int64_t th) {
-  std::vector<std::pair<int64_t, int64_t>> r = {{0, th}, {th / 2, th / 2 + 1}};
-  if (th > 1) r.push_back({1, th});
-  return r;
 }
 
 TEST_CASE("winograd_input is Bᵀ d B of each tile's zero-padded 4x4 patch, for any tile rows") {

@@ -10,30 +10,15 @@
 #include <vector>
 
 #include "helpers.h"
+#include "winograd_reference.h"
 #include "kernels/cpu/winograd.h"
 #include "tensor/ops/batch_norm.h"
 #include "tensor/ops/conv2d.h"
 
 using namespace prm;
+using namespace winograd_reference;
 
 namespace {
-
-using Mat = std::vector<std::vector<double>>;
-
-Mat product(const Mat& a, const Mat& b) {
-  Mat c(a.size(), std::vector<double>(b[0].size(), 0.0));
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t k = 0; k < b.size(); ++k)
-      for (size_t j = 0; j < b[0].size(); ++j) c[i][j] += a[i][k] * b[k][j];
-  return c;
-}
-
-Mat transposed(const Mat& a) {
-  Mat t(a[0].size(), std::vector<double>(a.size()));
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t j = 0; j < a[0].size(); ++j) t[j][i] = a[i][j];
-  return t;
-}
 
 Mat absolute(Mat a) {
   for (auto& row : a)
@@ -52,21 +37,9 @@ const Mat kG = {{1.0 / 4, 0, 0},
                 {0, 0, 1}};
 const Mat kAt = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
-std::vector<double> normal(int64_t n, std::mt19937_64& rng) {
-  std::normal_distribution<double> dist;
-  std::vector<double> v(n);
-  for (double& e : v) e = dist(rng);
-  return v;
-}
-
-std::vector<std::pair<int64_t, int64_t>> tile_row_ranges(int64_t th) {
-  std::vector<std::pair<int64_t, int64_t>> r = {{0, th}, {th / 2, th / 2 + 1}};
-  if (th > 1) r.push_back({1, th});
-  return r;
-}
-
 // The 6x6 patch of channel c under tile (ty, tx), zero outside the image.
-Mat patch(const std::vector<double>& x, int64_t c, int64_t H, int64_t W, int64_t ty, int64_t tx) {
+Mat patch(const std::vector<double>& x, int64_t c, int64_t H, int64_t W, int64_t ty,
+          int64_t tx) {
   Mat d(6, std::vector<double>(6, 0.0));
   for (int r = 0; r < 6; ++r)
     for (int s = 0; s < 6; ++s) {
