@@ -96,6 +96,7 @@ TEST_CASE("max pool forward (CPU): blocked rows give the naive loop's outputs an
       {3, 2, 2, 1, 1},    // no window wholly inside
       {5, 90, 2, 1, 0},   // stride 1 without padding
       {6, 101, 4, 2, 2},  // stride 2, an even window
+      {5, 40, 5, 1, 2},   // padding above the stride: two windows at each end of a row
   };
   uint64_t seed = 1;
   for (const Case& c : cases) {
