@@ -11,6 +11,9 @@
 //           for ir in MC by MR:                C tile   MR x NR   (in registers)
 //             microkernel: C tile (+)= A strip · B strip
 //
+// (A thread's region of at most MC rows, the common case, runs a variant: B packed a panel of
+// about 1 MiB at a time, and each strip of A's rows run along the whole panel; gemm_region.)
+//
 // The first K slice applies the caller's beta, later slices add (beta = 1); beta = 0 therefore
 // never reads C. An epilogue (gemm_blocked_epilogue, GemmEpilogue in kernels/gemm.h), when
 // given, runs on each tile of C right after its last K slice, while the tile is in L1. Strips
@@ -299,6 +302,12 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     // from the packing to the microkernel through L2 instead of a whole KC x NC panel (4 MiB)
     // going out to L3 and back; and the A block is packed once per K slice, not once per NC
     // panel. The same tiles and the same K slices in the same order as below, so the same sums.
+    // Within the panel, a strip of A's rows runs along the whole panel before the next: C (and
+    // the residual an epilogue reads) is then written and read row segments of a panel's width
+    // at a time, where strip by strip of B it was MR rows x NR columns here, then the next MR
+    // rows, one page apart each; the B panel is read from L2 once per strip of A instead. ResNet-50
+    // at 448 x 448: forward 0.90-0.93x the time, training step 0.95-0.97x; layer 1's 1x1 with
+    // the residual 2.8 -> 2.0 ms.
     const int64_t mc = m1 - m0;
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
@@ -308,8 +317,8 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       for (int64_t jp = 0; jp < n1 - n0; jp += panel) {
         const int64_t np = std::min(panel, n1 - n0 - jp);
         pack_b_block(packed_b, pc, kc, n0 + jp, np);
-        for (int64_t jr = 0; jr < np; jr += NR)
-          for (int64_t ir = 0; ir < mc; ir += MR)
+        for (int64_t ir = 0; ir < mc; ir += MR)
+          for (int64_t jr = 0; jr < np; jr += NR)
             tile(m0, mc, ir, n0, n1 - n0, jp + jr, packed_b + jr * kc, pc, kc);
       }
     }
