@@ -332,9 +332,18 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       for (int64_t ic = m0; ic < m1; ic += uk.MC) {
         const int64_t mc = std::min(uk.MC, m1 - ic);
         pack_a_block(ic, mc, pc, kc);
-        for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
-          for (int64_t ir = 0; ir < mc; ir += MR)  // ... against the A block
-            tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
+        if (static_cast<int64_t>(sizeof(T)) * kc * nc <= kPanelBytes) {
+          // A B panel small enough for L2 (layer 4's 196 columns): strip of A by strip of A
+          // along it, C in row segments, as in the one-block case above (layer 4's 1x1
+          // convolutions of 2048 channels 1.8 -> 1.65 ms).
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            for (int64_t jr = 0; jr < nc; jr += NR)
+              tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
+        } else {
+          for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
+            for (int64_t ir = 0; ir < mc; ir += MR)  // ... against the A block
+              tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
+        }
       }
     }
   }
