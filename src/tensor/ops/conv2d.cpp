@@ -829,14 +829,14 @@ namespace {
 template <typename T>
 using BnTileFn = void (*)(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
                           const T* mean, const T* invstd, const T* weight, const T* bias,
-                          const T* residual, int64_t residual_rows, int64_t P);
+                          const T* residual, int64_t P);
 
 template <typename T, int kFlags>
 __attribute__((always_inline)) inline void bn_tile_body(T* c, int64_t ldc, int64_t i0, int64_t j0,
                                                         int64_t rows, int64_t cols, const T* mean,
                                                         const T* invstd, const T* weight,
                                                         const T* bias, const T* residual,
-                                                        int64_t residual_rows, int64_t P) {
+                                                        int64_t P) {
   constexpr bool kWeight = kFlags & 1, kBias = kFlags & 2, kResidual = kFlags & 4,
                  kRelu = kFlags & 8;
   for (int64_t r = 0; r < rows; ++r) {
@@ -846,24 +846,15 @@ __attribute__((always_inline)) inline void bn_tile_body(T* c, int64_t ldc, int64
                          kBias ? bias : nullptr, kResidual ? residual + ch * P + j0 : nullptr,
                          kRelu, ch, 0, cols);
   }
-  // The residual lies in memory, not in cache like the tile: ask for the rows of the tile the
-  // GEMM does next (the next MR rows, same columns), so that they arrive while it computes.
-  if constexpr (kResidual) {
-    const int64_t rows_total = P > 0 ? residual_rows : 0;
-    for (int64_t r = rows; r < 2 * rows && i0 + r < rows_total; ++r) {
-      const char* at = reinterpret_cast<const char*>(residual + (i0 + r) * P + j0);
-      for (int64_t off = 0; off < cols * static_cast<int64_t>(sizeof(T)); off += 64)
-        __builtin_prefetch(at + off, 0, 3);
-    }
-  }
+  // (No prefetch of the residual: since the GEMM goes along a strip of rows (gemm_region), its
+  // rows are read in long runs the hardware prefetcher follows; asking for the next tile's
+  // columns, or for the next rows as when it went down a strip of columns, measured the same.)
 }
 
 template <typename T, int kFlags>
 void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols, const T* mean,
-             const T* invstd, const T* weight, const T* bias, const T* residual,
-             int64_t residual_rows, int64_t P) {
-  bn_tile_body<T, kFlags>(c, ldc, i0, j0, rows, cols, mean, invstd, weight, bias, residual,
-                          residual_rows, P);
+             const T* invstd, const T* weight, const T* bias, const T* residual, int64_t P) {
+  bn_tile_body<T, kFlags>(c, ldc, i0, j0, rows, cols, mean, invstd, weight, bias, residual, P);
 }
 
 #if defined(__x86_64__)
@@ -873,10 +864,8 @@ void bn_tile(T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t co
 template <typename T, int kFlags>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void bn_tile_avx512(
     T* c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows, int64_t cols, const T* mean,
-    const T* invstd, const T* weight, const T* bias, const T* residual, int64_t residual_rows,
-    int64_t P) {
-  bn_tile_body<T, kFlags>(c, ldc, i0, j0, rows, cols, mean, invstd, weight, bias, residual,
-                          residual_rows, P);
+    const T* invstd, const T* weight, const T* bias, const T* residual, int64_t P) {
+  bn_tile_body<T, kFlags>(c, ldc, i0, j0, rows, cols, mean, invstd, weight, bias, residual, P);
 }
 #endif
 
@@ -943,7 +932,7 @@ Tensor conv2d_batch_norm_eval_forward(const Tensor& x, const Tensor& weight,
       const T* res_n = res != nullptr ? res + n * d.y_image() : nullptr;
       const cpu::GemmEpilogue<T> bn = [&](T* c, int64_t ldc, int64_t i0, int64_t j0,
                                           int64_t rows, int64_t cols) {
-        tile(c, ldc, i0, j0, rows, cols, mean, inv, bw, bb, res_n, d.O, P);
+        tile(c, ldc, i0, j0, rows, cols, mean, inv, bw, bb, res_n, P);
       };
       forward.image(yn, xn, bn);
     }
