@@ -114,7 +114,6 @@ class GemmPackedA {
     void operator()(T* p) const { std::free(p); }
   };
   int64_t M_ = 0, K_ = 0, padded_rows_ = 0, size_ = 0;
-  int MR_ = 0;
   int64_t KC_ = 0;
   CpuIsa isa_ = CpuIsa::scalar;
   std::unique_ptr<T, Free> data_;

@@ -296,18 +296,33 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     run(kc, a_block + ir * kc, b, alpha, beta_here, c, op.ldc, rows, cols);
     if (epilogue != nullptr && pc + kc >= K) (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
   };
+  // The tiles of rows [ic, ic + mc) against the packed B columns [j0, j0 + width) of the block
+  // of columns [jc, jc + nc) (packed_b holding column j0 on). A panel that fits L2 (all of the
+  // one-block case below; layer 4's 196 columns in the other): a strip of A's rows runs along the
+  // whole panel before the next, so that C (and the residual an epilogue reads) is written and
+  // read in row segments a panel wide, where B strip by B strip it was MR x NR tiles whose rows
+  // lie a page apart; the panel is read from L2 once per strip of A instead. ResNet-50 at 448 x
+  // 448: forward 0.90-0.93x the time, training step 0.95-0.97x; layer 1's 1x1 with the residual
+  // 2.8 -> 2.0 ms, layer 4's of 2048 channels 1.8 -> 1.65 ms. A larger panel: one B strip (in
+  // L1) against the whole A block, strip after strip. The same tiles either way, so the same sums.
+  auto run_panel = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t j0, int64_t width,
+                       int64_t pc, int64_t kc) {
+    if (static_cast<int64_t>(sizeof(T)) * kc * width <= kPanelBytes) {
+      for (int64_t ir = 0; ir < mc; ir += MR)
+        for (int64_t jr = 0; jr < width; jr += NR)
+          tile(ic, mc, ir, jc, nc, j0 + jr, packed_b + jr * kc, pc, kc);
+    } else {
+      for (int64_t jr = 0; jr < width; jr += NR)
+        for (int64_t ir = 0; ir < mc; ir += MR)
+          tile(ic, mc, ir, jc, nc, j0 + jr, packed_b + jr * kc, pc, kc);
+    }
+  };
   if (m1 - m0 <= uk.MC) {
     // The region's rows are one A block, so each B strip serves that block only: pack B a
     // kPanelBytes panel at a time and run the block against it right away, so the panel goes
     // from the packing to the microkernel through L2 instead of a whole KC x NC panel (4 MiB)
     // going out to L3 and back; and the A block is packed once per K slice, not once per NC
     // panel. The same tiles and the same K slices in the same order as below, so the same sums.
-    // Within the panel, a strip of A's rows runs along the whole panel before the next: C (and
-    // the residual an epilogue reads) is then written and read row segments of a panel's width
-    // at a time, where strip by strip of B it was MR rows x NR columns here, then the next MR
-    // rows, one page apart each; the B panel is read from L2 once per strip of A instead. ResNet-50
-    // at 448 x 448: forward 0.90-0.93x the time, training step 0.95-0.97x; layer 1's 1x1 with
-    // the residual 2.8 -> 2.0 ms.
     const int64_t mc = m1 - m0;
     for (int64_t pc = 0; pc < K; pc += uk.KC) {
       const int64_t kc = std::min(uk.KC, K - pc);
@@ -317,9 +332,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       for (int64_t jp = 0; jp < n1 - n0; jp += panel) {
         const int64_t np = std::min(panel, n1 - n0 - jp);
         pack_b_block(packed_b, pc, kc, n0 + jp, np);
-        for (int64_t ir = 0; ir < mc; ir += MR)
-          for (int64_t jr = 0; jr < np; jr += NR)
-            tile(m0, mc, ir, n0, n1 - n0, jp + jr, packed_b + jr * kc, pc, kc);
+        run_panel(m0, mc, n0, n1 - n0, jp, np, pc, kc);
       }
     }
     return;
@@ -332,18 +345,7 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
       for (int64_t ic = m0; ic < m1; ic += uk.MC) {
         const int64_t mc = std::min(uk.MC, m1 - ic);
         pack_a_block(ic, mc, pc, kc);
-        if (static_cast<int64_t>(sizeof(T)) * kc * nc <= kPanelBytes) {
-          // A B panel small enough for L2 (layer 4's 196 columns): strip of A by strip of A
-          // along it, C in row segments, as in the one-block case above (layer 4's 1x1
-          // convolutions of 2048 channels 1.8 -> 1.65 ms).
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            for (int64_t jr = 0; jr < nc; jr += NR)
-              tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
-        } else {
-          for (int64_t jr = 0; jr < nc; jr += NR)  // one B strip in L1 ...
-            for (int64_t ir = 0; ir < mc; ir += MR)  // ... against the A block
-              tile(ic, mc, ir, jc, nc, jr, packed_b + jr * kc, pc, kc);
-        }
+        run_panel(ic, mc, jc, nc, 0, nc, pc, kc);
       }
     }
   }
@@ -455,10 +457,10 @@ template <typename T>
 GemmPackedA<T>::GemmPackedA(bool trans_a, int64_t M, int64_t K, const T* A, int64_t lda)
     : M_(M), K_(K), isa_(cpu_isa_active()) {
   const GemmMicroKernel<T>& uk = kernel_for<T>(isa_);
-  MR_ = uk.MR;
+  const int MR = uk.MR;
   KC_ = uk.KC;
-  const int64_t strips = (M + MR_ - 1) / MR_;
-  padded_rows_ = strips * MR_;
+  const int64_t strips = (M + MR - 1) / MR;
+  padded_rows_ = strips * MR;
   size_ = padded_rows_ * K;
   const size_t bytes = (sizeof(T) * static_cast<size_t>(std::max<int64_t>(size_, 1)) + 63) / 64 * 64;
   data_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
@@ -471,7 +473,7 @@ GemmPackedA<T>::GemmPackedA(bool trans_a, int64_t M, int64_t K, const T* A, int6
   {
     const int threads = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t s0 = t * strips / threads, s1 = (t + 1) * strips / threads;
-    const int64_t r0 = s0 * MR_, rows = std::min(M, s1 * MR_) - r0;
+    const int64_t r0 = s0 * MR, rows = std::min(M, s1 * MR) - r0;
     if (rows > 0)
       for (int64_t pc = 0; pc < K; pc += KC_) {
         const int64_t kc = std::min(KC_, K - pc);
