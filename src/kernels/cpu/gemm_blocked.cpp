@@ -49,7 +49,7 @@ void* gemm_scratch(int role, size_t bytes) {
     size_t bytes = 0;
     ~Buffer() { std::free(ptr); }
   };
-  thread_local Buffer buffers[4];  // 0, 1: packing; 2, 3: bf16-rounded copies of A and B
+  thread_local Buffer buffers[5];  // the roles in gemm_kernels.h
   Buffer& b = buffers[role];
   bytes = (bytes + 63) / 64 * 64;
   if (b.bytes < bytes) {

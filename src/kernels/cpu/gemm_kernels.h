@@ -65,8 +65,9 @@ double peak_loop_avx512(int64_t iters);
 #endif
 
 // A growable, 64-byte aligned buffer per calling thread and role (0, 1: packing; 2, 3: bf16-
-// rounded copies of A and B), reused across calls so that a network's many GEMMs do not each
-// page in fresh memory.
+// rounded copies of A and B; 4: a caller's operands around the GEMMs it calls, Winograd's V and
+// M of a chunk in tensor/ops/conv2d.cpp), reused across calls so that a network's many GEMMs do
+// not each page in fresh memory (nor zero it, as a std::vector would).
 void* gemm_scratch(int role, size_t bytes);
 
 }  // namespace prm::cpu

@@ -14,13 +14,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "kernels/batch_norm.h"
 #include "kernels/cpu/conv_pack.h"
+#include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu/winograd.h"
 #include "kernels/elementwise.h"
 #include "kernels/excitation.h"
@@ -129,15 +130,15 @@ void gemm_batched_on(Device dev, bool ta, bool tb, int64_t M, int64_t N, int64_t
 // On the CPU with our GEMM, col_n is never written: the GEMM packs its blocks of B straight from
 // the image (implicit im2col, kernels/cpu/conv_pack.h), the same values in the same order, so
 // the same result bit for bit, without writing and re-reading a [K, P] matrix per image.
-// One image's forward on our CPU GEMM: op(B) packed straight from the image (implicit im2col),
-// or the image itself for a 1x1 window; `epilogue` (none when empty) on each finished tile.
+
 // A 1x1 window with a stride above 1 and no padding.
 inline bool strided_pointwise(const ConvDims& d) {
   return d.win.kh == 1 && d.win.kw == 1 && d.win.pad == 0 && d.win.stride > 1;
 }
 
-// One image's direct CPU forward: the implicit-im2col GEMM (a plain GEMM for a 1x1 window),
-// with the weights w [O, C k k] as a matrix or packed (when `packed` is given).
+// One image's direct CPU forward: the implicit-im2col GEMM (a plain GEMM on the image for a 1x1
+// window), with the weights w [O, C k k] as a matrix or packed (when `packed` is given);
+// `epilogue` (none when empty) on each finished tile.
 template <typename T>
 void forward_image_cpu(T* y, const T* x, const T* w, const cpu::GemmPackedA<T>* packed,
                        const ConvDims& d, const cpu::GemmEpilogue<T>& epilogue) {
@@ -237,25 +238,6 @@ bool winograd_applies(const ConvDims& d) {
 // 0.73, chunked 0.80-0.83; 256 at 28 x 28: whole 0.76, chunked 0.81-0.93.
 constexpr int64_t kWinogradChunkBytes = 1 << 20;
 
-// A chunk's V and M: a buffer per thread, kept for later calls, so that a call neither zeroes
-// them (as a std::vector would) nor touches fresh pages (1.2 % of the forward in `perf`).
-void* chunk_scratch(size_t bytes) {
-  struct Buffer {
-    void* ptr = nullptr;
-    size_t bytes = 0;
-    ~Buffer() { std::free(ptr); }
-  };
-  thread_local Buffer buffer;
-  if (buffer.bytes < bytes) {
-    std::free(buffer.ptr);
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    buffer.ptr = std::aligned_alloc(64, rounded);
-    buffer.bytes = buffer.ptr != nullptr ? rounded : 0;
-    PRM_CHECK(buffer.ptr != nullptr, "conv2d: out of memory for a ", rounded,
-              "-byte Winograd buffer");
-  }
-  return buffer.ptr;
-}
 constexpr int64_t kWinogradMinChunkTiles = 96;  // two of the GEMM's 48-column strips
 
 template <typename T>
@@ -264,8 +246,7 @@ class CpuForward {
   // `weight`, when given, is the tensor w points into: inside a ConstantWeights scope its
   // packed form is made once and kept for later calls.
   CpuForward(const T* w, const ConvDims& d, const Tensor* weight = nullptr)
-      : w_(w), d_(d), tile_(winograd_tile<T>(d)), winograd_(tile_ != 0),
-        positions_((tile_ + 2) * (tile_ + 2)) {
+      : w_(w), d_(d), tile_(winograd_tile<T>(d)), positions_((tile_ + 2) * (tile_ + 2)) {
     if (weight != nullptr) {
       std::lock_guard<std::mutex> lock(g_constant_weights_mutex);
       if (g_constant_weights_scopes > 0) {
@@ -281,7 +262,7 @@ class CpuForward {
         return;
       }
     }
-    if (!winograd_) return;
+    if (tile_ == 0) return;
     u_ = Tensor::empty({positions_ * d.O * d.C}, dtype_of<T>::value, Device::cpu);
     transform_weights(u_.data<T>());
   }
@@ -310,7 +291,7 @@ class CpuForward {
       dense.H = Ho, dense.W = Wo, dense.win.stride = 1;
       return forward_image_cpu(y, sub, w_, packed(0), dense, epilogue);
     }
-    if (!winograd_) return forward_image_cpu(y, x, w_, packed(0), d_, epilogue);
+    if (tile_ == 0) return forward_image_cpu(y, x, w_, packed(0), d_, epilogue);
     const int64_t O = d_.O, C = d_.C, np = positions_;
     const int64_t tile_rows = (d_.Ho + tile_ - 1) / tile_, tw = (d_.Wo + tile_ - 1) / tile_;
     const int64_t tiles = tile_rows * tw;
@@ -332,7 +313,9 @@ class CpuForward {
       const int64_t most = (tile_rows + chunks - 1) / chunks * tw;  // tiles in the largest chunk
 #pragma omp parallel num_threads(threads)
       {
-        T* V = static_cast<T*>(chunk_scratch(sizeof(T) * np * (C + O) * most));
+        // V and M in this thread's buffer, kept across calls (1.2 % of the forward in `perf`
+        // had gone to zeroing and paging in fresh vectors).
+        T* V = static_cast<T*>(cpu::gemm_scratch(4, sizeof(T) * np * (C + O) * most));
         T* M = V + np * C * most;
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < chunks; ++k) {
@@ -362,10 +345,11 @@ class CpuForward {
   }
 
  private:
-  // The weights packed for the GEMM: [O, C k k] for the direct GEMM, or Winograd's 16 U_xi [O, C].
+  // The weights packed for the GEMM: [O, C k k] for the direct GEMM, or Winograd's 16 or 36
+  // U_xi [O, C].
   std::shared_ptr<const void> pack_weights() const {
     auto packs = std::make_shared<std::vector<cpu::GemmPackedA<T>>>();
-    if (!winograd_) {
+    if (tile_ == 0) {
       packs->emplace_back(false, d_.O, d_.col_rows(), w_, d_.col_rows());
       return packs;
     }
@@ -410,7 +394,6 @@ class CpuForward {
   const T* w_;
   ConvDims d_;
   int tile_;           // Winograd's output tile: 2 or 4, 0 for the direct GEMM
-  bool winograd_;
   int64_t positions_;  // the transformed tile's values: 16 or 36
   // The weights packed, from a ConstantWeights scope's cache; else (null) U for the call, and
   // the GEMMs pack the weights themselves.
