@@ -1,7 +1,8 @@
-// The three transforms of Winograd's F(2x2, 3x3) and F(4x4, 3x3) (kernels/cpu/winograd.h). Each works on whole
-// rows of tiles so that its inner loops run over consecutive tiles tx with unit stride (the
-// compiler vectorises them): the input's even and odd columns are split once per row, after
-// which the tiles' four columns are plain shifted arrays.
+// The three transforms of Winograd's F(2x2, 3x3) and F(4x4, 3x3) (kernels/cpu/winograd.h). The
+// input's and the output's work on whole rows of tiles so that their inner loops run over
+// consecutive tiles tx with unit stride (the compiler vectorises them): an input row is split
+// once into its 2 (or 4) phases of columns, after which each tile's 4 (or 6) columns are plain
+// shifted arrays.
 #include "kernels/cpu/winograd.h"
 
 #include <algorithm>
@@ -12,37 +13,46 @@
 
 namespace prm::cpu {
 
-template <typename T>
-void winograd_weights(T* U, const T* w, int64_t O, int64_t C) {
-  // Channels in blocks, so that the 16 outputs of a block are 16 short runs instead of 16
-  // streams a whole [O][C] plane apart (which all fall into the same cache sets).
+// U [P][O][C] from w [O][C][3][3], P = kPositions: transform(g, u) writes the P values of one
+// kernel's transform, u[xi]. Channels in blocks, so that the P outputs of a block are P short
+// runs instead of P streams a whole [O][C] plane apart (which all fall into the same cache sets).
+template <int kPositions, typename T, class Transform>
+void transform_weights(T* U, const T* w, int64_t O, int64_t C, Transform transform) {
   constexpr int64_t kBlock = 64;
   const int64_t plane = O * C;
 #pragma omp parallel for schedule(static) if (plane > 4096)
   for (int64_t o = 0; o < O; ++o) {
-    T block[16][kBlock];
+    T block[kPositions][kBlock];
     for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
       const int64_t n = std::min(kBlock, C - c0);
       for (int64_t cc = 0; cc < n; ++cc) {
-        const T* g = w + (o * C + c0 + cc) * 9;
-        T t[4][3];  // G g: the rows combined
-        for (int j = 0; j < 3; ++j) {
-          t[0][j] = g[j];
-          t[1][j] = (g[j] + g[3 + j] + g[6 + j]) * T(0.5);
-          t[2][j] = (g[j] - g[3 + j] + g[6 + j]) * T(0.5);
-          t[3][j] = g[6 + j];
-        }
-        for (int i = 0; i < 4; ++i) {  // (G g) Gᵀ: the columns combined
-          block[4 * i + 0][cc] = t[i][0];
-          block[4 * i + 1][cc] = (t[i][0] + t[i][1] + t[i][2]) * T(0.5);
-          block[4 * i + 2][cc] = (t[i][0] - t[i][1] + t[i][2]) * T(0.5);
-          block[4 * i + 3][cc] = t[i][2];
-        }
+        T u[kPositions];
+        transform(w + (o * C + c0 + cc) * 9, u);
+        for (int xi = 0; xi < kPositions; ++xi) block[xi][cc] = u[xi];
       }
-      for (int xi = 0; xi < 16; ++xi)
+      for (int xi = 0; xi < kPositions; ++xi)
         std::memcpy(U + xi * plane + o * C + c0, block[xi], sizeof(T) * n);
     }
   }
+}
+
+template <typename T>
+void winograd_weights(T* U, const T* w, int64_t O, int64_t C) {
+  transform_weights<16>(U, w, O, C, [](const T* g, T* u) {
+    T t[4][3];  // G g: the rows combined
+    for (int j = 0; j < 3; ++j) {
+      t[0][j] = g[j];
+      t[1][j] = (g[j] + g[3 + j] + g[6 + j]) * T(0.5);
+      t[2][j] = (g[j] - g[3 + j] + g[6 + j]) * T(0.5);
+      t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; ++i) {  // (G g) Gᵀ: the columns combined
+      u[4 * i + 0] = t[i][0];
+      u[4 * i + 1] = (t[i][0] + t[i][1] + t[i][2]) * T(0.5);
+      u[4 * i + 2] = (t[i][0] - t[i][1] + t[i][2]) * T(0.5);
+      u[4 * i + 3] = t[i][2];
+    }
+  });
 }
 
 template <typename T>
@@ -201,27 +211,11 @@ void output6_run(const T* __restrict m0, const T* __restrict m1, const T* __rest
 
 template <typename T>
 void winograd4_weights(T* U, const T* w, int64_t O, int64_t C) {
-  constexpr int64_t kBlock = 64;  // as winograd_weights
-  const int64_t plane = O * C;
-#pragma omp parallel for schedule(static) if (plane > 4096)
-  for (int64_t o = 0; o < O; ++o) {
-    T block[36][kBlock];
-    for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
-      const int64_t n = std::min(kBlock, C - c0);
-      for (int64_t cc = 0; cc < n; ++cc) {
-        const T* g = w + (o * C + c0 + cc) * 9;
-        T t[3][6];  // column j of G g, t[j][i] = (G g)[i][j]
-        for (int j = 0; j < 3; ++j) weight3(g[j], g[3 + j], g[6 + j], t[j]);
-        for (int i = 0; i < 6; ++i) {  // row i of (G g), times Gᵀ
-          T r[6];
-          weight3(t[0][i], t[1][i], t[2][i], r);
-          for (int j = 0; j < 6; ++j) block[6 * i + j][cc] = r[j];
-        }
-      }
-      for (int xi = 0; xi < 36; ++xi)
-        std::memcpy(U + xi * plane + o * C + c0, block[xi], sizeof(T) * n);
-    }
-  }
+  transform_weights<36>(U, w, O, C, [](const T* g, T* u) {
+    T t[3][6];  // column j of G g, t[j][i] = (G g)[i][j]
+    for (int j = 0; j < 3; ++j) weight3(g[j], g[3 + j], g[6 + j], t[j]);
+    for (int i = 0; i < 6; ++i) weight3(t[0][i], t[1][i], t[2][i], u + 6 * i);  // row i, times Gᵀ
+  });
 }
 
 template <typename T>
