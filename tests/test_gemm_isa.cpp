@@ -196,29 +196,69 @@ TEST_CASE("PRM_CPU_ISA: forces the path prm reports, refuses unknown names in on
 
 namespace {
 
-// C = A·B on N columns (the last strip of C narrower than the kernel's NR, so a narrower kernel
+// C = alpha A·B + beta C on N columns (the last strip of C narrower than the kernel's NR, so a
+// narrower kernel or, with at most 4 columns, the tail kernel over up to four strips of A
 // takes it) and on the same columns padded to whole strips (only full kernels): the first N
-// columns must agree to the bit, as the narrow kernels make the same products and sums.
+// columns must agree to the bit, as those kernels make the same products and sums. M not a
+// multiple of 8 or 32 (the tail kernel's groups end early), K across a K slice (later slices
+// add to C), op(A) transposed or not, one and two threads, and an epilogue that must see each
+// element of C once, after its last K slice.
 template <typename T>
 void check_narrow_tail(CpuIsa isa) {
   IsaScope scope(isa);
   std::mt19937_64 rng(17);
   std::normal_distribution<double> nd;
-  for (int64_t N : {196, 784, 100, 36, 20, 4, 1}) {
-    CAPTURE(N);
-    const int64_t M = 24, K = 300, padded = (N + 47) / 48 * 48 + 48;
-    std::vector<T> a(M * K), b(K * padded), c(M * N), wide(M * padded);
-    for (T& v : a) v = static_cast<T>(nd(rng));
-    for (T& v : b) v = static_cast<T>(nd(rng));
-    cpu::gemm_blocked<T>(false, false, M, N, K, T(1), a.data(), K, b.data(), padded, T(0),
-                         c.data(), N);
-    cpu::gemm_blocked<T>(false, false, M, padded, K, T(1), a.data(), K, b.data(), padded, T(0),
-                         wide.data(), padded);
-    int64_t differ = 0;
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) differ += c[i * N + j] != wide[i * padded + j];
-    CHECK(differ == 0);
-  }
+  for (int threads : {1, 2})
+    for (int64_t M : {24, 37, 70})
+      for (int64_t N : {196, 784, 100, 36, 20, 4, 1, 49, 51, 146})
+        for (bool trans_a : {false, true}) {
+          CAPTURE(threads);
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(trans_a);
+          ThreadScope thread_scope(threads);
+          const int64_t K = 300, padded = (N + 47) / 48 * 48 + 48;
+          std::vector<T> a(M * K), b(K * padded), c(M * N), wide(M * padded);
+          for (T& v : a) v = static_cast<T>(nd(rng));
+          for (T& v : b) v = static_cast<T>(nd(rng));
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < padded; ++j) {
+              wide[i * padded + j] = static_cast<T>(nd(rng));
+              if (j < N) c[i * N + j] = wide[i * padded + j];
+            }
+          const T alpha = T(1.5), beta = T(-0.5);
+          // The epilogue doubles each element and counts its visits: it must run once per
+          // element, on the finished sums (so the doubled values agree too).
+          auto epilogue_on = [](std::vector<int>& visits, int64_t width) {
+            return cpu::GemmEpilogue<T>([&visits, width](T* c, int64_t ldc, int64_t i0,
+                                                         int64_t j0, int64_t rows, int64_t cols) {
+              for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < cols; ++j) {
+                  c[i * ldc + j] = T(2) * c[i * ldc + j];
+                  ++visits[(i0 + i) * width + j0 + j];
+                }
+            });
+          };
+          std::vector<int> visits(M * N, 0), wide_visits(M * padded, 0);
+          const int64_t lda = trans_a ? M : K;
+          std::vector<T> at(a.size());
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t k = 0; k < K; ++k) at[k * M + i] = a[i * K + k];
+          const T* A = trans_a ? at.data() : a.data();
+          cpu::gemm_blocked_epilogue<T>(trans_a, false, M, N, K, alpha, A, lda, b.data(), padded,
+                                        beta, c.data(), N, epilogue_on(visits, N));
+          cpu::gemm_blocked_epilogue<T>(trans_a, false, M, padded, K, alpha, A, lda, b.data(),
+                                        padded, beta, wide.data(), padded,
+                                        epilogue_on(wide_visits, padded));
+          int64_t differ = 0, wrong_visits = 0;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              differ += c[i * N + j] != wide[i * padded + j];
+              wrong_visits += visits[i * N + j] != 1;
+            }
+          CHECK(differ == 0);
+          CHECK(wrong_visits == 0);
+        }
 }
 
 }  // namespace

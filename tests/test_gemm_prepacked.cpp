@@ -49,7 +49,8 @@ void check_prepacked() {
   std::normal_distribution<double> nd;
   const T nan = std::numeric_limits<T>::quiet_NaN();
   const Shape3 shapes[] = {{1, 1, 1},     {13, 97, 300}, {700, 50, 520},
-                           {64, 4200, 70}, {9, 30, 800},  {40, 7, 3}};
+                           {64, 4200, 70}, {9, 30, 800},  {40, 7, 3},
+                           {100, 196, 600}, {45, 4081, 40}, {700, 1060, 300}};
   for (int threads : {1, 2, 3}) {
     ThreadScope thread_scope(threads);
     for (const Shape3& s : shapes)

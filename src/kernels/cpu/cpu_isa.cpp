@@ -65,7 +65,8 @@ const char* cpu_isa_name(CpuIsa isa) {
 
 bool cpu_isa_supported(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::avx512: return kX86 && has("avx512f") && has("fma");
+    case CpuIsa::avx512:  // F for the GEMM, BW and VL for packing, epilogues and tails
+      return kX86 && has("avx512f") && has("avx512bw") && has("avx512vl") && has("fma");
     case CpuIsa::avx2: return kX86 && has("avx2") && has("fma");
     case CpuIsa::scalar: break;
   }

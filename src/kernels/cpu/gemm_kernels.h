@@ -31,6 +31,13 @@ struct GemmMicroKernel {
   void (*narrow_run[2])(int64_t kc, const T* a, const T* b, T alpha, T beta, T* C, int64_t ldc,
                         int rows, int cols) = {nullptr, nullptr};
   int narrow_cols[2] = {0, 0};
+  // Optional: a last strip of C with at most tail_cols columns, for up to tail_strips strips of
+  // A at once (rows <= tail_strips * MR of them, the strips a_step apart in the packed block;
+  // b the strip, NR wide as packed; 1 <= cols <= tail_cols): the same C as `run` on each strip
+  // of A, to the bit, where `run` and the narrow kernels would fill vector lanes with padding.
+  void (*tail_run)(int64_t kc, const T* a, int64_t a_step, const T* b, T alpha, T beta, T* C,
+                   int64_t ldc, int rows, int cols) = nullptr;
+  int tail_cols = 0, tail_strips = 0;
   // Optional: MR whole rows of A (row stride lda), kc columns, into one packed strip,
   // a[k * MR + i] = A[i * lda + k], with this instruction set's own transposes (null: the
   // driver's portable loop, which the compiler builds from baseline 4 x 4 transposes).
