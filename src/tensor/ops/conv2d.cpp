@@ -229,14 +229,21 @@ bool winograd_applies(const ConvDims& d) {
 //   channels, each product threaded by the GEMM). An image's V and M go out to memory and back
 //   (16 (C + O) values per 2x2 tile: 13 MB each for ResNet-50's layer 1 at 448 x 448).
 // - chunked: whole tile rows at a time, each chunk on one thread from start to end (its
-//   products single-threaded), sized so that its V and M (kWinogradChunkBytes together) stay in
-//   the core's L2 cache; but each chunk's products pack U (16 or 36 O C values) again, unless
-//   a ConstantWeights scope holds U packed.
+//   products single-threaded), its V and M about kWinogradChunkBytes together; but each chunk's
+//   products pack U (16 or 36 O C values) again, unless a ConstantWeights scope holds U packed,
+//   and read all of U in any case.
 // (The measurements below are F(2x2, 3x3)'s, before the scope.)
 // Measured per layer of ResNet-50 at 448 x 448 (Winograd's time over the direct GEMM's, one
 // image, two threads): 64 channels at 112 x 112: whole 1.11, chunked 0.80; 128 at 56 x 56: whole
 // 0.73, chunked 0.80-0.83; 256 at 28 x 28: whole 0.76, chunked 0.81-0.93.
-constexpr int64_t kWinogradChunkBytes = 1 << 20;
+// The chunk's V and M were sized for the core's L2 (1 MiB together) at first; 4 MiB, twice the
+// L2 of this machine's cores, is faster with U packed once (ResNet-50's forward at 448 x 448 in
+// a ConstantWeights scope, per layer: layer 2's 3x3 F(4x4, 3x3) 2.0 -> 1.53 ms, layer 3's
+// F(2x2, 3x3) 2.5 -> 2.06 ms, layer 1's the same; 8 and 16 MiB slower again on layer 1): the
+// products' U (4 MB per chunk on layer 3) is read by half as many chunks, and a chunk of 98
+// tiles (two GEMM strips and a tail of 2) replaces chunks of 42 to 56 (a strip and a narrow
+// one).
+constexpr int64_t kWinogradChunkBytes = 4 << 20;
 
 constexpr int64_t kWinogradMinChunkTiles = 96;  // two of the GEMM's 48-column strips
 
