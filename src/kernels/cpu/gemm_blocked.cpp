@@ -374,31 +374,52 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
   }
 }
 
+// A thread's region in a Tr x Tc grid (thread t: row r = t / Tc, column c = t % Tc): rows and
+// columns bounded on whole strips, as even as the strips allow (empty when there are more
+// threads than strips).
+struct Region {
+  int64_t m0, m1, n0, n1;
+};
+Region grid_region(int64_t M, int64_t N, int MR, int NR, int tr, int tc, int t) {
+  const int64_t m_strips = (M + MR - 1) / MR, n_strips = (N + NR - 1) / NR;
+  const int64_t r = t / tc, c = t % tc;
+  return Region{std::min(M, r * m_strips / tr * MR), std::min(M, (r + 1) * m_strips / tr * MR),
+                std::min(N, c * n_strips / tc * NR), std::min(N, (c + 1) * n_strips / tc * NR)};
+}
+
 // The thread grid Tr x Tc (Tr * Tc = threads) with the least estimated time for the slowest
-// thread: its multiply-adds (whole MR x NR tiles, 32 a cycle) plus its packing, `a_cycles` per
-// element of its A rows and `b_cycles` per element of its B columns (a thread packs the A rows
-// and the B columns of its region, so threads that share rows each pack them). Packing a
-// matrix costs about a quarter of a cycle per element; a prepacked A costs nothing here, and a
-// B packed by the caller's function (a convolution's implicit im2col, gathering runs of an image
-// row) about 0.75: ResNet-50's layer-3 3x3 convolution of stride 2 (256 x 784 x 2304, A
-// prepacked) went 4.2 -> 3.4 ms in the forward when this took the columns apart instead of the
-// rows, where both threads had packed all of B.
+// thread: its multiply-adds plus its packing. The multiply-adds are counted on whole MR-row
+// strips and, in the columns, on whole vectors of `lanes` (a last strip with few columns runs a
+// narrower kernel or the tail kernel), 32 a cycle; the packing `a_cycles` per element of the A
+// rows and `b_cycles` per element of the B columns of its region (threads that share rows each
+// pack them). Packing a matrix costs about a quarter of a cycle per element; a prepacked A
+// costs nothing here, and a B packed by the caller's function (a convolution's implicit
+// im2col, gathering runs of an image row) about 0.75: ResNet-50's layer-3 3x3 convolution of
+// stride 2 (256 x 784 x 2304, A prepacked) went 4.2 -> 3.4 ms in the forward when this took the
+// columns apart instead of the rows, where both threads had packed all of B.
 struct Grid {
   int rows = 1, cols = 1;
 };
 
-Grid choose_grid(int threads, int64_t M, int64_t N, int64_t K, int MR, int NR, double a_cycles,
-                 double b_cycles) {
-  const int64_t m_strips = (M + MR - 1) / MR, n_strips = (N + NR - 1) / NR;
+Grid choose_grid(int threads, int64_t M, int64_t N, int64_t K, int MR, int NR, int lanes,
+                 double a_cycles, double b_cycles) {
   Grid best;
   double best_cost = -1;
   for (int tr = 1; tr <= threads; ++tr) {
     if (threads % tr) continue;
     const int tc = threads / tr;
-    const double rows = static_cast<double>((m_strips + tr - 1) / tr) * MR;
-    const double cols = static_cast<double>((n_strips + tc - 1) / tc) * NR;
-    const double cost = rows * cols * K / 32.0 + (rows * a_cycles + cols * b_cycles) * K;
-    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = Grid{tr, tc};
+    double slowest = 0;
+    for (int t = 0; t < threads; ++t) {
+      const Region g = grid_region(M, N, MR, NR, tr, tc, t);
+      if (g.m0 >= g.m1 || g.n0 >= g.n1) continue;
+      const int64_t rows = g.m1 - g.m0, cols = g.n1 - g.n0;
+      const double fma_rows = static_cast<double>((rows + MR - 1) / MR * MR);
+      const double fma_cols = static_cast<double>((cols + lanes - 1) / lanes * lanes);
+      const double cost =
+          fma_rows * fma_cols * K / 32.0 + (rows * a_cycles + cols * b_cycles) * K;
+      slowest = std::max(slowest, cost);
+    }
+    if (best_cost < 0 || slowest < best_cost) best_cost = slowest, best = Grid{tr, tc};
   }
   return best;
 }
@@ -416,21 +437,16 @@ void gemm_run(const Operands& op, int64_t M, int64_t N, T alpha, T beta) {
   const GemmMicroKernel<T>& uk = kernel_for<T>(cpu_isa_active());
   const bool threaded = static_cast<double>(M) * N * K > 48.0 * 48 * 48 && !omp_in_parallel();
   if (!threaded || omp_get_max_threads() == 1) return gemm_region(uk, op, alpha, beta, 0, M, 0, N);
-  const int64_t m_strips = (M + uk.MR - 1) / uk.MR, n_strips = (N + uk.NR - 1) / uk.NR;
 #pragma omp parallel
   {
-    // Every thread derives the same grid from the team's actual size, then takes its region,
-    // bounded on whole strips, as even as the strips allow (empty when there are more threads
-    // than strips).
+    // Every thread derives the same grid from the team's actual size, then takes its region.
     const int threads = omp_get_num_threads(), t = omp_get_thread_num();
     const Grid grid = choose_grid(threads, M, N, K, uk.MR, uk.NR,
+                                  uk.narrow_cols[0] > 0 ? uk.narrow_cols[0] : uk.NR,
                                   op.packed_a != nullptr ? 0.0 : 0.25,
                                   op.pack_b_fn != nullptr ? 0.75 : 0.25);
-    const int64_t r = t / grid.cols, c = t % grid.cols;
-    const int64_t m0 = std::min(M, r * m_strips / grid.rows * uk.MR);
-    const int64_t m1 = std::min(M, (r + 1) * m_strips / grid.rows * uk.MR);
-    const int64_t n0 = std::min(N, c * n_strips / grid.cols * uk.NR);
-    const int64_t n1 = std::min(N, (c + 1) * n_strips / grid.cols * uk.NR);
+    const Region g = grid_region(M, N, uk.MR, uk.NR, grid.rows, grid.cols, t);
+    const int64_t m0 = g.m0, m1 = g.m1, n0 = g.n0, n1 = g.n1;
     if (m0 < m1 && n0 < n1) gemm_region(uk, op, alpha, beta, m0, m1, n0, n1);
   }
 }
