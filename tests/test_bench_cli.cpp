@@ -2,6 +2,7 @@
 // with bench, arch, size, batch, device, median_s, min_s, runs, peak_mem_mb; PRM rows with peaks;
 // --precision recorded in every row (bf16 too: it runs, with bf16 GEMM inputs), an unknown
 // precision refused with one line and a non-zero exit.
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -108,6 +109,41 @@ TEST_CASE("prm bench --only gemm and --only peak print GFLOP/s rows with the ins
   CHECK(products["input_grad"] > 0);
   CHECK(products["weight_grad"] > 0);
   CHECK(rows.back().at("bench").as_string() == "gemm_total");
+
+  // The large shapes' total (M, N, K all >= large_min_dim): its GFLOP recomputed from the rows
+  // (2 M N K per layer), on a network whose layers 3 and 4 have such shapes at 256 x 256.
+  const CommandResult big = run_command(prm_bin() +
+                                        " bench --arch resnet18 --size 256 --runs 1 --warmup 0 "
+                                        "--only gemm");
+  REQUIRE_MESSAGE(big.exit_code == 0, big.err);
+  const std::vector<Json> big_rows = json_lines(big.out);
+  REQUIRE(!big_rows.empty());
+  const Json& total = big_rows.back();
+  REQUIRE(total.at("bench").as_string() == "gemm_total");
+  const int64_t min_dim = total.at("large_min_dim").as_int64();
+  CHECK(min_dim == 256);
+  double large = 0, all = 0, large_seconds = 0;
+  for (const Json& r : big_rows) {
+    if (r.at("bench").as_string() != "gemm") continue;
+    const double layers = static_cast<double>(r.at("layers").as_int64());
+    const int64_t M = r.at("M").as_int64(), N = r.at("N").as_int64(), K = r.at("K").as_int64();
+    const double gflop = 2.0 * M * N * K * layers / 1e9;
+    all += gflop;
+    if (std::min({M, N, K}) >= min_dim) {
+      large += gflop;
+      large_seconds += r.at("median_s").as_double() * layers;
+    }
+  }
+  CHECK(large > 0);
+  CHECK(large < all);
+  CHECK(total.at("large_gflop").as_double() == doctest::Approx(large).epsilon(1e-9));
+  CHECK(total.at("gflop").as_double() == doctest::Approx(all).epsilon(1e-9));
+  CHECK(total.at("large_gflops").as_double() ==
+        doctest::Approx(large / large_seconds).epsilon(1e-6));
+  CHECK(total.at("large_fraction_of_peak").as_double() ==
+        doctest::Approx(total.at("large_gflops").as_double() /
+                        total.at("peak_gflops").as_double())
+            .epsilon(1e-9));
 
   const CommandResult peak = run_command(prm_bin() + " bench --only peak --runs 1");
   REQUIRE_MESSAGE(peak.exit_code == 0, peak.err);
