@@ -27,14 +27,24 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// CPU seconds of the whole process (all threads). On a machine shared with other work, flops per
-// CPU second per thread is what a thread does while it has a core: the figure that stays put
-// when the wall-clock rate does not (idle OpenMP threads sleep under the passive wait policy
-// prm sets, so they add nothing).
-double process_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+// CPU seconds of the OpenMP team's threads so far, summed. On a machine shared with other
+// work, flops per CPU second per thread is what a thread does while it has a core: the figure
+// that stays put when the wall-clock rate does not. Each thread reads its own clock
+// (CLOCK_THREAD_CPUTIME_ID, exact for the calling thread), in a parallel region of the same team
+// the GEMM runs on. The process clock (CLOCK_PROCESS_CPUTIME_ID), read before, is exact only for
+// the calling thread: Linux adds the others' time at their scheduler ticks and switches, so over
+// a GEMM of a few milliseconds it missed part of the second thread's work, and the rate per CPU
+// second came out above the peak (up to 1.5 times it). A waiting thread counts while it spins
+// (libgomp spins a while before it sleeps).
+double team_cpu_seconds() {
+  double seconds = 0;
+#pragma omp parallel reduction(+ : seconds)
+  {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    seconds += static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  }
+  return seconds;
 }
 
 double median_of(std::vector<double> v) {
@@ -118,7 +128,7 @@ PeakRate measure_peak(int runs) {
   const CpuIsa isa = cpu_isa_active();
   for (int r = -1; r < runs; ++r) {
     double flops = 0;
-    const double cpu0 = process_cpu_seconds();
+    const double cpu0 = team_cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel reduction(+ : flops)
     {
@@ -134,7 +144,7 @@ PeakRate measure_peak(int runs) {
     }
     if (r < 0) continue;  // the untimed round
     rates.push_back(flops / seconds_since(t0) / 1e9);
-    cpu_rates.push_back(flops / (process_cpu_seconds() - cpu0) / 1e9);
+    cpu_rates.push_back(flops / (team_cpu_seconds() - cpu0) / 1e9);
   }
   return {*std::max_element(rates.begin(), rates.end()),
           *std::max_element(cpu_rates.begin(), cpu_rates.end())};
@@ -231,13 +241,13 @@ void bench_gemm(const std::string& arch, int64_t size, int64_t width, int64_t cl
     std::vector<std::vector<double>> times(impls.size()), cpu_times(impls.size());
     for (int r = -warmup; r < runs; ++r)
       for (size_t i = 0; i < impls.size(); ++i) {
-        const double cpu0 = process_cpu_seconds();
+        const double cpu0 = team_cpu_seconds();
         const auto t0 = std::chrono::steady_clock::now();
         impls[i].fn(g.ta, g.tb, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f,
                     C.data(), g.N);
         if (r < 0) continue;
         times[i].push_back(seconds_since(t0));
-        cpu_times[i].push_back(process_cpu_seconds() - cpu0);
+        cpu_times[i].push_back(team_cpu_seconds() - cpu0);
       }
     for (size_t i = 0; i < impls.size(); ++i) {
       std::vector<double> t = times[i];
