@@ -296,16 +296,6 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     run(kc, a_block + ir * kc, b, alpha, beta_here, c, op.ldc, rows, cols);
     if (epilogue != nullptr && pc + kc >= K) (*epilogue)(c, op.ldc, ic + ir, jc + jr, rows, cols);
   };
-  // The tiles of rows [ic, ic + mc) against the packed B columns [j0, j0 + width) of the block
-  // of columns [jc, jc + nc) (packed_b holding column j0 on). A panel that fits L2 (all of the
-  // one-block case below; layer 4's 196 columns in the other): a strip of A's rows runs along the
-  // whole panel before the next, so that C (and the residual an epilogue reads) is written and
-  // read in row segments a panel wide, where B strip by B strip it was MR x NR tiles whose rows
-  // lie a page apart; the panel is read from L2 once per strip of A instead. ResNet-50 at 448 x
-  // 448: forward 0.90-0.93x the time, training step 0.95-0.97x; layer 1's 1x1 with the residual
-  // 2.8 -> 2.0 ms, layer 4's of 2048 channels 1.8 -> 1.65 ms. A larger panel: one B strip (in
-  // L1) against the whole A block, strip after strip. The same tiles either way, so the same sums.
-  // Inlined into both callers: left to GCC it became a call, and the forward 1-2 % slower.
   // The block's last strip of columns when it holds at most uk.tail_cols of them: strips of A
   // [ir0, ir1) of the block (at most uk.tail_strips) against it, by uk.tail_run.
   auto tail = [&](int64_t ic, int64_t mc, int64_t ir0, int64_t ir1, int64_t jc, int64_t nc,
@@ -317,9 +307,21 @@ void gemm_region(const GemmMicroKernel<T>& uk, const Operands& op, T alpha, T be
     uk.tail_run(kc, a_block + ir0 * kc, MR * kc, b, alpha, beta_here, c, op.ldc, rows, cols);
     if (epilogue != nullptr && pc + kc >= K) (*epilogue)(c, op.ldc, ic + ir0, jc + jr, rows, cols);
   };
+  // The tiles of rows [ic, ic + mc) against the packed B columns [j0, j0 + width) of the block
+  // of columns [jc, jc + nc) (packed_b holding column j0 on). A panel that fits L2 (all of the
+  // one-block case below; layer 4's 196 columns in the other): a strip of A's rows runs along the
+  // whole panel before the next, so that C (and the residual an epilogue reads) is written and
+  // read in row segments a panel wide, where B strip by B strip it was MR x NR tiles whose rows
+  // lie a page apart; the panel is read from L2 once per strip of A instead. ResNet-50 at 448 x
+  // 448: forward 0.90-0.93x the time, training step 0.95-0.97x; layer 1's 1x1 with the residual
+  // 2.8 -> 2.0 ms, layer 4's of 2048 channels 1.8 -> 1.65 ms. A larger panel: one B strip (in
+  // L1) against the whole A block, strip after strip. The same tiles either way, so the same sums.
+  // Inlined into both callers: left to GCC it became a call, and the forward 1-2 % slower.
   auto run_panel = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t j0, int64_t width,
                        int64_t pc, int64_t kc) __attribute__((always_inline)) {
-    // Whether the panel ends with such a last strip: then the loops below stop before it.
+    // Whether the panel ends with the block's last strip and that strip is short enough for
+    // `tail`: then the tile loops stop before it, and `tail` takes it after each group of
+    // tail_strips strips of A (rows first) or after all the other strips (columns first).
     const int64_t last = (nc - 1) / NR * NR;  // the block's last strip
     const bool has_tail = uk.tail_run != nullptr && j0 + width > last && nc - last <= uk.tail_cols;
     const int64_t full = has_tail ? last - j0 : width;
