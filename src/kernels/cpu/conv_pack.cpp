@@ -94,7 +94,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) inline void run_avx512(
     } else {  // source values 2t, t in [lo, hi): the span [2 lo, 2 hi - 1) (bit 31 at most)
       const uint32_t span = hi > lo ? ((1u << (2 * hi - 1)) - 1) & ~((1u << (2 * lo)) - 1) : 0u;
       const __m512 x0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(span), src + 2 * t0);
-      const __m512 x1 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(span >> 16), src + 2 * t0 + 16);
+      const __m512 x1 =
+          _mm512_maskz_loadu_ps(static_cast<__mmask16>(span >> 16), src + 2 * t0 + 16);
       v = _mm512_permutex2var_ps(x0, evens, x1);
     }
     _mm512_mask_storeu_ps(out + t0, static_cast<__mmask16>((1u << n) - 1), v);
