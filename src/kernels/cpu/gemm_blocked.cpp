@@ -394,11 +394,16 @@ Region grid_region(int64_t M, int64_t N, int MR, int NR, int tr, int tc, int t) 
 // strips and, in the columns, on whole vectors of `lanes` (a last strip with few columns runs a
 // narrower kernel or the tail kernel), 32 a cycle; the packing `a_cycles` per element of the A
 // rows and `b_cycles` per element of the B columns of its region (threads that share rows each
-// pack them). Packing a matrix costs about a quarter of a cycle per element; a prepacked A
-// costs nothing here, and a B packed by the caller's function (a convolution's implicit
-// im2col, gathering runs of an image row) about 0.75: ResNet-50's layer-3 3x3 convolution of
-// stride 2 (256 x 784 x 2304, A prepacked) went 4.2 -> 3.4 ms in the forward when this took the
-// columns apart instead of the rows, where both threads had packed all of B.
+// pack them). Packing B's rows costs about a quarter of a cycle per element, a B packed by the
+// caller's function (a convolution's implicit im2col, gathering runs of an image row) about
+// 0.75, A about 1 (its strips are transposed: MR rows read side by side), and a prepacked A
+// nothing here. ResNet-50's layer-3 3x3 convolution of stride 2 (256 x 784 x 2304, A
+// prepacked) went 4.2 -> 3.4 ms in the forward when this took the columns apart instead of the
+// rows, where both threads had packed all of B; with A at 1 rather than 0.25, the GEMMs with
+// N = 784 and M = 256 split their rows instead of their columns, where both threads had packed
+// all of A (`--only gemm`, two alternating runs each: 256 x 784 x 2304 0.64-0.65 -> 0.69-0.70 of
+// the peak, 256 x 784 x 1024 0.65-0.66 -> 0.68-0.69, 128 x 3136 x 512 0.63-0.65 -> 0.66-0.67;
+// no shape slower).
 struct Grid {
   int rows = 1, cols = 1;
 };
@@ -445,7 +450,7 @@ void gemm_run(const Operands& op, int64_t M, int64_t N, T alpha, T beta) {
     const int threads = omp_get_num_threads(), t = omp_get_thread_num();
     const Grid grid = choose_grid(threads, M, N, K, uk.MR, uk.NR,
                                   uk.narrow_cols[0] > 0 ? uk.narrow_cols[0] : uk.NR,
-                                  op.packed_a != nullptr ? 0.0 : 0.25,
+                                  op.packed_a != nullptr ? 0.0 : 1.0,
                                   op.pack_b_fn != nullptr ? 0.75 : 0.25);
     const Region g = grid_region(M, N, uk.MR, uk.NR, grid.rows, grid.cols, t);
     const int64_t m0 = g.m0, m1 = g.m1, n0 = g.n0, n1 = g.n1;
