@@ -175,8 +175,8 @@ PRM_GEMM_TARGET void pack_b48_f32(float* dst, const float* B, int64_t ldb, int64
 // lanes instead: one k of a packed strip (8 rows) is one 256-bit load, each of B's kCols values
 // one broadcast, and each (strip, column) pair one 256-bit accumulator, so per k kS loads and
 // kCols broadcasts feed kS x kCols FMAs. A 32 x 4 x 256 block, alone: 1.65 -> 0.58 us; the
-// GEMMs with N = 196 of `prm bench --only gemm`: 2-8 % faster. (256-bit
-// registers: AVX-512VL gives 32 of them; 16 accumulators, 4 of A and 1 of B are in use.)
+// GEMMs with N = 196 of `prm bench --only gemm`: 2-8 % faster. (256-bit registers: AVX-512VL
+// gives 32 of them; 16 accumulators, 4 of A and 1 of B are in use.)
 // Every element of C gets the FMAs of the wide kernel in the same order, then alpha and beta
 // with the same roundings (one lane at a time), so the same bits.
 template <int kS, int kCols>
