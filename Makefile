@@ -11,7 +11,7 @@
 #   USE_MPI=0|1       data-parallel training under mpirun (default: 1 when OpenMPI is present,
 #                     after `make deps`); a plain `prm train` never needs MPI at run time
 #   USE_NCCL=0|1      NCCL all-reduce of CUDA tensors (default: USE_CUDA and USE_MPI, when nccl.h
-#                     is in the CUDA toolkit)
+#                     is in the CUDA toolkit or the system's include folders)
 #   BUILD=dir         build folder (default build)
 
 BUILD ?= build
@@ -23,8 +23,13 @@ USE_CUDNN ?= $(USE_CUDA)
 USE_OPENBLAS ?= 0
 WANT_OPENBLAS := $(USE_OPENBLAS)
 WANT_MPI := $(if $(filter command line environment,$(origin USE_MPI)),$(USE_MPI),1)
+MPI_ASKED := $(if $(filter command line environment,$(origin USE_MPI)),$(filter 1,$(USE_MPI)),)
 USE_MPI ?= $(shell command -v mpicc >/dev/null 2>&1 && mpicc --showme:incdirs >/dev/null 2>&1 && echo 1 || echo 0)
-USE_NCCL ?= $(if $(filter 1,$(USE_CUDA)),$(if $(filter 1,$(USE_MPI)),$(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,0),0),0)
+# nccl.h in the CUDA toolkit (NVIDIA's installer) or in the system's include folders (Debian's and
+# NVIDIA's libnccl-dev packages put it in /usr/include); libnccl then sits on the default linker path.
+NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h \
+                 /usr/include/x86_64-linux-gnu/nccl.h /usr/local/include/nccl.h))
+USE_NCCL ?= $(if $(filter 1,$(USE_CUDA)),$(if $(filter 1,$(USE_MPI)),$(if $(NCCL_HEADER),1,0),0),0)
 MPI_INCLUDES = $(if $(filter 1,$(USE_MPI)),$(addprefix -isystem ,$(shell mpicc --showme:incdirs)))
 MPI_LIBS = $(if $(filter 1,$(USE_MPI)),$(addprefix -L,$(shell mpicc --showme:libdirs)) $(addprefix -l,$(shell mpicc --showme:libs)))
 SANITIZE ?= 0
@@ -49,6 +54,12 @@ $(BUILD)/src/data/image.o: OPT += $(if $(filter 1,$(SANITIZE)),-fno-sanitize=shi
 CXXFLAGS = -std=c++17 $(OPT) -ffp-contract=off -fopenmp $(WARN) $(INCLUDES) $(MPI_INCLUDES) $(DEFINES) -MMD -MP
 ifeq ($(USE_CUDA),1)
   CXXFLAGS += -I$(CUDA_HOME)/include
+endif
+# A nccl.h outside the toolkit and the compiler's own folders (/usr/include needs no flag; naming
+# it with -isystem would reorder the C++ headers' include_next chain).
+NCCL_INCLUDE_DIR := $(filter-out $(CUDA_HOME)/include/ /usr/include/,$(dir $(NCCL_HEADER)))
+ifeq ($(USE_NCCL),1)
+  CXXFLAGS += $(addprefix -isystem ,$(NCCL_INCLUDE_DIR))
 endif
 
 GENCODE := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
@@ -89,20 +100,27 @@ info:
 	@echo "prm build: USE_CUDA=$(USE_CUDA) ($(if $(NVCC),nvcc $(NVCC),no nvcc)) USE_CUDNN=$(USE_CUDNN) USE_OPENBLAS=$(USE_OPENBLAS) ARCH_FLAGS=$(or $(ARCH_FLAGS),none) USE_MPI=$(USE_MPI) USE_NCCL=$(USE_NCCL) BUILD=$(BUILD)"
 
 # Installs the Debian packages the build needs when they are missing (runs as root in CI).
+# OpenMPI is optional unless USE_MPI=1 was asked for: where it cannot be installed (a machine that
+# reaches no package registry) the build goes on without MPI, as USE_MPI's default then says.
 deps:
-	@missing=""; \
-	test -f /usr/include/stb/stb_image.h || test -f third_party/stb/stb_image.h || missing="$$missing libstb-dev"; \
-	test -f /usr/include/doctest/doctest.h || test -f third_party/doctest/doctest.h || missing="$$missing doctest-dev"; \
+	@required=""; optional=""; \
+	test -f /usr/include/stb/stb_image.h || test -f third_party/stb/stb_image.h || required="$$required libstb-dev"; \
+	test -f /usr/include/doctest/doctest.h || test -f third_party/doctest/doctest.h || required="$$required doctest-dev"; \
 	if [ "$(WANT_OPENBLAS)" = 1 ] && ! test -f /usr/include/x86_64-linux-gnu/openblas_config.h; then \
-	  command -v apt-get >/dev/null && missing="$$missing libopenblas-dev"; fi; \
-	if [ "$(WANT_MPI)" != 0 ] && ! command -v mpicc >/dev/null; then \
-	  command -v apt-get >/dev/null && missing="$$missing libopenmpi-dev openmpi-bin"; fi; \
-	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
-	    || { echo "make deps: could not install$$missing" >&2; exit 1; }; \
-	fi
+	  command -v apt-get >/dev/null && required="$$required libopenblas-dev"; fi; \
+	if [ "$(WANT_MPI)" != 0 ] && ! command -v mpicc >/dev/null && command -v apt-get >/dev/null; then \
+	  if [ "$(MPI_ASKED)" = 1 ]; then required="$$required libopenmpi-dev openmpi-bin"; \
+	  else optional="libopenmpi-dev openmpi-bin"; fi; fi; \
+	[ -z "$$required$$optional" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	echo "make deps: installing$$required $$optional"; \
+	updated=0; $$SUDO apt-get update -qq && updated=1; \
+	install() { [ "$$updated" = 1 ] && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq "$$@" >/dev/null; }; \
+	if [ -n "$$required" ] && ! install $$required; then \
+	  echo "make deps: could not install$$required" >&2; exit 1; fi; \
+	if [ -n "$$optional" ] && ! install $$optional; then \
+	  echo "make deps: could not install $$optional (no package registry?); building without MPI (USE_MPI=0)" >&2; fi; \
+	exit 0
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

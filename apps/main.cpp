@@ -108,10 +108,16 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
       prm::cpu_isa_active();  // a bad PRM_CPU_ISA is refused here, before any work
-      return c.run(argc - 2, argv + 2);
+      const int status = c.run(argc - 2, argv + 2);
+      prm::shutdown_world();  // NCCL and MPI ended here, not by static destructors after main
+      return status;
     } catch (const std::exception& e) {
       prm::progress_end();  // the error on a line of its own
       std::fprintf(stderr, "prm %s: error: %s\n", c.name, e.what());
+      try {
+        prm::shutdown_world();
+      } catch (const std::exception&) {  // the first error is the one to report
+      }
       return 1;
     }
   }

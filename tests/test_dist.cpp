@@ -350,3 +350,37 @@ TEST_CASE("dist: a ResNet with synchronised batch norm on 2 thread-ranks has the
     check_close(both, ref[i].second.grad().to_vector(), 1e-10, 1e-12);
   }
 }
+
+TEST_CASE("dist: one GPU per local rank; more ranks than GPUs on a node is refused by name") {
+  CHECK(pick_local_gpu(0, 1, 1) == 0);
+  CHECK(pick_local_gpu(3, 4, 8) == 3);
+  CHECK(pick_local_gpu(1, 2, 2) == 1);
+  // Two ranks on a one-GPU machine: the first rank would have shared GPU 0 with the second
+  // (local_rank % count), which NCCL refuses; both must stop with the counts named.
+  for (int r = 0; r < 2; ++r) {
+    try {
+      pick_local_gpu(r, 2, 1);
+      FAIL("2 ranks on 1 GPU accepted");
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      CHECK(m.find("2 ranks on this node") != std::string::npos);
+      CHECK(m.find("1 CUDA device:") != std::string::npos);
+      CHECK(m.find("mpirun -np 1") != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(pick_local_gpu(0, 3, 2), Error);
+  CHECK_THROWS_AS(pick_local_gpu(0, 1, 0), Error);
+  CHECK_THROWS_AS(pick_local_gpu(2, 2, 4), Error);
+}
+
+TEST_CASE("dist: shutdown_world ends the process group; world() afterwards starts a new one") {
+  Comm& first = world();
+  CHECK(world_initialised());
+  CHECK(first.size() == 1);
+  shutdown_world();
+  CHECK_FALSE(world_initialised());
+  shutdown_world();  // twice is harmless
+  CHECK_FALSE(world_initialised());
+  CHECK(world().size() == 1);
+  CHECK(world_initialised());
+}

@@ -131,8 +131,6 @@ const char* const kSizeVars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"
                                  nullptr};
 const char* const kRankVars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID",
                                  nullptr};
-const char* const kLocalRankVars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
-                                      "SLURM_LOCALID", nullptr};
 
 std::unique_ptr<Comm>& world_slot() {
   static std::unique_ptr<Comm> comm;
@@ -143,7 +141,6 @@ std::unique_ptr<Comm>& world_slot() {
 
 int launched_ranks() { return env_int(kSizeVars, 1); }
 int launched_rank() { return env_int(kRankVars, 0); }
-int launched_local_rank() { return env_int(kLocalRankVars, 0); }
 
 Comm& world(Device device) {
   std::unique_ptr<Comm>& comm = world_slot();
@@ -160,6 +157,23 @@ Comm& world(Device device) {
 }
 
 bool world_initialised() { return world_slot() != nullptr; }
+
+void shutdown_world() {
+  world_slot().reset();
+  mpi_finalize();
+}
+
+int pick_local_gpu(int local_rank, int local_ranks, int gpus) {
+  PRM_CHECK(gpus >= 1, "no CUDA device visible to this rank");
+  PRM_CHECK(local_ranks <= gpus, "the launcher started ", local_ranks,
+            " ranks on this node, which has ", gpus, " CUDA device", gpus == 1 ? "" : "s",
+            ": each rank needs a GPU of its own (NCCL refuses two ranks on one GPU); start at most ",
+            gpus, " rank", gpus == 1 ? "" : "s", " per node (mpirun -np ", gpus,
+            " on one machine) or train on the CPU");
+  PRM_CHECK(local_rank >= 0 && local_rank < local_ranks, "local rank ", local_rank, " out of [0, ",
+            local_ranks, ")");
+  return local_rank;
+}
 
 void abort_other_ranks(int code) {
   if (world_initialised() && world().size() > 1) mpi_abort(code);
@@ -192,6 +206,7 @@ void agree(Comm& comm, const std::function<void()>& body) {
 #if !PRM_USE_MPI
 std::unique_ptr<Comm> make_mpi_comm(Device) { return nullptr; }
 void mpi_abort(int code) { std::_Exit(code); }
+void mpi_finalize() {}
 #endif
 
 }  // namespace prm

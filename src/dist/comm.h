@@ -89,13 +89,22 @@ class ThreadGroup {
 // Slurm's PMI): 1 when not started by a launcher.
 int launched_ranks();
 int launched_rank();        // this process's rank (0 when not started by a launcher)
-int launched_local_rank();  // rank within its node (picks the GPU)
+
+// The GPU of local rank `local_rank` of `local_ranks` ranks on a node with `gpus` devices: one GPU
+// per rank, so more ranks than GPUs on a node is an error (NCCL refuses two ranks on one GPU, and
+// they would share its memory besides) that names the counts and what to do.
+int pick_local_gpu(int local_rank, int local_ranks, int gpus);
 
 // The process group of this process: MPI when started by a launcher with more than one rank (an
 // error naming USE_MPI when this build has no MPI), else SingleComm. Initialises MPI once (and
 // NCCL for `device` cuda); finalised at exit. The same object on every call.
 Comm& world(Device device = Device::cpu);
 bool world_initialised();
+// Ends the process group before main returns: destroys the NCCL communicator and the MPI
+// communicator, then finalises MPI (in that order: NCCL and MPI must not be torn down by static
+// destructors after MPI_Finalize or after the CUDA runtime has unloaded). world() after this
+// starts a new group; a no-op when none was started.
+void shutdown_world();
 // Ends the job after an error that only this rank saw: prints nothing (the caller has), makes
 // every other rank stop (MPI_Abort) and exits with `code`. Returns when there is one rank.
 void abort_other_ranks(int code);
@@ -109,5 +118,6 @@ void agree(Comm& comm, const std::function<void()>& body);
 // MPI's implementation (comm_mpi.cpp), nullptr in a build without MPI.
 std::unique_ptr<Comm> make_mpi_comm(Device device);
 void mpi_abort(int code);
+void mpi_finalize();  // MPI_Finalize when MPI was initialised and is not finalised yet
 
 }  // namespace prm

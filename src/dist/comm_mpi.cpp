@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "dist/comm.h"
@@ -17,6 +19,8 @@
 
 #if PRM_USE_CUDA
 #include <cuda_runtime.h>
+
+#include "kernels/cuda/check.h"
 #endif
 #if PRM_USE_NCCL
 #include <nccl.h>
@@ -189,12 +193,43 @@ std::unique_ptr<Comm> make_mpi_comm(Device device) {
   session();
 #if PRM_USE_CUDA
   if (device == Device::cuda && cuda_available()) {
+    // This node's ranks, from MPI itself (any launcher): a communicator of the ranks that share
+    // memory with this one.
+    MPI_Comm node = MPI_COMM_NULL;
+    mpi_check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+              "MPI_Comm_split_type");
+    int local_rank = 0, local_ranks = 1;
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_size(node, &local_ranks);
+    MPI_Comm_free(&node);
     int count = 0;
-    if (cudaGetDeviceCount(&count) == cudaSuccess && count > 0)
-      cudaSetDevice(launched_local_rank() % count);  // one GPU per rank on each node
+    if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+    std::string problem;
+    int gpu = 0;
+    try {
+      gpu = pick_local_gpu(local_rank, local_ranks, count);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    // Every rank stops when one node is short of GPUs: the others would wait in NCCL's set-up.
+    int failed = problem.empty() ? 0 : 1;
+    mpi_check(MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD),
+              "MPI_Allreduce");
+    if (failed)
+      throw Error(problem.empty() ? std::string("another node has more ranks than CUDA devices "
+                                                "(its ranks print how many)")
+                                  : problem);
+    CUDA_CHECK(cudaSetDevice(gpu));
   }
 #endif
   return std::make_unique<MpiComm>(MPI_COMM_WORLD, device);
+}
+
+void mpi_finalize() {
+  int initialised = 0, finalised = 0;
+  MPI_Initialized(&initialised);
+  MPI_Finalized(&finalised);
+  if (initialised && !finalised) MPI_Finalize();
 }
 
 void mpi_abort(int code) {
