@@ -66,7 +66,9 @@ PRM_HD void batch_norm_backward_input_run(T* dinp, T* dres, const T* dout, const
                                           const T* weight, const T* sum_dout,
                                           const T* sum_dout_xhat, bool training, int64_t M,
                                           int64_t c, int64_t i0, int64_t i1) {
-  const T m = mean[c], s = invstd[c], sd = sum_dout[c], sdx = sum_dout_xhat[c];
+  // Eval mode needs neither sum (they may be null or unset then: not read).
+  const T m = mean[c], s = invstd[c], sd = training ? sum_dout[c] : T(0),
+          sdx = training ? sum_dout_xhat[c] : T(0);
   const T w[1] = {weight != nullptr ? weight[c] : T(0)};
   const T* wc = weight != nullptr ? w : nullptr;
   for (int64_t i = i0; i < i1; ++i) {

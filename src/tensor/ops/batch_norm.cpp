@@ -187,7 +187,8 @@ BatchNormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tenso
       }
       launch<BatchNormBackwardInput, scalar_t>(
           dev, grads.dx.data<scalar_t>(), ptr_or_null<scalar_t>(grads.dresidual), gp, gate, in, m,
-          s, ptr_or_null<scalar_t>(weight), sg, sgx, saved.training, N, C, HW, M);
+          s, ptr_or_null<scalar_t>(weight), sums ? sg : nullptr, sums ? sgx : nullptr,
+          saved.training, N, C, HW, M);
     }
   });
   // A placeholder's output depends on the group's statistics, so the formula gives it a nonzero
