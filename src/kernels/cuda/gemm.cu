@@ -2,8 +2,9 @@
 // column-major N x M matrix Cᵀ, and Cᵀ = op(B)ᵀ · op(A)ᵀ, so every call passes B before A and
 // swaps M and N. The handle is created on first use and lives for the process (destroying it at
 // exit could run after the CUDA runtime has shut down). All work goes to the default stream,
-// like every other kernel of ours. Math mode follows matmul_precision() (tensor/dtype.h): fp32 is
-// cuBLAS's default (plain FP32/FP64), tf32 lets single-precision products use TF32 tensor cores.
+// like every other kernel of ours. Float32 products go through cublasGemmEx with a compute type
+// that follows matmul_precision() (tensor/dtype.h), per call: fp32 is plain FP32, tf32 lets them
+// use TF32 tensor cores; float64 ones through cublasDgemm.
 // bf16 converts A and B of a float32 GEMM into compact bf16 workspaces (ToBf16Bits of
 // kernels/bf16.h, the same rounding as the CPU's emulation) and calls cublasGemmEx /
 // cublasGemmStridedBatchedEx with CUDA_R_16BF inputs, a CUDA_R_32F output and CUBLAS_COMPUTE_32F
@@ -43,19 +44,21 @@ int as_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-// The handle's math mode for a float32 product under the current precision (a host-side setting,
-// cheap enough to make before every call).
-cublasHandle_t float_handle() {
-  cublasHandle_t h = cublas_handle();
-  CUBLAS_CHECK(cublasSetMathMode(
-      h, matmul_precision() == Precision::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  return h;
+// The compute type of a float32 product under the current precision, given to each call
+// (cublasGemmEx): CUBLAS_COMPUTE_32F is plain FP32, _FAST_TF32 lets the tensor cores take TF32
+// inputs. The handle's math mode stays at its default and is never changed: as handle state, set
+// before each call, a second host thread issuing GEMMs under the other precision (its precision
+// scope is thread-local) could change it between another's setting and its call.
+cublasComputeType_t float_compute() {
+  return matmul_precision() == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 }
 
 void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k, const float* alpha,
                const float* B, int ldb, const float* A, int lda, const float* beta, float* C,
                int ldc) {
-  CUBLAS_CHECK(cublasSgemm(float_handle(), tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, ldc));
+  CUBLAS_CHECK(cublasGemmEx(cublas_handle(), tb, ta, n, m, k, alpha, B, CUDA_R_32F, ldb, A,
+                            CUDA_R_32F, lda, beta, C, CUDA_R_32F, ldc, float_compute(),
+                            CUBLAS_GEMM_DEFAULT));
 }
 void gemm_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k, const double* alpha,
                const double* B, int ldb, const double* A, int lda, const double* beta, double* C,
@@ -67,8 +70,9 @@ void batched_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int 
                   const float* alpha, const float* B, int ldb, long long sb, const float* A,
                   int lda, long long sa, const float* beta, float* C, int ldc, long long sc,
                   int batch) {
-  CUBLAS_CHECK(cublasSgemmStridedBatched(float_handle(), tb, ta, n, m, k, alpha, B, ldb, sb, A, lda,
-                                         sa, beta, C, ldc, sc, batch));
+  CUBLAS_CHECK(cublasGemmStridedBatchedEx(cublas_handle(), tb, ta, n, m, k, alpha, B, CUDA_R_32F,
+                                          ldb, sb, A, CUDA_R_32F, lda, sa, beta, C, CUDA_R_32F,
+                                          ldc, sc, batch, float_compute(), CUBLAS_GEMM_DEFAULT));
 }
 void batched_call(cublasOperation_t tb, cublasOperation_t ta, int n, int m, int k,
                   const double* alpha, const double* B, int ldb, long long sb, const double* A,
@@ -114,7 +118,6 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   const Bf16Copy a(A, trans_a ? K : M, trans_a ? M : K, lda, stride_a, batch);
   const Bf16Copy b(B, trans_b ? N : K, trans_b ? K : N, ldb, stride_b, batch);
   cublasHandle_t h = cublas_handle();
-  CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
   const int n = as_int(N, "N"), m = as_int(M, "M"), k = as_int(K, "K");
   const int ldb16 = as_int(b.ld, "ldb"), lda16 = as_int(a.ld, "lda"), ldc32 = as_int(ldc, "ldc");
   if (batch == 1) {
