@@ -6,9 +6,12 @@
 // torch's rule): align_corners src = scale * o, else src = max(scale * (o + 0.5) - 0.5, 0).
 //
 //   UpsampleBilinearForward:  out[o] = sum of the 4 taps' weight * inp       (overwrites)
-//   UpsampleBilinearBackward: dinp = sum over outputs of weight * dout, a scatter within each
-//                             (n, c) plane: one thread per plane on the CPU, atomic adds on
-//                             CUDA (Loop::RowAdd)                           (overwrites)
+//   UpsampleBilinearBackward: dinp = sum over outputs of weight * dout    (overwrites)
+//     Gathered (the body here, CUDA's): one thread per input element sums the outputs its taps
+//     reach, in a fixed order, so a GPU gives the same bits on every run (atomic adds would sum
+//     in whatever order the threads arrive, and a bitwise comparison of two training runs would
+//     flake). The CPU specialises it (cpu/upsample.cpp) as a scatter, one thread per (n, c) plane,
+//     2.5x faster there; both add the same terms in the same order, so the same bits (tested).
 #pragma once
 #include <cstdint>
 
@@ -34,12 +37,9 @@ struct UpsampleBilinearBackward {
   template <typename T>
   static void run(T* dinp, const T* dout, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
                   int64_t OW, T scale_h, T scale_w, bool align_corners) {
-    Loop::for_each(N * C * H * W, PRM_LAMBDA(int64_t i) { dinp[i] = T(0); });
-    // One run per plane: its outputs scatter only into the same plane of dinp.
-    Loop::for_each_run(N * C, OH * OW, PRM_LAMBDA(int64_t plane, int64_t begin, int64_t end) {
-      for (int64_t j = begin; j < end; ++j)
-        upsample_bilinear_backward_one(plane * OH * OW + j, dinp, dout, H, W, OH, OW, scale_h,
-                                       scale_w, align_corners, typename Loop::RowAdd{});
+    Loop::for_each(N * C * H * W, PRM_LAMBDA(int64_t i) {
+      dinp[i] = upsample_bilinear_backward_gather_one(i, dout, H, W, OH, OW, scale_h, scale_w,
+                                                      align_corners);
     });
   }
 };

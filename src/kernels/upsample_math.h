@@ -49,8 +49,8 @@ PRM_HD T upsample_bilinear_forward_one(int64_t i, const T* inp, int64_t H, int64
          th.w1 * (tw.w0 * x[th.i1 * W + tw.i0] + tw.w1 * x[th.i1 * W + tw.i1]);
 }
 
-// Output i's gradient spread onto its 4 taps; add(T* p, T v) does *p += v (plain on the CPU,
-// where one thread owns a plane, atomic on CUDA).
+// Output i's gradient spread onto its 4 taps; add(T* p, T v) does *p += v (the CPU's scatter,
+// where one thread owns a plane).
 template <typename T, typename Add>
 PRM_HD void upsample_bilinear_backward_one(int64_t i, T* dinp, const T* dout, int64_t H, int64_t W,
                                            int64_t OH, int64_t OW, T scale_h, T scale_w,
@@ -64,6 +64,65 @@ PRM_HD void upsample_bilinear_backward_one(int64_t i, T* dinp, const T* dout, in
   add(dx + th.i0 * W + tw.i1, th.w0 * tw.w1 * g);
   add(dx + th.i1 * W + tw.i0, th.w1 * tw.w0 * g);
   add(dx + th.i1 * W + tw.i1, th.w1 * tw.w1 * g);
+}
+
+// The outputs [first, past) of an axis of `out_size` whose taps reach input position `x`: those
+// whose first tap i0 is x - 1 or x (the second tap is i0 + 1, or i0 itself at the last
+// position). i0 never decreases with the output position (the source coordinate is a monotone
+// function rounded monotonically), so they are one run, found by two binary searches over the
+// very bilinear_tap the forward uses (no closed-form inverse that could round differently).
+struct OutputRun {
+  int64_t first, past;
+};
+
+template <typename T>
+PRM_HD int64_t first_output_with_tap_at_least(int64_t target, int64_t in_size, int64_t out_size,
+                                              T scale, bool align_corners) {
+  int64_t lo = 0, hi = out_size;  // the answer lies in [lo, hi]
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (bilinear_tap(mid, in_size, scale, align_corners).i0 >= target) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+template <typename T>
+PRM_HD OutputRun outputs_reaching(int64_t x, int64_t in_size, int64_t out_size, T scale,
+                                  bool align_corners) {
+  return {first_output_with_tap_at_least(x - 1, in_size, out_size, scale, align_corners),
+          first_output_with_tap_at_least(x + 1, in_size, out_size, scale, align_corners)};
+}
+
+// dinp[i] of all N * C planes, gathered: the sum over the outputs whose taps reach input i of
+// tap weight * dout, taken in the outputs' row-major order and, within an output, in the order of
+// upsample_bilinear_backward_one's four adds. That is the order in which a serial scatter adds
+// them into dinp[i] starting from zero, so the result has the scatter's bits (where the compiler
+// does not contract a product and a sum into one FMA: the CPU build does not) and is the same on
+// every run and thread count: no atomic adds in an order that changes between runs.
+template <typename T>
+PRM_HD T upsample_bilinear_backward_gather_one(int64_t i, const T* dout, int64_t H, int64_t W,
+                                               int64_t OH, int64_t OW, T scale_h, T scale_w,
+                                               bool align_corners) {
+  const int64_t w = i % W, h = (i / W) % H, plane = i / (W * H);
+  const T* g = dout + plane * OH * OW;
+  const OutputRun rows = outputs_reaching(h, H, OH, scale_h, align_corners);
+  const OutputRun cols = outputs_reaching(w, W, OW, scale_w, align_corners);
+  T acc = T(0);
+  for (int64_t oh = rows.first; oh < rows.past; ++oh) {
+    const BilinearTap<T> th = bilinear_tap(oh, H, scale_h, align_corners);
+    const bool h0 = th.i0 == h, h1 = th.i1 == h;
+    for (int64_t ow = cols.first; ow < cols.past; ++ow) {
+      const BilinearTap<T> tw = bilinear_tap(ow, W, scale_w, align_corners);
+      const bool w0 = tw.i0 == w, w1 = tw.i1 == w;
+      const T gv = g[oh * OW + ow];
+      if (h0 && w0) acc += th.w0 * tw.w0 * gv;
+      if (h0 && w1) acc += th.w0 * tw.w1 * gv;
+      if (h1 && w0) acc += th.w1 * tw.w0 * gv;
+      if (h1 && w1) acc += th.w1 * tw.w1 * gv;
+    }
+  }
+  return acc;
 }
 
 }  // namespace prm

@@ -24,13 +24,6 @@ struct CpuLoop {
 #pragma omp parallel for schedule(static) if (rows > 1 && rows * len > 32768)
     for (int64_t r = 0; r < rows; ++r) f(r, int64_t(0), len);
   }
-
-  // *p += v for scatters whose targets are shared only within one for_each_run row: a thread
-  // owns its row here, so a plain add is safe.
-  struct RowAdd {
-    template <typename T>
-    void operator()(T* p, T v) const { *p += v; }
-  };
 };
 
 }  // namespace prm

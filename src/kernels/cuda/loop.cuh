@@ -34,12 +34,6 @@ struct CudaLoop {
     if (len <= 0) return;
     for_each(rows * len, [=] __device__(int64_t i) { f(i / len, i % len, i % len + 1); });
   }
-
-  // *p += v for scatters shared within a row: the elements of a row run concurrently here.
-  struct RowAdd {
-    template <typename T>
-    __device__ void operator()(T* p, T v) const { atomicAdd(p, v); }
-  };
 };
 
 }  // namespace prm
