@@ -476,6 +476,29 @@ TEST_SUITE("cuda") {
     run_matrix(Device::cuda, check_upsample_naive);
     run_matrix(Device::cuda, check_upsample_torch);
   }
+  TEST_CASE("nn cuda: upsample_bilinear backward gives the same bits on every run (no atomics)") {
+    PRM_REQUIRE_CUDA_OR_SKIP();
+    // The PRM head's x8 with align_corners, at a training batch's size: 16 images x 20 classes of
+    // 14 x 14 -> 112 x 112. An atomic scatter would sum each input's ~289 terms in the order the
+    // threads arrive, and differ in the last bits between runs; the gather may not.
+    std::mt19937_64 rng(21);
+    const Vec gv = random_vec(16 * 20 * 112 * 112, rng);
+    UpsampleSaved s;
+    s.out_h = s.out_w = 112;
+    s.align_corners = true;
+    const Tensor g = Tensor::from_vector(gv, {16, 20, 112, 112}, DType::f32, Device::cuda);
+    const std::vector<double> first =
+        upsample_bilinear_backward(g, {16, 20, 14, 14}, s).to_vector();
+    for (int run = 0; run < 4; ++run)
+      CHECK(upsample_bilinear_backward(g, {16, 20, 14, 14}, s).to_vector() == first);
+    // And the CPU's scatter within float32 rounding: the GPU may fuse a multiply and an add, one
+    // rounding fewer per term. ~289 terms whose partial sums stay below ~20 in magnitude (g is
+    // standard normal, the weights below 1) differ by a rounding of at most 1.2e-6 each, about
+    // sqrt(289) of them (1.2e-6 x 17 = 2e-5) in accumulation; 1e-4 leaves room for the tail.
+    const std::vector<double> cpu =
+        upsample_bilinear_backward(g.to(Device::cpu), {16, 20, 14, 14}, s).to_vector();
+    check_close(first, cpu, 1e-5, 1e-4);
+  }
   TEST_CASE("nn cuda: batch_norm vs naive loop and torch") {
     PRM_REQUIRE_CUDA_OR_SKIP();
     run_matrix(Device::cuda, check_batch_norm_naive);
