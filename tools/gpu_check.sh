@@ -21,7 +21,8 @@
 #
 # Options:
 #   --only STEP,...   run only these steps (a rerun of the failed ones; without `build` the
-#                     existing build folder is used as it is)
+#                     existing build folder is used as it is, though test-gpu's make still
+#                     builds what is missing there, with this script's make variables)
 #   --skip STEP,...   run all but these
 #   --e2e-only        the same as --only e2e
 #   --print-build     print the make command of the build step and exit (tests/gpu_check_build_test.sh)
@@ -29,9 +30,9 @@
 #   --prepare, --list-stb   see above / the stb headers the sources include
 # Environment:
 #   OUT                  logs and results (the device tool brings $OUT back), else ./gpu_check_out
-#   GPU_CHECK_BUILD      build folder (default build-gpu); e.g. build-pins for a CPU-only e2e here
+#   GPU_CHECK_BUILD      build folder (default build-gpu); e.g. build for a CPU-only e2e here
 #   GPU_CHECK_DEVICE2    the e2e step's second device (default cuda; cpu tests the step without a GPU:
-#                        GPU_CHECK_BUILD=build-pins GPU_CHECK_DEVICE2=cpu tools/gpu_check.sh --e2e-only)
+#                        GPU_CHECK_BUILD=build GPU_CHECK_DEVICE2=cpu tools/gpu_check.sh --e2e-only)
 #   GPU_CHECK_DEADLINE   seconds for the whole run (default 460)
 #   GPU_CHECK_TIMEOUTS   per-step limits replaced, e.g. build=300,bench=60
 #   GPU_CHECK_E2E_EXTRACTION_SIZE   the e2e step's --extraction-size (default 448, the official)
@@ -108,16 +109,20 @@ sanitize() {
   PRM_REQUIRE_GPU=1 "$cs" --tool "$tool" --error-exitcode 1 \
     "$build/prm_tests" --test-suite=cuda --test-case="$patterns" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
-  local line
+  local line found
   line=$(grep -E '^\[doctest\] test cases:' "$log" | tail -n 1)
+  # The sanitizer's own verdict ("========= ERROR SUMMARY: 2 errors", racecheck's hazard count),
+  # for the summary line.
+  found=$(grep -E '^=+ .*SUMMARY:' "$log" | sed -E 's/^=+ //' | tr '\n' ' ')
   rm -f "$log"
   if [[ ! $line =~ test\ cases:\ *([0-9]+)\ *\|\ *([0-9]+)\ passed\ *\|\ *([0-9]+)\ failed ]]; then
-    echo "FAIL: no doctest summary (rc $rc)"; return 1
+    echo "FAIL: no doctest summary (exit $rc) ${found}"; return 1
   fi
   if [ "${BASH_REMATCH[1]}" -eq 0 ] || [ "${BASH_REMATCH[3]}" -ne 0 ] || [ "$rc" -ne 0 ]; then
-    echo "FAIL: $tool: ${BASH_REMATCH[1]} cases, ${BASH_REMATCH[3]} failed, exit $rc"; return 1
+    echo "FAIL: $tool: ${BASH_REMATCH[1]} cases, ${BASH_REMATCH[3]} failed, exit $rc; ${found:-no sanitizer summary}"
+    return 1
   fi
-  echo "$tool: ${BASH_REMATCH[1]} cases, no errors"
+  echo "$tool: ${BASH_REMATCH[1]} cases, no errors; ${found}"
 }
 
 # memcheck: the broad subset it has always had (every op's parity, convolutions, the loader's
