@@ -70,6 +70,12 @@ device2=${GPU_CHECK_DEVICE2:-cuda}
 # make would repeat that. With mpicc present, the Makefile decides (MPI and NCCL where found).
 make_args=(BUILD="$build" USE_OPENBLAS=0)
 command -v mpicc >/dev/null 2>&1 || make_args+=(USE_MPI=0)
+# Device code for this GPU's architecture only (sm_90 on an H100 or H200): the default builds
+# sm_80 and sm_90, twice the nvcc time, and the build is the step closest to its limit.
+cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
+if [[ "$cap" =~ ^[0-9]+$ ]]; then
+  make_args+=("GENCODE=-gencode arch=compute_${cap},code=[sm_${cap},compute_${cap}]")
+fi
 build_cmd=(make -j"$(nproc)" "${make_args[@]}" all)
 
 # ---------------------------------------------------------------------------------------------
