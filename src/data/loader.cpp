@@ -32,6 +32,7 @@ Loader::Loader(const VocDataset& dataset, const LoaderOptions& options)
   PRM_CHECK(options_.device == Device::cpu || cuda_available(),
             "Loader: target device cuda but no CUDA device is available");
   options_.prefetch = std::max(options_.prefetch, 1);
+  if (options_.device == Device::cuda) cuda_device_ = cuda_current_device();
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
@@ -111,6 +112,10 @@ Loader::Slot Loader::produce(int64_t epoch, int64_t batch_index) {
   float* dst = nullptr;
   if (wanted.empty()) return slot;  // this rank's part of a small last batch
   if (options_.device == Device::cuda) {
+    // Pinned memory belongs to the allocating thread's current device, and a worker thread starts
+    // on device 0: without this, every rank of `mpirun -np 2` would open a context on GPU 0 (a few
+    // hundred MB there, a failure where GPU 0 is exclusive to one process).
+    cuda_set_device(cuda_device_);
     slot.pixels = take_buffer();
     dst = static_cast<float*>(slot.pixels->data());
   } else {

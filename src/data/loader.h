@@ -94,6 +94,7 @@ class Loader {
 
   const VocDataset& dataset_;
   LoaderOptions options_;
+  int cuda_device_ = -1;  // the constructing thread's GPU, made the workers' own (pinned buffers)
   std::vector<size_t> order_;
   int64_t epoch_ = -1;
   uint64_t generation_ = 0;  // bumped by start_epoch; stale results are dropped

@@ -167,8 +167,8 @@ int pick_local_gpu(int local_rank, int local_ranks, int gpus) {
   PRM_CHECK(gpus >= 1, "no CUDA device visible to this rank");
   PRM_CHECK(local_ranks <= gpus, "the launcher started ", local_ranks,
             " ranks on this node, which has ", gpus, " CUDA device", gpus == 1 ? "" : "s",
-            ": each rank needs a GPU of its own (NCCL refuses two ranks on one GPU); start at most ",
-            gpus, " rank", gpus == 1 ? "" : "s", " per node (mpirun -np ", gpus,
+            ": each rank needs a GPU of its own (NCCL refuses two ranks on one GPU); ",
+            "start at most ", gpus, " rank", gpus == 1 ? "" : "s", " per node (mpirun -np ", gpus,
             " on one machine) or train on the CPU");
   PRM_CHECK(local_rank >= 0 && local_rank < local_ranks, "local rank ", local_rank, " out of [0, ",
             local_ranks, ")");

@@ -206,6 +206,25 @@ bool cuda_available() {
 #endif
 }
 
+int cuda_current_device() {
+#if PRM_USE_CUDA
+  if (!cuda_available()) return -1;
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+#else
+  return -1;
+#endif
+}
+
+void cuda_set_device(int device) {
+#if PRM_USE_CUDA
+  if (device >= 0) CUDA_CHECK(cudaSetDevice(device));
+#else
+  (void)device;
+#endif
+}
+
 void cuda_synchronize() {
 #if PRM_USE_CUDA
   if (cuda_available()) CUDA_CHECK(cudaDeviceSynchronize());

@@ -17,6 +17,10 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
 
 bool cuda_available();  // false in a CPU-only build or when no GPU is visible
 void cuda_synchronize();  // no-op in a CPU-only build
+// The calling thread's current CUDA device (each host thread has its own, and a new thread starts
+// on device 0); -1 in a CPU-only build or without a GPU. cuda_set_device(-1) does nothing.
+int cuda_current_device();
+void cuda_set_device(int device);
 
 struct CudaMemoryStats {
   size_t allocated_bytes = 0;       // handed out to tensors now

@@ -486,10 +486,10 @@ struct InputGradScales {
 };
 
 // out[n][i] = a[n][i] * b[n][i] over `images` images of `per_image` elements, with the image
-// strides given (0: one image shared); out may be a or b.
+// strides given (0: one image shared); out may be a or b. All on `dev`.
 template <typename T>
-void mul_images(T* out, const T* a, int64_t a_image, const T* b, int64_t b_image, int64_t images,
-                int64_t per_image) {
+void mul_images(Device dev, T* out, const T* a, int64_t a_image, const T* b, int64_t b_image,
+                int64_t images, int64_t per_image) {
   Strides sa, sb;
   sa.ndim = sb.ndim = 2;
   sa.size[0] = sb.size[0] = images;
@@ -497,7 +497,7 @@ void mul_images(T* out, const T* a, int64_t a_image, const T* b, int64_t b_image
   sa.stride[0] = a_image;
   sb.stride[0] = b_image;
   sa.stride[1] = sb.stride[1] = 1;
-  launch<Binary, T>(Device::cpu, BinaryOp::mul, out, a, sa, b, sb, images * per_image);
+  launch<Binary, T>(dev, BinaryOp::mul, out, a, sa, b, sb, images * per_image);
 }
 
 // out[n][o][p] = dy[n][o][p] * channel[o] for the N images of d's output shape (out may be dy).
@@ -621,7 +621,7 @@ void backward_input_flipped(T* dx, const T* dy, const T* w, const ConvDims& d,
       from = scaled.data<T>();
     }
     if (sc.out != nullptr)
-      mul_images(scaled.data<T>(), from, d.y_image(), sc.out, sc.out_image, d.N, d.y_image());
+      mul_images(cpu, scaled.data<T>(), from, d.y_image(), sc.out, sc.out_image, d.N, d.y_image());
     dy = scaled.data<T>();
   }
   const ConvDims t = flipped_dims(d);
@@ -631,7 +631,8 @@ void backward_input_flipped(T* dx, const T* dy, const T* w, const ConvDims& d,
   for (int64_t n = 0; n < d.N; ++n)
     forward.image(dx + n * d.x_image(), dy + n * d.y_image(), cpu::GemmEpilogue<T>());
   if (sc.in != nullptr)  // in place: dx = in ⊙ dx
-    mul_images(dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N, d.x_image());
+    mul_images(cpu, dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N,
+               d.x_image());
 }
 
 // dx_n = col2im(Wᵀ [K, O] · dy_n [O, P])   (overwrites dx), with the factors of `sc` (given on
@@ -660,7 +661,8 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
   Tensor scaled_dy;
   if (sc.out != nullptr && !packed) {
     scaled_dy = Tensor::empty({d.N * d.y_image()}, dtype_of<T>::value, dev);
-    mul_images(scaled_dy.data<T>(), dy, d.y_image(), sc.out, sc.out_image, d.N, d.y_image());
+    mul_images(dev, scaled_dy.data<T>(), dy, d.y_image(), sc.out, sc.out_image, d.N,
+               d.y_image());
     dy = scaled_dy.data<T>();
   }
   const int64_t chunk = images_per_chunk(dev, d);
@@ -686,7 +688,8 @@ void backward_input_native(Device dev, T* dx, const T* dy, const T* w, const Con
                         sc.in != nullptr ? sc.in + n0 * sc.in_image : nullptr, sc.in_image);
   }
   if (pointwise && sc.in != nullptr)  // in place: dx = in ⊙ dx
-    mul_images(dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N, d.x_image());
+    mul_images(dev, dx, sc.in, sc.in_image, static_cast<const T*>(dx), d.x_image(), d.N,
+               d.x_image());
 }
 
 // dW [O, K] = Σ_n dy_n [O, P] · col_nᵀ [P, K]   (the first chunk overwrites, the rest add)
