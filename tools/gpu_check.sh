@@ -18,6 +18,9 @@
 #   initcheck   compute-sanitizer initcheck: the same kernels and batch norm's backward         [60]
 #   nccl        one rank under mpirun against one process (needs mpirun and an NCCL build)      [40]
 #   bench       prm bench --device cuda (engines x precisions) and tools/bench_torch.py        [150]
+#   profile     ncu: every kernel of one fp32 training step (ResNet-50, 448, batch 16), summed
+#               per kernel by tools/ncu_summary.py into profile_train.md: where the next speed
+#               work should go (skipped where ncu is missing or cannot read the counters)      [90]
 #
 # Options:
 #   --only STEP,...   run only these steps (a rerun of the failed ones; without `build` the
@@ -120,7 +123,13 @@ sanitize() {
   # The sanitizer's own verdict ("========= ERROR SUMMARY: 2 errors", racecheck's hazard count),
   # for the summary line.
   found=$(grep -E '^=+ .*SUMMARY:' "$log" | sed -E 's/^=+ //' | tr '\n' ' ')
+  # Some machines' runtimes (gVisor) give the sanitizer no access to the GPU: say so, as a skip.
+  local refused
+  refused=$(grep -m1 -E 'Device not supported|Unable to find injection library' "$log")
   rm -f "$log"
+  if [ -n "$refused" ]; then
+    echo "skipped: compute-sanitizer cannot use this GPU here: $refused"; return 77
+  fi
   if [[ ! $line =~ test\ cases:\ *([0-9]+)\ *\|\ *([0-9]+)\ passed\ *\|\ *([0-9]+)\ failed ]]; then
     echo "FAIL: no doctest summary (exit $rc) ${found}"; return 1
   fi
@@ -248,15 +257,48 @@ body_bench() {
   fi
 }
 
-all_steps=(build test-gpu gradcheck e2e memcheck racecheck initcheck nccl bench)
+# One fp32 training step under Nsight Compute, its kernels' durations only (one pass per kernel;
+# caches and clocks left alone, as in a real step), summed per kernel. --warmup 0 --runs 1: the
+# one step profiled is the first, whose kernels are those of every step (cuBLAS and the allocator
+# make their choices on the host). The step's wall time for the busy share comes from the bench
+# step's fp32 native train row when there is one.
+body_profile() {
+  command -v ncu >/dev/null || { echo "skipped: no ncu on this machine"; return 77; }
+  local raw=$out/profile_train.csv wall
+  ncu --csv --page raw --metrics gpu__time_duration.sum --print-units base \
+    --cache-control none --clock-control none --print-kernel-base function \
+    "$prm" bench --device cuda --arch resnet50 --size 448 --batch 16 --warmup 0 --runs 1 \
+    --only train >"$raw" 2>&1
+  local rc=$?
+  if grep -qE 'LibraryNotLoaded|ERR_NVGPUCTRPERM|not supported' "$raw"; then
+    echo "skipped: ncu cannot profile on this machine: $(grep -m1 -E 'LibraryNotLoaded|ERR_NVGPUCTRPERM|not supported' "$raw")"
+    return 77
+  fi
+  [ "$rc" -eq 0 ] || { tail -n 5 "$raw"; echo "FAIL: ncu exited $rc"; return 1; }
+  wall=$(python3 - "$out/bench.jsonl" <<'PY' 2>/dev/null
+import json, sys
+for line in open(sys.argv[1]):
+    if not line.startswith("{"):
+        continue
+    r = json.loads(line)
+    if (r.get("bench"), r.get("impl"), r.get("device"), r.get("batch"), r.get("precision"),
+            r.get("conv_engine")) == ("train_step", "prm", "cuda", 16, "fp32", "native"):
+        print(r["median_s"])
+        break
+PY
+)
+  python3 tools/ncu_summary.py "$raw" --top 30 ${wall:+--wall-s "$wall"} | tee "$out/profile_train.md"
+}
+
+all_steps=(build test-gpu gradcheck e2e memcheck racecheck initcheck nccl bench profile)
 declare -A limit=([build]=180 [test-gpu]=90 [gradcheck]=60 [e2e]=90 [memcheck]=90 [racecheck]=60
-  [initcheck]=60 [nccl]=40 [bench]=150)
+  [initcheck]=60 [nccl]=40 [bench]=150 [profile]=90)
 
 if [ "${1:-}" = "--body" ]; then
   case $2 in
     build) body_build ;; test-gpu) body_test_gpu ;; gradcheck) body_gradcheck ;; e2e) body_e2e ;;
     memcheck) body_memcheck ;; racecheck) body_racecheck ;; initcheck) body_initcheck ;;
-    nccl) body_nccl ;; bench) body_bench ;;
+    nccl) body_nccl ;; bench) body_bench ;; profile) body_profile ;;
     *) echo "no step $2" >&2; exit 2 ;;
   esac
   exit $?
@@ -344,7 +386,15 @@ echo
 echo "== gpu_check on $(head -n 1 "$out/gpu.txt"), build $build, $SECONDS s in all"
 printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
 if selected bench && [ -s "$out/bench.jsonl" ]; then
-  grep -h '^{' "$out/bench.jsonl" 2>/dev/null | sed -E 's/.*"bench": "([a-z_]+)", "impl": "([a-z]+)".*"batch": ([0-9]+).*"median_s": ([0-9.]+).*"peak_mem_mb": ([0-9.]+).*"precision": "([a-z0-9]+)".*/\2 \1 \6 batch \3: median \4 s, peak \5 MB/'
+  python3 - "$out/bench.jsonl" <<'PY' || true
+import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        r = json.loads(line)
+        print(f"{r.get('impl')} {r.get('bench')} {r.get('precision', '')} "
+              f"{r.get('conv_engine', '')} batch {r.get('batch')}: median {r.get('median_s')} s, "
+              f"peak {r.get('peak_mem_mb')} MB")
+PY
   echo
   echo "== prm against PyTorch on this GPU (PyTorch's median / prm's best engine; > 1: prm faster)"
   python3 tools/bench_table.py "$out/bench.jsonl" | tee "$out/bench_table.md" || true
