@@ -137,6 +137,8 @@ std::unique_ptr<Comm>& world_slot() {
   return comm;
 }
 
+bool g_mpi_shut_down = false;  // MPI_Finalize ran: MPI cannot start again in this process
+
 }  // namespace
 
 int launched_ranks() { return env_int(kSizeVars, 1); }
@@ -146,6 +148,8 @@ Comm& world(Device device) {
   std::unique_ptr<Comm>& comm = world_slot();
   if (comm) return *comm;
   const bool launcher = env_int(kSizeVars, -1) > 0;
+  PRM_CHECK(!(launcher && g_mpi_shut_down),
+            "the MPI process group was shut down (shutdown_world) and MPI cannot start again");
   if (launcher) comm = make_mpi_comm(device);
   if (!comm) {
     PRM_CHECK(launched_ranks() <= 1, "started by an MPI launcher with ", launched_ranks(),
@@ -160,7 +164,7 @@ bool world_initialised() { return world_slot() != nullptr; }
 
 void shutdown_world() {
   world_slot().reset();
-  mpi_finalize();
+  if (mpi_finalize()) g_mpi_shut_down = true;
 }
 
 int pick_local_gpu(int local_rank, int local_ranks, int gpus) {
@@ -206,7 +210,7 @@ void agree(Comm& comm, const std::function<void()>& body) {
 #if !PRM_USE_MPI
 std::unique_ptr<Comm> make_mpi_comm(Device) { return nullptr; }
 void mpi_abort(int code) { std::_Exit(code); }
-void mpi_finalize() {}
+bool mpi_finalize() { return false; }
 #endif
 
 }  // namespace prm

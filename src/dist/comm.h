@@ -102,8 +102,9 @@ Comm& world(Device device = Device::cpu);
 bool world_initialised();
 // Ends the process group before main returns: destroys the NCCL communicator and the MPI
 // communicator, then finalises MPI (in that order: NCCL and MPI must not be torn down by static
-// destructors after MPI_Finalize or after the CUDA runtime has unloaded). world() after this
-// starts a new group; a no-op when none was started.
+// destructors after MPI_Finalize or after the CUDA runtime has unloaded). A no-op when none was
+// started. world() after this gives a new single-process group; under a launcher it is an error
+// (MPI cannot be initialised twice in one process).
 void shutdown_world();
 // Ends the job after an error that only this rank saw: prints nothing (the caller has), makes
 // every other rank stop (MPI_Abort) and exits with `code`. Returns when there is one rank.
@@ -118,6 +119,6 @@ void agree(Comm& comm, const std::function<void()>& body);
 // MPI's implementation (comm_mpi.cpp), nullptr in a build without MPI.
 std::unique_ptr<Comm> make_mpi_comm(Device device);
 void mpi_abort(int code);
-void mpi_finalize();  // MPI_Finalize when MPI was initialised and is not finalised yet
+bool mpi_finalize();  // MPI_Finalize when MPI was initialised and not finalised: true if it ran
 
 }  // namespace prm

@@ -225,11 +225,13 @@ std::unique_ptr<Comm> make_mpi_comm(Device device) {
   return std::make_unique<MpiComm>(MPI_COMM_WORLD, device);
 }
 
-void mpi_finalize() {
+bool mpi_finalize() {
   int initialised = 0, finalised = 0;
   MPI_Initialized(&initialised);
   MPI_Finalized(&finalised);
-  if (initialised && !finalised) MPI_Finalize();
+  if (!initialised || finalised) return false;
+  MPI_Finalize();
+  return true;
 }
 
 void mpi_abort(int code) {
