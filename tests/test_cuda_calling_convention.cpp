@@ -46,10 +46,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <limits>
 #include <numeric>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -1011,4 +1014,52 @@ TEST_CASE("cuda calling convention: CudaLikeLoop visits every element once, rows
     }
   }
   CudaLikeLoop::order = 0;
+}
+
+namespace {
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+// A kernel added to a .cu file later must be covered above or listed as skipped with its reason:
+// the names registered for CudaLoop in src/kernels/cuda/*.cu, read from the sources, against this
+// file's own header comment (from "Covered:" to "The CPU side").
+TEST_CASE("cuda calling convention: every kernel registered for CUDA is covered or listed") {
+  const std::string self = file_text("tests/test_cuda_calling_convention.cpp");
+  if (self.empty() || !std::filesystem::is_directory("src/kernels/cuda")) {
+    MESSAGE("skipped: run the tests from the repository root (make test does)");
+    return;
+  }
+  const size_t from = self.find("// Covered:"), to = self.find("// The CPU side");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  const std::string listed = self.substr(from, to - from);
+  const std::regex reg(R"(PRM_REGISTER_KERNELS?\s*\(\s*CudaLoop\s*,([^)]*)\))");
+  int kernels = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("src/kernels/cuda")) {
+    if (entry.path().extension() != ".cu") continue;
+    const std::string text = file_text(entry.path().string());
+    for (auto m = std::sregex_iterator(text.begin(), text.end(), reg); m != std::sregex_iterator();
+         ++m) {
+      // The names in the macro's list; PRM_REGISTER_KERNEL's last argument is a scalar type.
+      std::stringstream names((*m)[1].str());
+      std::string name;
+      while (std::getline(names, name, ',')) {
+        name.erase(std::remove_if(name.begin(), name.end(), ::isspace), name.end());
+        if (name.empty() || name == "float" || name == "double" || name == "int64_t") continue;
+        ++kernels;
+        CAPTURE(entry.path().string());
+        CAPTURE(name);
+        const std::regex word("\\b" + name + "\\b");
+        CHECK(std::regex_search(listed, word));
+      }
+    }
+  }
+  CHECK(kernels >= 30);  // the registrations were found at all
 }
