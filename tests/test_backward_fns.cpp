@@ -2,12 +2,9 @@
 // autograd, on a small float64 CPU case whose expected numbers are worked out by hand in the
 // comments (or by a few-line loop over plain doubles written here).
 #include <cmath>
-#include <cstring>
-#include <random>
 #include <vector>
 
 #include "helpers.h"
-#include "kernels/upsample.h"
 #include "tensor/ops/batch_norm.h"
 #include "tensor/ops/conv2d.h"
 #include "tensor/ops/elementwise.h"
@@ -291,78 +288,6 @@ TEST_CASE("upsample_bilinear_backward: the transpose of the per-axis weight matr
     for (int i = 0; i < 16; ++i) gv[i] = i + 1;
     Tensor dx = upsample_bilinear_backward(f64(gv, {1, 1, 4, 4}), {1, 1, 2, 2}, s);
     check_close(dx, {16.5, 23.5, 44.5, 51.5}, kRtol);
-  }
-}
-
-namespace {
-
-// A loop policy that runs the device-independent kernel bodies serially on the host: the body of
-// UpsampleBilinearBackward that CUDA runs (the CPU specialises it), checked here.
-struct SerialLoop {
-  template <typename F>
-  static void for_each(int64_t n, F f, int64_t /*cost*/ = 1) {
-    for (int64_t i = 0; i < n; ++i) f(i);
-  }
-};
-
-template <typename T>
-void check_gather_matches_scatter(int64_t H, int64_t W, int64_t OH, int64_t OW, bool align_corners,
-                                  double scale_factor, DType dtype) {
-  const int64_t N = 2, C = 3;
-  std::mt19937 rng(static_cast<unsigned>(H * 131 + W * 17 + OH * 7 + OW));
-  std::normal_distribution<double> normal;
-  std::vector<double> gv(static_cast<size_t>(N * C * OH * OW));
-  for (double& v : gv) v = normal(rng);
-  UpsampleSaved s;
-  s.out_h = OH;
-  s.out_w = OW;
-  s.align_corners = align_corners;
-  s.scale = scale_factor;
-  const Tensor g = Tensor::from_vector(gv, {N, C, OH, OW}, dtype);
-  const Tensor scattered = upsample_bilinear_backward(g, {N, C, H, W}, s);  // the CPU's kernel
-  const T sh = bilinear_coordinate_scale<T>(H, OH, align_corners, scale_factor);
-  const T sw = bilinear_coordinate_scale<T>(W, OW, align_corners, scale_factor);
-  std::vector<T> gathered(static_cast<size_t>(N * C * H * W), T(-1));
-  UpsampleBilinearBackward<SerialLoop>::run(gathered.data(), g.data<T>(), N, C, H, W, OH, OW, sh,
-                                            sw, align_corners);
-  // Same terms, same order: the same bits, element by element.
-  CHECK(std::memcmp(gathered.data(), scattered.data<T>(), gathered.size() * sizeof(T)) == 0);
-  // And the total is conserved: each output's four weights sum to 1.
-  double total_g = 0, total_dx = 0;
-  for (double v : gv) total_g += v;
-  for (T v : gathered) total_dx += static_cast<double>(v);
-  CHECK(total_dx == doctest::Approx(total_g).epsilon(dtype == DType::f32 ? 1e-4 : 1e-12));
-}
-
-}  // namespace
-
-TEST_CASE("upsample_bilinear backward: CUDA's gather has the CPU scatter's bits, every element") {
-  struct Case {
-    int64_t H, W, OH, OW;
-    bool align_corners;
-    double scale_factor;
-  };
-  const Case cases[] = {
-      {14, 14, 112, 112, true, 0},  // the PRM head's x8
-      {14, 14, 112, 112, false, 8},
-      {5, 7, 13, 3, false, 0},      // up on one axis, down on the other
-      {7, 5, 3, 2, true, 0},        // down
-      {1, 1, 4, 4, false, 0},       // a single source pixel
-      {3, 3, 1, 1, true, 0},        // a single output
-      {9, 6, 20, 13, false, 2.2},   // a scale factor whose product is not the size
-      {10, 10, 7, 23, false, 0},
-      {2, 2, 3, 3, true, 0},        // the hand-computed case above
-  };
-  for (const Case& c : cases) {
-    CAPTURE(c.H);
-    CAPTURE(c.W);
-    CAPTURE(c.OH);
-    CAPTURE(c.OW);
-    CAPTURE(c.align_corners);
-    check_gather_matches_scatter<float>(c.H, c.W, c.OH, c.OW, c.align_corners, c.scale_factor,
-                                        DType::f32);
-    check_gather_matches_scatter<double>(c.H, c.W, c.OH, c.OW, c.align_corners, c.scale_factor,
-                                         DType::f64);
   }
 }
 

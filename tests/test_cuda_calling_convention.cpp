@@ -901,6 +901,7 @@ TEST_CASE_TEMPLATE("cuda calling convention: UpsampleBilinear forward and backwa
       {1, 3, 4, 4, 1, 1, true, 0.0},    {1, 1, 7, 1, 13, 1, false, 0.0},
       {2, 2, 5, 6, 10, 12, false, 2.0}, {1, 1, 9, 11, 9, 11, true, 0.0},
       {1, 1, 3, 5, 7, 11, false, 0.0},
+      {1, 2, 14, 14, 112, 112, true, 0.0},  // the PRM head's x8 (~289 terms per input)
   };
   for (const Case& c : cases) {
     CAPTURE(c.H);
