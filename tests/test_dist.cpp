@@ -365,10 +365,15 @@ TEST_CASE("dist: one GPU per local rank; more ranks than GPUs on a node is refus
       const std::string m = e.what();
       CHECK(m.find("2 ranks on this node") != std::string::npos);
       CHECK(m.find("1 CUDA device:") != std::string::npos);
-      CHECK(m.find("mpirun -np 1") != std::string::npos);
+      CHECK(m.find("start at most 1 rank per node (mpirun -np 1 on one machine)") !=
+            std::string::npos);
     }
   }
-  CHECK_THROWS_AS(pick_local_gpu(0, 3, 2), Error);
+  CHECK_THROWS_WITH_AS(pick_local_gpu(0, 3, 2),
+                       doctest::Contains("3 ranks on this node, which has 2 CUDA devices: "),
+                       Error);
+  CHECK_THROWS_WITH_AS(pick_local_gpu(0, 3, 2), doctest::Contains("start at most 2 ranks per node"),
+                       Error);
   CHECK_THROWS_AS(pick_local_gpu(0, 1, 0), Error);
   CHECK_THROWS_AS(pick_local_gpu(2, 2, 4), Error);
 }
