@@ -4,7 +4,8 @@
 //    (tests/gpu_check_build_test.sh: a PATH without mpicc and with an apt-get that fails);
 //  * its e2e step with the CPU as the second device, and tools/compare_runs.py's verdicts on
 //    planted differences (tests/compare_runs_test.sh, needs PRM_BIN and python3);
-//  * tools/ncu_summary.py, which reads the profile step's capture (tests/ncu_summary_test.sh).
+//  * tools/ncu_summary.py, which reads the profile step's capture (tests/ncu_summary_test.sh),
+//    and tools/bench_table.py, which makes its tables of ratios (tests/bench_table_test.sh).
 // Both are shell scripts run from the repository root, like the suite (make test). A missing tool
 // makes a case skip itself with a "skipped:" message. About 2 s and 10-20 s on two cores;
 // tools/mutate.py can leave them out with --doctest-args=-tce='gpu_check*' (no mutant in src/
@@ -70,6 +71,13 @@ TEST_CASE("gpu_check: the e2e step matches on two CPU runs; compare_runs.py catc
 TEST_CASE("gpu_check: ncu_summary.py sums a made-up ncu capture per kernel as worked out by hand") {
   if (!ready({"bash", "python3"}, {"tests/ncu_summary_test.sh", "tools/ncu_summary.py"})) return;
   const CommandResult r = run_command("timeout 60 bash tests/ncu_summary_test.sh");
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("gpu_check: bench_table.py's medians and ratios on made-up rows, worked out by hand") {
+  if (!ready({"bash", "python3"}, {"tests/bench_table_test.sh", "tools/bench_table.py"})) return;
+  const CommandResult r = run_command("timeout 60 bash tests/bench_table_test.sh");
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
   CHECK(r.exit_code == 0);
 }

@@ -5,9 +5,11 @@ Reads JSON lines (files, or stdin when none are given; other lines are skipped) 
 Markdown table: per measurement (bench, batch, device, precision) the median seconds of each prm
 configuration (conv engine), of PyTorch and of ONNX Runtime (the median of the rows' medians when
 a measurement was repeated, e.g. by tools/bench_cpu.sh's rounds), and prm's speed relative to
-PyTorch and ONNX Runtime in the same precision (PyTorch's median / prm's: above 1 means prm is faster). PyTorch's fp32 row is also the
-reference for prm's tf32 and bf16 rows when PyTorch has no row in that precision. Standard
-library only; `tools/gpu_check.sh` runs it on its bench.jsonl.
+PyTorch and ONNX Runtime in the same precision (PyTorch's median / prm's: above 1 means prm is
+faster). PyTorch's fp32 row is also the reference for prm's tf32 and bf16 rows when PyTorch has
+no row in that precision. Where there are PRM rows, a second table sets prm's batched
+back-propagation of K peaks beside PyTorch's official loop and its is_grads_batched gradients,
+with the two ratios the PRM goals are stated in. Standard library only; `tools/gpu_check.sh` runs it on its bench.jsonl.
 
   python3 tools/bench_table.py gpu_check_out/bench.jsonl
 """
@@ -70,7 +72,44 @@ def main(paths):
         vs_ort = "" if best is None or ort is None else f"{ort / best:.2f}x"
         print(f"| {bench} | {batch} | {device} | {precision} | {cell(m.get('prm native'))} | "
               f"{cell(m.get('prm cudnn'))} | {cell(torch)} | {cell(ort)} | {speed} | {vs_ort} |")
+    prm_table(table)
     return 0
+
+
+def prm_table(table):
+    """PRM back-propagation of K peaks: prm's batched backward against PyTorch's official loop
+    (one backward per peak) and its is_grads_batched gradients, on the same device and precision:
+    the ratios the PRM goals are stated in (above 1: prm's batched backward is faster)."""
+    groups = OrderedDict()  # (device, precision) -> {label: median}
+    for (bench, _, device, precision), m in table.items():
+        for label, v in m.items():
+            name = {("prm_batched", "prm"): "batched", ("prm_per_peak", "prm"): "per_peak",
+                    ("prm_per_peak", "torch"): "torch_loop",
+                    ("prm_batched_torch", "torch"): "torch_batched"}.get(
+                        (bench, "torch" if label == "torch" else "prm" if label.startswith("prm")
+                         else label))
+            if name:
+                g = groups.setdefault((device, precision), {})
+                g[name] = min(v, g.get(name, v))  # the faster engine's prm row
+    groups = OrderedDict((k, g) for k, g in groups.items() if "batched" in g)
+    if not groups:
+        return
+
+    def cell(v):
+        return "" if v is None else f"{v:.4f} s"
+
+    def ratio(a, b):
+        return "" if a is None or b is None else f"{a / b:.2f}x"
+
+    print()
+    print("| device (PRM, K peaks of one image) | precision | prm batched | prm per peak | PyTorch loop | "
+          "PyTorch is_grads_batched | loop / prm batched | is_grads_batched / prm batched |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for (device, precision), g in groups.items():
+        b = g.get("batched")
+        print(f"| {device} | {precision} | {cell(b)} | {cell(g.get('per_peak'))} | "
+              f"{cell(g.get('torch_loop'))} | {cell(g.get('torch_batched'))} | "
+              f"{ratio(g.get('torch_loop'), b)} | {ratio(g.get('torch_batched'), b)} |")
 
 
 if __name__ == "__main__":
