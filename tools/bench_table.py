@@ -9,7 +9,8 @@ PyTorch and ONNX Runtime in the same precision (PyTorch's median / prm's: above 
 faster). PyTorch's fp32 row is also the reference for prm's tf32 and bf16 rows when PyTorch has
 no row in that precision. Where there are PRM rows, a second table sets prm's batched
 back-propagation of K peaks beside PyTorch's official loop and its is_grads_batched gradients,
-with the two ratios the PRM goals are stated in. Standard library only; `tools/gpu_check.sh` runs it on its bench.jsonl.
+with the two ratios the PRM goals are stated in. The first table also gives the peak memory of
+the fastest prm engine and of PyTorch (median MB). Standard library only; `tools/gpu_check.sh` runs it on its bench.jsonl.
 
   python3 tools/bench_table.py gpu_check_out/bench.jsonl
 """
@@ -41,6 +42,7 @@ def main(paths):
     else:
         lines = sys.stdin.readlines()
     table = OrderedDict()  # (bench, batch, device, precision) -> {label: median}
+    memory = {}  # the same keys -> {label: median peak memory in MB}
     for r in rows_of(lines):
         if r.get("median_s") is None:
             continue
@@ -49,16 +51,19 @@ def main(paths):
         label = ("torch" if impl == "torch" else "ort" if impl.startswith("onnxruntime")
                  else "prm " + r.get("conv_engine", "native"))
         table.setdefault(key, OrderedDict()).setdefault(label, []).append(float(r["median_s"]))
-    for m in table.values():
+        if r.get("peak_mem_mb") is not None:
+            memory.setdefault(key, {}).setdefault(label, []).append(float(r["peak_mem_mb"]))
+    for m in list(table.values()) + list(memory.values()):
         for label, values in m.items():
             m[label] = statistics.median(values)
     if not table:
         print("bench_table: no bench rows found", file=sys.stderr)
         return 1
     print("| bench | batch | device | precision | prm native | prm cudnn | PyTorch | ONNX Runtime | "
-          "prm speed vs PyTorch | vs ONNX Runtime |")
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
-    for (bench, batch, device, precision), m in table.items():
+          "prm speed vs PyTorch | vs ONNX Runtime | prm peak MB | PyTorch peak MB |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, m in table.items():
+        bench, batch, device, precision = key
         torch = m.get("torch")
         ref = torch if torch is not None else table.get((bench, batch, device, "fp32"), {}).get("torch")
         ref_note = "" if torch is not None or ref is None else " (vs fp32)"
@@ -70,8 +75,14 @@ def main(paths):
         speed = "" if best is None or ref is None else f"{ref / best:.2f}x{ref_note}"
         ort = m.get("ort")
         vs_ort = "" if best is None or ort is None else f"{ort / best:.2f}x"
+        # Peak memory: the fastest prm engine's (the one the speed ratio is of), and PyTorch's.
+        mem = memory.get(key, {})
+        best_label = min((k for k in m if k.startswith("prm")), key=lambda k: m[k], default=None)
+        prm_mb, torch_mb = mem.get(best_label), mem.get("torch")
         print(f"| {bench} | {batch} | {device} | {precision} | {cell(m.get('prm native'))} | "
-              f"{cell(m.get('prm cudnn'))} | {cell(torch)} | {cell(ort)} | {speed} | {vs_ort} |")
+              f"{cell(m.get('prm cudnn'))} | {cell(torch)} | {cell(ort)} | {speed} | {vs_ort} | "
+              f"{'' if prm_mb is None else f'{prm_mb:.0f}'} | "
+              f"{'' if torch_mb is None else f'{torch_mb:.0f}'} |")
     prm_table(table)
     return 0
 
