@@ -60,11 +60,7 @@ struct MpiSession {
     else
       MPI_Query_thread(&provided);
   }
-  ~MpiSession() {
-    int finalised = 0;
-    MPI_Finalized(&finalised);
-    if (!finalised) MPI_Finalize();
-  }
+  ~MpiSession() { mpi_finalize(); }  // a no-op after shutdown_world()
 };
 
 MpiSession& session() {
