@@ -179,6 +179,15 @@ def mask_iou(pa, pb):
 
 # ---------------------------------------------------------------------------------------------
 
+def only_in_one(rep, image, a, b, describe):
+    """A difference for each key of the dicts `a` and `b` (matched items: points or instances)
+    that only one of them holds, named by describe(key), with its score."""
+    for k in sorted(set(a) ^ set(b)):
+        item = a.get(k) or b.get(k)
+        rep.diff(f"{image}: {describe(k)} score {item['score']:.6g} only in "
+                 f"{'the first' if k in a else 'the second'}")
+
+
 def compare_infer(dir_a, dir_b, args):
     rep = Report("infer")
     ids_a = {f[:-5] for f in os.listdir(dir_a) if f.endswith(".json")}
@@ -204,10 +213,7 @@ def compare_infer(dir_a, dir_b, args):
         def keyed(points):
             return {(p["class"], p["x"], p["y"]): p for p in points}
         pa, pb = keyed(a.get("points", [])), keyed(b.get("points", []))
-        for k in sorted(set(pa) ^ set(pb)):
-            p = pa.get(k) or pb.get(k)
-            rep.diff(f"{i}: point {k[0]} at ({k[1]}, {k[2]}) score {p['score']:.6g} only in "
-                     f"{'the first' if k in pa else 'the second'}")
+        only_in_one(rep, i, pa, pb, lambda k: f"point {k[0]} at ({k[1]}, {k[2]})")
         for k in sorted(set(pa) & set(pb)):
             n_points += 1
             rep.close(pa[k]["score"], pb[k]["score"], f"{i}.point {k[0]}@({k[1]},{k[2]}).score", *tol)
@@ -217,10 +223,7 @@ def compare_infer(dir_a, dir_b, args):
         def keyed_inst(insts):
             return {(s["class"], tuple(s["peak"])): s for s in insts}
         ia, ib = keyed_inst(a.get("instances", [])), keyed_inst(b.get("instances", []))
-        for k in sorted(set(ia) ^ set(ib)):
-            s = ia.get(k) or ib.get(k)
-            rep.diff(f"{i}: instance {k[0]} peak {list(k[1])} score {s['score']:.6g} only in "
-                     f"{'the first' if k in ia else 'the second'}")
+        only_in_one(rep, i, ia, ib, lambda k: f"instance {k[0]} peak {list(k[1])}")
         for k in sorted(set(ia) & set(ib)):
             n_inst += 1
             name = f"{i}.instance {k[0]}@{list(k[1])}"
