@@ -41,15 +41,20 @@ bool ready(std::initializer_list<const char*> programs, std::initializer_list<co
   return true;
 }
 
+// Runs a test script (its command line), which must exit 0; its output is shown when it does not.
+void check_script_passes(const std::string& command) {
+  const CommandResult r = run_command(command);
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  CHECK(r.exit_code == 0);
+}
+
 }  // namespace
 
 TEST_CASE("gpu_check: without mpicc the build passes USE_MPI=0, and make deps installs nothing") {
   if (!ready({"bash", "make", "timeout"},
              {"tests/gpu_check_build_test.sh", "tools/gpu_check.sh", "Makefile"}))
     return;
-  const CommandResult r = run_command("timeout 60 bash tests/gpu_check_build_test.sh");
-  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
-  CHECK(r.exit_code == 0);
+  check_script_passes("timeout 60 bash tests/gpu_check_build_test.sh");
 }
 
 TEST_CASE("gpu_check: the e2e step matches on two CPU runs; compare_runs.py catches planted "
@@ -62,22 +67,18 @@ TEST_CASE("gpu_check: the e2e step matches on two CPU runs; compare_runs.py catc
   if (!ready({"bash", "python3", "timeout"},
              {"tests/compare_runs_test.sh", "tools/compare_runs.py", "tools/gpu_check.sh"}))
     return;
-  const CommandResult r = run_command("PRM_BIN='" + std::string(bin) +
-                                                "' timeout 180 bash tests/compare_runs_test.sh");
-  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
-  CHECK(r.exit_code == 0);
+  check_script_passes("PRM_BIN='" + std::string(bin) +
+                      "' timeout 180 bash tests/compare_runs_test.sh");
 }
 
 TEST_CASE("gpu_check: ncu_summary.py sums a made-up ncu capture per kernel as worked out by hand") {
-  if (!ready({"bash", "python3"}, {"tests/ncu_summary_test.sh", "tools/ncu_summary.py"})) return;
-  const CommandResult r = run_command("timeout 60 bash tests/ncu_summary_test.sh");
-  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
-  CHECK(r.exit_code == 0);
+  if (!ready({"bash", "python3", "timeout"}, {"tests/ncu_summary_test.sh", "tools/ncu_summary.py"}))
+    return;
+  check_script_passes("timeout 60 bash tests/ncu_summary_test.sh");
 }
 
 TEST_CASE("gpu_check: bench_table.py's medians and ratios on made-up rows, worked out by hand") {
-  if (!ready({"bash", "python3"}, {"tests/bench_table_test.sh", "tools/bench_table.py"})) return;
-  const CommandResult r = run_command("timeout 60 bash tests/bench_table_test.sh");
-  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
-  CHECK(r.exit_code == 0);
+  if (!ready({"bash", "python3", "timeout"}, {"tests/bench_table_test.sh", "tools/bench_table.py"}))
+    return;
+  check_script_passes("timeout 60 bash tests/bench_table_test.sh");
 }
